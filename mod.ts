@@ -1,0 +1,36 @@
+/**
+ * spool: ordered, batched, parallel and resumable data processing for Deno.
+ *
+ * - Stream utilities: `prefetch`, `batch`, `channel`, `tee`, `merge`, `zip`, `map`, `filter`,
+ *   `lines`, `progress`, ...
+ * - A crash-safe state store: `StateStore`, save conditions, keepers, codecs.
+ * - Frames: columnar batches with exact byte accounting.
+ * - A stateful loop that checkpoints and resumes exactly.
+ * - A stateful worker pool with lazy bounded `map`.
+ *
+ * @example
+ * ```ts
+ * import { InvalidArgumentError } from "@spool/spool";
+ *
+ * const err = new InvalidArgumentError("create a batch", "size must be >= 1", 0);
+ * console.assert(err.message === "Cannot create a batch: size must be >= 1, received 0");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  AbortedError,
+  ClosedError,
+  InvalidArgumentError,
+  SpoolError,
+  TimeoutError,
+} from "./src/errors.ts";
+export type { AnyIterable, Sized } from "./src/stream/sized.ts";
+export { lengthOf } from "./src/stream/sized.ts";
+export { byteSizeOf } from "./src/frame/bytes.ts";
+export * from "./src/stream/mod.ts";
+export * from "./src/state/mod.ts";
+export * from "./src/frame/mod.ts";
+export * from "./src/loop/mod.ts";
+export * from "./src/pool/mod.ts";

@@ -1,0 +1,112 @@
+/**
+ * Typed errors shared by every spool module.
+ *
+ * Every message has the form `Cannot <action>: <reason>, received <value>` so a
+ * user reading a log line knows what was attempted, why it failed and with what.
+ *
+ * @module
+ */
+
+/** Render a value for an error message: short, single line, never throws. */
+export function describe(value: unknown): string {
+  try {
+    if (typeof value === "string") {
+      return JSON.stringify(value.length > 80 ? value.slice(0, 77) + "..." : value);
+    }
+    if (typeof value === "bigint") return `${value}n`;
+    if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+    if (value instanceof Error) return `${value.name}: ${value.message}`;
+    if (ArrayBuffer.isView(value)) {
+      return `${value.constructor.name}(${
+        (value as { length?: number }).length ?? value.byteLength
+      })`;
+    }
+    if (Array.isArray(value)) return `array(${value.length})`;
+    if (value !== null && typeof value === "object") {
+      const name = value.constructor?.name;
+      const json = JSON.stringify(value);
+      const shown = json && json.length > 80 ? json.slice(0, 77) + "..." : json;
+      return name && name !== "Object" ? `${name} ${shown ?? ""}`.trim() : shown ?? String(value);
+    }
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/**
+ * Base class of every error spool throws on purpose.
+ *
+ * @example
+ * ```ts
+ * import { SpoolError, InvalidArgumentError } from "@spool/spool";
+ * const err = new InvalidArgumentError("create a batch", "size must be a positive integer", 0);
+ * console.assert(err instanceof SpoolError);
+ * console.assert(err.message === "Cannot create a batch: size must be a positive integer, received 0");
+ * ```
+ */
+export class SpoolError extends Error {
+  /** What was being attempted, e.g. `"load snapshot"`. */
+  readonly action: string;
+  /** Why it failed. */
+  readonly reason: string;
+  /** The offending value (kept as is, not stringified). */
+  readonly received: unknown;
+
+  /**
+   * Build an error whose message reads `Cannot <action>: <reason>, received <value>`.
+   *
+   * @param action what was attempted ("load snapshot")
+   * @param reason why it failed ("checksum mismatch in file state.bin")
+   * @param received the offending value, rendered with {@linkcode describe}
+   * @param options standard error options (`cause`)
+   */
+  constructor(action: string, reason: string, received?: unknown, options?: ErrorOptions) {
+    super(
+      `Cannot ${action}: ${reason}` +
+        (arguments.length >= 3 ? `, received ${describe(received)}` : ""),
+      options,
+    );
+    this.name = new.target.name;
+    this.action = action;
+    this.reason = reason;
+    this.received = received;
+  }
+}
+
+/** A bad argument: wrong type, out of range, inconsistent options. */
+export class InvalidArgumentError extends SpoolError {}
+
+/** An operation on something already closed, finished or disposed. */
+export class ClosedError extends SpoolError {}
+
+/** An operation cancelled through an `AbortSignal`. The signal's reason is the `cause`. */
+export class AbortedError extends SpoolError {}
+
+/** An operation that did not finish within its time limit. */
+export class TimeoutError extends SpoolError {}
+
+/** Throw {@linkcode InvalidArgumentError} unless `value` is an integer >= `min`. */
+export function assertInteger(action: string, name: string, value: unknown, min = 1): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new InvalidArgumentError(action, `${name} must be an integer >= ${min}`, value);
+  }
+  return value;
+}
+
+/** Throw {@linkcode InvalidArgumentError} unless `value` is a finite number >= `min`. */
+export function assertNumber(action: string, name: string, value: unknown, min = 0): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new InvalidArgumentError(action, `${name} must be a finite number >= ${min}`, value);
+  }
+  return value;
+}
+
+/** Throw the signal's reason wrapped in {@linkcode AbortedError} when it is aborted. */
+export function throwIfAborted(action: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortedError(action, "the signal was aborted", signal.reason, {
+      cause: signal.reason,
+    });
+  }
+}

@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { describe, InvalidArgumentError, SpoolError } from "./errors.ts";
+
+Deno.test("SpoolError messages follow 'Cannot <action>: <reason>, received <value>'", () => {
+  const e = new InvalidArgumentError("create a batch", "size must be >= 1", -3);
+  assert.ok(e instanceof SpoolError);
+  assert.equal(e.name, "InvalidArgumentError");
+  assert.equal(e.message, "Cannot create a batch: size must be >= 1, received -3");
+  assert.equal(e.received, -3);
+  assert.equal(new SpoolError("x", "y").message, "Cannot x: y");
+});
+
+Deno.test("describe renders values briefly and never throws", () => {
+  assert.equal(describe("a"), '"a"');
+  assert.equal(describe(new Float64Array(3)), "Float64Array(3)");
+  assert.equal(describe(10n), "10n");
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.equal(describe(cyclic), "[object Object]");
+  assert.ok(describe("x".repeat(200)).length < 90);
+});

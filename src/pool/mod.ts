@@ -1,0 +1,7 @@
+/**
+ * pool: public exports of this area (re-exported by the root mod.ts).
+ *
+ * @module
+ */
+
+export {};

@@ -1,0 +1,7 @@
+/**
+ * stream: public exports of this area (re-exported by the root mod.ts).
+ *
+ * @module
+ */
+
+export {};

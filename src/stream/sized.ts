@@ -1,0 +1,63 @@
+/**
+ * Sized sources: an iterable that knows how many items it will yield carries a
+ * numeric `length` property. 1:1 stages (prefetch, map, progress, pool.map) keep it,
+ * so a progress bar knows its total.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "../errors.ts";
+
+/** An async iterable whose item count is known in advance. */
+export type Sized<T> = T & { readonly length: number };
+
+/** Any sync or async iterable. */
+export type AnyIterable<T> = AsyncIterable<T> | Iterable<T>;
+
+/** The number of items a source will yield, when it says so; `undefined` otherwise. */
+export function lengthOf(source: unknown): number | undefined {
+  if (source === null || (typeof source !== "object" && typeof source !== "function")) {
+    return undefined;
+  }
+  const n = (source as { length?: unknown }).length;
+  if (typeof n === "number" && Number.isInteger(n) && n >= 0) return n;
+  const size = (source as { size?: unknown }).size; // Set, Map
+  if ((source instanceof Set || source instanceof Map) && typeof size === "number") return size;
+  return undefined;
+}
+
+/**
+ * Attach `length` to `iterable` when `length` is a number (the result is the same object).
+ * Returns `iterable` unchanged when `length` is undefined.
+ */
+export function withLength<I extends object>(iterable: I, length: number | undefined): I {
+  if (length !== undefined) {
+    Object.defineProperty(iterable, "length", { value: length, enumerable: false });
+  }
+  return iterable;
+}
+
+/** Get an async iterator from a sync or async iterable. */
+export function toAsyncIterator<T>(source: AnyIterable<T>): AsyncIterator<T> {
+  if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
+    return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+  }
+  if (source !== null && typeof source === "object" && Symbol.iterator in source) {
+    const it = (source as Iterable<T>)[Symbol.iterator]();
+    return {
+      next: () =>
+        Promise.resolve(it.next()).then(async (r) =>
+          ({ done: r.done, value: await r.value }) as IteratorResult<T>
+        ),
+      return: (value?: unknown) =>
+        Promise.resolve(it.return?.(value) ?? { done: true, value: undefined }) as Promise<
+          IteratorResult<T>
+        >,
+    };
+  }
+  throw new InvalidArgumentError(
+    "iterate",
+    "the source is neither iterable nor async iterable",
+    source,
+  );
+}
