@@ -34,3 +34,4 @@ export * from "./src/state/mod.ts";
 export * from "./src/frame/mod.ts";
 export * from "./src/loop/mod.ts";
 export * from "./src/pool/mod.ts";
+export * from "./src/native/mod.ts";
