@@ -35,3 +35,4 @@ export * from "./src/frame/mod.ts";
 export * from "./src/loop/mod.ts";
 export * from "./src/pool/mod.ts";
 export * from "./src/native/mod.ts";
+export * from "./src/pipeline/mod.ts";
