@@ -1,7 +1,33 @@
 /**
- * state: public exports of this area (re-exported by the root mod.ts).
+ * state: crash-safe snapshots (`StateStore`), the `PersistentState` interface, ready-made
+ * components, save conditions and retention keepers.
  *
  * @module
  */
 
-export {};
+export type {
+  LoadOptions,
+  PersistentState,
+  SaveOptions,
+  SnapshotInfo,
+  StateStoreOptions,
+} from "./store.ts";
+export { StateStore } from "./store.ts";
+export type { LoadContext, SaveContext } from "./context.ts";
+export type { DType, NumericArray } from "./dtype.ts";
+export type { ChecksumAlgorithm } from "./checksum.ts";
+export type { LockHolder } from "./errors.ts";
+export {
+  DuplicateStateError,
+  SnapshotCorruptError,
+  SnapshotNotFoundError,
+  StateComponentError,
+  StateMismatchError,
+  StoreLockedError,
+} from "./errors.ts";
+export type { ArrayState, JsonState, RecordState } from "./states.ts";
+export { arrayState, jsonState, recordState } from "./states.ts";
+export type { PeriodicSaveConditionOptions, SaveCondition } from "./conditions.ts";
+export { anyCondition, EveryNCondition, PeriodicSaveCondition } from "./conditions.ts";
+export type { StatesKeeper } from "./keepers.ts";
+export { LatestStatesKeeper } from "./keepers.ts";

@@ -1,0 +1,88 @@
+/**
+ * Typed-array kinds ("dtypes") as recorded in snapshot manifests.
+ *
+ * @module
+ */
+
+/** Every numeric typed array spool can store as raw binary. */
+export type NumericArray =
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
+
+/** Names of the dtypes recorded in the manifest. */
+export type DType =
+  | "int8"
+  | "uint8"
+  | "uint8clamped"
+  | "int16"
+  | "uint16"
+  | "int32"
+  | "uint32"
+  | "float16"
+  | "float32"
+  | "float64"
+  | "bigint64"
+  | "biguint64";
+
+// deno-lint-ignore no-explicit-any
+type Ctor = { new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): any };
+
+const f16 = (globalThis as { Float16Array?: Ctor }).Float16Array;
+
+const CTORS: [DType, Ctor, number][] = [
+  ["int8", Int8Array, 1],
+  ["uint8", Uint8Array, 1],
+  ["uint8clamped", Uint8ClampedArray, 1],
+  ["int16", Int16Array, 2],
+  ["uint16", Uint16Array, 2],
+  ["int32", Int32Array, 4],
+  ["uint32", Uint32Array, 4],
+  ["float32", Float32Array, 4],
+  ["float64", Float64Array, 8],
+  ["bigint64", BigInt64Array, 8],
+  ["biguint64", BigUint64Array, 8],
+];
+if (f16) CTORS.push(["float16", f16, 2]);
+
+/** Return the dtype name of a typed array, or `undefined` when it is not a numeric typed array. */
+export function dtypeOf(value: unknown): DType | undefined {
+  if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined;
+  for (const [name, ctor] of CTORS) {
+    if (value.constructor === ctor) return name;
+  }
+  // Subclasses of a typed array class.
+  for (const [name, ctor] of CTORS) {
+    if (value instanceof ctor) return name;
+  }
+  return undefined;
+}
+
+/** Bytes per element of a dtype, or `undefined` for an unknown name. */
+export function dtypeSize(dtype: string): number | undefined {
+  for (const [name, , size] of CTORS) if (name === dtype) return size;
+  return undefined;
+}
+
+/**
+ * View `bytes` as a typed array of `dtype` with `length` elements, without copying when the
+ * buffer is suitably aligned (it is for buffers spool allocates), copying otherwise.
+ */
+export function viewAs(dtype: DType, bytes: Uint8Array, length: number): NumericArray {
+  const entry = CTORS.find(([name]) => name === dtype);
+  if (!entry) throw new TypeError(`unknown dtype ${dtype}`);
+  const [, ctor, size] = entry;
+  if (bytes.byteOffset % size !== 0) bytes = bytes.slice();
+  return new ctor(bytes.buffer, bytes.byteOffset, length) as NumericArray;
+}
+
+/** `true` on little-endian hosts (every platform Deno ships for). */
+export const HOST_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

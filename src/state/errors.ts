@@ -1,0 +1,93 @@
+/**
+ * Typed errors of the state store.
+ *
+ * @module
+ */
+
+import { SpoolError } from "../errors.ts";
+
+/** A state name was registered twice in one {@linkcode StateStore}. */
+export class DuplicateStateError extends SpoolError {}
+
+/** Another process (or another store object in this process) holds the store's write lock. */
+export class StoreLockedError extends SpoolError {
+  /** What the lock file says about the holder, when readable. */
+  readonly holder: LockHolder | undefined;
+
+  /**
+   * @param dir the store directory
+   * @param holder the lock file's content, when readable
+   */
+  constructor(dir: string, holder: LockHolder | undefined) {
+    super(
+      "open the state store for writing",
+      holder
+        ? `it is locked by pid ${holder.pid} on ${holder.hostname} since ${holder.since}`
+        : "it is locked by another writer",
+      dir,
+    );
+    this.holder = holder;
+  }
+}
+
+/** What a store's lock file records about its holder. */
+export interface LockHolder {
+  /** Process id of the holder. */
+  pid: number;
+  /** Host name of the holder. */
+  hostname: string;
+  /** ISO time at which the lock was taken. */
+  since: string;
+}
+
+/**
+ * A snapshot that cannot be trusted: missing or invalid manifest, a file missing, a size or
+ * checksum mismatch, an unsupported format. Nothing has been loaded when this is thrown.
+ */
+export class SnapshotCorruptError extends SpoolError {
+  /** The snapshot directory. */
+  readonly path: string;
+  /** The offending file, relative to the snapshot directory (e.g. `"model/weights.bin"`). */
+  readonly file: string;
+
+  /**
+   * @param path the snapshot directory
+   * @param file the offending file, relative to the snapshot
+   * @param reason what is wrong with it
+   * @param options standard error options (`cause`)
+   */
+  constructor(path: string, file: string, reason: string, options?: ErrorOptions) {
+    super("load snapshot", `${reason} in file ${JSON.stringify(file)}`, path, options);
+    this.path = path;
+    this.file = file;
+  }
+}
+
+/** An explicit snapshot path that does not exist or is not a snapshot directory. */
+export class SnapshotNotFoundError extends SpoolError {}
+
+/** A snapshot lacks a component that is registered (and `allowMissing` was not set). */
+export class StateMismatchError extends SpoolError {}
+
+/** A component's `saveState` or `loadState` threw; the component is named, the error is the `cause`. */
+export class StateComponentError extends SpoolError {
+  /** The registered name of the failing component. */
+  readonly component: string;
+
+  /**
+   * @param action "save snapshot" or "load snapshot"
+   * @param component the failing component's name
+   * @param cause what it threw
+   */
+  constructor(action: string, component: string, cause: unknown) {
+    super(
+      action,
+      `component ${JSON.stringify(component)} threw ${
+        cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
+      }`,
+      component,
+      { cause },
+    );
+    this.component = component;
+  }
+}

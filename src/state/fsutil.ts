@@ -1,0 +1,122 @@
+/**
+ * File-system helpers of the state store: checksummed writes, fsync of files and directories,
+ * checksummed reads.
+ *
+ * @module
+ */
+
+import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
+
+/** Bytes per write call and per hashed read chunk. */
+const CHUNK = 64 * 1024 * 1024;
+const READ_CHUNK = 8 * 1024 * 1024;
+
+/** Size and checksum of a written or read file. */
+export interface FileDigest {
+  /** Exact size in bytes. */
+  size: number;
+  /** Hex checksum. */
+  checksum: string;
+}
+
+/**
+ * Create `path` (it must not exist), write `bytes` computing the checksum of what is written
+ * (no re-read), fsync the file and close it.
+ */
+export async function writeChecksummed(
+  path: string,
+  bytes: Uint8Array,
+  algorithm: ChecksumAlgorithm,
+): Promise<FileDigest> {
+  const hasher = createHasher(algorithm);
+  const file = await Deno.open(path, { write: true, createNew: true });
+  try {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const end = Math.min(offset + CHUNK, bytes.byteLength);
+      const chunk = bytes.subarray(offset, end);
+      const pending = writeAll(file, chunk);
+      hasher.update(chunk);
+      await pending;
+      offset = end;
+    }
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  return { size: bytes.byteLength, checksum: hasher.digest() };
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += await file.write(bytes.subarray(offset));
+}
+
+/** fsync a directory so that the entries created or renamed in it are durable. */
+export async function syncDir(path: string): Promise<void> {
+  if (Deno.build.os === "windows") return; // directories cannot be opened for fsync there
+  const dir = await Deno.open(path, { read: true });
+  try {
+    await dir.sync();
+  } finally {
+    dir.close();
+  }
+}
+
+/** fsync a file written by someone else (a component writing plain files). */
+export async function syncFile(path: string): Promise<void> {
+  const file = await Deno.open(path, { read: true, write: true });
+  try {
+    await file.sync();
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Read `path` computing size and checksum. With `keep`, the whole content is returned too (in a
+ * fresh, 8-byte aligned buffer); without, it is streamed in chunks.
+ */
+export async function readChecksummed(
+  path: string,
+  algorithm: ChecksumAlgorithm,
+  keep: boolean,
+): Promise<FileDigest & { bytes?: Uint8Array }> {
+  const hasher = createHasher(algorithm);
+  if (keep) {
+    const bytes = await Deno.readFile(path);
+    hasher.update(bytes);
+    return { size: bytes.byteLength, checksum: hasher.digest(), bytes };
+  }
+  const file = await Deno.open(path, { read: true });
+  try {
+    const buf = new Uint8Array(READ_CHUNK);
+    let size = 0;
+    for (;;) {
+      const n = await file.read(buf);
+      if (n === null) break;
+      hasher.update(buf.subarray(0, n));
+      size += n;
+    }
+    return { size, checksum: hasher.digest() };
+  } finally {
+    file.close();
+  }
+}
+
+/** `true` when `error` says the path does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof Deno.errors.NotFound;
+}
+
+/** Join path segments with `/` (snapshot-relative paths always use `/`). */
+export function join(...parts: string[]): string {
+  return parts.filter((p) => p !== "").join("/").replace(/\/{2,}/g, "/");
+}
+
+/** A short random suffix for temporary names. */
+export function randomSuffix(): string {
+  const bytes = new Uint8Array(6);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,52 @@
+/**
+ * Retention policies: which complete snapshots to delete.
+ *
+ * @module
+ */
+
+import { assertInteger } from "../errors.ts";
+import type { SnapshotInfo } from "./store.ts";
+
+/**
+ * A retention policy. `select` receives the store's complete snapshots (temporary directories of
+ * a save in progress are never among them), oldest first, and returns those to delete. The store
+ * applies it with {@linkcode StateStore.prune} (or after every save with the `keeper` option) and
+ * deletes each selected snapshot atomically (renamed out of the snapshot namespace first).
+ */
+export interface StatesKeeper {
+  /** Choose the snapshots to delete among `snapshots` (complete, sorted by sequence). */
+  select(snapshots: readonly SnapshotInfo[]): Iterable<SnapshotInfo>;
+}
+
+/**
+ * Keep the `maxKeep` newest complete snapshots (by sequence), delete the older ones.
+ * `maxKeep` 0 deletes every snapshot; a negative or non-integer value is an
+ * {@linkcode InvalidArgumentError}.
+ *
+ * @example
+ * ```ts
+ * import { LatestStatesKeeper, StateStore, jsonState } from "@spool/spool";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await using store = new StateStore(dir, { keeper: new LatestStatesKeeper(2) });
+ * store.register("counter", jsonState(0));
+ * for (let i = 0; i < 5; i++) await store.save();
+ * console.assert((await store.list()).length === 2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class LatestStatesKeeper implements StatesKeeper {
+  /** How many of the newest snapshots are kept. */
+  readonly maxKeep: number;
+
+  /** @param maxKeep how many of the newest complete snapshots to keep (integer >= 0) */
+  constructor(maxKeep: number) {
+    this.maxKeep = assertInteger("create a LatestStatesKeeper", "maxKeep", maxKeep, 0);
+  }
+
+  /** The snapshots older than the `maxKeep` newest. */
+  select(snapshots: readonly SnapshotInfo[]): SnapshotInfo[] {
+    const sorted = [...snapshots].sort((a, b) => a.sequence - b.sequence);
+    return sorted.slice(0, Math.max(0, sorted.length - this.maxKeep));
+  }
+}

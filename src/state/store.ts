@@ -1,0 +1,754 @@
+/**
+ * `StateStore`: crash-safe snapshots of named components.
+ *
+ * Protocol of a save (see docs/state.md):
+ * 1. take the next sequence number (one higher than any snapshot directory name in the store);
+ * 2. create `.tmp-<seq>-<random>/` and a sub-directory per component, call each component's
+ *    `saveState(dir, ctx)` in registration order; files written through `ctx` are checksummed
+ *    while written and fsynced; plain files a component wrote itself are found, checksummed and
+ *    fsynced afterwards; every directory is fsynced;
+ * 3. write `manifest.json` LAST (sizes, checksums, codecs, dtypes, sequence, time, endianness and
+ *    a self-checksum), fsync it and the temporary directory;
+ * 4. rename the temporary directory to `<seq, 12 digits>.snapshot` and fsync the store directory.
+ *
+ * A crash at any point leaves either a `.tmp-*` directory (not a snapshot; removed when the store
+ * is next opened for writing) or a complete snapshot.
+ *
+ * @module
+ */
+
+import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { type ChecksumAlgorithm, isChecksumAlgorithm } from "./checksum.ts";
+import {
+  type LoadContext,
+  LoadContextImpl,
+  type SaveContext,
+  SaveContextImpl,
+  type VerifiedFile,
+} from "./context.ts";
+import { HOST_LITTLE_ENDIAN } from "./dtype.ts";
+import {
+  DuplicateStateError,
+  type LockHolder,
+  SnapshotCorruptError,
+  SnapshotNotFoundError,
+  StateComponentError,
+  StateMismatchError,
+} from "./errors.ts";
+import {
+  isNotFound,
+  join,
+  randomSuffix,
+  readChecksummed,
+  syncDir,
+  syncFile,
+  writeChecksummed,
+} from "./fsutil.ts";
+import type { StatesKeeper } from "./keepers.ts";
+import { StoreLock } from "./lock.ts";
+import {
+  decodeManifest,
+  encodeManifest,
+  type Manifest,
+  MANIFEST_FORMAT,
+  MANIFEST_NAME,
+  MANIFEST_VERSION,
+  type ManifestFile,
+  parseSnapshotName,
+  snapshotName,
+} from "./manifest.ts";
+import { assertName } from "./names.ts";
+
+/**
+ * A component whose state the store saves and loads.
+ *
+ * `saveState` receives an empty directory of its own and a {@linkcode SaveContext}; it may write
+ * through the context (checksummed while written, codecs recorded) and/or write plain files and
+ * sub-directories into `dir` itself (the store finds, checksums and fsyncs them). `loadState`
+ * receives the same directory of a snapshot that has been verified in full, and a
+ * {@linkcode LoadContext} to read what was written through the context.
+ */
+export interface PersistentState {
+  /** Write this component's state into `dir` (empty, owned by the component). */
+  saveState(dir: string, ctx: SaveContext): void | Promise<void>;
+  /** Restore this component's state from `dir` (already verified). */
+  loadState(dir: string, ctx: LoadContext): void | Promise<void>;
+}
+
+/** Options of {@linkcode StateStore}. */
+export interface StateStoreOptions {
+  /**
+   * Take the store's single-writer lock (default `true`). Without it, nothing stops another
+   * writer and leftover temporary directories are not cleaned; use `readOnly` to inspect or
+   * load from a store another process writes to.
+   */
+  lock?: boolean;
+  /** Open for `list`/`load`/`verify` only: no lock, `save` and `prune` throw. Default `false`. */
+  readOnly?: boolean;
+  /** Checksum algorithm of new snapshots (default `"crc32"`). Loading accepts either. */
+  checksum?: ChecksumAlgorithm;
+  /** Retention policy applied after every successful save. */
+  keeper?: StatesKeeper;
+  /** Called when the lock was taken over from a writer that died without closing. */
+  onStaleLock?: (holder: LockHolder) => void;
+}
+
+/** A complete snapshot (valid manifest), as listed by {@linkcode StateStore.list}. */
+export interface SnapshotInfo {
+  /** Path of the snapshot directory (store directory + name). */
+  path: string;
+  /** Directory name, `<sequence>.snapshot`. */
+  name: string;
+  /** Sequence number: strictly increasing per store. */
+  sequence: number;
+  /** Creation time recorded in the manifest. */
+  createdAt: Date;
+  /** Total bytes of the files (manifest excluded). */
+  bytes: number;
+  /** Number of files (manifest excluded). */
+  files: number;
+  /** Component names, in registration order at save time. */
+  components: string[];
+  /** Metadata passed to `save({meta})`, if any. */
+  meta?: unknown;
+}
+
+/** Options of {@linkcode StateStore.save}. */
+export interface SaveOptions {
+  /** JSON metadata stored in the manifest and reported by `list()` (e.g. a loop position). */
+  meta?: unknown;
+}
+
+/** Options of {@linkcode StateStore.load}. */
+export interface LoadOptions {
+  /**
+   * With `"latest"`: when the newest snapshot is corrupt, report it through `onCorrupt` and try
+   * the next older one instead of throwing. Default `false` (a corrupt newest snapshot throws
+   * {@linkcode SnapshotCorruptError}).
+   */
+  fallback?: boolean;
+  /** Receives each corrupt snapshot skipped by `fallback`. */
+  onCorrupt?: (error: SnapshotCorruptError) => void;
+  /**
+   * Load even when a registered component is absent from the snapshot (its `loadState` is not
+   * called). Default `false`: {@linkcode StateMismatchError} before anything is loaded.
+   */
+  allowMissing?: boolean;
+}
+
+interface Prepared {
+  path: string;
+  manifest: Manifest;
+  byComponent: Map<string, Map<string, VerifiedFile>>;
+}
+
+const TEMP_PREFIX = ".tmp-";
+const TRASH_PREFIX = ".trash-";
+
+/**
+ * Crash-safe snapshots of registered components.
+ *
+ * The constructor opens (creating it if needed, with parents) the store directory, takes its
+ * single-writer lock (a second writer gets {@linkcode StoreLockedError}) and removes temporary
+ * directories left by a crashed save. It does this synchronously; `StateStore.open` is the same
+ * as an awaitable. Close it with `close()` or `await using`.
+ *
+ * @example
+ * ```ts
+ * import { StateStore, arrayState, jsonState } from "@spool/spool";
+ *
+ * const dir = await Deno.makeTempDir();
+ * {
+ *   await using store = new StateStore(dir);
+ *   const config = store.register("config", jsonState({ step: 3 }));
+ *   const weights = store.register("weights", arrayState(new Float64Array([1, 2, 3])));
+ *   config.value.step = 4;
+ *   weights.value[0] = 42;
+ *   await store.save();
+ * }
+ * {
+ *   await using store = new StateStore(dir);
+ *   const config = store.register("config", jsonState({ step: 0 }));
+ *   const weights = store.register("weights", arrayState(new Float64Array(0)));
+ *   const path = await store.load("latest");
+ *   console.assert(path !== undefined && path.endsWith("000000000001.snapshot"));
+ *   console.assert(config.value.step === 4 && weights.value[0] === 42);
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class StateStore implements AsyncDisposable {
+  /** The store directory. */
+  readonly dir: string;
+  /** Whether the store refuses `save`/`prune`. */
+  readonly readOnly: boolean;
+  /** The holder of a stale lock this store took over, if any. */
+  readonly staleLock: LockHolder | undefined;
+  readonly #lock: StoreLock | undefined;
+  readonly #checksum: ChecksumAlgorithm;
+  readonly #keeper: StatesKeeper | undefined;
+  readonly #states = new Map<string, PersistentState>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #lastSequence = 0;
+
+  /**
+   * Open the store at `dir`.
+   *
+   * @param dir the store directory (created with parents when missing)
+   * @param options lock, read-only, checksum algorithm, keeper
+   */
+  constructor(dir: string, options: StateStoreOptions = {}) {
+    const action = "open the state store";
+    if (typeof dir !== "string" || dir === "") {
+      throw new InvalidArgumentError(action, "dir must be a non-empty string", dir);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError(action, "options must be an object", options);
+    }
+    const checksum = options.checksum ?? "crc32";
+    if (!isChecksumAlgorithm(checksum)) {
+      throw new InvalidArgumentError(action, 'checksum must be "crc32" or "sha256"', checksum);
+    }
+    if (options.keeper !== undefined && typeof options.keeper?.select !== "function") {
+      throw new InvalidArgumentError(action, "keeper must have a select() method", options.keeper);
+    }
+    this.dir = dir.length > 1 ? dir.replace(/[\\/]+$/, "") : dir;
+    this.readOnly = options.readOnly ?? false;
+    this.#checksum = checksum;
+    this.#keeper = options.keeper;
+    if (this.readOnly) {
+      let info: Deno.FileInfo;
+      try {
+        info = Deno.statSync(this.dir);
+      } catch (error) {
+        throw new SnapshotNotFoundError(action, "the directory does not exist", dir, {
+          cause: error,
+        });
+      }
+      if (!info.isDirectory) {
+        throw new InvalidArgumentError(action, "the path is not a directory", dir);
+      }
+      return;
+    }
+    Deno.mkdirSync(this.dir, { recursive: true });
+    if (options.lock ?? true) {
+      this.#lock = StoreLock.acquire(this.dir);
+      this.staleLock = this.#lock.staleHolder;
+      try {
+        this.#cleanLeftovers();
+      } catch (error) {
+        this.#lock.release();
+        throw error;
+      }
+      if (this.staleLock) options.onStaleLock?.(this.staleLock);
+    }
+  }
+
+  /** Awaitable form of the constructor (same semantics). */
+  static open(dir: string, options: StateStoreOptions = {}): Promise<StateStore> {
+    try {
+      return Promise.resolve(new StateStore(dir, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Remove `.tmp-*` and `.trash-*` directories left by a crashed writer (we hold the lock). */
+  #cleanLeftovers(): void {
+    for (const entry of Deno.readDirSync(this.dir)) {
+      if (
+        entry.isDirectory &&
+        (entry.name.startsWith(TEMP_PREFIX) || entry.name.startsWith(TRASH_PREFIX))
+      ) {
+        Deno.removeSync(join(this.dir, entry.name), { recursive: true });
+      }
+    }
+  }
+
+  /** Names of the registered components, in registration order. */
+  get names(): string[] {
+    return [...this.#states.keys()];
+  }
+
+  /**
+   * Register a component under `name` (1-128 characters of `A-Z a-z 0-9 _ . -`, no leading dot
+   * or dash, no `..`, not `manifest.json`). Returns `obj` for chaining.
+   * A name already registered is a {@linkcode DuplicateStateError}.
+   */
+  register<T extends PersistentState>(name: string, obj: T): T {
+    const action = "register a state";
+    this.#assertOpen(action);
+    assertName(action, "the name", name);
+    if (
+      obj === null || typeof obj !== "object" && typeof obj !== "function" ||
+      typeof obj.saveState !== "function" || typeof obj.loadState !== "function"
+    ) {
+      throw new InvalidArgumentError(action, "obj must have saveState and loadState methods", obj);
+    }
+    if (this.#states.has(name)) {
+      throw new DuplicateStateError(action, "the name is already registered", name);
+    }
+    this.#states.set(name, obj);
+    return obj;
+  }
+
+  /** Remove a registration; returns whether `name` was registered. */
+  unregister(name: string): boolean {
+    return this.#states.delete(name);
+  }
+
+  /**
+   * Save every registered component into a new complete snapshot and return its path. Saves are
+   * serialized (a second `save()` waits for the first). A failing component aborts the save with
+   * {@linkcode StateComponentError} and leaves no snapshot behind.
+   */
+  save(options: SaveOptions = {}): Promise<string> {
+    return this.#exclusive(() => this.#save(options));
+  }
+
+  async #save(options: SaveOptions): Promise<string> {
+    const action = "save snapshot";
+    this.#assertOpen(action);
+    if (this.readOnly) throw new ClosedError(action, "the store is read-only", this.dir);
+    let metaText: string | undefined;
+    if (options.meta !== undefined) {
+      try {
+        metaText = JSON.stringify(options.meta);
+      } catch (error) {
+        throw new InvalidArgumentError(action, `meta is not JSON-serializable (${error})`);
+      }
+    }
+    const seq = Math.max(this.#lastSequence, await this.#maxSequence()) + 1;
+    const tmp = join(this.dir, `${TEMP_PREFIX}${seq}-${randomSuffix()}`);
+    await Deno.mkdir(tmp);
+    try {
+      const files: ManifestFile[] = [];
+      for (const [name, obj] of this.#states) {
+        const compDir = join(tmp, name);
+        await Deno.mkdir(compDir);
+        const ctx = new SaveContextImpl(compDir, name, this.#checksum);
+        let written;
+        try {
+          await obj.saveState(compDir, ctx);
+          written = await ctx.settle();
+        } catch (error) {
+          await ctx.drain();
+          throw new StateComponentError(action, name, error);
+        }
+        for (const w of written) {
+          const { name: fileName, ...rest } = w;
+          files.push({ path: `${name}/${fileName}`, ...rest });
+        }
+        await this.#collectPlainFiles(tmp, name, "", ctx.names(), files);
+      }
+      files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      const manifest: Manifest = {
+        format: MANIFEST_FORMAT,
+        version: MANIFEST_VERSION,
+        sequence: seq,
+        createdAt: new Date().toISOString(),
+        littleEndian: HOST_LITTLE_ENDIAN,
+        checksum: this.#checksum,
+        components: [...this.#states.keys()],
+        files,
+      };
+      if (metaText !== undefined) manifest.meta = JSON.parse(metaText);
+      await writeChecksummed(join(tmp, MANIFEST_NAME), encodeManifest(manifest), "crc32");
+      await syncDir(tmp);
+      const final = join(this.dir, snapshotName(seq));
+      if (await exists(final)) {
+        throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", final);
+      }
+      await Deno.rename(tmp, final);
+      await syncDir(this.dir);
+      this.#lastSequence = seq;
+      if (this.#keeper) await this.#prune(this.#keeper);
+      return final;
+    } catch (error) {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** Find, checksum and fsync files a component wrote itself; fsync its directories. */
+  async #collectPlainFiles(
+    root: string,
+    component: string,
+    sub: string,
+    viaCtx: Set<string>,
+    out: ManifestFile[],
+  ): Promise<void> {
+    const dirPath = join(root, component, sub);
+    for await (const entry of Deno.readDir(dirPath)) {
+      const rel = sub ? `${sub}/${entry.name}` : entry.name;
+      if (entry.isDirectory) {
+        await this.#collectPlainFiles(root, component, rel, viaCtx, out);
+      } else if (entry.isFile) {
+        if (!sub && viaCtx.has(entry.name)) continue;
+        const path = join(dirPath, entry.name);
+        const digest = await readChecksummed(path, this.#checksum, false);
+        await syncFile(path);
+        out.push({
+          path: `${component}/${rel}`,
+          size: digest.size,
+          checksum: digest.checksum,
+          codec: "file",
+        });
+      } else {
+        throw new StateComponentError(
+          "save snapshot",
+          component,
+          new InvalidArgumentError(
+            "save snapshot",
+            "only regular files and directories may be written",
+            rel,
+          ),
+        );
+      }
+    }
+    await syncDir(dirPath);
+  }
+
+  /**
+   * Load a snapshot into the registered components and return its path.
+   *
+   * `target` is a snapshot path (as returned by `save()`/`list()`), a snapshot directory name in
+   * this store, a sequence number, or `"latest"`. With `"latest"` on a store that has no
+   * snapshot, it returns `undefined` and loads nothing; temporary directories of unfinished
+   * saves are never candidates. Every file of the snapshot is verified (size and checksum)
+   * BEFORE any component's `loadState` runs: a damaged snapshot throws
+   * {@linkcode SnapshotCorruptError} naming the file and nothing is loaded. With `"latest"` a
+   * corrupt newest snapshot throws too, unless `fallback: true` (then each skipped one goes to
+   * `onCorrupt` and the next older snapshot is tried). A missing explicit target throws
+   * {@linkcode SnapshotNotFoundError}.
+   */
+  load(
+    target: string | number | "latest" = "latest",
+    options: LoadOptions = {},
+  ): Promise<string | undefined> {
+    return this.#exclusive(() => this.#load(target, options));
+  }
+
+  async #load(target: string | number, options: LoadOptions): Promise<string | undefined> {
+    const action = "load snapshot";
+    this.#assertOpen(action);
+    if (target === "latest") {
+      const candidates = (await this.#snapshotDirs()).reverse();
+      for (const c of candidates) {
+        let prepared: Prepared;
+        try {
+          prepared = await this.#prepare(c.path, true, options);
+        } catch (error) {
+          if (error instanceof SnapshotCorruptError && options.fallback) {
+            options.onCorrupt?.(error);
+            continue;
+          }
+          throw error;
+        }
+        await this.#apply(prepared);
+        return c.path;
+      }
+      return undefined;
+    }
+    const path = await this.#resolve(action, target);
+    const prepared = await this.#prepare(path, true, options);
+    await this.#apply(prepared);
+    return path;
+  }
+
+  /**
+   * Verify every file of a snapshot (sizes, checksums, manifest) without loading it; return its
+   * info or throw {@linkcode SnapshotCorruptError} / {@linkcode SnapshotNotFoundError}.
+   */
+  verify(target: string | number): Promise<SnapshotInfo> {
+    return this.#exclusive(async () => {
+      this.#assertOpen("verify snapshot");
+      const path = await this.#resolve("verify snapshot", target);
+      const prepared = await this.#prepare(path, false, { allowMissing: true });
+      return infoOf(path, prepared.manifest);
+    });
+  }
+
+  /**
+   * The complete snapshots of the store (those with a valid manifest), sorted by sequence,
+   * oldest first. Files are not checksummed here (use `verify`). Foreign files and directories,
+   * temporary directories and snapshot directories without a valid manifest are left out.
+   */
+  list(): Promise<SnapshotInfo[]> {
+    this.#assertOpen("list snapshots");
+    return this.#list();
+  }
+
+  /** The newest complete snapshot's info (not verified), or `undefined`. */
+  async latest(): Promise<SnapshotInfo | undefined> {
+    return (await this.list()).at(-1);
+  }
+
+  async #list(): Promise<SnapshotInfo[]> {
+    const out: SnapshotInfo[] = [];
+    for (const c of await this.#snapshotDirs()) {
+      try {
+        const manifest = await this.#readManifest(c.path);
+        if (manifest.sequence !== c.sequence) continue;
+        out.push(infoOf(c.path, manifest));
+      } catch (error) {
+        if (!(error instanceof SnapshotCorruptError)) throw error;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Apply a retention policy now; returns the paths removed. Each removed snapshot is first
+   * renamed out of the snapshot namespace (so a crash mid-delete never leaves a damaged
+   * snapshot), then deleted.
+   */
+  prune(keeper: StatesKeeper): Promise<string[]> {
+    return this.#exclusive(() => {
+      this.#assertOpen("prune snapshots");
+      if (this.readOnly) {
+        throw new ClosedError("prune snapshots", "the store is read-only", this.dir);
+      }
+      if (typeof keeper?.select !== "function") {
+        throw new InvalidArgumentError("prune snapshots", "keeper must have select()", keeper);
+      }
+      return this.#prune(keeper);
+    });
+  }
+
+  async #prune(keeper: StatesKeeper): Promise<string[]> {
+    const infos = await this.#list();
+    const known = new Map(infos.map((i) => [i.path, i]));
+    const removed: string[] = [];
+    for (const chosen of keeper.select(infos)) {
+      const info = known.get(chosen?.path);
+      if (!info) continue;
+      known.delete(info.path);
+      const trash = join(this.dir, `${TRASH_PREFIX}${info.sequence}-${randomSuffix()}`);
+      try {
+        await Deno.rename(info.path, trash);
+      } catch (error) {
+        if (isNotFound(error)) continue;
+        throw error;
+      }
+      await Deno.remove(trash, { recursive: true });
+      removed.push(info.path);
+    }
+    if (removed.length) await syncDir(this.dir);
+    return removed;
+  }
+
+  /** Release the lock. Waits for a save or load in progress. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#queue.catch(() => {});
+    this.#lock?.release();
+  }
+
+  /** Same as {@linkcode StateStore.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---- internals ----
+
+  #assertOpen(action: string): void {
+    if (this.#closed) throw new ClosedError(action, "the store is closed", this.dir);
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #snapshotDirs(): Promise<{ path: string; sequence: number }[]> {
+    const out: { path: string; sequence: number }[] = [];
+    for await (const entry of Deno.readDir(this.dir)) {
+      const seq = parseSnapshotName(entry.name);
+      if (seq === undefined || !entry.isDirectory) continue;
+      out.push({ path: join(this.dir, entry.name), sequence: seq });
+    }
+    return out.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  async #maxSequence(): Promise<number> {
+    let max = 0;
+    for await (const entry of Deno.readDir(this.dir)) {
+      const seq = parseSnapshotName(entry.name);
+      if (seq !== undefined && seq > max) max = seq;
+    }
+    return max;
+  }
+
+  async #resolve(action: string, target: string | number): Promise<string> {
+    let path: string;
+    if (typeof target === "number") {
+      if (!Number.isSafeInteger(target) || target < 0) {
+        throw new InvalidArgumentError(action, "a sequence must be an integer >= 0", target);
+      }
+      path = join(this.dir, snapshotName(target));
+    } else if (typeof target === "string" && target !== "") {
+      path = target;
+      if (!/[\\/]/.test(target) && parseSnapshotName(target) !== undefined) {
+        if (!(await exists(target))) path = join(this.dir, target);
+      }
+    } else {
+      throw new InvalidArgumentError(
+        action,
+        'target must be a snapshot path, a sequence number or "latest"',
+        target,
+      );
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new SnapshotNotFoundError(action, "no such snapshot", target, { cause: error });
+      }
+      throw error;
+    }
+    if (!info.isDirectory) {
+      throw new SnapshotNotFoundError(action, "the path is not a snapshot directory", target);
+    }
+    return path;
+  }
+
+  async #readManifest(path: string): Promise<Manifest> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(join(path, MANIFEST_NAME));
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new SnapshotCorruptError(path, MANIFEST_NAME, "the manifest is missing", {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    return decodeManifest(path, bytes);
+  }
+
+  /** Verify every file of snapshot `path`; keep the content of context-written files. */
+  async #prepare(path: string, keep: boolean, options: LoadOptions): Promise<Prepared> {
+    const manifest = await this.#readManifest(path);
+    const nameSeq = parseSnapshotName(path.split(/[\\/]/).pop() ?? "");
+    if (nameSeq !== undefined && nameSeq !== manifest.sequence) {
+      throw new SnapshotCorruptError(
+        path,
+        MANIFEST_NAME,
+        `the manifest's sequence ${manifest.sequence} does not match the directory name`,
+      );
+    }
+    if (!manifest.littleEndian || !HOST_LITTLE_ENDIAN) {
+      throw new SnapshotCorruptError(
+        path,
+        MANIFEST_NAME,
+        "the snapshot or this host is big-endian; only little-endian snapshots are supported",
+      );
+    }
+    if (!options.allowMissing) {
+      const missing = this.names.filter((n) => !manifest.components.includes(n));
+      if (missing.length) {
+        throw new StateMismatchError(
+          "load snapshot",
+          `registered components ${JSON.stringify(missing)} are not in the snapshot ` +
+            `(pass allowMissing: true to load the others)`,
+          path,
+        );
+      }
+    }
+    const byComponent = new Map<string, Map<string, VerifiedFile>>();
+    for (const c of manifest.components) byComponent.set(c, new Map());
+    for (const entry of manifest.files) {
+      const diskPath = join(path, entry.path);
+      const component = entry.path.slice(0, entry.path.indexOf("/"));
+      const wanted = this.#states.has(component);
+      let digest;
+      try {
+        const st = await Deno.stat(diskPath);
+        if (!st.isFile) throw new SnapshotCorruptError(path, entry.path, "not a regular file");
+        if (st.size !== entry.size) {
+          throw new SnapshotCorruptError(
+            path,
+            entry.path,
+            `size ${st.size} does not match the manifest's ${entry.size}`,
+          );
+        }
+        digest = await readChecksummed(
+          diskPath,
+          manifest.checksum,
+          keep && wanted && entry.codec !== "file",
+        );
+      } catch (error) {
+        if (error instanceof SnapshotCorruptError) throw error;
+        if (isNotFound(error)) {
+          throw new SnapshotCorruptError(path, entry.path, "the file is missing", {
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      if (digest.size !== entry.size) {
+        throw new SnapshotCorruptError(
+          path,
+          entry.path,
+          `size ${digest.size} does not match the manifest's ${entry.size}`,
+        );
+      }
+      if (digest.checksum !== entry.checksum) {
+        throw new SnapshotCorruptError(
+          path,
+          entry.path,
+          `${manifest.checksum} ${digest.checksum} does not match the manifest's ${entry.checksum}`,
+        );
+      }
+      byComponent.get(component)!.set(entry.path.slice(component.length + 1), {
+        entry,
+        diskPath,
+        bytes: digest.bytes,
+      });
+    }
+    return { path, manifest, byComponent };
+  }
+
+  async #apply(prepared: Prepared): Promise<void> {
+    for (const [name, obj] of this.#states) {
+      const files = prepared.byComponent.get(name);
+      if (!files) continue; // allowMissing
+      const ctx = new LoadContextImpl(name, files);
+      try {
+        await obj.loadState(join(prepared.path, name), ctx);
+      } catch (error) {
+        throw new StateComponentError("load snapshot", name, error);
+      }
+    }
+  }
+}
+
+function infoOf(path: string, manifest: Manifest): SnapshotInfo {
+  const info: SnapshotInfo = {
+    path,
+    name: path.split(/[\\/]/).pop() ?? path,
+    sequence: manifest.sequence,
+    createdAt: new Date(manifest.createdAt),
+    bytes: manifest.files.reduce((sum, f) => sum + f.size, 0),
+    files: manifest.files.length,
+    components: [...manifest.components],
+  };
+  if (manifest.meta !== undefined) info.meta = manifest.meta;
+  return info;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
