@@ -4,4 +4,7 @@
  * @module
  */
 
-export {};
+export { prefetch, type PrefetchOptions } from "./prefetch.ts";
+export { batch, type BatchOptions } from "./batch.ts";
+export { filter, map, type MapFn, type MapOptions } from "./map.ts";
+export { withLength } from "./sized.ts";

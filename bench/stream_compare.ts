@@ -1,0 +1,147 @@
+/**
+ * Side-by-side stream benchmarks (prints a table of medians and ratios).
+ *
+ *   npx -y deno@2.9.6 run -A bench/stream_compare.ts [--items 1000000] [--runs 5]
+ *
+ * 1. bare `for await` over an async generator vs `batch(prefetch(gen, {size: 1024}), {size: 1000})`
+ * 2. ordered `map` (concurrency 8, async identity) vs `p-map` vs Effect `Stream.mapEffect`,
+ *    over an array source and over an async generator source.
+ *
+ * Every figure is the median of `runs` runs in this one process (after one warm-up run).
+ */
+
+import pMap from "npm:p-map@7";
+import { Effect, Stream } from "npm:effect@3";
+import { batch, map, prefetch } from "../src/stream/mod.ts";
+
+function arg(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+}
+
+const N = arg("items", 1_000_000);
+const RUNS = arg("runs", 5);
+const EFFECT_N = arg("effect-items", 200_000); // Effect is slow on Deno: fewer items, per-item rate
+
+async function* gen(n: number): AsyncGenerator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
+
+const identity = async (x: number): Promise<number> => x;
+
+async function median(label: string, n: number, run: () => Promise<number>): Promise<Row> {
+  const check = await run(); // warm-up; also checks the result
+  const times: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const t0 = performance.now();
+    const got = await run();
+    times.push(performance.now() - t0);
+    if (got !== check) throw new Error(`${label}: inconsistent result ${got} vs ${check}`);
+  }
+  times.sort((a, b) => a - b);
+  const ms = times[Math.floor(times.length / 2)]!;
+  return { label, n, ms, rate: n / (ms / 1000) };
+}
+
+interface Row {
+  label: string;
+  n: number;
+  ms: number;
+  rate: number;
+}
+
+async function bareForAwait(): Promise<number> {
+  let sum = 0;
+  for await (const x of gen(N)) sum += x;
+  return sum;
+}
+
+async function prefetchBatch(): Promise<number> {
+  let sum = 0;
+  for await (const b of batch(prefetch(gen(N), { size: 1024 }), { size: 1000 })) {
+    for (const x of b) sum += x;
+  }
+  return sum;
+}
+
+const array = Array.from({ length: N }, (_, i) => i);
+
+async function spoolMap(source: () => Iterable<number> | AsyncIterable<number>): Promise<number> {
+  let sum = 0;
+  for await (const x of map(source(), identity, { concurrency: 8 })) sum += x;
+  return sum;
+}
+
+async function pMapRun(source: () => Iterable<number> | AsyncIterable<number>): Promise<number> {
+  const out = await pMap(source(), identity, { concurrency: 8 });
+  let sum = 0;
+  for (const x of out) sum += x;
+  return sum;
+}
+
+async function effectRun(n: number): Promise<number> {
+  const src = Array.from({ length: n }, (_, i) => i);
+  const program = Stream.fromIterable(src).pipe(
+    Stream.mapEffect((x) => Effect.promise(() => identity(x)), { concurrency: 8 }),
+    Stream.runFold(0, (a, x) => a + x),
+  );
+  return await Effect.runPromise(program);
+}
+
+function fmtRate(r: number): string {
+  return r >= 1e6 ? `${(r / 1e6).toFixed(2)}M/s` : `${(r / 1e3).toFixed(0)}k/s`;
+}
+
+function table(title: string, rows: Row[], base: Row): void {
+  console.log(`\n${title}`);
+  console.log("| case | items | median ms | items/s | vs first row |");
+  console.log("|---|---:|---:|---:|---:|");
+  for (const r of rows) {
+    console.log(
+      `| ${r.label} | ${r.n} | ${r.ms.toFixed(1)} | ${fmtRate(r.rate)} | ${
+        (r.rate / base.rate).toFixed(2)
+      }x |`,
+    );
+  }
+}
+
+console.log(
+  `spool stream_compare: Deno ${Deno.version.deno}, ${N} items, median of ${RUNS} runs, ${
+    new Date().toISOString()
+  }`,
+);
+
+const only = Deno.args.includes("--only") ? Deno.args[Deno.args.indexOf("--only") + 1] : "";
+
+if (!only || only === "prefetch") {
+  const bare = await median("bare for await (async generator)", N, bareForAwait);
+  const pb = await median("batch(prefetch(gen, {size: 1024}), {size: 1000})", N, prefetchBatch);
+  table("1. prefetch + batch vs bare for await (time ratio goal: <= 2x)", [bare, pb], bare);
+  console.log(`time ratio prefetch+batch / bare = ${(pb.ms / bare.ms).toFixed(2)}x`);
+}
+
+if (!only || only === "map") {
+  const rows: Row[] = [];
+  rows.push(await median("spool map c=8 ordered (array source)", N, () => spoolMap(() => array)));
+  rows.push(await median("p-map c=8 (array source)", N, () => pMapRun(() => array)));
+  rows.push(
+    await median("spool map c=8 ordered (async gen source)", N, () => spoolMap(() => gen(N))),
+  );
+  rows.push(await median("p-map c=8 (async gen source)", N, () => pMapRun(() => gen(N))));
+  rows.push(
+    await median(
+      `Effect Stream.mapEffect c=8 (array, ${EFFECT_N} items)`,
+      EFFECT_N,
+      () => effectRun(EFFECT_N),
+    ),
+  );
+  table(
+    "2. ordered map, concurrency 8, async identity (goal: >= 2x p-map, >= 10x Effect)",
+    rows,
+    rows[0]!,
+  );
+  const [sa, pa, sg, pg, ef] = rows as [Row, Row, Row, Row, Row];
+  console.log(`spool/p-map (array) = ${(sa.rate / pa.rate).toFixed(2)}x`);
+  console.log(`spool/p-map (async gen) = ${(sg.rate / pg.rate).toFixed(2)}x`);
+  console.log(`spool/Effect (array, per-item rate) = ${(sa.rate / ef.rate).toFixed(1)}x`);
+}
