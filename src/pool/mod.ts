@@ -1,7 +1,22 @@
 /**
- * pool: public exports of this area (re-exported by the root mod.ts).
+ * pool: stateful worker pool with a lazy, bounded, ordered (or not) `map` over Deno Workers or
+ * child processes (re-exported by the root mod.ts).
  *
  * @module
  */
 
-export {};
+export { WorkerPool } from "./worker_pool.ts";
+export type { MapOptions, PoolOptions, WorkerInsights } from "./worker_pool.ts";
+export type { ErrorPolicy, Settled } from "./map_run.ts";
+export { defineWorker } from "./define.ts";
+export type {
+  AnyWorkerDefinition,
+  ArgsOf,
+  InitArgsOf,
+  InputOf,
+  OutputOf,
+  WorkerContext,
+  WorkerDefinition,
+} from "./define.ts";
+export { TaskError, WorkerCrashError, WorkerInitError } from "./errors.ts";
+export type { EncodedError } from "./errors.ts";

@@ -1,0 +1,189 @@
+/**
+ * The worker side of the pool, shared by the thread and the process backends: load the user's
+ * module, build the state, run chunks in order, batch the replies, report crashes.
+ *
+ * @module
+ */
+
+import type { AnyWorkerDefinition } from "./define.ts";
+import { encodeError } from "./errors.ts";
+import {
+  collectTransferables,
+  type ControlMessage,
+  type InitMessage,
+  RUN,
+  SPREAD,
+  TRANSFER,
+  type WireChunk,
+  type WireReply,
+} from "./protocol.ts";
+
+/** How the runtime talks to the pool. */
+export interface Port {
+  /** Send one message (with ArrayBuffers to transfer, threads only). */
+  post(message: unknown, transfer?: Transferable[]): void;
+  /** Register the message handler. */
+  listen(handler: (message: unknown) => void): void;
+  /** End this worker for good. */
+  exit(code: number): void;
+}
+
+/** Replies are flushed when the worker runs out of queued chunks, or after this long. */
+const FLUSH_MS = 2;
+
+/** Serve the pool's requests on `port` until told to stop. */
+export function serve(port: Port): void {
+  let def: AnyWorkerDefinition | undefined;
+  let state: unknown;
+  let queue: WireChunk[] = [];
+  let head = 0;
+  let running = false;
+  let current = -1;
+  let replies: WireReply[] = [];
+  let transfer: Transferable[] = [];
+  let lastFlush = 0;
+  let dead = false;
+
+  const flush = () => {
+    if (replies.length === 0) return;
+    const msg = [RUN, replies];
+    const t = transfer;
+    replies = [];
+    transfer = [];
+    port.post(msg, t.length ? t : undefined);
+  };
+
+  const crash = (reason: string, error?: unknown) => {
+    if (dead) return;
+    dead = true;
+    try {
+      flush();
+      const msg: ControlMessage = { t: "crash", chunk: current, reason };
+      if (error !== undefined) msg.error = encodeError(error);
+      port.post(msg);
+    } catch { /* the port may already be gone */ }
+  };
+
+  // Report deaths the pool could not otherwise see (a thread that closes itself is silent).
+  const g = globalThis as unknown as {
+    close?: () => void;
+    addEventListener: (type: string, fn: (e: Event) => void) => void;
+  };
+  const originalClose = g.close;
+  if (typeof originalClose === "function") {
+    g.close = () => {
+      crash("the worker called self.close()");
+      originalClose.call(globalThis);
+    };
+  }
+  const originalExit = Deno.exit;
+  (Deno as { exit: (code?: number) => never }).exit = (code?: number): never => {
+    crash(`the worker called Deno.exit(${code ?? 0})`);
+    return originalExit(code);
+  };
+  g.addEventListener("error", (e) => {
+    e.preventDefault();
+    const err = (e as ErrorEvent).error;
+    crash(`uncaught error in the worker: ${err instanceof Error ? err.message : String(err)}`, err);
+    port.exit(1);
+  });
+  g.addEventListener("unhandledrejection", (e) => {
+    e.preventDefault();
+    const err = (e as PromiseRejectionEvent).reason;
+    crash(
+      `unhandled rejection in the worker: ${err instanceof Error ? err.message : String(err)}`,
+      err,
+    );
+    port.exit(1);
+  });
+
+  const drain = async () => {
+    running = true;
+    const proc = def!.process;
+    while (head < queue.length && !dead) {
+      const chunk = queue[head++]!;
+      const [id, flags, items] = chunk;
+      current = id;
+      const spread = (flags & SPREAD) !== 0;
+      const t0 = performance.now();
+      const n = items.length;
+      const out = new Array(n);
+      let errs: number[] | 0 = 0;
+      for (let i = 0; i < n; i++) {
+        try {
+          let r = spread ? proc(state, ...(items[i] as unknown[])) : proc(state, items[i]);
+          if (
+            r !== null && typeof r === "object" &&
+            typeof (r as PromiseLike<unknown>).then === "function"
+          ) {
+            r = await r;
+            if (dead) return;
+          }
+          out[i] = r;
+        } catch (e) {
+          if (dead) return;
+          (errs ||= []).push(i);
+          out[i] = encodeError(e);
+        }
+      }
+      const t1 = performance.now();
+      replies.push([id, t1 - t0, out, errs]);
+      if ((flags & TRANSFER) !== 0) collectTransferables(out, transfer, 3);
+      if (head >= queue.length || t1 - lastFlush > FLUSH_MS) {
+        lastFlush = t1;
+        flush();
+      }
+    }
+    queue = [];
+    head = 0;
+    current = -1;
+    running = false;
+    flush();
+  };
+
+  const init = async (m: InitMessage) => {
+    const t0 = performance.now();
+    try {
+      const mod = await import(m.module);
+      const d = mod[m.exportName] as AnyWorkerDefinition | undefined;
+      if (d === null || typeof d !== "object" || typeof d.process !== "function") {
+        throw new TypeError(
+          `the module ${m.module} has no export "${m.exportName}" with a process(state, input) function (use defineWorker)`,
+        );
+      }
+      def = d;
+      state = d.init
+        ? await d.init(m.args, { index: m.index, size: m.size, kind: m.kind })
+        : undefined;
+      port.post({ t: "ready", initMs: performance.now() - t0 } satisfies ControlMessage);
+    } catch (e) {
+      port.post({ t: "initError", error: encodeError(e) } satisfies ControlMessage);
+    }
+  };
+
+  const stop = async () => {
+    let error;
+    try {
+      if (def?.dispose) await def.dispose(state);
+    } catch (e) {
+      error = encodeError(e);
+    }
+    dead = true;
+    port.post({ t: "disposed", error } as ControlMessage);
+    port.exit(0);
+  };
+
+  port.listen((msg) => {
+    if (Array.isArray(msg)) {
+      if (msg[0] === RUN) {
+        const chunks = msg[1] as WireChunk[];
+        for (let i = 0; i < chunks.length; i++) queue.push(chunks[i]!);
+        if (!running) drain();
+      }
+      return;
+    }
+    const m = msg as InitMessage | { t: "stop" };
+    if (m.t === "init") init(m);
+    else if (m.t === "stop") stop();
+  });
+}
