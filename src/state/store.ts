@@ -304,12 +304,11 @@ export class StateStore implements AsyncDisposable {
    * {@linkcode StateComponentError} and leaves no snapshot behind.
    */
   save(options: SaveOptions = {}): Promise<string> {
-    return this.#exclusive(() => this.#save(options));
+    return this.#exclusive("save snapshot", () => this.#save(options));
   }
 
   async #save(options: SaveOptions): Promise<string> {
     const action = "save snapshot";
-    this.#assertOpen(action);
     if (this.readOnly) throw new ClosedError(action, "the store is read-only", this.dir);
     let metaText: string | undefined;
     if (options.meta !== undefined) {
@@ -427,12 +426,11 @@ export class StateStore implements AsyncDisposable {
     target: string | number | "latest" = "latest",
     options: LoadOptions = {},
   ): Promise<string | undefined> {
-    return this.#exclusive(() => this.#load(target, options));
+    return this.#exclusive("load snapshot", () => this.#load(target, options));
   }
 
   async #load(target: string | number, options: LoadOptions): Promise<string | undefined> {
     const action = "load snapshot";
-    this.#assertOpen(action);
     if (target === "latest") {
       const candidates = (await this.#snapshotDirs()).reverse();
       for (const c of candidates) {
@@ -462,8 +460,7 @@ export class StateStore implements AsyncDisposable {
    * info or throw {@linkcode SnapshotCorruptError} / {@linkcode SnapshotNotFoundError}.
    */
   verify(target: string | number): Promise<SnapshotInfo> {
-    return this.#exclusive(async () => {
-      this.#assertOpen("verify snapshot");
+    return this.#exclusive("verify snapshot", async () => {
       const path = await this.#resolve("verify snapshot", target);
       const prepared = await this.#prepare(path, false, { allowMissing: true });
       return infoOf(path, prepared.manifest);
@@ -476,7 +473,9 @@ export class StateStore implements AsyncDisposable {
    * temporary directories and snapshot directories without a valid manifest are left out.
    */
   list(): Promise<SnapshotInfo[]> {
-    this.#assertOpen("list snapshots");
+    if (this.#closed) {
+      return Promise.reject(new ClosedError("list snapshots", "the store is closed", this.dir));
+    }
     return this.#list();
   }
 
@@ -505,8 +504,7 @@ export class StateStore implements AsyncDisposable {
    * snapshot), then deleted.
    */
   prune(keeper: StatesKeeper): Promise<string[]> {
-    return this.#exclusive(() => {
-      this.#assertOpen("prune snapshots");
+    return this.#exclusive("prune snapshots", () => {
       if (this.readOnly) {
         throw new ClosedError("prune snapshots", "the store is read-only", this.dir);
       }
@@ -558,7 +556,11 @@ export class StateStore implements AsyncDisposable {
     if (this.#closed) throw new ClosedError(action, "the store is closed", this.dir);
   }
 
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  /** Run `fn` after every operation queued before it; refuse at once when closed. */
+  #exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) {
+      return Promise.reject(new ClosedError(action, "the store is closed", this.dir));
+    }
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => {});
     return run;
