@@ -18,7 +18,7 @@ import {
 
 const LOCK_CHILD = new URL("./fixtures/state_lock_child.ts", import.meta.url).pathname;
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+async function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "spool-state-" });
   try {
     await fn(dir);
@@ -76,7 +76,7 @@ Deno.test("register: bad names and bad objects are InvalidArgumentError", async 
 });
 
 Deno.test("constructor: bad arguments", async () => {
-  await withDir(async (dir) => {
+  await withDir((dir) => {
     assert.throws(() => new StateStore(""), InvalidArgumentError);
     assert.throws(() => new StateStore(dir, { checksum: "md5" as never }), InvalidArgumentError);
     assert.throws(() => new StateStore(dir, { keeper: {} as never }), InvalidArgumentError);
