@@ -194,6 +194,11 @@ export class Ring<T> {
     return this.#buf[this.#head] as T;
   }
 
+  /** The item `offset` places after the oldest (caller checks `offset < length`). */
+  at(offset: number): T {
+    return this.#buf[(this.#head + offset) & this.#mask] as T;
+  }
+
   /** Drop every item. */
   clear(): void {
     this.#buf.fill(undefined);

@@ -1,0 +1,282 @@
+/**
+ * `merge` (interleave as items arrive) and `zip` (tuples, stops at the shortest).
+ *
+ * @module
+ */
+
+import { iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
+import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+
+/** Return every iterator in `its`, all at once; rethrow the first error after all settled. */
+async function closeAll(its: AsyncIterator<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(
+    its.map((it) => typeof it.return === "function" ? it.return() : undefined),
+  );
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+}
+
+class Merger<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+  readonly #its: AsyncIterator<T>[];
+  /** Per source: 0 idle, 1 pulling, 2 has an item queued, 3 done. */
+  readonly #st: Uint8Array;
+  readonly #values = new Ring<T>(8);
+  readonly #from = new Ring<number>(8);
+  readonly #waiters = new Ring<Waiter<T>>(2);
+  readonly #onOk: ((r: IteratorResult<T>) => void)[] = [];
+  readonly #onErr: ((e: unknown) => void)[] = [];
+  #remaining: number;
+  #started = false;
+  #closed = false;
+  #failure: { error: unknown } | null = null;
+
+  constructor(its: AsyncIterator<T>[]) {
+    this.#its = its;
+    this.#st = new Uint8Array(its.length);
+    this.#remaining = its.length;
+    for (let i = 0; i < its.length; i++) {
+      this.#onOk.push((r) => this.#arrived(i, r));
+      this.#onErr.push((e) => this.#failed(i, e));
+    }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (!this.#started) {
+      this.#started = true;
+      for (let i = 0; i < this.#its.length; i++) this.#pull(i);
+    }
+    if (this.#values.length > 0) {
+      const value = this.#values.shift();
+      const i = this.#from.shift();
+      this.#st[i] = 0;
+      if (this.#failure === null && !this.#closed) this.#pull(i);
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.#failure !== null) return this.#fail();
+    if (this.#closed || this.#remaining === 0) {
+      this.#closed = true;
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    const [p, w] = waiter<T>();
+    this.#waiters.push(w);
+    return p;
+  }
+
+  #pull(i: number): void {
+    this.#st[i] = 1;
+    this.#its[i]!.next().then(this.#onOk[i], this.#onErr[i]);
+  }
+
+  #arrived(i: number, r: IteratorResult<T>): void {
+    if (this.#closed) return;
+    if (r.done) {
+      this.#st[i] = 3;
+      this.#remaining--;
+      if (this.#remaining === 0 && this.#values.length === 0) {
+        this.#closed = true;
+        while (this.#waiters.length > 0) {
+          this.#waiters.shift().resolve({ done: true, value: undefined });
+        }
+      }
+      return;
+    }
+    if (this.#waiters.length > 0) {
+      this.#st[i] = 0;
+      this.#waiters.shift().resolve({ done: false, value: r.value });
+      if (this.#failure === null) this.#pull(i);
+      return;
+    }
+    this.#st[i] = 2;
+    this.#values.push(r.value);
+    this.#from.push(i);
+  }
+
+  #failed(i: number, error: unknown): void {
+    if (this.#closed) return;
+    this.#st[i] = 3;
+    this.#remaining--;
+    if (this.#failure !== null) return;
+    this.#failure = { error };
+    if (this.#waiters.length > 0) {
+      const w = this.#waiters.shift();
+      this.#fail().then(w.resolve, w.reject);
+    }
+  }
+
+  /** Return the other sources, then throw the failure (once). */
+  async #fail(): Promise<IteratorResult<T>> {
+    const error = this.#failure!.error;
+    this.#failure = null;
+    this.#closed = true;
+    this.#values.clear();
+    this.#from.clear();
+    try {
+      await closeAll(this.#openSources());
+    } catch { /* the source's error is the one reported */ }
+    while (this.#waiters.length > 0) {
+      this.#waiters.shift().resolve({ done: true, value: undefined });
+    }
+    throw error;
+  }
+
+  #openSources(): AsyncIterator<T>[] {
+    const open: AsyncIterator<T>[] = [];
+    for (let i = 0; i < this.#its.length; i++) {
+      if (this.#st[i] !== 3) {
+        this.#st[i] = 3;
+        open.push(this.#its[i]!);
+      }
+    }
+    return open;
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<T>> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#values.clear();
+      this.#from.clear();
+      while (this.#waiters.length > 0) {
+        this.#waiters.shift().resolve({ done: true, value: undefined });
+      }
+      await closeAll(this.#openSources());
+    }
+    return { done: true, value: value as T };
+  }
+
+  /** Same as `return()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+}
+
+/**
+ * Interleave the items of several sources in the order they arrive.
+ *
+ * Every source is pulled concurrently, one item at a time: a source is pulled again only after
+ * its previous item was delivered, so a slow consumer holds every source back. The first source
+ * error is thrown at the consumer (after the items that arrived before it) and the other
+ * sources are returned. An early `break` returns every unfinished source. With no sources the
+ * result is empty. When every source has a `length`, the result has their sum.
+ *
+ * @param sources sync or async iterables
+ * @returns an async iterable iterator of their items
+ * @throws {InvalidArgumentError} when a source is not iterable
+ *
+ * @example
+ * ```ts
+ * import { merge } from "@spool/spool";
+ *
+ * const all: number[] = [];
+ * for await (const x of merge([1, 2], [10, 20, 30])) all.push(x);
+ * console.assert(all.length === 5);
+ * console.assert(all.reduce((a, b) => a + b, 0) === 63);
+ * ```
+ */
+export function merge<T>(...sources: AnyIterable<T>[]): AsyncIterableIterator<T> & AsyncDisposable {
+  const its = sources.map((s) => iteratorOf("merge sources", s));
+  const lengths = sources.map(lengthOf);
+  const known = lengths.every((n) => n !== undefined);
+  return withLength(
+    new Merger(its),
+    known ? lengths.reduce<number>((a, n) => a + (n as number), 0) : undefined,
+  );
+}
+
+class Zipper<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+  readonly #its: AsyncIterator<unknown>[];
+  #closed = false;
+
+  constructor(its: AsyncIterator<unknown>[]) {
+    this.#its = its;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    if (this.#closed || this.#its.length === 0) {
+      this.#closed = true;
+      return { done: true, value: undefined };
+    }
+    const its = this.#its;
+    const settled = await Promise.allSettled(its.map((it) => it.next()));
+    if (this.#closed) return { done: true, value: undefined };
+    const open: AsyncIterator<unknown>[] = [];
+    let failure: { error: unknown } | null = null;
+    let ended = false;
+    const tuple = new Array(its.length);
+    for (let i = 0; i < its.length; i++) {
+      const s = settled[i]!;
+      if (s.status === "rejected") {
+        failure ??= { error: s.reason };
+      } else if (s.value.done) {
+        ended = true;
+      } else {
+        open.push(its[i]!);
+        tuple[i] = s.value.value;
+      }
+    }
+    if (failure === null && !ended) return { done: false, value: tuple as T };
+    this.#closed = true;
+    if (failure !== null) {
+      try {
+        await closeAll(open);
+      } catch { /* the source's error is the one reported */ }
+      throw failure.error;
+    }
+    await closeAll(open);
+    return { done: true, value: undefined };
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<T>> {
+    if (!this.#closed) {
+      this.#closed = true;
+      await closeAll(this.#its);
+    }
+    return { done: true, value: value as T };
+  }
+
+  /** Same as `return()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.return();
+  }
+}
+
+/** The item types of a tuple of iterables. */
+export type ZipItems<S extends readonly AnyIterable<unknown>[]> = {
+  [K in keyof S]: S[K] extends AnyIterable<infer U> ? U : never;
+};
+
+/**
+ * Combine several sources into tuples, one item from each, pulled concurrently. Stops at the
+ * shortest source and returns the others; a source error is thrown after returning the others.
+ * When every source has a `length`, the result has the smallest.
+ *
+ * @param sources sync or async iterables
+ * @returns an async iterable iterator of tuples
+ * @throws {InvalidArgumentError} when a source is not iterable
+ *
+ * @example
+ * ```ts
+ * import { zip } from "@spool/spool";
+ *
+ * const pairs: [number, string][] = [];
+ * for await (const p of zip([1, 2, 3], ["a", "b"])) pairs.push(p);
+ * console.assert(JSON.stringify(pairs) === '[[1,"a"],[2,"b"]]');
+ * ```
+ */
+export function zip<S extends readonly AnyIterable<unknown>[]>(
+  ...sources: S
+): AsyncIterableIterator<ZipItems<S>> & AsyncDisposable {
+  const its = sources.map((s) => iteratorOf("zip sources", s));
+  const lengths = sources.map(lengthOf);
+  const known = lengths.length > 0 && lengths.every((n) => n !== undefined);
+  return withLength(
+    new Zipper<ZipItems<S>>(its),
+    known ? Math.min(...(lengths as number[])) : undefined,
+  );
+}
