@@ -144,6 +144,8 @@ interface Prepared {
 
 const TEMP_PREFIX = ".tmp-";
 const TRASH_PREFIX = ".trash-";
+/** Names of temporary and trash directories this store creates (nothing else is cleaned). */
+const LEFTOVER = /^\.(tmp|trash)-\d+-[0-9a-f]{12}$/;
 
 /**
  * Crash-safe snapshots of registered components.
@@ -257,10 +259,7 @@ export class StateStore implements AsyncDisposable {
   /** Remove `.tmp-*` and `.trash-*` directories left by a crashed writer (we hold the lock). */
   #cleanLeftovers(): void {
     for (const entry of Deno.readDirSync(this.dir)) {
-      if (
-        entry.isDirectory &&
-        (entry.name.startsWith(TEMP_PREFIX) || entry.name.startsWith(TRASH_PREFIX))
-      ) {
+      if (entry.isDirectory && LEFTOVER.test(entry.name)) {
         Deno.removeSync(join(this.dir, entry.name), { recursive: true });
       }
     }
