@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { byteSizeOf } from "../frame/bytes.ts";
 import {
@@ -42,7 +43,7 @@ const RUNNING = 0;
 const FAILED = 1; // a batch was emitted before the source's error: the error comes next
 const CLOSED = 2;
 
-class Batcher<T> implements AsyncIterableIterator<T[]>, AsyncDisposable {
+class Batcher<T> implements Stage<T[]> {
   readonly #it: AsyncIterator<T>;
   readonly #poll: (() => T | typeof EMPTY) | undefined;
   readonly #waitFor: ((n: number) => Promise<void>) | undefined;
@@ -260,7 +261,7 @@ class Batcher<T> implements AsyncIterableIterator<T[]>, AsyncDisposable {
 export function batch<T>(
   source: AnyIterable<T>,
   options: BatchOptions<T>,
-): AsyncIterableIterator<T[]> & AsyncDisposable {
+): Stage<T[]> {
   const o = checkOptions<BatchOptions<T>>(ACTION, options);
   if (o.size === undefined && o.maxBytes === undefined && o.maxWaitMs === undefined) {
     throw new InvalidArgumentError(

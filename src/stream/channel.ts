@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { assertInteger, ClosedError } from "../errors.ts";
 import {
   abortError,
@@ -35,7 +36,7 @@ export interface ChannelOptions {
  * The end of the stream and a failure are recorded as channel state, never as values, so any
  * value (an `Error` object, `undefined`, `null`, `0`) travels as data.
  */
-export interface Channel<T> extends AsyncIterableIterator<T>, AsyncDisposable {
+export interface Channel<T> extends Stage<T> {
   /**
    * Send a value; resolves when it is buffered (or taken, with capacity 0). Waits while the
    * buffer is full. Rejects with `ClosedError` once the channel is closed, failed or its

@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import {
   abortError,
@@ -50,7 +51,7 @@ const OK = 2;
 const ERR = 3;
 
 /** Concurrency 1, no signal: one item at a time, the least machinery. */
-class SerialMap<T, R> implements AsyncIterableIterator<R>, AsyncDisposable {
+class SerialMap<T, R> implements Stage<R> {
   readonly #it: AsyncIterator<T>;
   readonly #fn: MapFn<T, R>;
   readonly #ctl = new AbortController();
@@ -106,7 +107,7 @@ class SerialMap<T, R> implements AsyncIterableIterator<R>, AsyncDisposable {
 }
 
 /** Concurrent map, ordered or not. */
-class ConcurrentMap<T, R> implements AsyncIterableIterator<R>, AsyncDisposable {
+class ConcurrentMap<T, R> implements Stage<R> {
   readonly #fn: MapFn<T, R>;
   readonly #conc: number;
   readonly #ordered: boolean;
@@ -590,7 +591,7 @@ export function map<T, R>(
   source: AnyIterable<T>,
   fn: MapFn<T, R>,
   options?: MapOptions,
-): AsyncIterableIterator<R> & AsyncDisposable {
+): Stage<R> {
   const { concurrency, ordered, signal } = checkMap(ACTION, fn, options);
   const stage = concurrency === 1 && signal === undefined
     ? new SerialMap(source, fn)
@@ -601,9 +602,9 @@ export function map<T, R>(
 const SKIP: unique symbol = Symbol("spool.filter.skip");
 
 /** Drops SKIP markers from a map stage. */
-class Filtered<T> implements AsyncIterableIterator<T>, AsyncDisposable {
-  readonly #inner: AsyncIterableIterator<T | typeof SKIP> & AsyncDisposable;
-  constructor(inner: AsyncIterableIterator<T | typeof SKIP> & AsyncDisposable) {
+class Filtered<T> implements Stage<T> {
+  readonly #inner: Stage<T | typeof SKIP>;
+  constructor(inner: Stage<T | typeof SKIP>) {
     this.#inner = inner;
   }
   [Symbol.asyncIterator](): this {
@@ -647,7 +648,7 @@ export function filter<T>(
   source: AnyIterable<T>,
   predicate: MapFn<T, unknown>,
   options?: MapOptions,
-): AsyncIterableIterator<T> & AsyncDisposable {
+): Stage<T> {
   const action = "filter a source";
   const { concurrency, ordered, signal } = checkMap(action, predicate, options);
   const fn: MapFn<T, T | typeof SKIP> = (value, index, s) => {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
@@ -15,7 +16,7 @@ async function closeAll(its: AsyncIterator<unknown>[]): Promise<void> {
   for (const r of results) if (r.status === "rejected") throw r.reason;
 }
 
-class Merger<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+class Merger<T> implements Stage<T> {
   readonly #its: AsyncIterator<T>[];
   /** Per source: 0 idle, 1 pulling, 2 has an item queued, 3 done. */
   readonly #st: Uint8Array;
@@ -175,7 +176,7 @@ class Merger<T> implements AsyncIterableIterator<T>, AsyncDisposable {
  * console.assert(all.reduce((a, b) => a + b, 0) === 63);
  * ```
  */
-export function merge<T>(...sources: AnyIterable<T>[]): AsyncIterableIterator<T> & AsyncDisposable {
+export function merge<T>(...sources: AnyIterable<T>[]): Stage<T> {
   const its = sources.map((s) => iteratorOf("merge sources", s));
   const lengths = sources.map(lengthOf);
   const known = lengths.every((n) => n !== undefined);
@@ -185,7 +186,7 @@ export function merge<T>(...sources: AnyIterable<T>[]): AsyncIterableIterator<T>
   );
 }
 
-class Zipper<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+class Zipper<T> implements Stage<T> {
   readonly #its: AsyncIterator<unknown>[];
   #closed = false;
 
@@ -271,7 +272,7 @@ export type ZipItems<S extends readonly AnyIterable<unknown>[]> = {
  */
 export function zip<S extends readonly AnyIterable<unknown>[]>(
   ...sources: S
-): AsyncIterableIterator<ZipItems<S>> & AsyncDisposable {
+): Stage<ZipItems<S>> {
   const its = sources.map((s) => iteratorOf("zip sources", s));
   const lengths = sources.map(lengthOf);
   const known = lengths.length > 0 && lengths.every((n) => n !== undefined);

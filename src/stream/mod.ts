@@ -16,3 +16,4 @@ export { fromReadable, toReadable, type ToReadableOptions } from "./readable.ts"
 export { progress, type ProgressOptions } from "./progress.ts";
 export { NdjsonParseError } from "./errors.ts";
 export { withLength } from "./sized.ts";
+export type { Stage } from "./types.ts";

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { assertInteger } from "../errors.ts";
 import {
   abortError,
@@ -40,7 +41,7 @@ const FAILED = 2;
 const CLOSED = 3;
 
 /** The iterator returned by {@linkcode prefetch}. */
-class Prefetcher<T> implements AsyncIterableIterator<T>, Pollable<T>, AsyncDisposable {
+class Prefetcher<T> implements Stage<T>, Pollable<T> {
   readonly #it: AsyncIterator<T>;
   readonly #size: number;
   readonly #ring: Ring<T>;
@@ -280,7 +281,7 @@ class Prefetcher<T> implements AsyncIterableIterator<T>, Pollable<T>, AsyncDispo
 export function prefetch<T>(
   source: AnyIterable<T>,
   options: PrefetchOptions,
-): AsyncIterableIterator<T> & AsyncDisposable {
+): Stage<T> {
   const o = checkOptions<PrefetchOptions>(ACTION, options);
   const size = assertInteger(ACTION, "size", o.size, 1);
   const signal = checkSignal(ACTION, o.signal);

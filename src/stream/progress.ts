@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
 import { checkOptions, iteratorOf } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
@@ -58,7 +59,7 @@ function defaultOutput(): (text: string) => void {
   };
 }
 
-class Progress<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+class Progress<T> implements Stage<T> {
   readonly #it: AsyncIterator<T>;
   readonly #total: number | undefined;
   readonly #label: string;
@@ -214,7 +215,7 @@ class Progress<T> implements AsyncIterableIterator<T>, AsyncDisposable {
 export function progress<T>(
   source: AnyIterable<T>,
   options?: ProgressOptions,
-): AsyncIterableIterator<T> & AsyncDisposable {
+): Stage<T> {
   const o = checkOptions<ProgressOptions>(ACTION, options);
   const total = o.total === undefined
     ? lengthOf(source)

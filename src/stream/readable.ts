@@ -4,11 +4,12 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { checkOptions, iteratorOf } from "./internal.ts";
 import type { AnyIterable } from "./sized.ts";
 
-class ReaderIterator<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+class ReaderIterator<T> implements Stage<T> {
   #reader: ReadableStreamDefaultReader<T> | null;
 
   constructor(stream: ReadableStream<T>) {
@@ -82,7 +83,7 @@ class ReaderIterator<T> implements AsyncIterableIterator<T>, AsyncDisposable {
  */
 export function fromReadable<T>(
   stream: ReadableStream<T>,
-): AsyncIterableIterator<T> & AsyncDisposable {
+): Stage<T> {
   const action = "iterate a ReadableStream";
   if (!(stream instanceof ReadableStream)) {
     throw new InvalidArgumentError(action, "the argument must be a ReadableStream", stream);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { Stage } from "./types.ts";
 import { assertInteger } from "../errors.ts";
 import { checkOptions, closeIterator, iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
@@ -104,7 +105,7 @@ class TeeHub<T> {
   }
 }
 
-class TeeBranch<T> implements AsyncIterableIterator<T>, AsyncDisposable {
+class TeeBranch<T> implements Stage<T> {
   readonly #hub: TeeHub<T>;
   readonly #k: number;
   #closed = false;
@@ -231,7 +232,7 @@ export function tee<T>(
   source: AnyIterable<T>,
   n: number,
   options: TeeOptions,
-): (AsyncIterableIterator<T> & AsyncDisposable)[] {
+): (Stage<T>)[] {
   assertInteger(ACTION, "n", n, 1);
   const o = checkOptions<TeeOptions>(ACTION, options);
   const capacity = assertInteger(ACTION, "capacity", o.capacity, 1);
