@@ -1,7 +1,27 @@
 /**
- * frame: public exports of this area (re-exported by the root mod.ts).
+ * frame: columnar batches with exact byte accounting, concatenation, adapters for other frame
+ * types (Apache Arrow) and a checkpoint codec. Re-exported by the root mod.ts.
  *
  * @module
  */
 
-export {};
+export { FrameError } from "./errors.ts";
+export {
+  byteSize,
+  type Column,
+  type ColumnKind,
+  columnKind,
+  type Columns,
+  concat,
+  Frame,
+  type NumericColumn,
+  plainColumnBytes,
+} from "./frame.ts";
+export {
+  arrowAdapter,
+  type ArrowModuleLike,
+  type ArrowTableLike,
+  type FrameAdapter,
+  frameAdapter,
+} from "./adapter.ts";
+export { type FrameReader, type FrameWriter, readFrame, writeFrame } from "./codec.ts";

@@ -1,0 +1,41 @@
+/**
+ * Typed errors of the frame area.
+ *
+ * @module
+ */
+
+import { SpoolError } from "../errors.ts";
+
+/**
+ * A frame was built or combined wrongly: unequal column lengths, an unsupported column type,
+ * mismatched columns or dtypes in `concat`. `column` names the offending column when there is one.
+ *
+ * @example
+ * ```ts
+ * import { Frame, FrameError } from "@spool/spool";
+ *
+ * try {
+ *   new Frame({ a: new Float64Array(2), b: new Float64Array(3) });
+ * } catch (error) {
+ *   console.assert(error instanceof FrameError && error.column === "b");
+ * }
+ * ```
+ */
+export class FrameError extends SpoolError {
+  /** The column the error is about, when there is one. */
+  readonly column: string | undefined;
+
+  /**
+   * @param action what was attempted ("build a frame")
+   * @param reason why it failed
+   * @param column the offending column, if any
+   * @param received the offending value
+   */
+  constructor(action: string, reason: string, column?: string, received?: unknown) {
+    const args: [string, string, unknown?] = arguments.length >= 4
+      ? [action, reason, received]
+      : [action, reason];
+    super(...args);
+    this.column = column;
+  }
+}
