@@ -65,7 +65,7 @@ interface FrameHeader {
  *   readBytes: (n) => files.get(n) as Uint8Array,
  *   readArray: (n) => files.get(n) as Float64Array,
  * }, "f-");
- * console.assert(back.length === 2 && back.columns.s[1] === "b");
+ * console.assert(back.length === 2 && back.columns.s?.[1] === "b");
  * ```
  */
 export async function writeFrame(out: FrameWriter, prefix: string, frame: Frame): Promise<void> {

@@ -235,12 +235,12 @@ export function byteSize(frame: Frame): number {
  *
  * @example
  * ```ts
- * import { Frame, FrameError, concat } from "@spool/spool";
+ * import { type Columns, Frame, FrameError, concat } from "@spool/spool";
  *
  * const f = concat([new Frame({ x: new Int32Array([1]) }), new Frame({ x: new Int32Array([2]) })]);
  * console.assert(f.columns.x instanceof Int32Array && f.columns.x[1] === 2);
  * try {
- *   concat([new Frame({ x: new Int32Array(1) }), new Frame({ x: new Float64Array(1) })]);
+ *   concat<Columns>([new Frame({ x: new Int32Array(1) }), new Frame({ x: new Float64Array(1) })]);
  * } catch (error) {
  *   console.assert(error instanceof FrameError && error.column === "x");
  * }
