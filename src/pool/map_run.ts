@@ -33,8 +33,8 @@ export interface Scheduler {
   schedule(): void;
   /** A worker could take a chunk now and nothing is waiting for one. */
   hungry(): boolean;
-  /** Wait for the pool to be ready. */
-  ready: Promise<void>;
+  /** The pool's readiness. */
+  whenReady(): Promise<void>;
   /** Register/unregister an active map. */
   attach(run: MapRun): void;
   detach(run: MapRun): void;
@@ -45,7 +45,7 @@ export interface Scheduler {
   /** Next chunk id. */
   nextId(): number;
   /** Whether the pool is closed. */
-  closed: boolean;
+  isClosed(): boolean;
 }
 
 /** Resolved options of one map. */
@@ -204,7 +204,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       o.signal.addEventListener("abort", this.#onAbort, { once: true });
     }
     this.#pool.attach(this);
-    this.#pool.ready.then(() => this.#fill(), (e) => this.#fail(e));
+    this.#pool.whenReady().then(() => this.#fill(), (e) => this.#fail(e));
   }
 
   #chunkSize(): number {
@@ -231,7 +231,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   }
 
   #fill(): void {
-    if (this.#pulling || this.#stopped || this.closed || this.#pool.closed) return;
+    if (this.#pulling || this.#stopped || this.closed || this.#pool.isClosed()) return;
     const limit = this.#limit();
     const free = limit - (this.#pulled - this.#yielded);
     const cs = this.#chunkSize();
@@ -442,9 +442,13 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   #wake(): void {
     const w = this.#waiter;
     if (!w) return;
-    const r = this.#poll();
-    if (r === undefined) return;
+    // Clear first: #poll may refill the window, and a refill may call #wake again.
     this.#waiter = undefined;
+    const r = this.#poll();
+    if (r === undefined) {
+      this.#waiter ??= w;
+      return;
+    }
     if (r === THROW) w.reject(this.#takeError());
     else w.resolve(r);
   }
@@ -527,7 +531,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   next(): Promise<IteratorResult<unknown>> {
     if (!this.#started) {
       if (this.closed) return Promise.resolve({ value: undefined, done: true });
-      if (this.#pool.closed) {
+      if (this.#pool.isClosed()) {
         return Promise.reject(new ClosedError("map over the worker pool", "the pool is closed"));
       }
       this.#start();

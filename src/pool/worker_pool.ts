@@ -32,7 +32,8 @@ export interface PoolOptions<D extends AnyWorkerDefinition> {
   kind?: "worker" | "process";
   /** Name of the module export holding the definition (default `"default"`). */
   exportName?: string;
-  /** Chunks in flight per worker (pipelining hides message latency; default 4). */
+  /** Chunks in flight per worker (pipelining hides message latency; default 16). A worker is
+   * refilled once it is down to half of it, so chunks travel in batches. */
   depth?: number;
   /** How long `close()` waits for each worker's `dispose` before terminating it (default 2000). */
   closeTimeoutMs?: number;
@@ -44,7 +45,7 @@ export interface PoolOptions<D extends AnyWorkerDefinition> {
 export interface MapOptions {
   /**
    * Inputs read from the source and not yet handed to the consumer (queued, running, or done
-   * and waiting): bounds memory per map. Default: 16 per worker with `chunkSize` 1,
+   * and waiting): bounds memory per map. Default: `4 * size * depth` with `chunkSize` 1,
    * `4 * size * depth * chunkSize` with a numeric chunk size, 8192 with `"auto"`.
    */
   maxInFlight?: number;
@@ -101,9 +102,13 @@ interface Slot {
   restarts: number;
   readyAt: number;
   liveMs: number;
+  depth: number;
+  chunkMs: number;
 }
 
 const ACTION = "start worker pool";
+/** Queued work aimed for per worker when adapting the pipelining depth, ms. */
+const PIPELINE_MS = 4;
 
 /** Merge shared and per-worker init arguments (plain objects are merged, others replaced). */
 function mergeArgs(shared: unknown, own: unknown): unknown {
@@ -190,7 +195,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       options.size ?? navigator.hardwareConcurrency ?? 2,
       1,
     );
-    this.#depth = assertInteger(ACTION, "depth", options.depth ?? 4, 1);
+    this.#depth = assertInteger(ACTION, "depth", options.depth ?? 16, 1);
     this.#closeTimeoutMs = assertNumber(
       ACTION,
       "closeTimeoutMs",
@@ -232,15 +237,14 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         restarts: 0,
         readyAt: 0,
         liveMs: 0,
+        depth: this.#depth,
+        chunkMs: 0,
       });
     }
-    const pool = this;
     this.#scheduler = {
       schedule: () => this.#schedule(),
       hungry: () => this.#hungry(),
-      get ready() {
-        return pool.ready;
-      },
+      whenReady: () => this.ready,
       attach: (run) => this.#runs.push(run),
       detach: (run) => {
         const i = this.#runs.indexOf(run);
@@ -249,9 +253,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       size: this.size,
       depth: this.#depth,
       nextId: () => this.#chunkId++,
-      get closed() {
-        return pool.#closed;
-      },
+      isClosed: () => this.#closed,
     };
     this.ready = this.#startAll();
     this.ready.catch(() => {}); // reported to whoever awaits `ready` or maps
@@ -329,6 +331,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         slot.tasks += values.length;
         slot.chunks++;
         slot.busyMs += busy;
+        slot.chunkMs = slot.chunkMs * 0.8 + busy * 0.2;
         chunk.run.complete(chunk, values, errs, busy, slot.index);
       }
       if (slot.timer !== undefined) {
@@ -338,6 +341,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
           slot.timer = undefined;
         }
       }
+      // Adaptive pipelining: deep for tiny tasks (hides message latency), shallow for long ones
+      // (keeps the load balanced): about PIPELINE_MS of queued work per worker.
+      slot.depth = Math.max(2, Math.min(this.#depth, Math.round(PIPELINE_MS / Math.max(slot.chunkMs, 1e-3))));
       this.#schedule();
       return;
     }
@@ -433,7 +439,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   #hungry(): boolean {
     for (const r of this.#runs) if (r.pendingCount > 0) return false;
     for (const s of this.#slots) {
-      if (s.state === "ready" && s.inflight.length < this.#depth) return true;
+      if (s.state === "ready" && s.inflight.length <= s.depth >> 1) return true;
     }
     return false;
   }
@@ -449,14 +455,18 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const runs = this.#runs;
     if (runs.length === 0 || this.#closed) return;
     const slots = this.#slots;
-    const depth = this.#depth;
     let touched = false;
     for (;;) {
       let best: Slot | undefined;
       for (let i = 0; i < slots.length; i++) {
         const s = slots[i]!;
+        const depth = s.depth;
+        const low = depth >> 1;
         if (
+          // Refill a worker only once it is down to half its depth (or while filling it in
+          // this round): tasks then travel in batches, one message each way per batch.
           s.state === "ready" && s.inflight.length < depth &&
+          (s.inflight.length <= low || s.outbox.length > 0) &&
           (!best || s.inflight.length < best.inflight.length)
         ) {
           best = s;
@@ -586,7 +596,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const defaultWindow = chunkSize === "auto"
       ? 8192
       : chunkSize === 1
-      ? Math.max(16 * this.size, 2 * this.size * this.#depth)
+      ? 4 * this.size * this.#depth
       : 4 * this.size * this.#depth * chunkSize;
     const maxInFlight = assertInteger(
       action,
