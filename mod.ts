@@ -30,6 +30,8 @@ export type { AnyIterable, Sized } from "./src/stream/sized.ts";
 export { lengthOf } from "./src/stream/sized.ts";
 export { byteSizeOf } from "./src/frame/bytes.ts";
 export * from "./src/stream/mod.ts";
+// Explicit re-export: wins over a same-named type exported by another area.
+export type { MapOptions } from "./src/stream/mod.ts";
 export * from "./src/state/mod.ts";
 export * from "./src/frame/mod.ts";
 export * from "./src/loop/mod.ts";
