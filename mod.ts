@@ -10,10 +10,15 @@
  *
  * @example
  * ```ts
- * import { InvalidArgumentError } from "@spool/spool";
+ * import { batch, map, prefetch } from "@spool/spool";
  *
- * const err = new InvalidArgumentError("create a batch", "size must be >= 1", 0);
- * console.assert(err.message === "Cannot create a batch: size must be >= 1, received 0");
+ * async function* readings() {
+ *   for (let i = 0; i < 10; i++) yield i;
+ * }
+ * const sizes: number[] = [];
+ * const doubled = map(prefetch(readings(), { size: 4 }), async (x) => 2 * x, { concurrency: 4 });
+ * for await (const b of batch(doubled, { size: 4 })) sizes.push(b.length);
+ * console.assert(sizes.join() === "4,4,2");
  * ```
  *
  * @module
