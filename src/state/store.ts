@@ -385,7 +385,7 @@ export class StateStore implements AsyncDisposable {
       } else if (entry.isFile) {
         if (!sub && viaCtx.has(entry.name)) continue;
         const path = join(dirPath, entry.name);
-        const digest = await readChecksummed(path, this.#checksum, false);
+        const digest = await readChecksummed(path, this.#checksum);
         await syncFile(path);
         out.push({
           path: `${component}/${rel}`,
@@ -682,7 +682,7 @@ export class StateStore implements AsyncDisposable {
         digest = await readChecksummed(
           diskPath,
           manifest.checksum,
-          keep && wanted && entry.codec !== "file",
+          keep && wanted && entry.codec !== "file" ? entry.size : undefined,
         );
       } catch (error) {
         if (error instanceof SnapshotCorruptError) throw error;
