@@ -154,7 +154,8 @@ if (want("noop")) {
   add("no-op unchunked", "raw Deno Worker floor", results.rawNoop);
   results.spoolNoop = N_NOOP / (await med(() => spool("noop", N_NOOP, 0, {}))) * 1000;
   add("no-op unchunked", "spool (ordered)", results.spoolNoop);
-  results.spoolNoopU = N_NOOP / (await med(() => spool("noop", N_NOOP, 0, { ordered: false }))) * 1000;
+  results.spoolNoopU = N_NOOP / (await med(() => spool("noop", N_NOOP, 0, { ordered: false }))) *
+    1000;
   add("no-op unchunked", "spool (unordered)", results.spoolNoopU);
   if (!SKIP_NODE) {
     results.piscinaNoop = N_NOOP / (await med(() => node("piscina", "noop", N_NOOP, 0))) * 1000;
@@ -164,26 +165,54 @@ if (want("noop")) {
   }
 }
 if (want("chunk")) {
-  results.spoolAuto = N_CHUNK / (await med(() => spool("noop", N_CHUNK, 0, { chunkSize: "auto" }))) * 1000;
+  results.spoolAuto = N_CHUNK / (await med(() =>
+    spool("noop", N_CHUNK, 0, { chunkSize: "auto" })
+  )) * 1000;
   add("no-op chunked", "spool chunkSize auto", results.spoolAuto);
-  results.spool1024 = N_CHUNK / (await med(() => spool("noop", N_CHUNK, 0, { chunkSize: 1024 }))) * 1000;
+  results.spool1024 = N_CHUNK / (await med(() => spool("noop", N_CHUNK, 0, { chunkSize: 1024 }))) *
+    1000;
   add("no-op chunked", "spool chunkSize 1024", results.spool1024);
 }
 if (want("cpu")) {
   const single = await med(() => Promise.resolve(singleThreadMs(N_CPU, iters)));
   const eff = (ms: number, base = single) => base / (ms * SIZE);
   results.rawCpu = eff(await med(() => rawFloor("cpu", N_CPU, iters)));
-  add("cpu 100us efficiency", "raw Deno Worker floor", results.rawCpu * 1000, `eff ${results.rawCpu.toFixed(2)}`);
+  add(
+    "cpu 100us efficiency",
+    "raw Deno Worker floor",
+    results.rawCpu * 1000,
+    `eff ${results.rawCpu.toFixed(2)}`,
+  );
   results.spoolCpu = eff(await med(() => spool("cpu", N_CPU, iters, {})));
-  add("cpu 100us efficiency", "spool chunkSize 1", results.spoolCpu * 1000, `eff ${results.spoolCpu.toFixed(2)}`);
+  add(
+    "cpu 100us efficiency",
+    "spool chunkSize 1",
+    results.spoolCpu * 1000,
+    `eff ${results.spoolCpu.toFixed(2)}`,
+  );
   results.spoolCpuAuto = eff(await med(() => spool("cpu", N_CPU, iters, { chunkSize: "auto" })));
-  add("cpu 100us efficiency", "spool auto", results.spoolCpuAuto * 1000, `eff ${results.spoolCpuAuto.toFixed(2)}`);
+  add(
+    "cpu 100us efficiency",
+    "spool auto",
+    results.spoolCpuAuto * 1000,
+    `eff ${results.spoolCpuAuto.toFixed(2)}`,
+  );
   if (!SKIP_NODE) {
     const nodeSingle = await med(() => node("single", "cpu", N_CPU, iters));
     results.piscinaCpu = eff(await med(() => node("piscina", "cpu", N_CPU, iters)), nodeSingle);
-    add("cpu 100us efficiency", "piscina", results.piscinaCpu * 1000, `eff ${results.piscinaCpu.toFixed(2)}`);
+    add(
+      "cpu 100us efficiency",
+      "piscina",
+      results.piscinaCpu * 1000,
+      `eff ${results.piscinaCpu.toFixed(2)}`,
+    );
     results.tinypoolCpu = eff(await med(() => node("tinypool", "cpu", N_CPU, iters)), nodeSingle);
-    add("cpu 100us efficiency", "tinypool", results.tinypoolCpu * 1000, `eff ${results.tinypoolCpu.toFixed(2)}`);
+    add(
+      "cpu 100us efficiency",
+      "tinypool",
+      results.tinypoolCpu * 1000,
+      `eff ${results.tinypoolCpu.toFixed(2)}`,
+    );
   }
 }
 if (want("buf")) {
@@ -205,24 +234,30 @@ console.log("\n| workload | spool | raw Deno floor | piscina | tinypool |");
 console.log("|---|---|---|---|---|");
 if (r.spoolNoop) {
   console.log(
-    `| no-op unchunked (tasks/s) | ${fmt(r.spoolNoop)} (unordered ${fmt(r.spoolNoopU!)}) | ${fmt(r.rawNoop!)} | ${
-      r.piscinaNoop ? fmt(r.piscinaNoop) : "-"
-    } | ${r.tinypoolNoop ? fmt(r.tinypoolNoop) : "-"} |`,
+    `| no-op unchunked (tasks/s) | ${fmt(r.spoolNoop)} (unordered ${fmt(r.spoolNoopU!)}) | ${
+      fmt(r.rawNoop!)
+    } | ${r.piscinaNoop ? fmt(r.piscinaNoop) : "-"} | ${
+      r.tinypoolNoop ? fmt(r.tinypoolNoop) : "-"
+    } |`,
   );
 }
-if (r.spoolAuto) console.log(`| no-op chunked (items/s) | auto ${fmt(r.spoolAuto)}, 1024 ${fmt(r.spool1024!)} | - | - | - |`);
+if (r.spoolAuto) {
+  console.log(
+    `| no-op chunked (items/s) | auto ${fmt(r.spoolAuto)}, 1024 ${fmt(r.spool1024!)} | - | - | - |`,
+  );
+}
 if (r.spoolCpu) {
   console.log(
-    `| CPU 100 µs efficiency | ${r.spoolCpu.toFixed(2)} (auto ${r.spoolCpuAuto!.toFixed(2)}) | ${r.rawCpu!.toFixed(2)} | ${
-      r.piscinaCpu?.toFixed(2) ?? "-"
-    } | ${r.tinypoolCpu?.toFixed(2) ?? "-"} |`,
+    `| CPU 100 µs efficiency | ${r.spoolCpu.toFixed(2)} (auto ${r.spoolCpuAuto!.toFixed(2)}) | ${
+      r.rawCpu!.toFixed(2)
+    } | ${r.piscinaCpu?.toFixed(2) ?? "-"} | ${r.tinypoolCpu?.toFixed(2) ?? "-"} |`,
   );
 }
 if (r.spoolBuf) {
   console.log(
-    `| 1 MiB in/out, transfer (tasks/s) | ${fmt(r.spoolBuf)} | ${fmt(r.rawBuf!)} | ${r.piscinaBuf ? fmt(r.piscinaBuf) : "-"} | ${
-      r.tinypoolBuf ? fmt(r.tinypoolBuf) : "-"
-    } |`,
+    `| 1 MiB in/out, transfer (tasks/s) | ${fmt(r.spoolBuf)} | ${fmt(r.rawBuf!)} | ${
+      r.piscinaBuf ? fmt(r.piscinaBuf) : "-"
+    } | ${r.tinypoolBuf ? fmt(r.tinypoolBuf) : "-"} |`,
   );
 }
 console.log("\nGoals:");
@@ -231,5 +266,9 @@ if (r.spoolNoop) {
   console.log(`- unchunked vs raw floor: ${ratio(r.spoolNoop, r.rawNoop)}x (goal >= 0.7)`);
 }
 if (r.spoolAuto) console.log(`- chunked: ${fmt(r.spoolAuto)} items/s (goal >= 1M)`);
-if (r.spoolCpu) console.log(`- CPU efficiency vs raw: ${ratio(r.spoolCpu, r.rawCpu)}x (goal >= 0.95)`);
-if (r.spoolBuf) console.log(`- 1 MiB transfer vs piscina: ${ratio(r.spoolBuf, r.piscinaBuf)}x (goal >= 1)`);
+if (r.spoolCpu) {
+  console.log(`- CPU efficiency vs raw: ${ratio(r.spoolCpu, r.rawCpu)}x (goal >= 0.95)`);
+}
+if (r.spoolBuf) {
+  console.log(`- 1 MiB transfer vs piscina: ${ratio(r.spoolBuf, r.piscinaBuf)}x (goal >= 1)`);
+}

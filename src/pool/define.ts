@@ -21,11 +21,11 @@ export interface WorkerContext {
  */
 export interface WorkerDefinition<Args, State, Input extends unknown[], Output> {
   /** Build this worker's state from the merged init arguments (shared overlaid by per-worker). */
-  init?: (args: Args, context: WorkerContext) => State | Promise<State>;
+  init?: (args: Args, context: WorkerContext) => State;
   /** Process one input (or, with `spread`, positional arguments) with the state. */
-  process: (state: State, ...input: Input) => Output | Promise<Output>;
+  process: (state: Awaited<State>, ...input: Input) => Output;
   /** Release the state when the pool closes (called with a time limit). */
-  dispose?: (state: State) => void | Promise<void>;
+  dispose?: (state: Awaited<State>) => void | Promise<void>;
 }
 
 /** Any worker definition (used as a type bound). */
@@ -63,12 +63,7 @@ export type OutputOf<D> = D extends WorkerDefinition<infer _A, infer _S, infer _
  * console.assert(worker.process({ factor: 2, id: 0 }, 21).y === 42);
  * ```
  */
-export function defineWorker<
-  Args = undefined,
-  State = undefined,
-  Input extends unknown[] = [unknown],
-  Output = unknown,
->(
+export function defineWorker<Args, State, Input extends unknown[], Output>(
   definition: WorkerDefinition<Args, State, Input, Output>,
 ): WorkerDefinition<Args, State, Input, Output> {
   if (

@@ -348,7 +348,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
             const err = new TaskError(
               chunk.start + i,
               worker,
-              decodeError(values[i] as EncodedError),
+              asError(values[i]),
             );
             if (policy === "throw") {
               this.#fail(err);
@@ -372,7 +372,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
           const err = new TaskError(
             chunk.start + i,
             worker,
-            decodeError(values[i] as EncodedError),
+            asError(values[i]),
           );
           if (policy === "throw") {
             this.#fail(err);
@@ -400,7 +400,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     const values: unknown[] = [];
     for (let i = 0; i < chunk.items.length; i++) {
       errs.push(i);
-      values.push({ name: cause.name, message: cause.message, stack: cause.stack });
+      values.push(cause);
     }
     this.complete(chunk, values, errs, -1, worker);
   }
@@ -583,3 +583,8 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 }
 
 const THROW = Symbol("throw");
+
+/** A worker's encoded error, or an Error built on the main side (crash, timeout). */
+function asError(v: unknown): Error {
+  return v instanceof Error ? v : decodeError(v as EncodedError);
+}

@@ -343,7 +343,10 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       }
       // Adaptive pipelining: deep for tiny tasks (hides message latency), shallow for long ones
       // (keeps the load balanced): about PIPELINE_MS of queued work per worker.
-      slot.depth = Math.max(2, Math.min(this.#depth, Math.round(PIPELINE_MS / Math.max(slot.chunkMs, 1e-3))));
+      slot.depth = Math.max(
+        2,
+        Math.min(this.#depth, Math.round(PIPELINE_MS / Math.max(slot.chunkMs, 1e-3))),
+      );
       this.#schedule();
       return;
     }

@@ -1,0 +1,326 @@
+import assert from "node:assert/strict";
+import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "../src/errors.ts";
+import { TaskError, WorkerCrashError, WorkerInitError, WorkerPool } from "../src/pool/mod.ts";
+import type W from "./fixtures/pool_worker.ts";
+import type Spread from "./fixtures/pool_spread.ts";
+
+const MODULE = new URL("./fixtures/pool_worker.ts", import.meta.url);
+
+function pool(
+  size = 2,
+  extra: Partial<ConstructorParameters<typeof WorkerPool<typeof W>>[0]> = {},
+) {
+  return WorkerPool.start<typeof W>({
+    module: MODULE,
+    size,
+    init: { procId: -1 },
+    perWorker: Array.from({ length: size }, (_, i) => ({ procId: i })),
+    ...extra,
+  });
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+Deno.test("seed example: 1000 tasks, 4 stateful workers with procId, deferred (collected) errors", async () => {
+  await using p = await pool(4);
+  const inputs = Array.from({ length: 1000 }, (_, k) => (k % 250 === 7 ? -k : k * 10));
+  const res = p.map(inputs, { errors: "collect" });
+  assert.equal(res.length, 1000);
+  let total = 0;
+  const procIds = new Set<number>();
+  const failed: number[] = [];
+  let i = 0;
+  for await (const r of res) {
+    assert.equal(r.index, i++);
+    if (!r.ok) {
+      assert.ok(r.error instanceof TaskError);
+      assert.match(r.error.message, /negative input/);
+      failed.push(r.index);
+    } else {
+      total += r.value.value;
+      procIds.add(r.value.procId);
+    }
+  }
+  assert.deepEqual(failed, [7, 257, 507, 757]);
+  const expected = inputs.filter((x) => x >= 0).reduce((a, x) => a + 2 * x, 0);
+  assert.equal(total, expected);
+  assert.ok([...procIds].every((id) => id >= 0 && id < 4));
+  assert.ok(procIds.size >= 2, "work spread over several workers");
+  const ins = p.insights();
+  assert.equal(ins.reduce((a, w) => a + w.tasks, 0), 1000);
+  assert.ok(ins.every((w) => w.initMs >= 0 && w.busyMs >= 0 && w.idleMs >= 0));
+});
+
+Deno.test("init args: shared overlaid by per-worker; perWorker length is checked", async () => {
+  await using p = await WorkerPool.start<typeof W>({
+    module: MODULE,
+    size: 2,
+    init: { procId: 9, offset: 1000 },
+    perWorker: [{ procId: 0 }, { procId: 1, offset: 5 }],
+  });
+  const out = await collect(p.map([1, 2, 3, 4, 5, 6, 7, 8], { chunkSize: 1 }));
+  out.forEach((r, i) => {
+    const x = i + 1;
+    if (r.procId === 0) assert.equal(r.value, 2 * x + 1000);
+    else assert.deepEqual([r.procId, r.value], [1, 2 * x + 5]);
+  });
+  assert.throws(
+    () => new WorkerPool<typeof W>({ module: MODULE, size: 3, perWorker: [{ procId: 0 }] }),
+    InvalidArgumentError,
+  );
+});
+
+Deno.test("ordered results under random task durations; unordered is complete", async () => {
+  await using p = await pool(3);
+  const items = Array.from({ length: 60 }, (_, i) => ({
+    op: "sleep" as const,
+    ms: Math.floor(Math.random() * 8),
+    value: i,
+  }));
+  const ordered = await collect(p.map(items, { maxInFlight: 12 }));
+  assert.deepEqual(ordered.map((r) => r.value), items.map((x) => x.value));
+  const unordered = await collect(p.map(items, { ordered: false, maxInFlight: 12 }));
+  assert.deepEqual(unordered.map((r) => r.value).sort((a, b) => a - b), items.map((x) => x.value));
+});
+
+Deno.test("chunked maps (fixed and auto) keep order and indexes, async sources too", async () => {
+  await using p = await pool(2);
+  const n = 5000;
+  const fixed = await collect(p.map(Array.from({ length: n }, (_, i) => i), { chunkSize: 64 }));
+  assert.deepEqual(fixed.map((r) => r.value), Array.from({ length: n }, (_, i) => 2 * i));
+  async function* gen() {
+    for (let i = 0; i < n; i++) yield i;
+  }
+  const auto = p.map(gen(), { chunkSize: "auto", errors: "collect" });
+  assert.equal(auto.length, undefined);
+  let i = 0;
+  for await (const r of auto) {
+    assert.equal(r.index, i);
+    assert.ok(r.ok && r.value.value === 2 * i);
+    i++;
+  }
+  assert.equal(i, n);
+  // an error inside a chunk names its own input index
+  const bad = Array.from({ length: 300 }, (_, k) => (k === 123 ? -1 : k));
+  const res = await collect(p.map(bad, { chunkSize: 50, errors: "collect" }));
+  assert.deepEqual(res.filter((r) => !r.ok).map((r) => r.index), [123]);
+});
+
+Deno.test("lazy consumption: an infinite source is read only as far as the window allows", async () => {
+  await using p = await pool(2);
+  let pulled = 0;
+  let finalized = false;
+  function* naturals() {
+    try {
+      for (let i = 0;; i++) {
+        pulled++;
+        yield i;
+      }
+    } finally {
+      finalized = true;
+    }
+  }
+  let seen = 0;
+  for await (const r of p.map(naturals(), { maxInFlight: 10 })) {
+    assert.equal(r.value, 2 * seen);
+    if (++seen === 25) break;
+  }
+  assert.ok(pulled <= 25 + 10, `pulled ${pulled}`);
+  assert.ok(finalized, "the source was closed on break");
+});
+
+Deno.test("spread passes positional arguments", async () => {
+  await using p = await WorkerPool.start<typeof Spread>({
+    module: new URL("./fixtures/pool_spread.ts", import.meta.url),
+    size: 2,
+  });
+  const out = await collect(p.map([[1, "a"], [2, "b"]] as [number, string][], { spread: true }));
+  assert.deepEqual(out, ["a1", "b2"]);
+});
+
+Deno.test("errors: throw raises at once with the worker's stack and the input index", async () => {
+  await using p = await pool(2);
+  const inputs = Array.from({ length: 200 }, (_, i) => (i === 10 ? -1 : i));
+  const got: number[] = [];
+  const err = await assert.rejects(async () => {
+    for await (const r of p.map(inputs)) got.push(r.value);
+  }) as unknown;
+  void err;
+  try {
+    for await (const _ of p.map(inputs)) { /* consume */ }
+    assert.fail("no error");
+  } catch (e) {
+    assert.ok(e instanceof TaskError);
+    assert.equal(e.index, 10);
+    assert.match(e.message, /^Cannot process input #10: worker \d threw Error: negative input -1$/);
+    assert.match(e.workerStack ?? "", /pool_worker\.ts/);
+    assert.match(e.stack ?? "", /Caused by \(in worker \d\)/);
+  }
+  assert.ok(got.length <= 10 && got.every((v, i) => v === 2 * i));
+  // the pool is still usable afterwards
+  assert.equal((await collect(p.map([1, 2, 3]))).length, 3);
+});
+
+Deno.test("errors: throw-after-drain yields everything before the failure, then raises", async () => {
+  await using p = await pool(2);
+  const inputs = Array.from(
+    { length: 100 },
+    (_, i) => (i === 40 ? { op: "fail" as const, msg: "bad 40" } : i),
+  );
+  const got: number[] = [];
+  await assert.rejects(
+    async () => {
+      for await (const r of p.map(inputs, { errors: "throw-after-drain" })) got.push(r.value);
+    },
+    (e: unknown) => e instanceof TaskError && e.index === 40 && /TypeError: bad 40/.test(e.message),
+  );
+  assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => 2 * i));
+  const unordered: number[] = [];
+  await assert.rejects(async () => {
+    for await (const r of p.map(inputs, { errors: "throw-after-drain", ordered: false })) {
+      unordered.push(r.value);
+    }
+  }, TaskError);
+  assert.ok(unordered.length >= 1 && !unordered.includes(80));
+});
+
+Deno.test("init failure rejects start naming the worker, the others are stopped", async () => {
+  await assert.rejects(
+    () => WorkerPool.start<typeof W>({ module: MODULE, size: 3, init: { procId: 0, failInit: 1 } }),
+    (e: unknown) =>
+      e instanceof WorkerInitError && e.workerIndex === 1 &&
+      /worker 1 failed to initialise: RangeError: init failed in worker 1/.test(e.message) &&
+      /pool_worker\.ts/.test(e.stack ?? ""),
+  );
+  await assert.rejects(
+    () =>
+      WorkerPool.start({
+        module: new URL("./fixtures/does_not_exist.ts", import.meta.url),
+        size: 1,
+      }),
+    WorkerInitError,
+  );
+});
+
+Deno.test("a crashing worker (Deno.exit, self.close, async throw) fails its task and is replaced", async () => {
+  await using p = await pool(2);
+  const inputs = [
+    0,
+    1,
+    { op: "exit" as const },
+    3,
+    4,
+    { op: "close" as const },
+    6,
+    { op: "async-throw" as const },
+    8,
+    9,
+  ];
+  const res = await collect(p.map(inputs, { errors: "collect", maxInFlight: 4 }));
+  assert.equal(res.length, inputs.length);
+  const bad = res.filter((r) => !r.ok);
+  assert.deepEqual(bad.map((r) => r.index), [2, 5, 7]);
+  for (const r of bad) {
+    assert.ok(!r.ok && r.error.cause instanceof WorkerCrashError);
+  }
+  assert.match(String((bad[0] as { error: Error }).error.message), /Deno\.exit\(3\)/);
+  assert.ok(res.filter((r) => r.ok).every((r) => r.ok && r.value.value === 2 * r.index));
+  assert.equal(p.insights().reduce((a, w) => a + w.restarts, 0), 3);
+  // replaced workers are re-initialised with their own state
+  const again = await collect(p.map([1, 2, 3, 4]));
+  assert.ok(again.every((r) => r.procId === 0 || r.procId === 1));
+});
+
+Deno.test("a hung task is stopped by timeoutMs and its worker replaced", async () => {
+  await using p = await pool(2);
+  const inputs = [0, 1, { op: "hang" as const }, 3, 4, 5];
+  const res = await collect(p.map(inputs, { errors: "collect", timeoutMs: 300 }));
+  const bad = res.filter((r) => !r.ok);
+  assert.deepEqual(bad.map((r) => r.index), [2]);
+  assert.ok(!bad[0]!.ok && bad[0]!.error.cause instanceof TimeoutError);
+  assert.deepEqual(res.filter((r) => r.ok).map((r) => r.index), [0, 1, 3, 4, 5]);
+});
+
+Deno.test("two maps at once: a slow consumer does not block the other map", async () => {
+  await using p = await pool(2);
+  const slow = p.map(Array.from({ length: 1000 }, (_, i) => i), { maxInFlight: 8 });
+  const first = await slow.next();
+  assert.equal(first.done, false);
+  // slow is now stalled with a full window; another map must still run to completion
+  const other = await collect(p.map(Array.from({ length: 500 }, (_, i) => i), { ordered: false }));
+  assert.equal(other.length, 500);
+  let n = 1;
+  for await (const _ of slow) n++;
+  assert.equal(n, 1000);
+});
+
+Deno.test("maps interleave fairly on a shared pool", async () => {
+  await using p = await pool(1);
+  const order: string[] = [];
+  const a = (async () => {
+    for await (
+      const _ of p.map(
+        Array.from({ length: 40 }, () => ({ op: "sleep" as const, ms: 1, value: 0 })),
+      )
+    ) order.push("a");
+  })();
+  const b = (async () => {
+    for await (
+      const _ of p.map(
+        Array.from({ length: 40 }, () => ({ op: "sleep" as const, ms: 1, value: 0 })),
+      )
+    ) order.push("b");
+  })();
+  await Promise.all([a, b]);
+  // b must not wait until a is finished
+  assert.ok(order.indexOf("b") < order.lastIndexOf("a"), order.join(""));
+});
+
+Deno.test("abort cancels a map; closing the pool ends active maps", async () => {
+  await using p = await pool(2);
+  const ac = new AbortController();
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const r of p.map(Array.from({ length: 1000 }, (_, i) => i), { signal: ac.signal })) {
+      got.push(r.value);
+      if (got.length === 5) ac.abort(new Error("stop"));
+    }
+  }, AbortedError);
+  assert.equal(got.length, 5);
+  const it = p.map([{ op: "sleep" as const, ms: 50, value: 1 }]);
+  const pending = assert.rejects(it.next(), ClosedError);
+  await p.close();
+  await pending;
+  assert.throws(() => p.map([1]), ClosedError);
+});
+
+Deno.test("transfer moves ArrayBuffers both ways", async () => {
+  await using p = await pool(2);
+  const res = await collect(p.map([{ op: "buf" as const, bytes: 1 << 20 }], { transfer: true }));
+  assert.ok(res[0]!.buf instanceof ArrayBuffer);
+  assert.equal(res[0]!.buf!.byteLength, 1 << 20);
+  assert.equal(new Uint8Array(res[0]!.buf!)[0], 7);
+  // inputs: the sender's buffer is detached after a transfer
+  await using p2 = await WorkerPool.start({
+    module: new URL("../bench/pool_bench_worker.ts", import.meta.url),
+    size: 1,
+    init: { mode: "buf", iters: 0 },
+  });
+  const input = new ArrayBuffer(1024);
+  const out = await collect(p2.map([input], { transfer: true }));
+  assert.equal(input.byteLength, 0);
+  assert.equal((out[0] as ArrayBuffer).byteLength, 1024);
+});
+
+Deno.test("bad arguments are refused", async () => {
+  await using p = await pool(1);
+  assert.throws(() => p.map([1], { chunkSize: 0 }), InvalidArgumentError);
+  assert.throws(() => p.map([1], { maxInFlight: -1 }), InvalidArgumentError);
+  assert.throws(() => p.map([1], { errors: "ignore" as "throw" }), InvalidArgumentError);
+  assert.throws(() => new WorkerPool({ module: MODULE, size: 0 }), InvalidArgumentError);
+  await assert.rejects(() => p.map(42 as unknown as number[]).next(), TypeError);
+});
