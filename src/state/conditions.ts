@@ -45,6 +45,8 @@ export class PeriodicSaveCondition implements SaveCondition {
   #last: number | undefined;
 
   /**
+   * Create the condition; it arms on its first call.
+   *
    * @param intervalMs minimum milliseconds between two `true` answers (finite, >= 0)
    * @param options injectable clock
    */
@@ -90,7 +92,11 @@ export class EveryNCondition implements SaveCondition {
   readonly n: number;
   #count = 0;
 
-  /** @param n period in calls (integer >= 1) */
+  /**
+   * Create the condition.
+   *
+   * @param n period in calls (integer >= 1)
+   */
   constructor(n: number) {
     this.n = assertInteger("create an EveryNCondition", "n", n, 1);
   }

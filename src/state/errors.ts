@@ -15,6 +15,8 @@ export class StoreLockedError extends SpoolError {
   readonly holder: LockHolder | undefined;
 
   /**
+   * Build the error for store `dir`, naming the holder when known.
+   *
    * @param dir the store directory
    * @param holder the lock file's content, when readable
    */
@@ -51,6 +53,8 @@ export class SnapshotCorruptError extends SpoolError {
   readonly file: string;
 
   /**
+   * Build the error naming the snapshot and the offending file.
+   *
    * @param path the snapshot directory
    * @param file the offending file, relative to the snapshot
    * @param reason what is wrong with it
@@ -75,6 +79,8 @@ export class StateComponentError extends SpoolError {
   readonly component: string;
 
   /**
+   * Wrap what a component threw.
+   *
    * @param action "save snapshot" or "load snapshot"
    * @param component the failing component's name
    * @param cause what it threw

@@ -39,7 +39,11 @@ export class LatestStatesKeeper implements StatesKeeper {
   /** How many of the newest snapshots are kept. */
   readonly maxKeep: number;
 
-  /** @param maxKeep how many of the newest complete snapshots to keep (integer >= 0) */
+  /**
+   * Create the keeper.
+   *
+   * @param maxKeep how many of the newest complete snapshots to keep (integer >= 0)
+   */
   constructor(maxKeep: number) {
     this.maxKeep = assertInteger("create a LatestStatesKeeper", "maxKeep", maxKeep, 0);
   }
