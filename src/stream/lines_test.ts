@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { AbortedError, InvalidArgumentError } from "../errors.ts";
+import { lines } from "./lines.ts";
+import { collect } from "../../tests/stream_helpers.ts";
+
+async function tempFile(text: string | Uint8Array): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "spool-lines-" });
+  if (typeof text === "string") await Deno.writeTextFile(path, text);
+  else await Deno.writeFile(path, text);
+  return path;
+}
+
+Deno.test("lines handles \\n, \\r\\n, blank lines and a last line without newline", async () => {
+  const path = await tempFile("a\r\nb\n\nc\r\nlast");
+  try {
+    assert.deepEqual(await collect(lines(path)), ["a", "b", "", "c", "last"]);
+    assert.deepEqual(await collect(lines(path, { chunkSize: 1 })), ["a", "b", "", "c", "last"]);
+  } finally {
+    await Deno.remove(path);
+  }
+  const empty = await tempFile("");
+  const endsWithNewline = await tempFile("x\n");
+  try {
+    assert.deepEqual(await collect(lines(empty)), []);
+    assert.deepEqual(await collect(lines(endsWithNewline)), ["x"]);
+  } finally {
+    await Deno.remove(empty);
+    await Deno.remove(endsWithNewline);
+  }
+});
+
+Deno.test("lines streams in chunks: multi-byte characters split across reads stay whole", async () => {
+  const text = Array.from({ length: 200 }, (_, i) => `ligne ${i} — été ✓ 🎉`).join("\n") + "\n";
+  const path = await tempFile(text);
+  try {
+    for (const chunkSize of [1, 3, 7, 64]) {
+      const got = await collect(lines(path, { chunkSize }));
+      assert.equal(got.length, 200);
+      assert.equal(got[199], "ligne 199 — été ✓ 🎉");
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines decodes other encodings", async () => {
+  const bytes = new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x0a, 0x6f, 0x6b]); // "café\nok" latin1
+  const path = await tempFile(bytes);
+  try {
+    assert.deepEqual(await collect(lines(path, { encoding: "latin1" })), ["café", "ok"]);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines: early break closes the file", async () => {
+  const path = await tempFile("1\n2\n3\n");
+  try {
+    for await (const line of lines(path)) {
+      assert.equal(line, "1");
+      break;
+    }
+    // the resource sanitizer fails this test if the file stayed open
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines follow: yields appended lines as they are completed, stops on abort", async () => {
+  const path = await tempFile("first\n");
+  const ctl = new AbortController();
+  try {
+    const it = lines(path, { follow: true, signal: ctl.signal, pollMs: 5 });
+    assert.deepEqual(await it.next(), { done: false, value: "first" });
+    const writer = await Deno.open(path, { append: true });
+    try {
+      const enc = new TextEncoder();
+      await writer.write(enc.encode("second\nthi"));
+      assert.deepEqual(await it.next(), { done: false, value: "second" });
+      const third = it.next(); // waits: "thi" has no newline yet
+      await writer.write(enc.encode("rd\r\n"));
+      assert.deepEqual(await third, { done: false, value: "third" });
+    } finally {
+      writer.close();
+    }
+    const waiting = it.next(); // nothing more: follows until aborted
+    ctl.abort();
+    await assert.rejects(waiting, AbortedError);
+    assert.equal((await it.next()).done, true);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines follow: consumer break stops following and closes the file", async () => {
+  const path = await tempFile("a\nb\n");
+  try {
+    const got: string[] = [];
+    for await (const line of lines(path, { follow: true, pollMs: 5 })) {
+      got.push(line);
+      if (got.length === 2) break;
+    }
+    assert.deepEqual(got, ["a", "b"]);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines follow: a truncated file is read again from the start", async () => {
+  const path = await tempFile("old line 1\nold line 2\n");
+  try {
+    const it = lines(path, { follow: true, pollMs: 5 });
+    assert.equal((await it.next()).value, "old line 1");
+    assert.equal((await it.next()).value, "old line 2");
+    const next = it.next();
+    await Deno.writeTextFile(path, "new\n"); // truncates
+    assert.deepEqual(await next, { done: false, value: "new" });
+    await it.return();
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines rejects bad arguments and reports a missing file", async () => {
+  assert.throws(() => lines(5 as never), InvalidArgumentError);
+  assert.throws(() => lines("x", { encoding: "no-such-encoding" }), InvalidArgumentError);
+  assert.throws(() => lines("x", { follow: "yes" as never }), InvalidArgumentError);
+  assert.throws(() => lines("x", { pollMs: 0 }), InvalidArgumentError);
+  await assert.rejects(collect(lines("/nonexistent/spool/file.txt")), Deno.errors.NotFound);
+});
