@@ -1,7 +1,7 @@
 /** StateStore: registration, round trips, listing, sequencing, locking. */
 
 import assert from "node:assert/strict";
-import { ClosedError, InvalidArgumentError } from "../src/errors.ts";
+import { AbortedError, ClosedError, InvalidArgumentError } from "../src/errors.ts";
 import {
   arrayState,
   DuplicateStateError,
@@ -463,6 +463,30 @@ Deno.test("lock: lock:false opens beside a writer (unsafe, documented)", async (
     await using loose = new StateStore(dir, { lock: false });
     const a = loose.register("a", jsonState(0));
     await loose.load("latest");
+    assert.equal(a.value, 1);
+  });
+});
+
+Deno.test("abort: an aborted save leaves nothing; an aborted load loads nothing", async () => {
+  await withDir(async (dir) => {
+    await using store = new StateStore(dir);
+    const controller = new AbortController();
+    const a = store.register("a", jsonState(1));
+    store.register("b", {
+      saveState(_d: string, ctx: SaveContext) {
+        controller.abort(new Error("stop"));
+        return ctx.writeJson("v.json", 2);
+      },
+      loadState() {},
+    });
+    await assert.rejects(store.save({ signal: controller.signal }), AbortedError);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [".lock"]);
+    await assert.rejects(store.save({ signal: controller.signal }), AbortedError);
+    const path = await store.save();
+    a.value = 5;
+    await assert.rejects(store.load(path, { signal: controller.signal }), AbortedError);
+    assert.equal(a.value, 5);
+    await store.load(path);
     assert.equal(a.value, 1);
   });
 });

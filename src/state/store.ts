@@ -17,7 +17,7 @@
  * @module
  */
 
-import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError, SpoolError, throwIfAborted } from "../errors.ts";
 import { type ChecksumAlgorithm, isChecksumAlgorithm } from "./checksum.ts";
 import {
   type LoadContext,
@@ -117,6 +117,11 @@ export interface SnapshotInfo {
 export interface SaveOptions {
   /** JSON metadata stored in the manifest and reported by `list()` (e.g. a loop position). */
   meta?: unknown;
+  /**
+   * Cancel the save: checked before each component and before the final rename; an aborted
+   * save leaves no snapshot and rejects with `AbortedError`.
+   */
+  signal?: AbortSignal;
 }
 
 /** Options of {@linkcode StateStore.load}. */
@@ -134,6 +139,8 @@ export interface LoadOptions {
    * called). Default `false`: {@linkcode StateMismatchError} before anything is loaded.
    */
   allowMissing?: boolean;
+  /** Cancel the load: checked between files and before the first `loadState` (then too late). */
+  signal?: AbortSignal;
 }
 
 interface Prepared {
@@ -317,12 +324,14 @@ export class StateStore implements AsyncDisposable {
         throw new InvalidArgumentError(action, `meta is not JSON-serializable (${error})`);
       }
     }
+    throwIfAborted(action, options.signal);
     const seq = Math.max(this.#lastSequence, await this.#maxSequence()) + 1;
     const tmp = join(this.dir, `${TEMP_PREFIX}${seq}-${randomSuffix()}`);
     await Deno.mkdir(tmp);
     try {
       const files: ManifestFile[] = [];
       for (const [name, obj] of this.#states) {
+        throwIfAborted(action, options.signal);
         const compDir = join(tmp, name);
         await Deno.mkdir(compDir);
         const ctx = new SaveContextImpl(compDir, name, this.#checksum);
@@ -355,6 +364,7 @@ export class StateStore implements AsyncDisposable {
       await writeChecksummed(join(tmp, MANIFEST_NAME), encodeManifest(manifest), "crc32");
       await syncDir(tmp);
       const final = join(this.dir, snapshotName(seq));
+      throwIfAborted(action, options.signal);
       if (await exists(final)) {
         throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", final);
       }
@@ -443,14 +453,14 @@ export class StateStore implements AsyncDisposable {
           }
           throw error;
         }
-        await this.#apply(prepared);
+        await this.#apply(prepared, options.signal);
         return c.path;
       }
       return undefined;
     }
     const path = await this.#resolve(action, target);
     const prepared = await this.#prepare(path, true, options);
-    await this.#apply(prepared);
+    await this.#apply(prepared, options.signal);
     return path;
   }
 
@@ -665,6 +675,7 @@ export class StateStore implements AsyncDisposable {
     const byComponent = new Map<string, Map<string, VerifiedFile>>();
     for (const c of manifest.components) byComponent.set(c, new Map());
     for (const entry of manifest.files) {
+      throwIfAborted("load snapshot", options.signal);
       const diskPath = join(path, entry.path);
       const component = entry.path.slice(0, entry.path.indexOf("/"));
       const wanted = this.#states.has(component);
@@ -716,7 +727,8 @@ export class StateStore implements AsyncDisposable {
     return { path, manifest, byComponent };
   }
 
-  async #apply(prepared: Prepared): Promise<void> {
+  async #apply(prepared: Prepared, signal?: AbortSignal): Promise<void> {
+    throwIfAborted("load snapshot", signal);
     for (const [name, obj] of this.#states) {
       const files = prepared.byComponent.get(name);
       if (!files) continue; // allowMissing
