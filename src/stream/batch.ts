@@ -246,16 +246,17 @@ class Batcher<T> implements Stage<T[]> {
  * @example
  * ```ts
  * import { batch } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const sizes: number[] = [];
  * for await (const b of batch([1, 2, 3, 4, 5], { size: 2 })) sizes.push(b.length);
- * console.assert(sizes.join() === "2,2,1");
+ * assert.equal(sizes.join(), "2,2,1");
  *
  * // By bytes: typed arrays count exactly.
  * const chunks = [new Uint8Array(600), new Uint8Array(600), new Uint8Array(100)];
  * const out: number[] = [];
  * for await (const b of batch(chunks, { maxBytes: 1000 })) out.push(b.length);
- * console.assert(out.join() === "2,1");
+ * assert.equal(out.join(), "2,1");
  * ```
  */
 export function batch<T>(

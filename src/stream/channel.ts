@@ -275,6 +275,7 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
  * @example
  * ```ts
  * import { channel } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const ch = channel<number | Error>({ capacity: 2 });
  * (async () => {
@@ -284,7 +285,8 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
  * })();
  * const got: unknown[] = [];
  * for await (const v of ch) got.push(v);
- * console.assert(got.length === 2 && got[1] instanceof Error);
+ * assert.equal(got.length, 2);
+ * assert.ok(got[1] instanceof Error);
  * ```
  */
 export function channel<T>(options: ChannelOptions): Channel<T> {

@@ -17,6 +17,8 @@ export class NdjsonParseError extends SpoolError {
   readonly text: string;
 
   /**
+   * Build the error for a bad NDJSON line.
+   *
    * @param line 1-based line number
    * @param text the line that failed to parse
    * @param cause the parser's error

@@ -104,12 +104,13 @@ async function* readLines(
  * @example
  * ```ts
  * import { lines } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "first\r\nsecond\nthird");
  * const got: string[] = [];
  * for await (const line of lines(path)) got.push(line);
- * console.assert(got.join("|") === "first|second|third");
+ * assert.equal(got.join("|"), "first|second|third");
  * await Deno.remove(path);
  * ```
  */

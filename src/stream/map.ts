@@ -33,7 +33,7 @@ import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 export type MapFn<T, R> = (value: T, index: number, signal: AbortSignal) => R | PromiseLike<R>;
 
 /** Options of {@linkcode map} and {@linkcode filter}. */
-export interface MapOptions {
+export interface StreamMapOptions {
   /** How many calls may run at once (integer >= 1, default 1). */
   concurrency?: number;
   /** Deliver results in source order (default `true`) or as they complete (`false`). */
@@ -547,7 +547,7 @@ function checkMap(action: string, fn: unknown, options: unknown) {
   if (typeof fn !== "function") {
     throw new InvalidArgumentError(action, "the function must be a function", fn);
   }
-  const o = checkOptions<MapOptions>(action, options);
+  const o = checkOptions<StreamMapOptions>(action, options);
   const concurrency = o.concurrency === undefined
     ? 1
     : assertInteger(action, "concurrency", o.concurrency, 1);
@@ -579,18 +579,19 @@ function checkMap(action: string, fn: unknown, options: unknown) {
  * @example
  * ```ts
  * import { map } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const out: number[] = [];
  * const squares = map([1, 2, 3, 4], async (x) => x * x, { concurrency: 2 });
- * console.assert(squares.length === 4);
+ * assert.equal(squares.length, 4);
  * for await (const y of squares) out.push(y);
- * console.assert(out.join() === "1,4,9,16");
+ * assert.equal(out.join(), "1,4,9,16");
  * ```
  */
 export function map<T, R>(
   source: AnyIterable<T>,
   fn: MapFn<T, R>,
-  options?: MapOptions,
+  options?: StreamMapOptions,
 ): Stage<R> {
   const { concurrency, ordered, signal } = checkMap(ACTION, fn, options);
   const stage = concurrency === 1 && signal === undefined
@@ -638,16 +639,17 @@ class Filtered<T> implements Stage<T> {
  * @example
  * ```ts
  * import { filter } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const even: number[] = [];
  * for await (const x of filter([1, 2, 3, 4], (x) => x % 2 === 0)) even.push(x);
- * console.assert(even.join() === "2,4");
+ * assert.equal(even.join(), "2,4");
  * ```
  */
 export function filter<T>(
   source: AnyIterable<T>,
   predicate: MapFn<T, unknown>,
-  options?: MapOptions,
+  options?: StreamMapOptions,
 ): Stage<T> {
   const action = "filter a source";
   const { concurrency, ordered, signal } = checkMap(action, predicate, options);

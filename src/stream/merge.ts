@@ -169,11 +169,12 @@ class Merger<T> implements Stage<T> {
  * @example
  * ```ts
  * import { merge } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const all: number[] = [];
  * for await (const x of merge([1, 2], [10, 20, 30])) all.push(x);
- * console.assert(all.length === 5);
- * console.assert(all.reduce((a, b) => a + b, 0) === 63);
+ * assert.equal(all.length, 5);
+ * assert.equal(all.reduce((a, b) => a + b, 0), 63);
  * ```
  */
 export function merge<T>(...sources: AnyIterable<T>[]): Stage<T> {
@@ -264,10 +265,11 @@ export type ZipItems<S extends readonly AnyIterable<unknown>[]> = {
  * @example
  * ```ts
  * import { zip } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const pairs: [number, string][] = [];
  * for await (const p of zip([1, 2, 3], ["a", "b"])) pairs.push(p);
- * console.assert(JSON.stringify(pairs) === '[[1,"a"],[2,"b"]]');
+ * assert.equal(JSON.stringify(pairs), '[[1,"a"],[2,"b"]]');
  * ```
  */
 export function zip<S extends readonly AnyIterable<unknown>[]>(

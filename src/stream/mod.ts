@@ -7,7 +7,7 @@
 export { prefetch, type PrefetchOptions } from "./prefetch.ts";
 export { batch, type BatchOptions } from "./batch.ts";
 export { type Channel, channel, type ChannelOptions } from "./channel.ts";
-export { filter, map, type MapFn, type MapOptions } from "./map.ts";
+export { filter, map, type MapFn, type StreamMapOptions } from "./map.ts";
 export { tee, type TeeOptions } from "./tee.ts";
 export { merge, zip, type ZipItems } from "./merge.ts";
 export { lines, type LinesOptions } from "./lines.ts";

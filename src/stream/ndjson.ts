@@ -51,10 +51,11 @@ async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, vo
  * @example
  * ```ts
  * import { ndjson } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const values: unknown[] = [];
  * for await (const v of ndjson(['{"a":1}', "", "[2]"])) values.push(v);
- * console.assert(JSON.stringify(values) === '[{"a":1},[2]]');
+ * assert.equal(JSON.stringify(values), '[{"a":1},[2]]');
  * ```
  */
 export function ndjson<T = unknown>(
@@ -100,10 +101,11 @@ async function* stringifyAll(
  * @example
  * ```ts
  * import { toNdjson } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * let text = "";
  * for await (const line of toNdjson([{ a: 1 }, [2]])) text += line;
- * console.assert(text === '{"a":1}\n[2]\n');
+ * assert.equal(text, '{"a":1}\n[2]\n');
  * ```
  */
 export function toNdjson(source: AnyIterable<unknown>): AsyncGenerator<string, void, undefined> {
@@ -133,12 +135,14 @@ export interface WriteNdjsonOptions {
  * @example
  * ```ts
  * import { lines, ndjson, writeNdjson } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const path = await Deno.makeTempFile();
  * const n = await writeNdjson(path, [{ t: 1 }, { t: 2 }]);
  * const back: unknown[] = [];
  * for await (const v of ndjson(lines(path))) back.push(v);
- * console.assert(n === 2 && back.length === 2);
+ * assert.equal(n, 2);
+ * assert.equal(back.length, 2);
  * await Deno.remove(path);
  * ```
  */

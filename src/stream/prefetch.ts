@@ -269,13 +269,14 @@ class Prefetcher<T> implements Stage<T>, Pollable<T> {
  * @example
  * ```ts
  * import { prefetch } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * async function* readings() {
  *   for (let i = 0; i < 5; i++) yield i;
  * }
  * const seen: number[] = [];
  * for await (const x of prefetch(readings(), { size: 2 })) seen.push(x);
- * console.assert(seen.join() === "0,1,2,3,4");
+ * assert.equal(seen.join(), "0,1,2,3,4");
  * ```
  */
 export function prefetch<T>(

@@ -204,12 +204,13 @@ class Progress<T> implements Stage<T> {
  * @example
  * ```ts
  * import { progress } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const log: string[] = [];
  * let sum = 0;
  * for await (const x of progress([1, 2, 3], { label: "rows", output: (t) => log.push(t) })) sum += x;
- * console.assert(sum === 6);
- * console.assert(log.at(-1)!.startsWith("rows: done, 3 items"));
+ * assert.equal(sum, 6);
+ * assert.ok(log.at(-1)!.startsWith("rows: done, 3 items"));
  * ```
  */
 export function progress<T>(

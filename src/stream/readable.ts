@@ -74,11 +74,12 @@ class ReaderIterator<T> implements Stage<T> {
  * @example
  * ```ts
  * import { fromReadable } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * const stream = new Blob(["a", "b"]).stream().pipeThrough(new TextDecoderStream());
  * let text = "";
  * for await (const chunk of fromReadable(stream)) text += chunk;
- * console.assert(text === "ab");
+ * assert.equal(text, "ab");
  * ```
  */
 export function fromReadable<T>(
@@ -112,13 +113,14 @@ export interface ToReadableOptions {
  * @example
  * ```ts
  * import { toReadable } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
  * async function* words() {
  *   yield "hello ";
  *   yield "world";
  * }
  * const text = await new Response(toReadable(words()).pipeThrough(new TextEncoderStream())).text();
- * console.assert(text === "hello world");
+ * assert.equal(text, "hello world");
  * ```
  */
 export function toReadable<T>(

@@ -218,14 +218,16 @@ class TeeBranch<T> implements Stage<T> {
  * @example
  * ```ts
  * import { tee } from "@spool/spool";
+ * import assert from "node:assert/strict";
  *
- * const [a, b] = tee([1, 2, 3], 2, { capacity: 4 });
- * const sums = await Promise.all([a, b].map(async (branch) => {
+ * const branches = tee([1, 2, 3], 2, { capacity: 4 });
+ * const sums = await Promise.all(branches.map(async (branch) => {
  *   let s = 0;
  *   for await (const x of branch) s += x;
  *   return s;
  * }));
- * console.assert(sums[0] === 6 && sums[1] === 6);
+ * assert.equal(sums[0], 6);
+ * assert.equal(sums[1], 6);
  * ```
  */
 export function tee<T>(
