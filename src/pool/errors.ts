@@ -66,6 +66,8 @@ export class TaskError extends SpoolError {
   readonly workerStack: string | undefined;
 
   /**
+   * Build the error of input `index` run by worker `workerIndex`.
+   *
    * @param index input index in the source
    * @param workerIndex worker that ran the task
    * @param cause the worker-side error (its stack is kept)
@@ -93,6 +95,8 @@ export class WorkerCrashError extends SpoolError {
   /** Index of the worker that died. */
   readonly workerIndex: number;
   /**
+   * Build the error of a worker that died.
+   *
    * @param workerIndex the worker that died
    * @param reason what happened, e.g. `"the worker called Deno.exit(3)"`
    * @param cause the uncaught error, when there was one
@@ -115,6 +119,8 @@ export class WorkerInitError extends SpoolError {
   /** Index of the worker whose init failed. */
   readonly workerIndex: number;
   /**
+   * Build the error of a worker whose init failed.
+   *
    * @param workerIndex the worker that failed
    * @param cause its error (rebuilt with the worker's stack)
    */

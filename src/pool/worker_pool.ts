@@ -32,7 +32,7 @@ export interface PoolOptions<D extends AnyWorkerDefinition> {
   kind?: "worker" | "process";
   /** Name of the module export holding the definition (default `"default"`). */
   exportName?: string;
-  /** Chunks in flight per worker (pipelining hides message latency; default 16). A worker is
+  /** Chunks in flight per worker (pipelining hides message latency; default 32). A worker is
    * refilled once it is down to half of it, so chunks travel in batches. */
   depth?: number;
   /** How long `close()` waits for each worker's `dispose` before terminating it (default 2000). */
@@ -195,7 +195,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       options.size ?? navigator.hardwareConcurrency ?? 2,
       1,
     );
-    this.#depth = assertInteger(ACTION, "depth", options.depth ?? 16, 1);
+    this.#depth = assertInteger(ACTION, "depth", options.depth ?? 32, 1);
     this.#closeTimeoutMs = assertNumber(
       ACTION,
       "closeTimeoutMs",
@@ -237,7 +237,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         restarts: 0,
         readyAt: 0,
         liveMs: 0,
-        depth: this.#depth,
+        depth: Math.min(this.#depth, 4), // grows once task times are known
         chunkMs: 0,
       });
     }
@@ -343,9 +343,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       }
       // Adaptive pipelining: deep for tiny tasks (hides message latency), shallow for long ones
       // (keeps the load balanced): about PIPELINE_MS of queued work per worker.
-      slot.depth = Math.max(
-        2,
-        Math.min(this.#depth, Math.round(PIPELINE_MS / Math.max(slot.chunkMs, 1e-3))),
+      slot.depth = Math.min(
+        this.#depth,
+        Math.max(2, Math.round(PIPELINE_MS / Math.max(slot.chunkMs, 1e-3))),
       );
       this.#schedule();
       return;
