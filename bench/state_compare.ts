@@ -39,12 +39,10 @@ const root = await Deno.makeTempDir({ prefix: "spool-bench-state-" });
 const rawDir = `${root}/raw`;
 await Deno.mkdir(rawDir);
 
-let baselineRound = 0;
 async function baselineWrite(): Promise<number> {
-  // Fresh files each round, like the store's snapshots (overwriting would add truncation).
+  // Fresh files each time, like the store's snapshots (overwriting would add truncation).
   await Deno.remove(rawDir, { recursive: true });
   await Deno.mkdir(rawDir);
-  baselineRound++;
   const t0 = performance.now();
   for (let c = 0; c < COLUMNS; c++) {
     const col = columns[`col${c}`] as Float64Array;
@@ -111,33 +109,55 @@ const results: Record<string, number[]> = {
   "StateStore.load crc32 (verify+load)": [],
 };
 
-for (const checksum of ["crc32", "sha256"] as const) {
-  const dir = `${root}/store-${checksum}`;
-  await using store = new StateStore(dir, { checksum });
-  const state = store.register("columns", recordState(columns));
-  const loader = { value: {} as Record<string, unknown> };
-  for (let r = 0; r < (checksum === "crc32" ? ROUNDS : Math.max(3, Math.ceil(ROUNDS / 2))); r++) {
-    if (checksum === "crc32") {
-      results["open+write+fsync (FsFile)"]!.push(await baselineFsFileWrite());
-      results["writeFile+fsync"]!.push(await baselineWrite());
-    }
-    let t0 = performance.now();
-    const path = await store.save();
-    results[`StateStore.save ${checksum}`]!.push(performance.now() - t0);
-    if (checksum === "crc32") {
-      results["readFile"]!.push(await baselineRead());
-      results["open+read into a preallocated buffer"]!.push(await baselineReadInto());
-      const before = state.value;
-      t0 = performance.now();
-      await store.load(path);
-      results["StateStore.load crc32 (verify+load)"]!.push(performance.now() - t0);
-      loader.value = state.value;
-      state.value = before;
-      if ((loader.value.col3 as Float64Array)[7] !== 3.5 + 3) throw new Error("bad load");
-    }
-    await store.prune(new LatestStatesKeeper(0));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const stores = {
+  crc32: new StateStore(`${root}/store-crc32`, { checksum: "crc32" }),
+  sha256: new StateStore(`${root}/store-sha256`, { checksum: "sha256" }),
+};
+const states = {
+  crc32: stores.crc32.register("columns", recordState(columns)),
+  sha256: stores.sha256.register("columns", recordState(columns)),
+};
+let lastPath = "";
+const ops: [string, () => Promise<number>][] = [
+  ["open+write+fsync (FsFile)", baselineFsFileWrite],
+  ["writeFile+fsync", baselineWrite],
+  ["StateStore.save crc32", async () => {
+    await stores.crc32.prune(new LatestStatesKeeper(0));
+    const t0 = performance.now();
+    lastPath = await stores.crc32.save();
+    return performance.now() - t0;
+  }],
+  ["StateStore.save sha256", async () => {
+    await stores.sha256.prune(new LatestStatesKeeper(0));
+    const t0 = performance.now();
+    await stores.sha256.save();
+    return performance.now() - t0;
+  }],
+];
+for (let r = 0; r < ROUNDS; r++) {
+  // Rotate the order every round; pause between operations so deferred work of the previous one
+  // (writeback, deletions) lands outside the timed region of the next.
+  for (let k = 0; k < ops.length; k++) {
+    const [name, op] = ops[(r + k) % ops.length]!;
+    await sleep(300);
+    results[name]!.push(await op());
   }
+  await sleep(300);
+  results["readFile"]!.push(await baselineRead());
+  await sleep(300);
+  results["open+read into a preallocated buffer"]!.push(await baselineReadInto());
+  await sleep(300);
+  const before = states.crc32.value;
+  const t0 = performance.now();
+  await stores.crc32.load(lastPath);
+  results["StateStore.load crc32 (verify+load)"]!.push(performance.now() - t0);
+  const loaded = states.crc32.value;
+  states.crc32.value = before;
+  if ((loaded.col3 as Float64Array)[7] !== 3.5 + 3) throw new Error("bad load");
 }
+await stores.crc32.close();
+await stores.sha256.close();
 await Deno.remove(root, { recursive: true });
 
 const row = (name: string) => {
@@ -148,7 +168,7 @@ const base = row("writeFile+fsync");
 const read = row("open+read into a preallocated buffer");
 console.log(
   `state_compare: ${MIB} MiB in ${COLUMNS} Float64Array columns, medians of ${ROUNDS} ` +
-    `(sha256: ${results["StateStore.save sha256"]!.length}), Deno ${Deno.version.deno}, ` +
+    `(order rotated, 300 ms pauses), Deno ${Deno.version.deno}, ` +
     `${new Date().toISOString()}`,
 );
 console.log(
