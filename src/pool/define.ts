@@ -53,10 +53,11 @@ export type OutputOf<D> = D extends WorkerDefinition<infer _A, infer _S, infer _
  *
  * @example
  * ```ts
- * import { defineWorker } from "@spool/spool";
+ * import { defineWorker, type WorkerContext } from "@spool/spool";
  *
+ * // Annotate init's parameters: the state type is inferred from what init returns.
  * const worker = defineWorker({
- *   init: (args: { factor: number }, { index }) => ({ factor: args.factor, id: index }),
+ *   init: (args: { factor: number }, { index }: WorkerContext) => ({ factor: args.factor, id: index }),
  *   process: (state, x: number) => ({ y: x * state.factor, by: state.id }),
  * });
  * // export default worker;   (in the worker module)

@@ -6,7 +6,7 @@
  */
 
 export { WorkerPool } from "./worker_pool.ts";
-export type { MapOptions, PoolOptions, WorkerInsights } from "./worker_pool.ts";
+export type { PoolMapOptions, PoolOptions, WorkerInsights } from "./worker_pool.ts";
 export type { ErrorPolicy, Settled } from "./map_run.ts";
 export { defineWorker } from "./define.ts";
 export type {

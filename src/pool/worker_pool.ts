@@ -42,7 +42,7 @@ export interface PoolOptions<D extends AnyWorkerDefinition> {
 }
 
 /** Options of {@linkcode WorkerPool.map}. */
-export interface MapOptions {
+export interface PoolMapOptions {
   /**
    * Inputs read from the source and not yet handed to the consumer (queued, running, or done
    * and waiting): bounds memory per map. Default: `4 * size * depth` with `chunkSize` 1,
@@ -557,26 +557,26 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    */
   map(
     source: AnyIterable<InputOf<D>>,
-    options?: MapOptions & { errors?: "throw" | "throw-after-drain"; spread?: false },
+    options?: PoolMapOptions & { errors?: "throw" | "throw-after-drain"; spread?: false },
   ): AsyncIterableIterator<OutputOf<D>> & { readonly length?: number };
   /** Map with `errors: "collect"`: each result is `{ok, value | error, index}`. */
   map(
     source: AnyIterable<InputOf<D>>,
-    options: MapOptions & { errors: "collect"; spread?: false },
+    options: PoolMapOptions & { errors: "collect"; spread?: false },
   ): AsyncIterableIterator<Settled<OutputOf<D>>> & { readonly length?: number };
   /** Map with `spread: true`: each item is the argument list of `process`. */
   map(
     source: AnyIterable<ArgsOf<D>>,
-    options: MapOptions & { errors?: "throw" | "throw-after-drain"; spread: true },
+    options: PoolMapOptions & { errors?: "throw" | "throw-after-drain"; spread: true },
   ): AsyncIterableIterator<OutputOf<D>> & { readonly length?: number };
   /** Map with `spread: true` and `errors: "collect"`. */
   map(
     source: AnyIterable<ArgsOf<D>>,
-    options: MapOptions & { errors: "collect"; spread: true },
+    options: PoolMapOptions & { errors: "collect"; spread: true },
   ): AsyncIterableIterator<Settled<OutputOf<D>>> & { readonly length?: number };
   map(
     source: AnyIterable<unknown>,
-    options: MapOptions = {},
+    options: PoolMapOptions = {},
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const action = "map over the worker pool";
     if (options === null || typeof options !== "object") {
