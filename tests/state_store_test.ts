@@ -490,3 +490,45 @@ Deno.test("abort: an aborted save leaves nothing; an aborted load loads nothing"
     assert.equal(a.value, 1);
   });
 });
+
+Deno.test("save: read-only plain files are fine; symlinks are refused", async () => {
+  await withDir(async (dir) => {
+    await using store = new StateStore(dir);
+    let link = false;
+    store.register("p", {
+      async saveState(d: string) {
+        await Deno.writeTextFile(`${d}/ro.txt`, "read only");
+        await Deno.chmod(`${d}/ro.txt`, 0o444);
+        if (link) await Deno.symlink("/etc/hostname", `${d}/link`);
+      },
+      loadState() {},
+    });
+    const path = await store.save();
+    assert.equal((await store.verify(path)).files, 1);
+    link = true;
+    await assert.rejects(store.save(), (e: unknown) => {
+      assert.ok(e instanceof StateComponentError);
+      assert.match(e.message, /only regular files and directories/);
+      return true;
+    });
+    assert.equal((await store.list()).length, 1);
+  });
+});
+
+Deno.test("save: a component registered during a save joins the next one", async () => {
+  await withDir(async (dir) => {
+    await using store = new StateStore(dir);
+    store.register("a", {
+      saveState(_d: string, ctx: SaveContext) {
+        store.register("late", jsonState("late"));
+        return ctx.writeJson("v.json", 1);
+      },
+      loadState() {},
+    });
+    const first = await store.verify(await store.save());
+    assert.deepEqual(first.components, ["a"]);
+    store.unregister("a");
+    const second = await store.verify(await store.save());
+    assert.deepEqual(second.components, ["late"]);
+  });
+});

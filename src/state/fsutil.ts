@@ -65,7 +65,8 @@ export async function syncDir(path: string): Promise<void> {
 
 /** fsync a file written by someone else (a component writing plain files). */
 export async function syncFile(path: string): Promise<void> {
-  const file = await Deno.open(path, { read: true, write: true });
+  // fsync needs no write access on POSIX (the file may be read-only); Windows needs it.
+  const file = await Deno.open(path, { read: true, write: Deno.build.os === "windows" });
   try {
     await file.sync();
   } finally {

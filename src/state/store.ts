@@ -246,11 +246,11 @@ export class StateStore implements AsyncDisposable {
       this.staleLock = this.#lock.staleHolder;
       try {
         this.#cleanLeftovers();
+        if (this.staleLock) options.onStaleLock?.(this.staleLock);
       } catch (error) {
         this.#lock.release();
         throw error;
       }
-      if (this.staleLock) options.onStaleLock?.(this.staleLock);
     }
   }
 
@@ -330,7 +330,9 @@ export class StateStore implements AsyncDisposable {
     await Deno.mkdir(tmp);
     try {
       const files: ManifestFile[] = [];
-      for (const [name, obj] of this.#states) {
+      // Registrations made while this save runs belong to the next one.
+      const entries = [...this.#states];
+      for (const [name, obj] of entries) {
         throwIfAborted(action, options.signal);
         const compDir = join(tmp, name);
         await Deno.mkdir(compDir);
@@ -357,7 +359,7 @@ export class StateStore implements AsyncDisposable {
         createdAt: new Date().toISOString(),
         littleEndian: HOST_LITTLE_ENDIAN,
         checksum: this.#checksum,
-        components: [...this.#states.keys()],
+        components: entries.map(([name]) => name),
         files,
       };
       if (metaText !== undefined) manifest.meta = JSON.parse(metaText);
@@ -729,7 +731,7 @@ export class StateStore implements AsyncDisposable {
 
   async #apply(prepared: Prepared, signal?: AbortSignal): Promise<void> {
     throwIfAborted("load snapshot", signal);
-    for (const [name, obj] of this.#states) {
+    for (const [name, obj] of [...this.#states]) {
       const files = prepared.byComponent.get(name);
       if (!files) continue; // allowMissing
       const ctx = new LoadContextImpl(name, files);
