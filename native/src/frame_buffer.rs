@@ -1,0 +1,400 @@
+//! `NativeFrameBuffer`: columns of typed arrays appended chunk by chunk, concatenated once.
+//!
+//! Each column is one growing `Vec<u8>`: an append copies the chunk once (memcpy); growth goes
+//! through `realloc`, which for large buffers remaps pages instead of copying them. `take()`
+//! moves each Vec into an external ArrayBuffer: the bytes are never copied a second time.
+
+use napi::bindgen_prelude::TypedArray;
+use napi::{sys, Env, Error, Result, Status};
+use napi_derive::napi;
+
+use crate::external::{element_size, typed_array_from_storage, RawValue};
+use crate::storage::Storage;
+
+/// Typed-array kinds by constructor name, in Node-API order.
+pub const KINDS: [(&str, sys::napi_typedarray_type); 11] = [
+  ("Int8Array", sys::TypedarrayType::int8_array),
+  ("Uint8Array", sys::TypedarrayType::uint8_array),
+  (
+    "Uint8ClampedArray",
+    sys::TypedarrayType::uint8_clamped_array,
+  ),
+  ("Int16Array", sys::TypedarrayType::int16_array),
+  ("Uint16Array", sys::TypedarrayType::uint16_array),
+  ("Int32Array", sys::TypedarrayType::int32_array),
+  ("Uint32Array", sys::TypedarrayType::uint32_array),
+  ("Float32Array", sys::TypedarrayType::float32_array),
+  ("Float64Array", sys::TypedarrayType::float64_array),
+  ("BigInt64Array", sys::TypedarrayType::bigint64_array),
+  ("BigUint64Array", sys::TypedarrayType::biguint64_array),
+];
+
+/// Constructor name of a typed-array kind.
+pub fn kind_name(kind: sys::napi_typedarray_type) -> &'static str {
+  KINDS
+    .iter()
+    .find(|(_, k)| *k == kind)
+    .map_or("unknown typed array", |(n, _)| n)
+}
+
+fn kind_of(name: &str) -> Option<sys::napi_typedarray_type> {
+  KINDS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
+fn invalid(action: &str, reason: String) -> Error {
+  Error::new(Status::InvalidArg, format!("Cannot {action}: {reason}"))
+}
+
+fn closed(action: &str) -> Error {
+  Error::new(
+    Status::Closing,
+    format!("Cannot {action}: the FrameBuffer is closed"),
+  )
+}
+
+/// The storage of a frame buffer, independent of Node-API (unit-tested with `cargo test`).
+pub struct Columns {
+  names: Vec<String>,
+  kinds: Vec<sys::napi_typedarray_type>,
+  data: Vec<Storage>,
+  rows: usize,
+  bytes: usize,
+  closed: bool,
+}
+
+impl Columns {
+  /// Columns named `names` of the typed-array kinds `kinds` (constructor names).
+  pub fn new(names: Vec<String>, kinds: &[String]) -> Result<Self> {
+    const ACTION: &str = "create a FrameBuffer";
+    if names.is_empty() {
+      return Err(invalid(
+        ACTION,
+        "at least one column is needed, received 0".into(),
+      ));
+    }
+    if names.len() != kinds.len() {
+      return Err(invalid(
+        ACTION,
+        format!("{} names but {} kinds", names.len(), kinds.len()),
+      ));
+    }
+    let mut parsed = Vec::with_capacity(kinds.len());
+    for (name, kind) in names.iter().zip(kinds) {
+      let k = kind_of(kind).ok_or_else(|| {
+        invalid(
+          ACTION,
+          format!("column {name:?} has an unknown kind, received {kind:?}"),
+        )
+      })?;
+      parsed.push(k);
+    }
+    for (i, name) in names.iter().enumerate() {
+      if names[..i].contains(name) {
+        return Err(invalid(
+          ACTION,
+          format!("column names must be unique, received {name:?} twice"),
+        ));
+      }
+    }
+    let data = names.iter().map(|_| Storage::new()).collect();
+    Ok(Self {
+      names,
+      kinds: parsed,
+      data,
+      rows: 0,
+      bytes: 0,
+      closed: false,
+    })
+  }
+
+  /// Rows appended since the last take.
+  pub fn rows(&self) -> usize {
+    self.rows
+  }
+
+  /// Bytes held (sum of the columns' lengths), exact.
+  pub fn bytes(&self) -> usize {
+    self.bytes
+  }
+
+  /// Reserve room for `rows` more rows in every column.
+  pub fn reserve(&mut self, rows: usize) -> Result<()> {
+    if self.closed {
+      return Err(closed("reserve rows in a FrameBuffer"));
+    }
+    for (column, kind) in self.data.iter_mut().zip(&self.kinds) {
+      column.reserve(rows.saturating_mul(element_size(*kind)));
+    }
+    Ok(())
+  }
+
+  /// Check one chunk (kinds and lengths as given) before anything is copied; returns its rows.
+  pub fn check(&self, chunk: &[(sys::napi_typedarray_type, usize)]) -> Result<usize> {
+    const ACTION: &str = "append to FrameBuffer";
+    if self.closed {
+      return Err(closed(ACTION));
+    }
+    if chunk.len() != self.names.len() {
+      return Err(invalid(
+        ACTION,
+        format!(
+          "expected {} columns ({}), received {}",
+          self.names.len(),
+          self.names.join(", "),
+          chunk.len()
+        ),
+      ));
+    }
+    let mut rows = None;
+    for (i, (kind, byte_len)) in chunk.iter().enumerate() {
+      if *kind != self.kinds[i] {
+        return Err(invalid(
+          ACTION,
+          format!(
+            "column {:?} must be a {}, received {}",
+            self.names[i],
+            kind_name(self.kinds[i]),
+            kind_name(*kind)
+          ),
+        ));
+      }
+      let n = byte_len / element_size(*kind);
+      match rows {
+        None => rows = Some(n),
+        Some(r) if r != n => return Err(invalid(
+          ACTION,
+          format!(
+            "columns must have equal lengths, column {:?} has {} rows, received {} in column {:?}",
+            self.names[0], r, n, self.names[i]
+          ),
+        )),
+        _ => {}
+      }
+    }
+    Ok(rows.unwrap_or(0))
+  }
+
+  /// Append one chunk already checked with [`Columns::check`].
+  pub fn push(&mut self, rows: usize, chunk: &[&[u8]]) {
+    for (column, bytes) in self.data.iter_mut().zip(chunk) {
+      if bytes.is_empty() {
+        continue;
+      }
+      column.extend_from_slice(bytes);
+      self.bytes += bytes.len();
+    }
+    self.rows += rows;
+  }
+
+  /// Hand the columns over and start empty.
+  pub fn take(&mut self) -> Result<Vec<(sys::napi_typedarray_type, Storage)>> {
+    if self.closed {
+      return Err(closed("take from FrameBuffer"));
+    }
+    self.rows = 0;
+    self.bytes = 0;
+    Ok(
+      self
+        .kinds
+        .iter()
+        .zip(self.data.iter_mut())
+        .map(|(k, d)| (*k, std::mem::take(d)))
+        .collect(),
+    )
+  }
+
+  /// Free the memory; later calls fail.
+  pub fn close(&mut self) {
+    self.closed = true;
+    self.rows = 0;
+    self.bytes = 0;
+    self.data = self.names.iter().map(|_| Storage::new()).collect();
+  }
+
+  /// Whether [`Columns::close`] was called.
+  pub fn is_closed(&self) -> bool {
+    self.closed
+  }
+}
+
+/// Node-API class behind spool's `FrameBuffer` when the native implementation is active.
+#[napi]
+pub struct NativeFrameBuffer {
+  columns: Columns,
+}
+
+#[napi]
+impl NativeFrameBuffer {
+  /// Columns `names` of kinds `kinds` (typed-array constructor names, e.g. "Float64Array").
+  #[napi(constructor)]
+  pub fn new(names: Vec<String>, kinds: Vec<String>) -> Result<Self> {
+    Ok(Self {
+      columns: Columns::new(names, &kinds)?,
+    })
+  }
+
+  /// Append one chunk: one typed array per column, in the constructor's order.
+  #[napi]
+  pub fn append(&mut self, chunk: Vec<TypedArray>) -> Result<()> {
+    let shape: Vec<_> = chunk
+      .iter()
+      .map(|a| {
+        (
+          a.typed_array_type as sys::napi_typedarray_type,
+          a.arraybuffer.len(),
+        )
+      })
+      .collect();
+    let rows = self.columns.check(&shape)?;
+    let slices: Vec<&[u8]> = chunk.iter().map(|a| &*a.arraybuffer).collect();
+    self.columns.push(rows, &slices);
+    Ok(())
+  }
+
+  /// Append a single-column chunk (no array of arrays to build on the JS side).
+  #[napi]
+  pub fn append1(&mut self, column: TypedArray) -> Result<()> {
+    let rows = self.columns.check(&[(
+      column.typed_array_type as sys::napi_typedarray_type,
+      column.arraybuffer.len(),
+    )])?;
+    self.columns.push(rows, &[&column.arraybuffer]);
+    Ok(())
+  }
+
+  /// Reserve room for `rows` more rows in every column.
+  #[napi]
+  pub fn reserve(&mut self, rows: f64) -> Result<()> {
+    if !(rows.is_finite() && rows >= 0.0) {
+      return Err(invalid(
+        "reserve rows in a FrameBuffer",
+        format!("rows must be >= 0, received {rows}"),
+      ));
+    }
+    self.columns.reserve(rows as usize)
+  }
+
+  /// Rows appended since the last take.
+  #[napi(getter)]
+  pub fn rows(&self) -> f64 {
+    self.columns.rows() as f64
+  }
+
+  /// Bytes held, exact.
+  #[napi(getter)]
+  pub fn byte_length(&self) -> f64 {
+    self.columns.bytes() as f64
+  }
+
+  /// Whether the buffer is closed.
+  #[napi(getter)]
+  pub fn closed(&self) -> bool {
+    self.columns.is_closed()
+  }
+
+  /// The concatenated columns (external ArrayBuffers, no copy), in the constructor's order.
+  #[napi]
+  pub fn take(&mut self, env: Env) -> Result<RawValue> {
+    let columns = self.columns.take()?;
+    let raw = env.raw();
+    let taken: usize = columns.iter().map(|(_, d)| d.len()).sum();
+    crate::external::report_external_memory(raw, taken as i64);
+    let mut array = std::ptr::null_mut();
+    crate::external::check(
+      unsafe { sys::napi_create_array_with_length(raw, columns.len(), &mut array) },
+      "create an array",
+    )?;
+    for (i, (kind, data)) in columns.into_iter().enumerate() {
+      let value = typed_array_from_storage(raw, kind, data)?;
+      crate::external::check(
+        unsafe { sys::napi_set_element(raw, array, i as u32, value) },
+        "set an array element",
+      )?;
+    }
+    Ok(RawValue(array))
+  }
+
+  /// Free the memory; later appends and takes throw.
+  #[napi]
+  pub fn close(&mut self) {
+    self.columns.close();
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn cols() -> Columns {
+    Columns::new(
+      vec!["x".into(), "y".into()],
+      &["Float64Array".into(), "Int32Array".into()],
+    )
+    .unwrap()
+  }
+
+  #[test]
+  fn appends_and_takes() {
+    let mut c = cols();
+    let x = [1f64.to_ne_bytes(), 2f64.to_ne_bytes()].concat();
+    let y = [7i32.to_ne_bytes(), 8i32.to_ne_bytes()].concat();
+    let shape = [
+      (sys::TypedarrayType::float64_array, x.len()),
+      (sys::TypedarrayType::int32_array, y.len()),
+    ];
+    let rows = c.check(&shape).unwrap();
+    assert_eq!(rows, 2);
+    c.push(rows, &[&x, &y]);
+    c.push(rows, &[&x, &y]);
+    assert_eq!(c.rows(), 4);
+    assert_eq!(c.bytes(), 48);
+    let out = c.take().unwrap();
+    assert_eq!(out[0].1.len(), 32);
+    assert_eq!(out[1].1.len(), 16);
+    assert_eq!(&out[0].1.as_slice()[16..24], &1f64.to_ne_bytes());
+    assert_eq!(c.rows(), 0);
+    assert_eq!(c.bytes(), 0);
+  }
+
+  #[test]
+  fn refuses_bad_chunks() {
+    let c = cols();
+    let e = c
+      .check(&[(sys::TypedarrayType::float64_array, 8)])
+      .unwrap_err();
+    assert!(e.reason.contains("expected 2 columns"), "{}", e.reason);
+    let e = c
+      .check(&[
+        (sys::TypedarrayType::float32_array, 8),
+        (sys::TypedarrayType::int32_array, 8),
+      ])
+      .unwrap_err();
+    assert!(
+      e.reason
+        .contains("column \"x\" must be a Float64Array, received Float32Array"),
+      "{}",
+      e.reason
+    );
+    let e = c
+      .check(&[
+        (sys::TypedarrayType::float64_array, 8),
+        (sys::TypedarrayType::int32_array, 8),
+      ])
+      .unwrap_err();
+    assert!(e.reason.contains("equal lengths"), "{}", e.reason);
+    assert!(Columns::new(
+      vec!["a".into(), "a".into()],
+      &["Int8Array".into(), "Int8Array".into()]
+    )
+    .is_err());
+    assert!(Columns::new(vec!["a".into()], &["Float128Array".into()]).is_err());
+  }
+
+  #[test]
+  fn closed_refuses() {
+    let mut c = cols();
+    c.close();
+    assert!(c.take().unwrap_err().reason.contains("closed"));
+    assert!(c.check(&[]).unwrap_err().reason.contains("closed"));
+  }
+}

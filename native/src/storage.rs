@@ -1,0 +1,361 @@
+//! `Storage`: a growable byte buffer for FrameBuffer columns.
+//!
+//! Small columns are a plain `Vec<u8>`. On Linux, once a column outgrows [`HUGE`] bytes it moves
+//! to an anonymous mapping aligned on 2 MiB and advised for transparent huge pages: the kernel
+//! then faults it in 2 MiB at a time (512 times fewer page faults than 4 KiB pages, which is
+//! what dominates filling fresh memory), and growth uses `mremap`, which moves page tables
+//! instead of copying bytes. Elsewhere it stays a `Vec` (amortised doubling).
+
+/// The size from which a column is memory-mapped (and the mapping alignment).
+pub const HUGE: usize = 2 << 20;
+
+/// A growable buffer of bytes.
+#[derive(Debug)]
+pub struct Storage {
+  vec: Vec<u8>,
+  #[cfg(target_os = "linux")]
+  map: Option<Mapping>,
+}
+
+impl Default for Storage {
+  fn default() -> Self {
+    Self::new()
+  }
+}
+
+// SAFETY: the mapping is owned exclusively (like a Vec's allocation).
+unsafe impl Send for Storage {}
+
+impl Storage {
+  /// An empty buffer (allocates nothing).
+  pub fn new() -> Self {
+    Self {
+      vec: Vec::new(),
+      #[cfg(target_os = "linux")]
+      map: None,
+    }
+  }
+
+  /// Bytes held.
+  pub fn len(&self) -> usize {
+    #[cfg(target_os = "linux")]
+    if let Some(m) = &self.map {
+      return m.len;
+    }
+    self.vec.len()
+  }
+
+  /// Whether no byte is held.
+  pub fn is_empty(&self) -> bool {
+    self.len() == 0
+  }
+
+  /// The bytes held.
+  pub fn as_slice(&self) -> &[u8] {
+    #[cfg(target_os = "linux")]
+    if let Some(m) = &self.map {
+      // SAFETY: the first `len` bytes of the mapping are initialised.
+      return unsafe { std::slice::from_raw_parts(m.ptr, m.len) };
+    }
+    &self.vec
+  }
+
+  /// Pointer to the first byte (dangling when empty).
+  pub fn as_mut_ptr(&mut self) -> *mut u8 {
+    #[cfg(target_os = "linux")]
+    if let Some(m) = &self.map {
+      return m.ptr;
+    }
+    self.vec.as_mut_ptr()
+  }
+
+  /// Make room for `additional` more bytes.
+  pub fn reserve(&mut self, additional: usize) {
+    let needed = self
+      .len()
+      .checked_add(additional)
+      .expect("capacity overflow");
+    #[cfg(target_os = "linux")]
+    {
+      if let Some(m) = &mut self.map {
+        if needed > m.cap {
+          m.grow(needed.max(m.cap.saturating_mul(2)));
+        }
+        return;
+      }
+      if needed > HUGE {
+        let cap = needed.max(self.vec.capacity().saturating_mul(2));
+        if let Some(mut m) = Mapping::new(cap) {
+          // SAFETY: the mapping has room for the Vec's bytes.
+          unsafe { std::ptr::copy_nonoverlapping(self.vec.as_ptr(), m.ptr, self.vec.len()) };
+          m.len = self.vec.len();
+          self.vec = Vec::new();
+          self.map = Some(m);
+          return;
+        }
+      }
+    }
+    self.vec.reserve(additional);
+  }
+
+  /// Append `bytes` (one memcpy).
+  pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+    #[cfg(target_os = "linux")]
+    {
+      if self.map.is_none() && self.vec.len() + bytes.len() > HUGE {
+        self.reserve(bytes.len());
+      }
+      if let Some(m) = &mut self.map {
+        if m.len + bytes.len() > m.cap {
+          m.grow((m.len + bytes.len()).max(m.cap.saturating_mul(2)));
+        }
+        // SAFETY: room was made above; the regions do not overlap (the mapping is ours).
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.ptr.add(m.len), bytes.len()) };
+        m.len += bytes.len();
+        return;
+      }
+    }
+    self.vec.extend_from_slice(bytes);
+  }
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct Mapping {
+  ptr: *mut u8,
+  len: usize,
+  cap: usize,
+}
+
+// SAFETY: the mapping is owned exclusively (like a Vec's allocation).
+#[cfg(target_os = "linux")]
+unsafe impl Send for Mapping {}
+
+#[cfg(target_os = "linux")]
+impl Mapping {
+  /// Map `at_least` bytes (rounded up to 2 MiB) at a 2 MiB-aligned address, or None.
+  fn new(at_least: usize) -> Option<Self> {
+    if let Some(mut m) = pool::take() {
+      if m.cap < at_least {
+        m.grow(at_least);
+      }
+      return Some(m);
+    }
+    let cap = round_up(at_least);
+    let ptr = reserve_aligned(cap)?;
+    // SAFETY: a fresh mapping of `cap` bytes.
+    if use_thp() {
+      unsafe {
+        libc::madvise(ptr.cast(), cap, libc::MADV_HUGEPAGE);
+      }
+    }
+    Some(Self { ptr, len: 0, cap })
+  }
+
+  /// Grow to at least `at_least` bytes, moving the pages (not the bytes) when needed.
+  fn grow(&mut self, at_least: usize) {
+    let cap = round_up(at_least);
+    let target = reserve_aligned(cap).expect("out of memory: cannot map a FrameBuffer column");
+    // SAFETY: moves our mapping onto `target` (replacing the placeholder mapped there).
+    let moved = unsafe {
+      libc::mremap(
+        self.ptr.cast(),
+        self.cap,
+        cap,
+        libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+        target.cast::<libc::c_void>(),
+      )
+    };
+    if moved == libc::MAP_FAILED {
+      // SAFETY: fall back to copying into the new mapping, then drop the old one.
+      unsafe {
+        std::ptr::copy_nonoverlapping(self.ptr, target, self.len);
+        libc::munmap(self.ptr.cast(), self.cap);
+      }
+    }
+    // SAFETY: `target..target+cap` is ours.
+    if use_thp() {
+      unsafe {
+        libc::madvise(target.cast(), cap, libc::MADV_HUGEPAGE);
+      }
+    }
+    self.ptr = target;
+    self.cap = cap;
+  }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Mapping {
+  fn drop(&mut self) {
+    if self.cap == 0 || pool::give(self) {
+      return;
+    }
+    // SAFETY: unmaps exactly what `new`/`grow` mapped. Touches nothing else (no JS engine).
+    unsafe {
+      libc::munmap(self.ptr.cast(), self.cap);
+    }
+  }
+}
+
+/// Mappings whose pages are already faulted in, kept for the next column instead of being
+/// unmapped: refilling them costs a memcpy, no page fault. Bounded by `SPOOL_NATIVE_POOL_MB`
+/// (default 512; 0 disables). Used from any thread (a JS engine may free on a GC thread).
+#[cfg(target_os = "linux")]
+mod pool {
+  use super::Mapping;
+  use std::sync::{Mutex, OnceLock};
+
+  struct Pool {
+    free: Vec<Mapping>,
+    bytes: usize,
+  }
+
+  fn pool() -> &'static Mutex<Pool> {
+    static POOL: OnceLock<Mutex<Pool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+      Mutex::new(Pool {
+        free: Vec::new(),
+        bytes: 0,
+      })
+    })
+  }
+
+  fn limit() -> usize {
+    static LIMIT: OnceLock<usize> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+      std::env::var("SPOOL_NATIVE_POOL_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(512)
+        << 20
+    })
+  }
+
+  /// The largest pooled mapping, if any.
+  pub(super) fn take() -> Option<Mapping> {
+    let mut p = pool().lock().unwrap_or_else(|e| e.into_inner());
+    let i = (0..p.free.len()).max_by_key(|&i| p.free[i].cap)?;
+    let m = p.free.swap_remove(i);
+    p.bytes -= m.cap;
+    Some(m)
+  }
+
+  /// Keep `m` (its fields are moved out, leaving it empty) when the pool has room.
+  pub(super) fn give(m: &mut Mapping) -> bool {
+    let limit = limit();
+    if m.cap > limit {
+      return false;
+    }
+    let mut p = pool().lock().unwrap_or_else(|e| e.into_inner());
+    if p.bytes + m.cap > limit {
+      return false;
+    }
+    p.bytes += m.cap;
+    p.free.push(Mapping {
+      ptr: m.ptr,
+      len: 0,
+      cap: m.cap,
+    });
+    m.cap = 0;
+    true
+  }
+
+  /// (mappings pooled, bytes pooled)
+  pub fn stats() -> (usize, usize) {
+    let p = pool().lock().unwrap_or_else(|e| e.into_inner());
+    (p.free.len(), p.bytes)
+  }
+}
+
+/// (mappings pooled, bytes pooled) of the page pool (always (0, 0) off Linux).
+pub fn pool_stats() -> (usize, usize) {
+  #[cfg(target_os = "linux")]
+  return pool::stats();
+  #[cfg(not(target_os = "linux"))]
+  return (0, 0);
+}
+
+#[cfg(target_os = "linux")]
+fn use_thp() -> bool {
+  std::env::var("SPOOL_NATIVE_THP").map_or(true, |v| v != "0")
+}
+
+#[cfg(target_os = "linux")]
+fn round_up(n: usize) -> usize {
+  n.max(1).div_ceil(HUGE) * HUGE
+}
+
+/// Map `cap` bytes (a multiple of 2 MiB) at a 2 MiB-aligned address.
+#[cfg(target_os = "linux")]
+fn reserve_aligned(cap: usize) -> Option<*mut u8> {
+  let span = cap + HUGE;
+  // SAFETY: anonymous private mapping; trimmed below to the aligned part.
+  unsafe {
+    let raw = libc::mmap(
+      std::ptr::null_mut(),
+      span,
+      libc::PROT_READ | libc::PROT_WRITE,
+      libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+      -1,
+      0,
+    );
+    if raw == libc::MAP_FAILED {
+      return None;
+    }
+    let start = raw as usize;
+    let aligned = start.div_ceil(HUGE) * HUGE;
+    if aligned > start {
+      libc::munmap(raw, aligned - start);
+    }
+    let end = start + span;
+    if end > aligned + cap {
+      libc::munmap((aligned + cap) as *mut libc::c_void, end - aligned - cap);
+    }
+    Some(aligned as *mut u8)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn grows_across_the_mapping_threshold() {
+    let mut s = Storage::new();
+    let chunk: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+    for _ in 0..30 {
+      s.extend_from_slice(&chunk);
+    }
+    assert_eq!(s.len(), 9_000_000);
+    for (i, part) in s.as_slice().chunks(300_000).enumerate() {
+      assert_eq!(part, &chunk[..], "chunk {i}");
+    }
+    let mut r = Storage::new();
+    r.reserve(5 << 20);
+    r.extend_from_slice(&[7; 10]);
+    assert_eq!(r.as_slice(), &[7; 10]);
+  }
+}
+
+#[cfg(test)]
+mod timing {
+  use super::*;
+  use std::time::Instant;
+
+  /// `cargo test --release -- --ignored --nocapture fill_timing`: fill 256 MiB in 64 KiB chunks.
+  #[test]
+  #[ignore]
+  fn fill_timing() {
+    let chunk = vec![1u8; 65536];
+    for _ in 0..6 {
+      let t = Instant::now();
+      let mut s = Storage::new();
+      for _ in 0..4096 {
+        s.extend_from_slice(&chunk);
+      }
+      let filled = t.elapsed();
+      drop(s);
+      println!("fill {:?} with free {:?}", filled, t.elapsed());
+    }
+  }
+}

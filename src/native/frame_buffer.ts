@@ -1,0 +1,417 @@
+/**
+ * `FrameBuffer`: accumulate typed-array columns chunk by chunk, then take them concatenated.
+ *
+ * Two implementations of one interface:
+ * - `"native"` (Rust, {@link ./load.ts}): each append copies the chunk into Rust memory once;
+ *   `take()` hands that memory to JavaScript as external ArrayBuffers (no second copy). The
+ *   bytes held live off the JS heap.
+ * - `"ts"`: each append keeps a reference to the chunk (no copy); `take()` allocates one array
+ *   per column and copies each chunk into it once.
+ *
+ * @module
+ */
+
+import { assertInteger, describe, InvalidArgumentError, SpoolError } from "../errors.ts";
+import type { ColumnKind, NativeFrameBufferInstance, NumericArray } from "./binding.ts";
+import { nativeBinding } from "./load.ts";
+import { ClosedError } from "../errors.ts";
+import { NativeLoadError, withCause } from "./errors.ts";
+
+export type { ColumnKind, NumericArray };
+
+/** The typed array type of each {@linkcode ColumnKind}. */
+export interface KindToArray {
+  /** Int8Array */
+  Int8Array: Int8Array;
+  /** Uint8Array */
+  Uint8Array: Uint8Array;
+  /** Uint8ClampedArray */
+  Uint8ClampedArray: Uint8ClampedArray;
+  /** Int16Array */
+  Int16Array: Int16Array;
+  /** Uint16Array */
+  Uint16Array: Uint16Array;
+  /** Int32Array */
+  Int32Array: Int32Array;
+  /** Uint32Array */
+  Uint32Array: Uint32Array;
+  /** Float32Array */
+  Float32Array: Float32Array;
+  /** Float64Array */
+  Float64Array: Float64Array;
+  /** BigInt64Array */
+  BigInt64Array: BigInt64Array;
+  /** BigUint64Array */
+  BigUint64Array: BigUint64Array;
+}
+
+/** Column names mapped to their kinds, e.g. `{ t: "Float64Array", id: "Int32Array" }`. */
+export type FrameSchema = Record<string, ColumnKind>;
+
+/** One chunk (or the taken result) of a schema: each column as its typed array. */
+export type ColumnsOf<S extends FrameSchema> = { [K in keyof S]: KindToArray[S[K]] };
+
+/** Which implementation to use: `"auto"` (default) follows the loader and the benchmarks. */
+export type FrameBufferImplementation = "auto" | "native" | "ts";
+
+/** Options of {@linkcode createFrameBuffer}. */
+export interface FrameBufferOptions {
+  /** `"auto"` (default), `"native"` (throws {@linkcode NativeLoadError} if unavailable) or `"ts"`. */
+  implementation?: FrameBufferImplementation;
+}
+
+/**
+ * Columns accumulated chunk by chunk. Appended arrays belong to the buffer until the next
+ * `take()`: do not modify them in between (the TypeScript implementation keeps references).
+ */
+export interface FrameBuffer<S extends FrameSchema = FrameSchema> extends Disposable {
+  /** `"native"` or `"ts"`. */
+  readonly implementation: "native" | "ts";
+  /** The schema given at creation. */
+  readonly schema: Readonly<S>;
+  /** Rows appended since the last take. */
+  readonly rows: number;
+  /** Bytes appended since the last take (exact: the sum of the arrays' byte lengths). */
+  readonly byteLength: number;
+  /** Whether {@linkcode FrameBuffer.close} was called. */
+  readonly closed: boolean;
+  /** Append one chunk: every column of the schema, of its kind, all of the same length. */
+  append(columns: ColumnsOf<S>): void;
+  /** The concatenation of every chunk since the last take, one contiguous array per column. */
+  take(): ColumnsOf<S>;
+  /** Free what is held; later `append`/`take` throw {@linkcode ClosedError}. */
+  close(): void;
+}
+
+const CTORS: { [K in ColumnKind]: { new (n: number): KindToArray[K] } } = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+};
+
+const APPEND = "append to FrameBuffer";
+const TAKE = "take from FrameBuffer";
+
+function checkSchema(schema: FrameSchema): string[] {
+  const action = "create a FrameBuffer";
+  if (schema === null || typeof schema !== "object") {
+    throw new InvalidArgumentError(action, "the schema must be an object", schema);
+  }
+  const names = Object.keys(schema);
+  if (names.length === 0) {
+    throw new InvalidArgumentError(action, "the schema needs at least one column", schema);
+  }
+  for (const name of names) {
+    const kind = schema[name];
+    if (typeof kind !== "string" || !Object.hasOwn(CTORS, kind)) {
+      throw new InvalidArgumentError(
+        action,
+        `column ${JSON.stringify(name)} must have a typed-array kind (${
+          Object.keys(CTORS).join(", ")
+        })`,
+        kind,
+      );
+    }
+  }
+  return names;
+}
+
+function kindOf(value: unknown): string {
+  return ArrayBuffer.isView(value) ? value.constructor.name : describe(value);
+}
+
+/** The pure-TypeScript FrameBuffer. */
+export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements FrameBuffer<S> {
+  /** Always `"ts"`. */
+  readonly implementation = "ts" as const;
+  /** The schema given at creation. */
+  readonly schema: Readonly<S>;
+  readonly #names: string[];
+  readonly #kinds: ColumnKind[];
+  #chunks: NumericArray[][];
+  #rows = 0;
+  #bytes = 0;
+  #closed = false;
+
+  /** @param schema column names mapped to typed-array kinds */
+  constructor(schema: S) {
+    this.#names = checkSchema(schema);
+    this.schema = Object.freeze({ ...schema });
+    this.#kinds = this.#names.map((n) => schema[n]!);
+    this.#chunks = this.#names.map(() => []);
+  }
+
+  /** Rows appended since the last take. */
+  get rows(): number {
+    return this.#rows;
+  }
+
+  /** Bytes appended since the last take. */
+  get byteLength(): number {
+    return this.#bytes;
+  }
+
+  /** Whether the buffer is closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Append one chunk (kept by reference until the next take). */
+  append(columns: ColumnsOf<S>): void {
+    if (this.#closed) throw new ClosedError(APPEND, "the FrameBuffer is closed");
+    const names = this.#names;
+    const cols = columns as Record<string, NumericArray>;
+    if (cols === null || typeof cols !== "object") {
+      throw new InvalidArgumentError(APPEND, "a chunk must be an object of typed arrays", cols);
+    }
+    let rows = -1;
+    let bytes = 0;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const col = cols[name];
+      if (col === undefined) {
+        throw new InvalidArgumentError(
+          APPEND,
+          `column ${JSON.stringify(name)} is missing (expected ${names.join(", ")})`,
+          Object.keys(cols),
+        );
+      }
+      if (!(col instanceof CTORS[this.#kinds[i]!])) {
+        throw new InvalidArgumentError(
+          APPEND,
+          `column ${JSON.stringify(name)} must be a ${this.#kinds[i]}`,
+          kindOf(col),
+        );
+      }
+      if (rows === -1) rows = col.length;
+      else if (col.length !== rows) {
+        throw new InvalidArgumentError(
+          APPEND,
+          `columns must have equal lengths, column ${JSON.stringify(names[0])} has ${rows} rows`,
+          `${col.length} rows in column ${JSON.stringify(name)}`,
+        );
+      }
+      bytes += col.byteLength;
+    }
+    checkExtra(cols, names);
+    for (let i = 0; i < names.length; i++) this.#chunks[i]!.push(cols[names[i]!]!);
+    this.#rows += rows;
+    this.#bytes += bytes;
+  }
+
+  /** The concatenated columns: one allocation and one copy per chunk. */
+  take(): ColumnsOf<S> {
+    if (this.#closed) throw new ClosedError(TAKE, "the FrameBuffer is closed");
+    const out: Record<string, NumericArray> = {};
+    const rows = this.#rows;
+    for (let i = 0; i < this.#names.length; i++) {
+      const chunks = this.#chunks[i]!;
+      if (chunks.length === 1) {
+        out[this.#names[i]!] = chunks[0]!;
+        continue;
+      }
+      const target = new CTORS[this.#kinds[i]!](rows);
+      let at = 0;
+      for (const chunk of chunks) {
+        // deno-lint-ignore no-explicit-any
+        (target as any).set(chunk, at);
+        at += chunk.length;
+      }
+      out[this.#names[i]!] = target;
+    }
+    this.#chunks = this.#names.map(() => []);
+    this.#rows = 0;
+    this.#bytes = 0;
+    return out as ColumnsOf<S>;
+  }
+
+  /** Drop the references held; later calls throw. */
+  close(): void {
+    this.#closed = true;
+    this.#chunks = this.#names.map(() => []);
+    this.#rows = 0;
+    this.#bytes = 0;
+  }
+
+  /** Same as {@linkcode TsFrameBuffer.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function checkExtra(cols: Record<string, unknown>, names: string[]): void {
+  // Cheap check for an extra column: count keys only when the count differs.
+  let n = 0;
+  for (const _ in cols) n++;
+  if (n !== names.length) {
+    const extra = Object.keys(cols).filter((k) => !names.includes(k));
+    throw new InvalidArgumentError(
+      APPEND,
+      `unknown column ${JSON.stringify(extra[0])} (expected ${names.join(", ")})`,
+      Object.keys(cols),
+    );
+  }
+}
+
+/** Rethrow an addon error as spool's typed error (the message is kept). */
+function typed(error: unknown): Error {
+  if (!(error instanceof Error)) {
+    return new SpoolError("use the native FrameBuffer", "failed", error);
+  }
+  const match = /^Cannot ([^:]+): (.*)$/s.exec(error.message);
+  const code = (error as { code?: string }).code;
+  if (!match) return error;
+  const Ctor = code === "Closing" ? ClosedError : InvalidArgumentError;
+  return withCause(new Ctor(match[1]!, match[2]!), error);
+}
+
+/** The Rust FrameBuffer behind the same interface. */
+export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements FrameBuffer<S> {
+  /** Always `"native"`. */
+  readonly implementation = "native" as const;
+  /** The schema given at creation. */
+  readonly schema: Readonly<S>;
+  readonly #names: string[];
+  readonly #inner: NativeFrameBufferInstance;
+  readonly #single: boolean;
+
+  /**
+   * @param schema column names mapped to typed-array kinds
+   * @throws {NativeLoadError} when the addon is not loaded
+   */
+  constructor(schema: S) {
+    this.#names = checkSchema(schema);
+    this.schema = Object.freeze({ ...schema });
+    const binding = nativeBinding();
+    if (!binding) {
+      throw new NativeLoadError(
+        "create a native FrameBuffer",
+        "the native module is not loaded (see nativeStatus())",
+      );
+    }
+    this.#inner = new binding.NativeFrameBuffer(this.#names, this.#names.map((n) => schema[n]!));
+    this.#single = this.#names.length === 1;
+  }
+
+  /** Rows appended since the last take. */
+  get rows(): number {
+    return this.#inner.rows;
+  }
+
+  /** Bytes held in Rust memory. */
+  get byteLength(): number {
+    return this.#inner.byteLength;
+  }
+
+  /** Whether the buffer is closed. */
+  get closed(): boolean {
+    return this.#inner.closed;
+  }
+
+  /** Append one chunk: copied once into Rust memory. */
+  append(columns: ColumnsOf<S>): void {
+    const cols = columns as Record<string, NumericArray>;
+    if (cols === null || typeof cols !== "object") {
+      throw new InvalidArgumentError(APPEND, "a chunk must be an object of typed arrays", cols);
+    }
+    const names = this.#names;
+    try {
+      if (this.#single) {
+        const col = cols[names[0]!];
+        if (col === undefined) this.#missing(cols, 0);
+        checkExtra(cols, names);
+        this.#inner.append1(col!);
+        return;
+      }
+      const arrays = new Array<NumericArray>(names.length);
+      for (let i = 0; i < names.length; i++) {
+        const col = cols[names[i]!];
+        if (col === undefined) this.#missing(cols, i);
+        arrays[i] = col!;
+      }
+      checkExtra(cols, names);
+      this.#inner.append(arrays);
+    } catch (error) {
+      throw error instanceof SpoolError ? error : typed(error);
+    }
+  }
+
+  #missing(cols: Record<string, unknown>, i: number): never {
+    throw new InvalidArgumentError(
+      APPEND,
+      `column ${JSON.stringify(this.#names[i])} is missing (expected ${this.#names.join(", ")})`,
+      Object.keys(cols),
+    );
+  }
+
+  /** The concatenated columns, handed over without a copy. */
+  take(): ColumnsOf<S> {
+    let arrays: NumericArray[];
+    try {
+      arrays = this.#inner.take();
+    } catch (error) {
+      throw typed(error);
+    }
+    const out: Record<string, NumericArray> = {};
+    for (let i = 0; i < this.#names.length; i++) out[this.#names[i]!] = arrays[i]!;
+    return out as ColumnsOf<S>;
+  }
+
+  /** Reserve room for `rows` more rows (avoids regrowth when the total is known). */
+  reserve(rows: number): void {
+    assertInteger("reserve rows in a FrameBuffer", "rows", rows, 0);
+    this.#inner.reserve(rows);
+  }
+
+  /** Free the Rust memory; later calls throw. */
+  close(): void {
+    this.#inner.close();
+  }
+
+  /** Same as {@linkcode NativeFrameBuffer.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * A {@linkcode FrameBuffer} for `schema`, native when the addon is loaded (and faster, see
+ * docs/bench-native.md), TypeScript otherwise.
+ *
+ * @example
+ * ```ts
+ * import { createFrameBuffer } from "@spool/spool";
+ *
+ * using buf = createFrameBuffer({ t: "Float64Array", id: "Int32Array" });
+ * buf.append({ t: new Float64Array([1, 2]), id: new Int32Array([7, 8]) });
+ * buf.append({ t: new Float64Array([3]), id: new Int32Array([9]) });
+ * console.assert(buf.rows === 3 && buf.byteLength === 3 * 8 + 3 * 4);
+ * const { t, id } = buf.take();
+ * console.assert(t.join() === "1,2,3" && id.join() === "7,8,9");
+ * console.assert(buf.rows === 0);
+ * ```
+ */
+export function createFrameBuffer<S extends FrameSchema>(
+  schema: S,
+  options: FrameBufferOptions = {},
+): FrameBuffer<S> {
+  const impl = options.implementation ?? "auto";
+  if (impl === "ts") return new TsFrameBuffer(schema);
+  if (impl === "native") return new NativeFrameBuffer(schema);
+  if (impl !== "auto") {
+    throw new InvalidArgumentError(
+      "create a FrameBuffer",
+      'implementation must be "auto", "native" or "ts"',
+      impl,
+    );
+  }
+  return nativeBinding() ? new NativeFrameBuffer(schema) : new TsFrameBuffer(schema);
+}

@@ -1,0 +1,102 @@
+/**
+ * The Worker side of {@linkcode workerPrefetch}: imports the producer module, iterates its
+ * default export and sends each item to the main thread through a RingQueue (native) or
+ * `postMessage` with transfer.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { createRequire } from "node:module";
+import type { NativeBinding } from "./binding.ts";
+
+/** The first message the main thread sends. */
+export interface StartMessage {
+  module: string;
+  args: unknown;
+  transport: "ring" | "postMessage";
+  queueId?: number;
+  libraryPath?: string;
+  credits: number;
+}
+
+type Item = ArrayBufferView | ArrayBuffer;
+
+function bytesOf(item: unknown): Uint8Array {
+  if (item instanceof Uint8Array) return item;
+  if (ArrayBuffer.isView(item)) {
+    return new Uint8Array(item.buffer, item.byteOffset, item.byteLength);
+  }
+  if (item instanceof ArrayBuffer) return new Uint8Array(item);
+  throw new TypeError(
+    `Cannot send an item from workerPrefetch: items must be ArrayBuffers or typed arrays, received ${typeof item}`,
+  );
+}
+
+let credits = 0;
+let creditWaiter: (() => void) | null = null;
+let stopped = false;
+
+function text(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+async function run(start: StartMessage): Promise<void> {
+  let binding: NativeBinding | undefined;
+  if (start.transport === "ring") {
+    binding = createRequire(import.meta.url)(start.libraryPath!) as NativeBinding;
+    binding.ringAttachProducer(start.queueId!);
+  }
+  const id = start.queueId!;
+  try {
+    const mod = await import(start.module);
+    if (typeof mod.default !== "function") {
+      throw new TypeError(`the module ${start.module} must export a default producer function`);
+    }
+    const source = mod.default(start.args) as AsyncIterable<Item> | Iterable<Item>;
+    credits = start.credits;
+    for await (const item of source) {
+      if (stopped) break;
+      const bytes = bytesOf(item);
+      if (binding) {
+        try {
+          binding.ringPush(id, bytes);
+        } catch (error) {
+          if ((error as { code?: string }).code === "Closing") break; // the consumer stopped
+          throw error;
+        }
+      } else {
+        while (credits === 0 && !stopped) await new Promise<void>((r) => (creditWaiter = r));
+        if (stopped) break;
+        credits--;
+        // A view of part of a buffer is copied (a transfer would move the whole buffer).
+        const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
+            bytes.buffer instanceof ArrayBuffer
+          ? bytes
+          : bytes.slice();
+        self.postMessage({ value: own }, [own.buffer as ArrayBuffer]);
+      }
+    }
+    if (binding) binding.ringClose(id);
+    else self.postMessage({ done: true });
+  } catch (error) {
+    if (binding) binding.ringFail(id, text(error));
+    else self.postMessage({ error: text(error) });
+  }
+}
+
+self.onmessage = (event: MessageEvent) => {
+  const data = event.data as StartMessage | { credit: number } | { stop: true };
+  if ("module" in data) {
+    run(data);
+  } else if ("credit" in data) {
+    credits += data.credit;
+    creditWaiter?.();
+    creditWaiter = null;
+  } else if ("stop" in data) {
+    stopped = true;
+    creditWaiter?.();
+    creditWaiter = null;
+  }
+};

@@ -1,0 +1,220 @@
+/**
+ * `RingQueue`: a bounded queue of byte messages in Rust memory, shared by the main thread and
+ * Workers (native only: it needs the addon in every thread that uses it).
+ *
+ * Create it on one side, send its {@linkcode RingQueue.id} to the other (a number, e.g. by
+ * `postMessage`) and {@linkcode RingQueue.open} it there. Workers may block
+ * ({@linkcode RingQueue.push}, {@linkcode RingQueue.pop}); the main thread consumes with
+ * `for await` (it never blocks: it drains what is queued, then waits for a wake-up from Rust).
+ *
+ * @module
+ */
+
+import { assertInteger, ClosedError, InvalidArgumentError, TimeoutError } from "../errors.ts";
+import type { NativeBinding } from "./binding.ts";
+import { ProducerError, withCause } from "./errors.ts";
+import { requireNative } from "./load.ts";
+
+/** Options of {@linkcode RingQueue.push} and {@linkcode RingQueue.pop}. */
+export interface RingWaitOptions {
+  /** Give up after this many milliseconds ({@linkcode TimeoutError}); default: wait forever. */
+  timeoutMs?: number;
+}
+
+/** What a message may be: copied into the queue as bytes. */
+export type RingMessage = ArrayBufferView | ArrayBuffer;
+
+function bytesOf(action: string, message: RingMessage): Uint8Array {
+  if (message instanceof Uint8Array) return message;
+  if (ArrayBuffer.isView(message)) {
+    return new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+  }
+  if (message instanceof ArrayBuffer) return new Uint8Array(message);
+  throw new InvalidArgumentError(
+    action,
+    "a message must be an ArrayBuffer or a typed array",
+    message,
+  );
+}
+
+/** Rethrow an addon error as spool's typed error. */
+export function ringError(action: string, error: unknown): Error {
+  if (!(error instanceof Error)) return new ProducerError(action, "the producer failed", error);
+  const code = (error as { code?: string }).code;
+  if (code === "Closing") {
+    return withCause(new ClosedError(action, "the RingQueue is closed"), error);
+  }
+  if (code === "InvalidArg") {
+    return withCause(
+      new InvalidArgumentError(action, error.message.replace(/^Cannot [^:]+: /, "")),
+      error,
+    );
+  }
+  return withCause(new ProducerError(action, `the producer failed: ${error.message}`), error);
+}
+
+/**
+ * A bounded queue of byte messages shared across threads by id.
+ *
+ * @example
+ * ```ts
+ * import { nativeStatus, RingQueue } from "@spool/spool";
+ *
+ * if (nativeStatus().implementation === "native") {
+ *   using q = RingQueue.create(4);
+ *   q.tryPush(new Uint8Array([1, 2, 3]));
+ *   q.close();
+ *   const got: number[][] = [];
+ *   for await (const m of q) got.push([...m]);
+ *   console.assert(JSON.stringify(got) === "[[1,2,3]]");
+ * }
+ * ```
+ */
+export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
+  /** The id to pass to {@linkcode RingQueue.open} in another thread. */
+  readonly id: number;
+  readonly #b: NativeBinding;
+
+  private constructor(binding: NativeBinding, id: number) {
+    this.#b = binding;
+    this.id = id;
+  }
+
+  /**
+   * A new queue holding at most `capacity` messages.
+   *
+   * @throws {NativeLoadError} when the addon is not loaded (there is no TypeScript RingQueue).
+   */
+  static create(capacity: number): RingQueue {
+    assertInteger("create a RingQueue", "capacity", capacity, 1);
+    const b = requireNative();
+    return new RingQueue(b, b.ringCreate(capacity));
+  }
+
+  /** The queue `id` created in another thread (or this one). */
+  static open(id: number): RingQueue {
+    assertInteger("open a RingQueue", "id", id, 1);
+    return new RingQueue(requireNative(), id);
+  }
+
+  /**
+   * Copy `message` into the queue, blocking while it is full (Workers; on the main thread use
+   * {@linkcode RingQueue.tryPush}).
+   *
+   * @throws {ClosedError} when the queue is closed (the consumer stopped)
+   * @throws {TimeoutError} when `timeoutMs` passed
+   */
+  push(message: RingMessage, options: RingWaitOptions = {}): void {
+    const action = "push to RingQueue";
+    const data = bytesOf(action, message);
+    let ok: boolean;
+    try {
+      ok = this.#b.ringPush(this.id, data, options.timeoutMs);
+    } catch (error) {
+      throw ringError(action, error);
+    }
+    if (!ok) throw new TimeoutError(action, "the queue stayed full", options.timeoutMs);
+  }
+
+  /** Copy `message` into the queue unless it is full; never blocks. */
+  tryPush(message: RingMessage): boolean {
+    const action = "push to RingQueue";
+    try {
+      return this.#b.ringTryPush(this.id, bytesOf(action, message));
+    } catch (error) {
+      throw ringError(action, error);
+    }
+  }
+
+  /**
+   * Take the next message, blocking while the queue is empty (Workers). Returns undefined at
+   * the end (closed and drained).
+   *
+   * @throws {ProducerError} when the queue failed (after the messages queued before)
+   * @throws {TimeoutError} when `timeoutMs` passed
+   */
+  pop(options: RingWaitOptions = {}): Uint8Array | undefined {
+    const action = "pop from RingQueue";
+    let got: Uint8Array | null | false;
+    try {
+      got = this.#b.ringPop(this.id, options.timeoutMs);
+    } catch (error) {
+      throw ringError(action, error);
+    }
+    if (got === false) throw new TimeoutError(action, "the queue stayed empty", options.timeoutMs);
+    return got ?? undefined;
+  }
+
+  /** Up to `max` queued messages without waiting (maybe none); null at the end. */
+  tryPopMany(max = 64): Uint8Array[] | null {
+    try {
+      return this.#b.ringPopMany(this.id, max);
+    } catch (error) {
+      throw ringError("pop from RingQueue", error);
+    }
+  }
+
+  /** Resolve when a message or the end is there (main thread; no thread is blocked). */
+  ready(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      try {
+        if (this.#b.ringWait(this.id, () => resolve())) resolve();
+      } catch (error) {
+        reject(ringError("wait on RingQueue", error));
+      }
+    });
+  }
+
+  /** Messages in batches of up to `max`, without blocking the thread. */
+  async *batches(max = 64): AsyncGenerator<Uint8Array[], void, undefined> {
+    while (true) {
+      const got = this.tryPopMany(max);
+      if (got === null) return;
+      if (got.length > 0) yield got;
+      else await this.ready();
+    }
+  }
+
+  /** Every message until the end, without blocking the thread. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array, void, undefined> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /** [messages queued, bytes queued, closed]. */
+  stats(): { messages: number; bytes: number; closed: boolean } {
+    const [messages, bytes, closed] = this.#b.ringStats(this.id);
+    return { messages, bytes, closed: closed === 1 };
+  }
+
+  /**
+   * No more messages: consumers get what is queued, then the end (with `discard`, queued
+   * messages are dropped: use it when the consumer stops). Pushes throw from now on.
+   */
+  close(options: { discard?: boolean } = {}): void {
+    this.#b.ringClose(this.id, options.discard ?? false);
+  }
+
+  /** Close with an error: consumers get what is queued, then a {@linkcode ProducerError}. */
+  fail(reason: unknown): void {
+    const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+    this.#b.ringFail(this.id, text);
+  }
+
+  /**
+   * In a producer Worker: if this Worker ends or is terminated before the queue is closed, the
+   * queue fails, so its consumer gets a {@linkcode ProducerError} instead of waiting forever.
+   */
+  attachProducer(): void {
+    this.#b.ringAttachProducer(this.id);
+  }
+
+  /** Close (dropping queued messages) and forget the queue; its id becomes invalid everywhere. */
+  release(): void {
+    this.#b.ringRelease(this.id);
+  }
+
+  /** Same as {@linkcode RingQueue.release}. */
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
