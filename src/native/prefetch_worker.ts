@@ -6,8 +6,6 @@
  * @module
  */
 
-/// <reference lib="deno.worker" />
-
 import { createRequire } from "node:module";
 import type { NativeBinding } from "./binding.ts";
 
@@ -33,6 +31,12 @@ function bytesOf(item: unknown): Uint8Array {
     `Cannot send an item from workerPrefetch: items must be ArrayBuffers or typed arrays, received ${typeof item}`,
   );
 }
+
+/** The Worker global scope, typed without the `deno.worker` lib (checked with main-thread code). */
+const scope = globalThis as unknown as {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+};
 
 let credits = 0;
 let creditWaiter: (() => void) | null = null;
@@ -75,18 +79,18 @@ async function run(start: StartMessage): Promise<void> {
             bytes.buffer instanceof ArrayBuffer
           ? bytes
           : bytes.slice();
-        self.postMessage({ value: own }, [own.buffer as ArrayBuffer]);
+        scope.postMessage({ value: own }, [own.buffer as ArrayBuffer]);
       }
     }
     if (binding) binding.ringClose(id);
-    else self.postMessage({ done: true });
+    else scope.postMessage({ done: true });
   } catch (error) {
     if (binding) binding.ringFail(id, text(error));
-    else self.postMessage({ error: text(error) });
+    else scope.postMessage({ error: text(error) });
   }
 }
 
-self.onmessage = (event: MessageEvent) => {
+scope.onmessage = (event: MessageEvent) => {
   const data = event.data as StartMessage | { credit: number } | { stop: true };
   if ("module" in data) {
     run(data);
