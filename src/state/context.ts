@@ -122,7 +122,8 @@ export class SaveContextImpl implements SaveContext {
     dtype?: DType,
     length?: number,
   ): Promise<void> {
-    const p = writeChecksummed(join(this.#dir, name), bytes, this.#algorithm).then((d) => {
+    // Not fsynced here: the store fsyncs every file of the snapshot concurrently afterwards.
+    const p = writeChecksummed(join(this.#dir, name), bytes, this.#algorithm, false).then((d) => {
       const entry: WrittenFile = { name, size: d.size, checksum: d.checksum, codec };
       if (dtype !== undefined) {
         entry.dtype = dtype;

@@ -21,12 +21,14 @@ export interface FileDigest {
 
 /**
  * Create `path` (it must not exist), write `bytes` computing the checksum of what is written
- * (no re-read), fsync the file and close it.
+ * (no re-read), fsync the file unless `sync` is false (the caller then fsyncs it later), and
+ * close it.
  */
 export async function writeChecksummed(
   path: string,
   bytes: Uint8Array,
   algorithm: ChecksumAlgorithm,
+  sync = true,
 ): Promise<FileDigest> {
   const hasher = createHasher(algorithm);
   const file = await Deno.open(path, { write: true, createNew: true });
@@ -40,7 +42,7 @@ export async function writeChecksummed(
       await pending;
       offset = end;
     }
-    await file.sync();
+    if (sync) await file.sync();
   } finally {
     file.close();
   }
@@ -63,7 +65,7 @@ export async function syncDir(path: string): Promise<void> {
   }
 }
 
-/** fsync a file written by someone else (a component writing plain files). */
+/** fsync a file (opened again: durability is per inode, not per descriptor). */
 export async function syncFile(path: string): Promise<void> {
   // fsync needs no write access on POSIX (the file may be read-only); Windows needs it.
   const file = await Deno.open(path, { read: true, write: Deno.build.os === "windows" });
