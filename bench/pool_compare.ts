@@ -14,6 +14,7 @@ const SKIP_NODE = args.includes("--skip-node");
 const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1]! : "";
 const SIZE = 2;
 const WINDOW = 64; // tasks in flight for the raw floor and the Node peers
+const BUF_WINDOW = 8; // 1 MiB buffers in flight, every side (spool: maxInFlight)
 const N_NOOP = 40_000;
 const N_CHUNK = 2_000_000;
 const N_CPU = 8_000;
@@ -62,7 +63,7 @@ async function rawFloor(mode: string, n: number, iters: number): Promise<number>
       let sent = 0;
       let done = 0;
       const send = () => {
-        while (sent < count && sent - done < WINDOW) {
+        while (sent < count && sent - done < (mode === "buf" ? BUF_WINDOW : WINDOW)) {
           const w = workers[sent % SIZE]!;
           if (mode === "buf") {
             const b = new ArrayBuffer(MIB);
@@ -92,12 +93,19 @@ async function spool(
   mode: "noop" | "cpu" | "buf",
   n: number,
   iters: number,
-  opts: { chunkSize?: number | "auto"; transfer?: boolean; ordered?: boolean },
+  opts: {
+    chunkSize?: number | "auto";
+    transfer?: boolean;
+    ordered?: boolean;
+    maxInFlight?: number;
+  },
+  kind: "worker" | "process" = "worker",
 ): Promise<number> {
   await using pool = await WorkerPool.start<typeof Bench>({
     module: new URL("./pool_bench_worker.ts", import.meta.url),
     size: SIZE,
     init: { mode, iters },
+    kind,
   });
   const input = function* (count: number) {
     for (let i = 0; i < count; i++) yield mode === "buf" ? new ArrayBuffer(MIB) : i;
@@ -122,7 +130,7 @@ async function node(lib: string, mode: string, n: number, iters: number): Promis
       String(n),
       String(iters),
       String(SIZE),
-      String(mode === "buf" ? 8 : WINDOW),
+      String(mode === "buf" ? BUF_WINDOW : WINDOW),
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -157,6 +165,8 @@ if (want("noop")) {
   results.spoolNoopU = N_NOOP / (await med(() => spool("noop", N_NOOP, 0, { ordered: false }))) *
     1000;
   add("no-op unchunked", "spool (unordered)", results.spoolNoopU);
+  results.spoolNoopP = N_NOOP / (await med(() => spool("noop", N_NOOP, 0, {}, "process"))) * 1000;
+  add("no-op unchunked", "spool kind: process", results.spoolNoopP);
   if (!SKIP_NODE) {
     results.piscinaNoop = N_NOOP / (await med(() => node("piscina", "noop", N_NOOP, 0))) * 1000;
     add("no-op unchunked", "piscina", results.piscinaNoop);
@@ -172,6 +182,11 @@ if (want("chunk")) {
   results.spool1024 = N_CHUNK / (await med(() => spool("noop", N_CHUNK, 0, { chunkSize: 1024 }))) *
     1000;
   add("no-op chunked", "spool chunkSize 1024", results.spool1024);
+  results.spoolAutoP = N_CHUNK / (await med(() =>
+    spool("noop", N_CHUNK, 0, { chunkSize: "auto" }, "process")
+  )) *
+    1000;
+  add("no-op chunked", "spool auto, kind: process", results.spoolAutoP);
 }
 if (want("cpu")) {
   const single = await med(() => Promise.resolve(singleThreadMs(N_CPU, iters)));
@@ -218,7 +233,9 @@ if (want("cpu")) {
 if (want("buf")) {
   results.rawBuf = N_BUF / (await med(() => rawFloor("buf", N_BUF, 0))) * 1000;
   add("1 MiB in/out transfer", "raw Deno Worker floor", results.rawBuf);
-  results.spoolBuf = N_BUF / (await med(() => spool("buf", N_BUF, 0, { transfer: true }))) * 1000;
+  results.spoolBuf = N_BUF / (await med(() =>
+    spool("buf", N_BUF, 0, { transfer: true, maxInFlight: BUF_WINDOW })
+  )) * 1000;
   add("1 MiB in/out transfer", "spool transfer", results.spoolBuf);
   if (!SKIP_NODE) {
     results.piscinaBuf = N_BUF / (await med(() => node("piscina", "buf", N_BUF, 0))) * 1000;
@@ -234,16 +251,18 @@ console.log("\n| workload | spool | raw Deno floor | piscina | tinypool |");
 console.log("|---|---|---|---|---|");
 if (r.spoolNoop) {
   console.log(
-    `| no-op unchunked (tasks/s) | ${fmt(r.spoolNoop)} (unordered ${fmt(r.spoolNoopU!)}) | ${
-      fmt(r.rawNoop!)
-    } | ${r.piscinaNoop ? fmt(r.piscinaNoop) : "-"} | ${
+    `| no-op unchunked (tasks/s) | ${fmt(r.spoolNoop)} (unordered ${fmt(r.spoolNoopU!)}, process ${
+      fmt(r.spoolNoopP!)
+    }) | ${fmt(r.rawNoop!)} | ${r.piscinaNoop ? fmt(r.piscinaNoop) : "-"} | ${
       r.tinypoolNoop ? fmt(r.tinypoolNoop) : "-"
     } |`,
   );
 }
 if (r.spoolAuto) {
   console.log(
-    `| no-op chunked (items/s) | auto ${fmt(r.spoolAuto)}, 1024 ${fmt(r.spool1024!)} | - | - | - |`,
+    `| no-op chunked (items/s) | auto ${fmt(r.spoolAuto)}, 1024 ${
+      fmt(r.spool1024!)
+    }, process auto ${fmt(r.spoolAutoP!)} | - | - | - |`,
   );
 }
 if (r.spoolCpu) {
