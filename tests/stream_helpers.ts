@@ -117,3 +117,35 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   const promise = new Promise<T>((r) => resolve = r);
   return { promise, resolve };
 }
+
+/**
+ * Count live timers (Deno's test sanitizers do not report a leaked `setTimeout`): patches
+ * `setTimeout`/`clearTimeout` until disposed. `live` is the number of timers started and
+ * neither fired nor cleared.
+ */
+export function timerTracker(): { readonly live: number } & Disposable {
+  const live = new Set<unknown>();
+  const origSet = globalThis.setTimeout;
+  const origClear = globalThis.clearTimeout;
+  globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const id = origSet(() => {
+      live.delete(id);
+      fn(...args);
+    }, ms);
+    live.add(id);
+    return id;
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((id?: number) => {
+    live.delete(id);
+    origClear(id);
+  }) as typeof clearTimeout;
+  return {
+    get live() {
+      return live.size;
+    },
+    [Symbol.dispose]() {
+      globalThis.setTimeout = origSet;
+      globalThis.clearTimeout = origClear;
+    },
+  };
+}

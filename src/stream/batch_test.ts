@@ -3,7 +3,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import { batch } from "./batch.ts";
 import { prefetch } from "./prefetch.ts";
 import { channel } from "./channel.ts";
-import { collect, deferred, endless, tracked } from "../../tests/stream_helpers.ts";
+import { collect, deferred, endless, timerTracker, tracked } from "../../tests/stream_helpers.ts";
 
 Deno.test("batch by size keeps the final partial batch, never an empty one", async () => {
   assert.deepEqual(await collect(batch([1, 2, 3, 4, 5], { size: 2 })), [[1, 2], [3, 4], [5]]);
@@ -30,6 +30,7 @@ Deno.test("batch by bytes counts typed arrays exactly, and takes a custom byteSi
 });
 
 Deno.test("batch by time flushes a partial batch while the source is idle, losing nothing", async () => {
+  using timers = timerTracker();
   const ch = channel<number>({ capacity: 10 });
   const b = batch(ch, { size: 100, maxWaitMs: 20 });
   await ch.send(1);
@@ -43,9 +44,24 @@ Deno.test("batch by time flushes a partial batch while the source is idle, losin
   ch.close();
   assert.deepEqual(await b.next(), { done: false, value: [3, 4] });
   assert.deepEqual(await b.next(), { done: true, value: undefined });
+  assert.equal(timers.live, 0, "no timer left behind");
+});
+
+Deno.test("batch by time: a source faster than the timer leaves no timer behind", async () => {
+  using timers = timerTracker();
+  const [gen] = tracked(25);
+  const out = await collect(batch(gen, { size: 4, maxWaitMs: 60_000 }));
+  assert.deepEqual(out.flat(), Array.from({ length: 25 }, (_, i) => i));
+  assert.equal(out.length, 7);
+  assert.equal(timers.live, 0, "every race timer was cleared");
+  const [gen2, track2] = endless();
+  for await (const _ of batch(gen2, { size: 4, maxWaitMs: 60_000 })) break;
+  assert.equal(track2.returned, true);
+  assert.equal(timers.live, 0);
 });
 
 Deno.test("batch by time: a pending pull at return() is abandoned cleanly (no leaked timer)", async () => {
+  using timers = timerTracker();
   const ch = channel<number>({ capacity: 1 });
   const b = batch(ch, { maxWaitMs: 10 });
   await ch.send(1);
@@ -54,6 +70,7 @@ Deno.test("batch by time: a pending pull at return() is abandoned cleanly (no le
   await b.return();
   assert.equal(ch.closed, true, "the channel consumer was returned");
   assert.deepEqual(await pending, { done: true, value: undefined });
+  assert.equal(timers.live, 0);
 });
 
 Deno.test("batch: the items before a source error come out first, then the error", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import { lines } from "./lines.ts";
-import { collect } from "../../tests/stream_helpers.ts";
+import { collect, timerTracker, turns } from "../../tests/stream_helpers.ts";
 
 async function tempFile(text: string | Uint8Array): Promise<string> {
   const path = await Deno.makeTempFile({ prefix: "spool-lines-" });
@@ -67,6 +67,7 @@ Deno.test("lines: early break closes the file", async () => {
 });
 
 Deno.test("lines follow: yields appended lines as they are completed, stops on abort", async () => {
+  using timers = timerTracker();
   const path = await tempFile("first\n");
   const ctl = new AbortController();
   try {
@@ -87,12 +88,32 @@ Deno.test("lines follow: yields appended lines as they are completed, stops on a
     ctl.abort();
     await assert.rejects(waiting, AbortedError);
     assert.equal((await it.next()).done, true);
+    assert.equal(timers.live, 0, "the poll timer was cleared");
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("lines follow: abort during the poll wait clears the timer at once", async () => {
+  using timers = timerTracker();
+  const path = await tempFile("only\n");
+  const ctl = new AbortController();
+  try {
+    const it = lines(path, { follow: true, signal: ctl.signal, pollMs: 60_000 });
+    assert.equal((await it.next()).value, "only");
+    const waiting = it.next();
+    await turns(5); // now sleeping in the 60 s poll wait
+    assert.equal(timers.live, 1);
+    ctl.abort();
+    await assert.rejects(waiting, AbortedError);
+    assert.equal(timers.live, 0);
   } finally {
     await Deno.remove(path);
   }
 });
 
 Deno.test("lines follow: consumer break stops following and closes the file", async () => {
+  using timers = timerTracker();
   const path = await tempFile("a\nb\n");
   try {
     const got: string[] = [];
@@ -101,6 +122,7 @@ Deno.test("lines follow: consumer break stops following and closes the file", as
       if (got.length === 2) break;
     }
     assert.deepEqual(got, ["a", "b"]);
+    assert.equal(timers.live, 0);
   } finally {
     await Deno.remove(path);
   }
