@@ -370,8 +370,11 @@ export class StateStore implements AsyncDisposable {
         files,
       };
       if (metaText !== undefined) manifest.meta = JSON.parse(metaText);
-      await writeChecksummed(join(tmp, MANIFEST_NAME), encodeManifest(manifest), "crc32");
-      await syncDir(tmp);
+      const manifestPath = join(tmp, MANIFEST_NAME);
+      await writeChecksummed(manifestPath, encodeManifest(manifest), "crc32", false);
+      // The manifest's content and its directory entry (and those of the component
+      // directories) must be durable before the rename publishes the snapshot.
+      await Promise.all([syncFile(manifestPath), syncDir(tmp)]);
       const final = join(this.dir, snapshotName(seq));
       throwIfAborted(action, options.signal);
       if (await exists(final)) {
