@@ -18,7 +18,6 @@ import {
   closeQuietly,
   isAnyIterable,
   isThenable,
-  iteratorOf,
   Ring,
   syncIteratorOf,
   type Waiter,
@@ -50,16 +49,27 @@ const PENDING = 1;
 const OK = 2;
 const ERR = 3;
 
-/** Concurrency 1, no signal: one item at a time, the least machinery. */
+/** Concurrency 1, no signal: one item at a time, the least machinery (no async function). */
 class SerialMap<T, R> implements Stage<R> {
-  readonly #it: AsyncIterator<T>;
+  readonly #syncIt: Iterator<T> | undefined;
+  readonly #asyncIt: AsyncIterator<T> | undefined;
   readonly #fn: MapFn<T, R>;
   readonly #ctl = new AbortController();
   #index = 0;
   #closed = false;
 
   constructor(source: AnyIterable<T>, fn: MapFn<T, R>) {
-    this.#it = iteratorOf(ACTION, source);
+    if (!isAnyIterable(source)) {
+      throw new InvalidArgumentError(
+        ACTION,
+        "the source must be an iterable or async iterable",
+        source,
+      );
+    }
+    this.#syncIt = syncIteratorOf(source);
+    this.#asyncIt = this.#syncIt === undefined
+      ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
+      : undefined;
     this.#fn = fn;
   }
 
@@ -67,35 +77,68 @@ class SerialMap<T, R> implements Stage<R> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<R>> {
-    if (this.#closed) return { done: true, value: undefined };
+  next(): Promise<IteratorResult<R>> {
+    if (this.#closed) return Promise.resolve({ done: true, value: undefined });
+    const syncIt = this.#syncIt;
+    if (syncIt === undefined) {
+      return this.#asyncIt!.next().then(this.#onPulled, this.#onSourceError);
+    }
     let r: IteratorResult<T>;
     try {
-      r = await this.#it.next();
+      r = syncIt.next();
     } catch (error) {
       this.#closed = true;
-      throw error;
+      return Promise.reject(error);
     }
-    if (this.#closed) return { done: true, value: undefined };
     if (r.done) {
       this.#closed = true;
-      return { done: true, value: undefined };
+      return Promise.resolve({ done: true, value: undefined });
     }
-    try {
-      return { done: false, value: await this.#fn(r.value, this.#index++, this.#ctl.signal) };
-    } catch (error) {
-      this.#closed = true;
-      this.#ctl.abort();
-      await closeQuietly(this.#it);
-      throw error;
+    if (isThenable(r.value)) {
+      return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onSourceError);
     }
+    return this.#apply(r.value);
   }
+
+  readonly #onPulled = (r: IteratorResult<T>): Promise<IteratorResult<R>> => {
+    if (r.done) {
+      this.#closed = true;
+      return Promise.resolve({ done: true, value: undefined });
+    }
+    return this.#apply(r.value);
+  };
+
+  readonly #apply = (value: T): Promise<IteratorResult<R>> => {
+    if (this.#closed) return Promise.resolve({ done: true, value: undefined });
+    let v: R | PromiseLike<R>;
+    try {
+      v = this.#fn(value, this.#index++, this.#ctl.signal);
+    } catch (error) {
+      return this.#fail(error);
+    }
+    if (isThenable(v)) return Promise.resolve(v).then(this.#wrap, this.#fail);
+    return Promise.resolve({ done: false, value: v });
+  };
+
+  readonly #wrap = (value: R): IteratorResult<R> => ({ done: false, value });
+
+  readonly #fail = async (error: unknown): Promise<IteratorResult<R>> => {
+    this.#closed = true;
+    this.#ctl.abort();
+    await closeQuietly((this.#syncIt ?? this.#asyncIt)!);
+    throw error;
+  };
+
+  readonly #onSourceError = (error: unknown): never => {
+    this.#closed = true;
+    throw error;
+  };
 
   async return(value?: unknown): Promise<IteratorResult<R>> {
     if (!this.#closed) {
       this.#closed = true;
       this.#ctl.abort();
-      await closeIterator(this.#it);
+      await closeIterator((this.#syncIt ?? this.#asyncIt)!);
     }
     return { done: true, value: value as R };
   }
