@@ -189,23 +189,36 @@ if (want("chunk")) {
   add("no-op chunked", "spool auto, kind: process", results.spoolAutoP);
 }
 if (want("cpu")) {
-  const single = await med(() => Promise.resolve(singleThreadMs(N_CPU, iters)));
-  const eff = (ms: number, base = single) => base / (ms * SIZE);
-  results.rawCpu = eff(await med(() => rawFloor("cpu", N_CPU, iters)));
+  // Efficiency = single-thread time / (parallel time * workers). The machine is shared, so each
+  // parallel run is paired with a single-thread run just before it (same runtime), and the
+  // median of the per-pair ratios is kept.
+  const effOf = async (par: () => Promise<number>, single: () => Promise<number>) => {
+    const xs: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const s1 = await single();
+      xs.push(s1 / ((await par()) * SIZE));
+    }
+    return median(xs);
+  };
+  const denoSingle = () => Promise.resolve(singleThreadMs(N_CPU, iters));
+  results.rawCpu = await effOf(() => rawFloor("cpu", N_CPU, iters), denoSingle);
   add(
     "cpu 100us efficiency",
     "raw Deno Worker floor",
     results.rawCpu * 1000,
     `eff ${results.rawCpu.toFixed(2)}`,
   );
-  results.spoolCpu = eff(await med(() => spool("cpu", N_CPU, iters, {})));
+  results.spoolCpu = await effOf(() => spool("cpu", N_CPU, iters, {}), denoSingle);
   add(
     "cpu 100us efficiency",
     "spool chunkSize 1",
     results.spoolCpu * 1000,
     `eff ${results.spoolCpu.toFixed(2)}`,
   );
-  results.spoolCpuAuto = eff(await med(() => spool("cpu", N_CPU, iters, { chunkSize: "auto" })));
+  results.spoolCpuAuto = await effOf(
+    () => spool("cpu", N_CPU, iters, { chunkSize: "auto" }),
+    denoSingle,
+  );
   add(
     "cpu 100us efficiency",
     "spool auto",
@@ -213,15 +226,15 @@ if (want("cpu")) {
     `eff ${results.spoolCpuAuto.toFixed(2)}`,
   );
   if (!SKIP_NODE) {
-    const nodeSingle = await med(() => node("single", "cpu", N_CPU, iters));
-    results.piscinaCpu = eff(await med(() => node("piscina", "cpu", N_CPU, iters)), nodeSingle);
+    const nodeSingle = () => node("single", "cpu", N_CPU, iters);
+    results.piscinaCpu = await effOf(() => node("piscina", "cpu", N_CPU, iters), nodeSingle);
     add(
       "cpu 100us efficiency",
       "piscina",
       results.piscinaCpu * 1000,
       `eff ${results.piscinaCpu.toFixed(2)}`,
     );
-    results.tinypoolCpu = eff(await med(() => node("tinypool", "cpu", N_CPU, iters)), nodeSingle);
+    results.tinypoolCpu = await effOf(() => node("tinypool", "cpu", N_CPU, iters), nodeSingle);
     add(
       "cpu 100us efficiency",
       "tinypool",
