@@ -1,7 +1,38 @@
 /**
- * pipeline: DAGs of processing nodes.
+ * pipeline: DAGs of processing nodes with checked rates, fan-out/fan-in, pool-backed parallel
+ * nodes, stateful nodes, run control and barrier-aligned checkpoints.
  *
  * @module
  */
 
 export { CycleError, Graph, GraphError } from "./graph.ts";
+export {
+  Pipeline,
+  type PipelineOptions,
+  type RunResult,
+  type RunToCompletionOptions,
+} from "./pipeline.ts";
+export {
+  type DeadLetter,
+  type PipelineEvent,
+  PipelineRun,
+  type RunOptions,
+  type SinkEntry,
+  type SourceInput,
+} from "./run.ts";
+export type {
+  ChainNodeSpec,
+  FunctionNodeSpec,
+  NodeOptions,
+  NodeSpec,
+  PoolNodeSpec,
+  Rate,
+  StatefulNodeSpec,
+} from "./spec.ts";
+export {
+  CheckpointError,
+  NodeError,
+  PipelineBuildError,
+  PipelineTimeoutError,
+  RatioError,
+} from "./errors.ts";

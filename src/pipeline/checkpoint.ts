@@ -1,0 +1,142 @@
+/**
+ * The pipeline's checkpoint as one StateStore component: source positions, sink sequence
+ * numbers and every node's captured state, written in one atomic `save`.
+ *
+ * @module
+ */
+
+import type { LoadContext, SaveContext } from "../state/context.ts";
+import { dtypeOf, type NumericArray } from "../state/dtype.ts";
+import type { PersistentState } from "../state/store.ts";
+import { CheckpointError } from "./errors.ts";
+
+/** A queued value: `[0, value]` for an item, `[1]` for a hole. */
+export type Slot = [0, unknown] | [1];
+
+/** What a node keeps at a barrier. */
+export interface NodeSnapshot {
+  /** Items (and holes) the node emitted so far. */
+  outputs: number;
+  /** The pending partial `consume` group. */
+  group?: Slot[];
+  /** Items waiting to be zipped, per input. */
+  pending?: Slot[][];
+  /** The stateful node's state (an in-memory copy). */
+  state?: unknown;
+  /** Whether `state` is present. */
+  hasState?: boolean;
+}
+
+/** One complete checkpoint. */
+export interface CheckpointData {
+  /** Checkpoint number (increasing per store). */
+  checkpoint: number;
+  /** Items read from each source. */
+  positions: Record<string, number>;
+  /** Outputs delivered by each sink (its next sequence number). */
+  sinks: Record<string, number>;
+  /** Node snapshots. */
+  nodes: Record<string, NodeSnapshot>;
+  /** Whether every source was exhausted (the run had finished). */
+  done: boolean;
+}
+
+type EncodedState =
+  | { kind: "json"; value: unknown }
+  | { kind: "array"; file: string }
+  | { kind: "record"; json: Record<string, unknown>; arrays: Record<string, string> };
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** A StateStore component holding the pipeline checkpoint to write next / last loaded. */
+export class CheckpointComponent implements PersistentState {
+  /** Set before `save`. */
+  current: CheckpointData | undefined;
+  /** Filled by `load`. */
+  loaded: CheckpointData | undefined;
+
+  async saveState(_dir: string, ctx: SaveContext): Promise<void> {
+    const data = this.current;
+    if (data === undefined) throw new CheckpointError("save the checkpoint", "nothing to save");
+    const nodes: Record<string, unknown> = {};
+    let n = 0;
+    const writes: Promise<void>[] = [];
+    for (const [name, snap] of Object.entries(data.nodes)) {
+      const entry: Record<string, unknown> = { outputs: snap.outputs };
+      if (snap.group) entry.group = snap.group;
+      if (snap.pending) entry.pending = snap.pending;
+      if (snap.hasState) {
+        const i = n++;
+        const s = snap.state;
+        let enc: EncodedState;
+        if (dtypeOf(s) !== undefined) {
+          enc = { kind: "array", file: `s${i}.bin` };
+          writes.push(ctx.writeArray(enc.file, s as NumericArray));
+        } else if (isPlainObject(s) && Object.values(s).some((v) => dtypeOf(v) !== undefined)) {
+          const json: Record<string, unknown> = {};
+          const arrays: Record<string, string> = {};
+          let j = 0;
+          for (const [k, v] of Object.entries(s)) {
+            if (dtypeOf(v) !== undefined) {
+              arrays[k] = `s${i}_${j++}.bin`;
+              writes.push(ctx.writeArray(arrays[k]!, v as NumericArray));
+            } else json[k] = v;
+          }
+          enc = { kind: "record", json, arrays };
+        } else {
+          enc = { kind: "json", value: s };
+        }
+        entry.state = enc;
+      }
+      nodes[name] = entry;
+    }
+    await Promise.all(writes);
+    await ctx.writeJson("checkpoint.json", {
+      version: 1,
+      checkpoint: data.checkpoint,
+      positions: data.positions,
+      sinks: data.sinks,
+      done: data.done,
+      nodes,
+    });
+  }
+
+  loadState(_dir: string, ctx: LoadContext): void {
+    const raw = ctx.readJson<Record<string, unknown>>("checkpoint.json");
+    if (raw?.version !== 1) {
+      throw new CheckpointError("load the checkpoint", "unknown checkpoint version", raw?.version);
+    }
+    const nodes: Record<string, NodeSnapshot> = {};
+    for (const [name, e] of Object.entries(raw.nodes as Record<string, Record<string, unknown>>)) {
+      const snap: NodeSnapshot = { outputs: e.outputs as number };
+      if (e.group) snap.group = e.group as Slot[];
+      if (e.pending) snap.pending = e.pending as Slot[][];
+      const enc = e.state as EncodedState | undefined;
+      if (enc) {
+        snap.hasState = true;
+        if (enc.kind === "array") snap.state = ctx.readArray(enc.file);
+        else if (enc.kind === "record") {
+          const obj: Record<string, unknown> = { ...enc.json };
+          for (const [k, f] of Object.entries(enc.arrays)) obj[k] = ctx.readArray(f);
+          snap.state = obj;
+        } else snap.state = enc.value;
+      }
+      nodes[name] = snap;
+    }
+    this.loaded = {
+      checkpoint: raw.checkpoint as number,
+      positions: raw.positions as Record<string, number>,
+      sinks: raw.sinks as Record<string, number>,
+      done: raw.done as boolean,
+      nodes,
+    };
+  }
+}
+
+/** Copy a state at a barrier so the run can go on mutating the live one. */
+export function copyState(state: unknown): unknown {
+  if (dtypeOf(state) !== undefined) return (state as NumericArray).slice();
+  return structuredClone(state);
+}

@@ -1,0 +1,279 @@
+/**
+ * `Pipeline`: build a DAG of processing nodes (functions, chains, pool-backed parallel nodes,
+ * stateful nodes) with checked rates, then run it.
+ *
+ * @module
+ */
+
+import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { Graph } from "./graph.ts";
+import { PipelineBuildError, RatioError } from "./errors.ts";
+import { type NodeSpec, type Rate, type ResolvedNode, resolveSpec, scaleRate } from "./spec.ts";
+import {
+  type DeadLetter,
+  type PipelineEvent,
+  PipelineRun,
+  type RunOptions,
+  type SourceInput,
+} from "./run.ts";
+
+/** Options of {@linkcode Pipeline}. */
+export interface PipelineOptions {
+  /** Capacity of each edge between nodes, in items (default 64). */
+  buffer?: number;
+  /** Capacity of each sink's buffer before it may grow (default 1024, see docs/pipeline.md). */
+  sinkBuffer?: number;
+  /** Structured log events of every run (a run's own `logger` wins). */
+  logger?: (event: PipelineEvent) => void;
+}
+
+/** Options of {@linkcode Pipeline.runToCompletion}. */
+export interface RunToCompletionOptions extends RunOptions {
+  /** Per-sink consumers: `fn(item, {seq})`, awaited one item at a time (bounded memory). */
+  sinks?: Record<string, (item: unknown, info: { seq: number }) => unknown>;
+  /** Sinks whose outputs are kept and returned (default: every sink without a consumer). */
+  track?: string[];
+}
+
+/** What {@linkcode Pipeline.runToCompletion} returns. */
+export interface RunResult {
+  /** Outputs of the tracked sinks, in order. */
+  outputs: Record<string, unknown[]>;
+  /** Final states of the stateful nodes. */
+  states: Record<string, unknown>;
+  /** Items routed to the dead-letter output. */
+  deadLetters: DeadLetter[];
+  /** The checkpoint the run resumed from, if any. */
+  resumedFrom: PipelineRun["resumedFrom"];
+}
+
+/**
+ * A pipeline: named sources and nodes, each node reading its inputs in declared order.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@spool/spool";
+ *
+ * const p = new Pipeline();
+ * p.source("numbers");
+ * p.node("double", { inputs: ["numbers"], fn: (x: number) => 2 * x });
+ * p.node("square", { inputs: ["numbers"], fn: (x: number) => x * x });
+ * p.node("sum", { inputs: ["double", "square"], fn: (a: number, b: number) => a + b });
+ * p.node("total", { inputs: ["sum"], state: { total: 0 }, fn: (s, x: number) => (s.total += x) });
+ * const result = await p.runToCompletion({ numbers: [1, 2, 3] });
+ * console.assert(result.outputs.total!.join() === "3,11,26");
+ * console.assert((result.states.total as { total: number }).total === 26);
+ * ```
+ */
+export class Pipeline {
+  readonly #graph = new Graph();
+  readonly #nodes = new Map<string, ResolvedNode>();
+  readonly #options: Required<Omit<PipelineOptions, "logger">> & Pick<PipelineOptions, "logger">;
+
+  /**
+   * An empty pipeline.
+   *
+   * @param options edge and sink buffer sizes, logger
+   */
+  constructor(options: PipelineOptions = {}) {
+    const action = "create a pipeline";
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError(action, "options must be an object", options);
+    }
+    this.#options = {
+      buffer: assertInteger(action, "buffer", options.buffer ?? 64, 1),
+      sinkBuffer: assertInteger(action, "sinkBuffer", options.sinkBuffer ?? 1024, 1),
+      logger: options.logger,
+    };
+  }
+
+  /** The pipeline's graph (read it; change it through the pipeline). */
+  get graph(): Graph {
+    return this.#graph;
+  }
+
+  /** Add an entry point named `name`; `run` gets its items by that name. */
+  source(name: string): this {
+    this.#graph.addNode(name);
+    this.#nodes.set(name, {
+      name,
+      kind: "source",
+      inputs: [],
+      consume: 1,
+      produce: 1,
+      repeat: false,
+      spawn: 1,
+      errors: "fail",
+      ordered: true,
+      rate: { num: 1, den: 1 },
+    });
+    return this;
+  }
+
+  /**
+   * Add a node reading `spec.inputs` (existing nodes, in that order).
+   *
+   * @throws {RatioError} when its inputs carry items at different rates
+   * @throws {PipelineBuildError} for an unknown input or a bad spec
+   */
+  node(name: string, spec: NodeSpec): this {
+    const action = `add node ${JSON.stringify(name)}`;
+    const resolved = resolveSpec(name, spec);
+    for (const input of resolved.inputs) {
+      if (!this.#nodes.has(input)) {
+        throw new PipelineBuildError(action, "its input is not a node of the pipeline", input);
+      }
+    }
+    const rates = resolved.inputs.map((i) => this.#nodes.get(i)!.rate);
+    const r0 = rates[0]!;
+    for (let i = 1; i < rates.length; i++) {
+      const r = rates[i]!;
+      if (r.num !== r0.num || r.den !== r0.den) {
+        throw new RatioError(
+          action,
+          `its inputs carry items at different rates (outputs per source item): ${
+            resolved.inputs.map((n, j) => `${n} ${rates[j]!.num}/${rates[j]!.den}`).join(", ")
+          }; zipping them would misalign items`,
+          resolved.inputs,
+        );
+      }
+    }
+    this.#graph.addNode(name, resolved.inputs);
+    this.#nodes.set(name, { ...resolved, rate: scaleRate(r0, resolved.produce, resolved.consume) });
+    return this;
+  }
+
+  /** Remove a node (refused while others read from it, unless `force`). */
+  remove(name: string, options: { force?: boolean } = {}): this {
+    const downstream = this.#graph.has(name) ? this.#graph.outputsOf(name) : [];
+    this.#graph.removeNode(name, options);
+    this.#nodes.delete(name);
+    for (const d of downstream) {
+      const n = this.#nodes.get(d);
+      if (n) n.inputs = this.#graph.inputsOf(d);
+    }
+    return this;
+  }
+
+  /** Outputs per source item of a node (`produce / consume` along its path). */
+  rate(name: string): Rate {
+    const n = this.#nodes.get(name);
+    if (n === undefined) {
+      throw new PipelineBuildError("get the rate", "no node has this name", name);
+    }
+    return { ...n.rate };
+  }
+
+  /** Names of the sources, in insertion order. */
+  sources(): string[] {
+    return this.#graph.sources().filter((n) => this.#nodes.get(n)!.kind === "source");
+  }
+
+  /** Names of the sinks (nodes nobody reads from), in insertion order. */
+  sinks(): string[] {
+    return this.#graph.sinks();
+  }
+
+  /** A Mermaid flowchart of the pipeline. */
+  toMermaid(): string {
+    return this.#graph.toMermaid();
+  }
+
+  /** A Graphviz DOT description of the pipeline. */
+  toDot(): string {
+    return this.#graph.toDot();
+  }
+
+  /**
+   * Start a run. `sources` gives each source's items by name: an iterable, or a function
+   * `(position) => iterable` used to resume at `position` (a plain iterable is skipped forward).
+   * Read the sinks from `run.outputs` in any order and await `run.done`.
+   */
+  run(sources: Record<string, SourceInput>, options: RunOptions = {}): PipelineRun {
+    const action = "run the pipeline";
+    if (sources === null || typeof sources !== "object") {
+      throw new InvalidArgumentError(
+        action,
+        "sources must be an object keyed by source name",
+        sources,
+      );
+    }
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError(action, "options must be an object", options);
+    }
+    const names = this.sources();
+    if (names.length === 0) throw new PipelineBuildError(action, "the pipeline has no source");
+    for (const n of names) {
+      if (!(n in sources)) throw new InvalidArgumentError(action, "a source has no input", n);
+    }
+    for (const n of Object.keys(sources)) {
+      if (!names.includes(n)) throw new InvalidArgumentError(action, "no source has this name", n);
+    }
+    const every = options.checkpointEvery;
+    if (every !== undefined) {
+      if (every === null || typeof every !== "object") {
+        throw new InvalidArgumentError(action, "checkpointEvery must be {items?, ms?}", every);
+      }
+      if (every.items !== undefined) assertInteger(action, "checkpointEvery.items", every.items, 1);
+      if (every.ms !== undefined) assertInteger(action, "checkpointEvery.ms", every.ms, 1);
+      if (options.store === undefined) {
+        throw new InvalidArgumentError(action, "checkpointEvery needs a store", every);
+      }
+    }
+    const nodes = new Map<string, ResolvedNode>();
+    for (const [k, v] of this.#nodes) nodes.set(k, { ...v, inputs: [...v.inputs] });
+    return new PipelineRun(
+      {
+        order: this.#graph.topologicalOrder(),
+        nodes,
+        outputsOf: (n) => this.#graph.outputsOf(n),
+        sources: names,
+        sinks: this.sinks(),
+        buffer: this.#options.buffer,
+        sinkBuffer: this.#options.sinkBuffer,
+        logger: this.#options.logger,
+      },
+      sources,
+      options,
+    );
+  }
+
+  /**
+   * Run to the end, draining every sink concurrently: through `options.sinks[name]` consumers
+   * (bounded memory) or by keeping the outputs of tracked sinks.
+   */
+  async runToCompletion(
+    sources: Record<string, SourceInput>,
+    options: RunToCompletionOptions = {},
+  ): Promise<RunResult> {
+    const consumers = options.sinks ?? {};
+    const sinks = this.sinks();
+    for (const n of Object.keys(consumers)) {
+      if (!sinks.includes(n)) {
+        throw new InvalidArgumentError("run the pipeline", "no sink has this name", n);
+      }
+    }
+    const track = options.track ?? sinks.filter((s) => consumers[s] === undefined);
+    for (const n of track) {
+      if (!sinks.includes(n)) {
+        throw new InvalidArgumentError("run the pipeline", "a tracked node must be a sink", n);
+      }
+    }
+    const run = this.run(sources, options);
+    const outputs: Record<string, unknown[]> = {};
+    const drains = sinks.map((s) => {
+      const keep = track.includes(s) ? (outputs[s] = []) : undefined;
+      return run.consume(s, consumers[s], keep);
+    });
+    const drained = Promise.all(drains);
+    drained.catch(() => {});
+    await Promise.all([drained, run.done]).catch(async (error) => {
+      await run.done.catch(() => {});
+      await drained.catch(() => {});
+      throw error;
+    });
+    const states: Record<string, unknown> = {};
+    for (const [name, n] of this.#nodes) if (n.kind === "state") states[name] = run.state(name);
+    return { outputs, states, deadLetters: run.deadLetters, resumedFrom: run.resumedFrom };
+  }
+}

@@ -1,0 +1,1172 @@
+/**
+ * `PipelineRun`: one execution of a pipeline — source pumps, node tasks, sink buffers, run
+ * control (pause/resume/stop/abort/wait) and barrier-aligned checkpoints.
+ *
+ * @module
+ */
+
+import { AbortedError, InvalidArgumentError } from "../errors.ts";
+import type { AnyIterable } from "../stream/sized.ts";
+import { StateStore } from "../state/store.ts";
+import {
+  BARRIER,
+  Cancelled,
+  Edge,
+  END,
+  type GrowPolicy,
+  HOLE,
+  HOLE_MSG,
+  ITEM,
+  type Msg,
+} from "./edge.ts";
+import { CheckpointError, NodeError, PipelineTimeoutError } from "./errors.ts";
+import {
+  CheckpointComponent,
+  type CheckpointData,
+  copyState,
+  type NodeSnapshot,
+  type Slot,
+} from "./checkpoint.ts";
+import type { ResolvedNode } from "./spec.ts";
+
+/** A source given to `run`: an iterable, or a factory called with the position to resume at. */
+export type SourceInput = AnyIterable<unknown> | ((position: number) => AnyIterable<unknown>);
+
+/** A structured log event of a run. */
+export type PipelineEvent =
+  | { type: "run-start"; resumed: boolean; checkpoint?: number; positions?: Record<string, number> }
+  | { type: "node-start"; node: string }
+  | { type: "node-end"; node: string; outputs: number }
+  | {
+    type: "node-error";
+    node: string;
+    item: unknown;
+    error: unknown;
+    policy: "fail" | "dead-letter";
+  }
+  | {
+    type: "checkpoint";
+    checkpoint: number;
+    path: string;
+    positions: Record<string, number>;
+    done: boolean;
+  }
+  | { type: "sink-grow"; sink: string; capacity: number }
+  | { type: "zip-leftover"; node: string; items: number }
+  | { type: "run-end"; ok: boolean; error?: unknown };
+
+/** An item that failed in a node with `errors: "dead-letter"`. */
+export interface DeadLetter {
+  /** The node whose function threw. */
+  node: string;
+  /** The input it received (the args array for several inputs, the group with `consume`). */
+  item: unknown;
+  /** What it threw. */
+  error: unknown;
+}
+
+/** Options of `pipeline.run`. */
+export interface RunOptions {
+  /** Aborts the run: `done` rejects with `AbortedError`. */
+  signal?: AbortSignal;
+  /** Checkpoint store (a `StateStore` or a directory); resumes from its latest checkpoint. */
+  store?: StateStore | string;
+  /** When sources inject barriers: every `items` items read by a source and/or every `ms`. */
+  checkpointEvery?: { items?: number; ms?: number };
+  /** Component name in the store (default `"pipeline"`). */
+  stateName?: string;
+  /** Structured log events. */
+  logger?: (event: PipelineEvent) => void;
+}
+
+/** What the runtime needs from the pipeline definition. */
+export interface RunPlan {
+  order: string[];
+  nodes: Map<string, ResolvedNode>;
+  outputsOf: (name: string) => string[];
+  sources: string[];
+  sinks: string[];
+  buffer: number;
+  sinkBuffer: number;
+  logger?: (event: PipelineEvent) => void;
+}
+
+/** A sink output with its sequence number (position in that sink's output stream). */
+export interface SinkEntry<T = unknown> {
+  /** The item. */
+  value: T;
+  /** 0-based sequence number, stable across resumes of a deterministic pipeline. */
+  seq: number;
+}
+
+interface NodeRt {
+  def: ResolvedNode;
+  ins: Edge[];
+  outs: Edge[];
+  outputs: number;
+  state: unknown;
+  restored?: NodeSnapshot;
+}
+
+interface SourceRt {
+  name: string;
+  outs: Edge[];
+  position: number;
+  ended: boolean;
+  barriers: number[];
+  wake: () => void;
+  woken: Promise<void>;
+  sinceBarrier: number;
+}
+
+interface SinkRt {
+  name: string;
+  edge: Edge;
+  seq: number;
+  ended: boolean;
+  flushed: boolean;
+  managed: boolean;
+  reading: boolean;
+  endResolve: () => void;
+  endPromise: Promise<void>;
+}
+
+interface Pending {
+  k: number;
+  positions: Record<string, number>;
+  nodes: Record<string, NodeSnapshot>;
+  sinks: Record<string, number>;
+}
+
+const WOKEN = Symbol("woken");
+const HOLE_VALUE = Symbol("hole");
+
+function toSlot(m: Msg): Slot {
+  return m.t === ITEM ? [0, m.v] : [1];
+}
+function fromSlot(s: Slot): Msg {
+  return s[0] === 0 ? { t: ITEM, v: s[1] } : HOLE_MSG;
+}
+function groupSlots(group: unknown[]): Slot[] {
+  return group.map((v) => (v === HOLE_VALUE ? [1] : [0, v]));
+}
+
+/** Reads a node's inputs: zips several inputs in declared order and aligns barriers. */
+class InputReader {
+  readonly edges: Edge[];
+  readonly pending: Msg[][];
+  readonly blocked: (number | undefined)[];
+  readonly ended: boolean[];
+  flush = true;
+  readonly #run: PipelineRun;
+  readonly #node: string;
+
+  constructor(run: PipelineRun, node: string, edges: Edge[], restored?: Slot[][]) {
+    this.#run = run;
+    this.#node = node;
+    this.edges = edges;
+    this.pending = edges.map((_, i) => (restored?.[i] ?? []).map(fromSlot));
+    this.blocked = edges.map(() => undefined);
+    this.ended = edges.map(() => false);
+  }
+
+  snapshot(): Slot[][] | undefined {
+    if (this.edges.length < 2) return undefined;
+    return this.pending.map((q) => q.map(toSlot));
+  }
+
+  /** Next message; with several inputs, an ITEM's value is the args array. */
+  async next(): Promise<Msg> {
+    const edges = this.edges;
+    if (edges.length === 1) {
+      const e = edges[0]!;
+      return e.tryPull() ?? await e.pull();
+    }
+    const n = edges.length;
+    for (;;) {
+      let all = true;
+      for (let i = 0; i < n; i++) {
+        if (this.pending[i]!.length === 0) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        const heads = this.pending.map((q) => q.shift()!);
+        if (heads.some((h) => h.t === HOLE)) return HOLE_MSG;
+        return { t: ITEM, v: heads.map((h) => (h as { v: unknown }).v) };
+      }
+      let progressed = false;
+      for (let i = 0; i < n; i++) {
+        if (this.blocked[i] !== undefined || this.ended[i]) continue;
+        const m = edges[i]!.tryPull();
+        if (m === undefined) continue;
+        progressed = true;
+        if (m.t === ITEM || m.t === HOLE) this.pending[i]!.push(m);
+        else if (m.t === BARRIER) this.blocked[i] = m.k;
+        else {
+          this.ended[i] = true;
+          if (!m.flush) this.flush = false;
+        }
+      }
+      if (progressed) continue;
+      let open = 0;
+      let k: number | undefined;
+      for (let i = 0; i < n; i++) {
+        if (this.blocked[i] !== undefined) k = this.blocked[i];
+        else if (!this.ended[i]) open++;
+      }
+      if (open === 0 && k !== undefined) {
+        this.blocked.fill(undefined);
+        return { t: BARRIER, k };
+      }
+      if (open === 0) {
+        const left = this.pending.reduce((a, q) => a + q.length, 0);
+        if (left > 0) this.#run.log({ type: "zip-leftover", node: this.#node, items: left });
+        return { t: END, flush: this.flush };
+      }
+      await new Promise<void>((resolve) => {
+        for (let i = 0; i < n; i++) {
+          if (this.blocked[i] === undefined && !this.ended[i]) edges[i]!.listener = resolve;
+        }
+      });
+      for (const e of edges) e.listener = undefined;
+    }
+  }
+}
+
+/**
+ * One run of a pipeline (see `Pipeline.run`). Read `outputs[sink]` (async iterables; any order
+ * is safe), await `done`, and control it with `pause`, `resume`, `stop`, `wait`.
+ */
+export class PipelineRun {
+  /** Each sink's outputs, as an async iterable (read each at most once). */
+  readonly outputs: Record<string, AsyncIterable<unknown>> = {};
+  /** Items that failed in nodes with `errors: "dead-letter"`, in the order they failed. */
+  readonly deadLetters: DeadLetter[] = [];
+  /** Resolves when every sink was read to its end and the last checkpoint is committed;
+   * rejects with the run's error (`NodeError`, `AbortedError`, ...). */
+  readonly done: Promise<void>;
+  /** The checkpoint this run resumed from, if any. */
+  readonly resumedFrom:
+    | { checkpoint: number; positions: Record<string, number>; done: boolean }
+    | undefined;
+
+  readonly #plan: RunPlan;
+  readonly #logger: ((e: PipelineEvent) => void) | undefined;
+  readonly #nodes = new Map<string, NodeRt>();
+  readonly #sources = new Map<string, SourceRt>();
+  readonly #sinks = new Map<string, SinkRt>();
+  readonly #edges: Edge[] = [];
+  readonly #abort = new AbortController();
+  #error: unknown;
+  #failed = false;
+  #failResolve!: () => void;
+  readonly #failPromise: Promise<void>;
+  #paused = false;
+  #stopping = false;
+  #readersWaiting = 0;
+  // checkpoints
+  readonly #checkpointing: boolean;
+  #store: StateStore | undefined;
+  #ownStore = false;
+  #component: CheckpointComponent | undefined;
+  #stateName = "pipeline";
+  #lastK = 0;
+  #outstanding = false;
+  readonly #pending = new Map<number, Pending>();
+  readonly #endSnaps = new Map<string, NodeSnapshot>();
+  #commitChain: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #everyItems: number;
+  #finalCommitted = false;
+
+  /** @internal Use `Pipeline.run`. */
+  constructor(
+    plan: RunPlan,
+    inputs: Record<string, SourceInput>,
+    options: RunOptions,
+  ) {
+    this.#plan = plan;
+    this.#logger = options.logger ?? plan.logger;
+    this.#failPromise = new Promise<void>((resolve) => (this.#failResolve = resolve));
+    this.#checkpointing = options.store !== undefined;
+    this.#everyItems = options.checkpointEvery?.items ?? 0;
+    this.resumedFrom = undefined;
+    const grow: GrowPolicy = {
+      canGrow: () => this.#readersWaiting > 0,
+      readerWaiting: (d) => {
+        this.#readersWaiting += d;
+        if (d > 0) { for (const s of this.#sinks.values()) s.edge.wakeProducer(); }
+      },
+      grew: (edge) => this.log({ type: "sink-grow", sink: edge.name, capacity: edge.cap }),
+    };
+    // Build runtime nodes in topological order, edges from each input.
+    for (const name of plan.order) {
+      const def = plan.nodes.get(name)!;
+      const rt: NodeRt = { def, ins: [], outs: [], outputs: 0, state: undefined };
+      for (const input of def.inputs) {
+        const e = new Edge(`${input}->${name}`, plan.buffer);
+        this.#edges.push(e);
+        rt.ins.push(e);
+        this.#nodes.get(input)!.outs.push(e);
+      }
+      this.#nodes.set(name, rt);
+      if (def.kind === "source") {
+        let wake!: () => void;
+        const woken = new Promise<void>((r) => (wake = r));
+        this.#sources.set(name, {
+          name,
+          outs: rt.outs,
+          position: 0,
+          ended: false,
+          barriers: [],
+          wake,
+          woken,
+          sinceBarrier: 0,
+        });
+      }
+    }
+    for (const name of plan.sinks) {
+      const nodeGrow: GrowPolicy = {
+        canGrow: () => grow.canGrow(),
+        readerWaiting: (d) => {
+          if (!this.#sinks.get(name)!.managed) grow.readerWaiting(d);
+        },
+        grew: grow.grew,
+      };
+      const edge = new Edge(name, plan.sinkBuffer, nodeGrow);
+      this.#edges.push(edge);
+      this.#nodes.get(name)!.outs.push(edge);
+      let endResolve!: () => void;
+      const endPromise = new Promise<void>((r) => (endResolve = r));
+      const sink: SinkRt = {
+        name,
+        edge,
+        seq: 0,
+        ended: false,
+        flushed: false,
+        managed: false,
+        reading: false,
+        endResolve,
+        endPromise,
+      };
+      this.#sinks.set(name, sink);
+      this.outputs[name] = {
+        [Symbol.asyncIterator]: () => {
+          const it = this.#reader(sink, false);
+          return {
+            async next(): Promise<IteratorResult<unknown>> {
+              const r = await it.next();
+              return r.done
+                ? { done: true, value: undefined }
+                : { done: false, value: r.value.value };
+            },
+            async return(): Promise<IteratorResult<unknown>> {
+              await it.return(undefined);
+              return { done: true, value: undefined };
+            },
+          };
+        },
+      };
+    }
+    this.done = this.#main(inputs, options);
+    this.done.catch(() => {});
+  }
+
+  async #main(inputs: Record<string, SourceInput>, options: RunOptions): Promise<void> {
+    const signal = options.signal;
+    const onAbort = () =>
+      this.#fail(
+        new AbortedError("run the pipeline", "the signal was aborted", signal?.reason, {
+          cause: signal?.reason,
+        }),
+      );
+    let tasks: Promise<unknown> = Promise.resolve();
+    try {
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      await this.#open(options);
+      if (this.#failed) throw this.#error;
+      this.log({
+        type: "run-start",
+        resumed: this.resumedFrom !== undefined,
+        checkpoint: this.resumedFrom?.checkpoint,
+        positions: this.resumedFrom?.positions,
+      });
+      const all: Promise<unknown>[] = [];
+      for (const [name, src] of this.#sources) all.push(this.#pump(src, inputs[name]!));
+      for (const rt of this.#nodes.values()) {
+        if (rt.def.kind !== "source") all.push(this.#runNode(rt));
+      }
+      tasks = Promise.all(all);
+      const every = options.checkpointEvery?.ms;
+      if (this.#checkpointing && every !== undefined) {
+        this.#timer = setInterval(() => this.#request(false), every);
+      }
+      await Promise.race([
+        Promise.all([tasks, ...[...this.#sinks.values()].map((s) => s.endPromise)]),
+        this.#failPromise,
+      ]);
+      for (let c = undefined; !this.#failed && c !== this.#commitChain;) {
+        c = this.#commitChain;
+        await Promise.race([c, this.#failPromise]);
+      }
+      if (this.#failed) throw this.#error;
+      this.log({ type: "run-end", ok: true });
+    } catch (error) {
+      this.#fail(error);
+      this.log({ type: "run-end", ok: false, error: this.#error });
+      throw this.#error;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (this.#timer !== undefined) clearInterval(this.#timer);
+      await tasks;
+      await this.#commitChain.catch(() => {});
+      if (this.#component && this.#store) this.#store.unregister(this.#stateName);
+      if (this.#ownStore) await this.#store?.close();
+    }
+  }
+
+  /** Whether sources are paused. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Stop pulling from the sources (in-flight items keep flowing). */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Resume pulling from the sources. */
+  resume(): void {
+    this.#paused = false;
+    for (const s of this.#sources.values()) s.wake();
+  }
+
+  /**
+   * Drain gracefully: sources stop pulling, items in flight reach the sinks, and with a store a
+   * last checkpoint is taken so a later run resumes exactly there. Returns `done`.
+   */
+  stop(): Promise<void> {
+    if (!this.#stopping && !this.#failed) {
+      if (this.#checkpointing) this.#request(true);
+      this.#stopping = true;
+      for (const s of this.#sources.values()) s.wake();
+    }
+    return this.done;
+  }
+
+  /**
+   * Wait for `done` at most `timeoutMs`; the run goes on after a timeout.
+   * @throws {PipelineTimeoutError} when the time runs out
+   */
+  async wait(options: { timeoutMs?: number } = {}): Promise<void> {
+    const ms = options.timeoutMs;
+    if (ms === undefined) return await this.done;
+    if (typeof ms !== "number" || !(ms >= 0)) {
+      throw new InvalidArgumentError("wait for the pipeline", "timeoutMs must be >= 0", ms);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.done,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new PipelineTimeoutError(
+                  "wait for the pipeline",
+                  "it did not finish in time",
+                  ms,
+                ),
+              ),
+            ms,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The live state of a stateful node. */
+  state<S = unknown>(node: string): S {
+    const rt = this.#nodes.get(node);
+    if (rt === undefined || rt.def.kind !== "state") {
+      throw new InvalidArgumentError("get node state", "no stateful node has this name", node);
+    }
+    return rt.state as S;
+  }
+
+  /** The sink's outputs with their sequence numbers (read a sink through one form only). */
+  entries(sink: string): AsyncIterable<SinkEntry> {
+    const s = this.#sinks.get(sink);
+    if (s === undefined) {
+      throw new InvalidArgumentError("read a sink", "no sink has this name", sink);
+    }
+    return { [Symbol.asyncIterator]: () => this.#reader(s, false) };
+  }
+
+  /** @internal Drain a sink through `fn` (bounded: the run-to-completion form). */
+  async consume(
+    sink: string,
+    fn?: (item: unknown, info: { seq: number }) => unknown,
+    keep?: unknown[],
+  ) {
+    const s = this.#sinks.get(sink)!;
+    s.managed = true;
+    for await (const { value, seq } of this.#reader(s, true)) {
+      if (fn) await fn(value, { seq });
+      keep?.push(value);
+    }
+  }
+
+  /** @internal */
+  log(event: PipelineEvent): void {
+    if (this.#logger) {
+      try {
+        this.#logger(event);
+      } catch {
+        // A failing logger must not break the run.
+      }
+    }
+  }
+
+  async *#reader(s: SinkRt, managed: boolean): AsyncGenerator<SinkEntry, void, undefined> {
+    if (s.reading) {
+      throw new InvalidArgumentError("read a sink", "the sink is already being read", s.name);
+    }
+    s.reading = true;
+    s.managed = managed;
+    let finished = false;
+    try {
+      for (;;) {
+        let m: Msg;
+        try {
+          m = s.edge.tryPull() ?? await s.edge.pull();
+        } catch (e) {
+          throw e instanceof Cancelled ? e.reason : e;
+        }
+        if (m.t === ITEM) yield { value: m.v, seq: s.seq++ };
+        else if (m.t === HOLE) s.seq++;
+        else if (m.t === BARRIER) this.#ack(s.name, m.k, s.seq);
+        else {
+          finished = true;
+          this.#sinkEnded(s, m.flush);
+          return;
+        }
+      }
+    } finally {
+      if (!finished && !this.#failed) {
+        // The reader left early: drop the rest of this sink and stop waiting for it.
+        s.edge.discard = true;
+        while (s.edge.size > 0) s.edge.tryPull();
+        this.#sinkEnded(s, false, true);
+      }
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#error = error;
+    this.#abort.abort(error);
+    for (const e of this.#edges) e.fail(error);
+    for (const s of this.#sources.values()) s.wake();
+    this.#failResolve();
+  }
+
+  async #open(options: RunOptions): Promise<void> {
+    const store = options.store;
+    if (store === undefined) return;
+    if (options.stateName !== undefined) this.#stateName = options.stateName;
+    if (typeof store === "string") {
+      this.#store = new StateStore(store);
+      this.#ownStore = true;
+    } else if (store instanceof StateStore) {
+      this.#store = store;
+    } else {
+      throw new InvalidArgumentError(
+        "run the pipeline",
+        "store must be a StateStore or a directory",
+        store,
+      );
+    }
+    this.#component = this.#store.register(this.#stateName, new CheckpointComponent());
+    await this.#store.load("latest");
+    const data = this.#component.loaded;
+    if (data === undefined) return;
+    for (const name of Object.keys(data.nodes)) {
+      if (!this.#nodes.has(name)) {
+        throw new CheckpointError(
+          "resume the pipeline",
+          "the checkpoint names a node this pipeline lacks",
+          name,
+        );
+      }
+    }
+    this.#lastK = data.checkpoint;
+    for (const [name, rt] of this.#nodes) {
+      rt.restored = data.nodes[name];
+      rt.outputs = rt.restored?.outputs ?? 0;
+    }
+    for (const [name, src] of this.#sources) src.position = data.positions[name] ?? 0;
+    for (const [name, s] of this.#sinks) s.seq = data.sinks[name] ?? 0;
+    (this as { resumedFrom: unknown }).resumedFrom = {
+      checkpoint: data.checkpoint,
+      positions: { ...data.positions },
+      done: data.done,
+    };
+  }
+
+  // ---- checkpoints ----
+
+  #request(force: boolean): void {
+    if (!this.#checkpointing || this.#failed || this.#stopping) return;
+    if (this.#outstanding && !force) return;
+    this.#outstanding = true;
+    const k = ++this.#lastK;
+    const p: Pending = { k, positions: {}, nodes: {}, sinks: {} };
+    this.#pending.set(k, p);
+    for (const src of this.#sources.values()) {
+      if (src.ended) p.positions[src.name] = src.position;
+      else {
+        src.barriers.push(k);
+        src.wake();
+      }
+    }
+    for (const s of this.#sinks.values()) if (s.ended) p.sinks[s.name] = s.seq;
+    this.#maybeCommit();
+  }
+
+  #capture(rt: NodeRt, k: number, extra: Omit<NodeSnapshot, "outputs">): void {
+    const p = this.#pending.get(k);
+    if (p === undefined) return;
+    const snap: NodeSnapshot = { outputs: rt.outputs, ...extra };
+    if (rt.def.kind === "state") {
+      snap.hasState = true;
+      snap.state = copyState(rt.state);
+    }
+    p.nodes[rt.def.name] = snap;
+  }
+
+  #endSnapshot(rt: NodeRt, extra: Omit<NodeSnapshot, "outputs">): void {
+    if (!this.#checkpointing) return;
+    const snap: NodeSnapshot = { outputs: rt.outputs, ...extra };
+    if (rt.def.kind === "state") {
+      snap.hasState = true;
+      snap.state = copyState(rt.state);
+    }
+    this.#endSnaps.set(rt.def.name, snap);
+  }
+
+  #ack(sink: string, k: number, seq: number): void {
+    const p = this.#pending.get(k);
+    if (p === undefined) return;
+    p.sinks[sink] = seq;
+    this.#maybeCommit();
+  }
+
+  #sinkEnded(s: SinkRt, flush: boolean, abandoned = false): void {
+    if (s.ended) return;
+    s.ended = true;
+    s.flushed = flush && !abandoned;
+    for (const p of this.#pending.values()) p.sinks[s.name] ??= s.seq;
+    this.#maybeCommit();
+    s.endResolve();
+  }
+
+  #maybeCommit(): void {
+    if (!this.#checkpointing || this.#failed) return;
+    const sinks = [...this.#sinks.keys()];
+    for (const p of [...this.#pending.values()].sort((a, b) => a.k - b.k)) {
+      if (!sinks.every((s) => p.sinks[s] !== undefined)) break;
+      this.#pending.delete(p.k);
+      for (const name of this.#nodes.keys()) {
+        if (p.nodes[name] === undefined) {
+          const end = this.#endSnaps.get(name);
+          if (end) p.nodes[name] = end;
+        }
+      }
+      for (const src of this.#sources.values()) p.positions[src.name] ??= src.position;
+      this.#commit({
+        checkpoint: p.k,
+        positions: p.positions,
+        sinks: p.sinks,
+        nodes: p.nodes,
+        done: false,
+      }, p.k === this.#lastK);
+    }
+    const all = [...this.#sinks.values()];
+    if (
+      !this.#finalCommitted && this.#pending.size === 0 && all.every((s) => s.ended && s.flushed) &&
+      [...this.#sources.values()].every((s) => s.ended)
+    ) {
+      this.#finalCommitted = true;
+      const nodes: Record<string, NodeSnapshot> = {};
+      for (const [name, snap] of this.#endSnaps) nodes[name] = snap;
+      const positions: Record<string, number> = {};
+      for (const src of this.#sources.values()) positions[src.name] = src.position;
+      const seqs: Record<string, number> = {};
+      for (const s of all) seqs[s.name] = s.seq;
+      this.#commit({
+        checkpoint: ++this.#lastK,
+        positions,
+        sinks: seqs,
+        nodes,
+        done: true,
+      }, true);
+    }
+  }
+
+  #commit(data: CheckpointData, last: boolean): void {
+    this.#commitChain = this.#commitChain.then(async () => {
+      if (this.#failed) return;
+      this.#component!.current = data;
+      try {
+        const path = await this.#store!.save({
+          meta: {
+            pipeline: { checkpoint: data.checkpoint, positions: data.positions, done: data.done },
+          },
+        });
+        this.log({
+          type: "checkpoint",
+          checkpoint: data.checkpoint,
+          path,
+          positions: data.positions,
+          done: data.done,
+        });
+      } catch (error) {
+        this.#fail(error);
+      } finally {
+        this.#component!.current = undefined;
+        if (last) this.#outstanding = false;
+      }
+    });
+  }
+
+  // ---- sources ----
+
+  async #emit(outs: Edge[], m: Msg): Promise<void> {
+    for (let i = 0; i < outs.length; i++) {
+      const e = outs[i]!;
+      if (!e.tryPush(m)) await e.push(m);
+    }
+  }
+
+  #wait(src: SourceRt): Promise<typeof WOKEN> {
+    return src.woken.then(() => WOKEN);
+  }
+
+  #rearm(src: SourceRt): void {
+    src.woken = new Promise<void>((r) => (src.wake = r));
+  }
+
+  async #pump(src: SourceRt, input: SourceInput): Promise<void> {
+    const rt = this.#nodes.get(src.name)!;
+    this.log({ type: "node-start", node: src.name });
+    let syncIt: Iterator<unknown> | undefined;
+    let asyncIt: AsyncIterator<unknown> | undefined;
+    let nextP: Promise<IteratorResult<unknown>> | undefined;
+    try {
+      if (this.resumedFrom?.done) {
+        src.ended = true;
+        await this.#emit(src.outs, { t: END, flush: true });
+        return;
+      }
+      const iterable = typeof input === "function" ? input(src.position) : input;
+      if (iterable !== null && typeof iterable === "object" && Symbol.asyncIterator in iterable) {
+        asyncIt = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      } else if (iterable !== null && typeof iterable === "object" && Symbol.iterator in iterable) {
+        syncIt = (iterable as Iterable<unknown>)[Symbol.iterator]();
+      } else {
+        throw new InvalidArgumentError(
+          `read source ${JSON.stringify(src.name)}`,
+          "a source must be an iterable, an async iterable, or a function (position) => iterable",
+          iterable,
+        );
+      }
+      if (typeof input !== "function") {
+        for (let i = 0; i < src.position; i++) {
+          const r = syncIt ? syncIt.next() : await asyncIt!.next();
+          if (r.done) break;
+        }
+      }
+      for (;;) {
+        if (this.#failed) return;
+        if (src.barriers.length > 0) {
+          const k = src.barriers.shift()!;
+          const p = this.#pending.get(k);
+          if (p) p.positions[src.name] = src.position;
+          src.sinceBarrier = 0;
+          await this.#emit(src.outs, { t: BARRIER, k });
+          continue;
+        }
+        if (this.#stopping) {
+          src.ended = true;
+          await this.#emit(src.outs, { t: END, flush: !this.#checkpointing });
+          return;
+        }
+        if (this.#paused) {
+          await src.woken;
+          this.#rearm(src);
+          continue;
+        }
+        let r: IteratorResult<unknown>;
+        if (syncIt) r = syncIt.next();
+        else {
+          nextP ??= asyncIt!.next();
+          const got = await Promise.race([nextP, this.#wait(src)]);
+          if (got === WOKEN) {
+            this.#rearm(src);
+            continue;
+          }
+          nextP = undefined;
+          r = got;
+        }
+        if (r.done) {
+          src.ended = true;
+          syncIt = asyncIt = undefined;
+          for (const k of src.barriers.splice(0)) {
+            const p = this.#pending.get(k);
+            if (p) p.positions[src.name] = src.position;
+          }
+          await this.#emit(src.outs, { t: END, flush: true });
+          return;
+        }
+        src.position++;
+        rt.outputs++;
+        const m: Msg = { t: ITEM, v: r.value };
+        const outs = src.outs;
+        for (let i = 0; i < outs.length; i++) {
+          const e = outs[i]!;
+          if (!e.tryPush(m)) await e.push(m);
+        }
+        if (this.#everyItems > 0 && ++src.sinceBarrier >= this.#everyItems) this.#request(false);
+      }
+    } catch (error) {
+      if (!(error instanceof Cancelled)) this.#fail(error);
+    } finally {
+      if (this.#failed || src.ended) {
+        try {
+          syncIt?.return?.();
+          const ret = asyncIt?.return?.();
+          if (ret) ret.catch(() => {});
+          nextP?.catch(() => {});
+        } catch {
+          // ignore errors of return()
+        }
+      }
+      this.log({ type: "node-end", node: src.name, outputs: rt.outputs });
+    }
+  }
+
+  // ---- nodes ----
+
+  async #runNode(rt: NodeRt): Promise<void> {
+    const def = rt.def;
+    this.log({ type: "node-start", node: def.name });
+    try {
+      if (def.kind === "state") {
+        rt.state = rt.restored?.hasState ? rt.restored.state : copyState(def.initial);
+      }
+      if (def.kind === "pool") await this.#poolNode(rt);
+      else await this.#fnNode(rt);
+      this.log({ type: "node-end", node: def.name, outputs: rt.outputs });
+    } catch (error) {
+      if (error instanceof Cancelled) return;
+      this.#fail(error);
+    }
+  }
+
+  /** Emit a result (split by `produce`) or, for a failure, apply the error policy. */
+  async #result(rt: NodeRt, input: unknown, ok: boolean, value: unknown): Promise<void> {
+    const def = rt.def;
+    if (ok && def.produce > 1 && !def.repeat) {
+      if (!Array.isArray(value) || value.length !== def.produce) {
+        ok = false;
+        value = new InvalidArgumentError(
+          `split the result of node ${JSON.stringify(def.name)}`,
+          `with produce: ${def.produce} the function must return an array of ${def.produce} items`,
+          value,
+        );
+      }
+    }
+    if (!ok) {
+      this.log({
+        type: "node-error",
+        node: def.name,
+        item: input,
+        error: value,
+        policy: def.errors,
+      });
+      if (def.errors === "fail") {
+        this.#fail(new NodeError(def.name, input, value));
+        throw new Cancelled(this.#error);
+      }
+      this.deadLetters.push({ node: def.name, item: input, error: value });
+      for (let i = 0; i < def.produce; i++) {
+        rt.outputs++;
+        await this.#emit(rt.outs, HOLE_MSG);
+      }
+      return;
+    }
+    if (def.produce === 1) {
+      rt.outputs++;
+      await this.#emit(rt.outs, { t: ITEM, v: value });
+    } else {
+      for (let i = 0; i < def.produce; i++) {
+        rt.outputs++;
+        await this.#emit(rt.outs, { t: ITEM, v: def.repeat ? value : (value as unknown[])[i] });
+      }
+    }
+  }
+
+  async #holes(rt: NodeRt): Promise<void> {
+    for (let i = 0; i < rt.def.produce; i++) {
+      rt.outputs++;
+      await this.#emit(rt.outs, HOLE_MSG);
+    }
+  }
+
+  #caller(rt: NodeRt): (input: unknown) => unknown {
+    const def = rt.def;
+    const spread = def.inputs.length > 1 && def.consume === 1;
+    if (def.kind === "fn") {
+      const fn = def.fn!;
+      return spread ? (input) => fn(...(input as unknown[])) : fn;
+    }
+    if (def.kind === "state") {
+      const fn = def.fn!;
+      return spread
+        ? (input) => fn(rt.state, ...(input as unknown[]))
+        : (input) => fn(rt.state, input);
+    }
+    const chain = def.chain!;
+    const first = chain[0]!;
+    return (input) => {
+      let v = spread
+        ? first.fn(...(input as unknown[]), ...first.args)
+        : first.fn(input, ...first.args);
+      for (let i = 1; i < chain.length; i++) {
+        const step = chain[i]!;
+        v = v instanceof Promise
+          ? v.then((x) => step.fn(x, ...step.args))
+          : step.fn(v, ...step.args);
+      }
+      return v;
+    };
+  }
+
+  async #fnNode(rt: NodeRt): Promise<void> {
+    const def = rt.def;
+    const reader = new InputReader(this, def.name, rt.ins, rt.restored?.pending);
+    const call = this.#caller(rt);
+    let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
+    const window: { input: unknown; p: Promise<{ ok: boolean; v: unknown }> | undefined }[] = [];
+    const settle = async (input: unknown): Promise<{ ok: boolean; v: unknown }> => {
+      try {
+        return { ok: true, v: await call(input) };
+      } catch (error) {
+        return { ok: false, v: error };
+      }
+    };
+    const flushOne = async () => {
+      const head = window.shift()!;
+      if (head.p === undefined) return await this.#holes(rt);
+      const r = await head.p;
+      await this.#result(rt, head.input, r.ok, r.v);
+    };
+    const drain = async () => {
+      while (window.length > 0) await flushOne();
+    };
+    const submit = async (input: unknown, hole: boolean) => {
+      if (def.spawn === 1) {
+        if (hole) return await this.#holes(rt);
+        let ok = true;
+        let v: unknown;
+        try {
+          v = call(input);
+          if (v instanceof Promise) v = await v;
+        } catch (error) {
+          ok = false;
+          v = error;
+        }
+        return await this.#result(rt, input, ok, v);
+      }
+      window.push({ input, p: hole ? undefined : settle(input) });
+      if (window.length >= def.spawn) await flushOne();
+    };
+    const submitGroup = async () => {
+      const g = group;
+      group = [];
+      await submit(g, g.includes(HOLE_VALUE));
+    };
+    for (;;) {
+      const m = await reader.next();
+      if (m.t === ITEM) {
+        if (def.consume === 1) await submit(m.v, false);
+        else {
+          group.push(m.v);
+          if (group.length === def.consume) await submitGroup();
+        }
+      } else if (m.t === HOLE) {
+        if (def.consume === 1) await submit(undefined, true);
+        else {
+          group.push(HOLE_VALUE);
+          if (group.length === def.consume) await submitGroup();
+        }
+      } else if (m.t === BARRIER) {
+        await drain();
+        this.#capture(rt, m.k, { group: groupSlots(group), pending: reader.snapshot() });
+        await this.#emit(rt.outs, m);
+      } else {
+        if (m.flush && group.length > 0) await submitGroup();
+        await drain();
+        if (m.flush) {
+          this.#endSnapshot(rt, { group: groupSlots(group), pending: reader.snapshot() });
+        }
+        await this.#emit(rt.outs, m);
+        return;
+      }
+    }
+  }
+
+  async #poolNode(rt: NodeRt): Promise<void> {
+    const def = rt.def;
+    const reader = new InputReader(this, def.name, rt.ins, rt.restored?.pending);
+    type Entry =
+      | { t: typeof ITEM; input: unknown }
+      | { t: typeof HOLE }
+      | { t: typeof BARRIER; k: number; group: Slot[]; pending: Slot[][] | undefined }
+      | { t: typeof END; flush: boolean; group: Slot[]; pending: Slot[][] | undefined };
+    const fifo: Entry[] = [];
+    let fifoHead = 0;
+    let signal: (() => void) | undefined;
+    const push = (e: Entry) => {
+      fifo.push(e);
+      const s = signal;
+      signal = undefined;
+      s?.();
+    };
+    let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
+    // Inputs by map index (results may come in completion order).
+    const inputs = new Map<number, unknown>();
+    let yielded = 0;
+    async function* feed(): AsyncGenerator<unknown, void, undefined> {
+      for (;;) {
+        const m = await reader.next();
+        if (m.t === ITEM || m.t === HOLE) {
+          if (def.consume === 1) {
+            if (m.t === HOLE) push({ t: HOLE });
+            else {
+              push({ t: ITEM, input: undefined });
+              inputs.set(yielded++, m.v);
+              yield m.v;
+            }
+          } else {
+            group.push(m.t === ITEM ? m.v : HOLE_VALUE);
+            if (group.length === def.consume) {
+              const g = group;
+              group = [];
+              if (g.includes(HOLE_VALUE)) push({ t: HOLE });
+              else {
+                push({ t: ITEM, input: undefined });
+                inputs.set(yielded++, g);
+                yield g;
+              }
+            }
+          }
+        } else if (m.t === BARRIER) {
+          push({ t: BARRIER, k: m.k, group: groupSlots(group), pending: reader.snapshot() });
+        } else {
+          if (m.flush && group.length > 0) {
+            const g = group;
+            group = [];
+            if (g.includes(HOLE_VALUE)) push({ t: HOLE });
+            else {
+              push({ t: ITEM, input: undefined });
+              inputs.set(yielded++, g);
+              yield g;
+            }
+          }
+          push({ t: END, flush: m.flush, group: groupSlots(group), pending: reader.snapshot() });
+          return;
+        }
+      }
+    }
+    const ordered = this.#checkpointing ? true : def.ordered;
+    const options: Record<string, unknown> = {
+      ordered,
+      errors: "collect",
+      spread: def.inputs.length > 1 && def.consume === 1,
+      signal: this.#abort.signal,
+    };
+    if (def.chunkSize !== undefined) options.chunkSize = def.chunkSize;
+    if (def.maxInFlight !== undefined) options.maxInFlight = def.maxInFlight;
+    const it = def.pool!.map(feed(), options as never) as AsyncIterator<
+      { ok: boolean; value?: unknown; error?: unknown; index: number }
+    >;
+    let nextP:
+      | Promise<IteratorResult<{ ok: boolean; value?: unknown; error?: unknown; index: number }>>
+      | undefined;
+    const nextResult = () => (nextP ??= it.next());
+    let finished = false;
+    try {
+      for (;;) {
+        while (fifoHead < fifo.length && fifo[fifoHead]!.t !== ITEM) {
+          const e = fifo[fifoHead]!;
+          fifo[fifoHead++] = undefined as unknown as Entry;
+          if (e.t === HOLE) await this.#holes(rt);
+          else if (e.t === BARRIER) {
+            this.#capture(rt, e.k, { group: e.group, pending: e.pending });
+            await this.#emit(rt.outs, { t: BARRIER, k: e.k });
+          } else if (e.t === END) {
+            if (e.flush) this.#endSnapshot(rt, { group: e.group, pending: e.pending });
+            await this.#emit(rt.outs, { t: END, flush: e.flush });
+            finished = true;
+            return;
+          }
+        }
+        if (fifoHead > 4096) {
+          fifo.splice(0, fifoHead);
+          fifoHead = 0;
+        }
+        if (fifoHead < fifo.length) {
+          const r = await nextResult();
+          nextP = undefined;
+          if (r.done) throw new Error("the pool map ended before its inputs");
+          fifo[fifoHead++] = undefined as unknown as Entry;
+          const settled = r.value;
+          const input = inputs.get(settled.index);
+          inputs.delete(settled.index);
+          await this.#result(rt, input, settled.ok, settled.ok ? settled.value : settled.error);
+          continue;
+        }
+        const fifoChanged = new Promise<void>((resolve) => (signal = resolve));
+        await Promise.race([nextResult(), fifoChanged]);
+        signal = undefined;
+        if (this.#failed) throw new Cancelled(this.#error);
+      }
+    } catch (error) {
+      if (this.#failed) throw new Cancelled(this.#error);
+      throw error;
+    } finally {
+      if (!finished) {
+        nextP?.catch(() => {});
+        try {
+          await it.return?.(undefined);
+        } catch {
+          // the map was cancelled with the run
+        }
+      } else {
+        // Let the map see the end of its input.
+        if (nextP === undefined) {
+          const r = await it.next().catch(() => ({ done: true }));
+          if (!r.done) this.#fail(new Error("the pool map yielded more results than inputs"));
+        } else await nextP.catch(() => {});
+      }
+    }
+  }
+}
