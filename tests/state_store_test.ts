@@ -532,3 +532,51 @@ Deno.test("save: a component registered during a save joins the next one", async
     assert.deepEqual(second.components, ["late"]);
   });
 });
+
+Deno.test("re-entrancy: a component calling its own store is refused, not deadlocked", async () => {
+  await withDir(async (dir) => {
+    await using store = new StateStore(dir);
+    const seen: unknown[] = [];
+    store.register("sneaky", {
+      async saveState() {
+        for (const f of [() => store.save(), () => store.load(1), () => store.close()]) {
+          try {
+            await f();
+          } catch (e) {
+            seen.push(e);
+          }
+        }
+      },
+      async loadState() {
+        try {
+          await store.save();
+        } catch (e) {
+          seen.push(e);
+        }
+      },
+    });
+    const path = await store.save();
+    await store.load(path);
+    assert.equal(seen.length, 4);
+    for (const e of seen) assert.ok(e instanceof InvalidArgumentError, String(e));
+    // Other async contexts still queue normally.
+    const [a, b] = await Promise.all([store.save(), store.save()]);
+    assert.notEqual(a, b);
+  });
+});
+
+Deno.test("abort: a hanging saveState is abandoned when the signal aborts", async () => {
+  await withDir(async (dir) => {
+    await using store = new StateStore(dir);
+    let release: () => void = () => {};
+    const hang = new Promise<void>((resolve) => (release = resolve));
+    store.register("slow", { saveState: () => hang, loadState() {} });
+    const controller = new AbortController();
+    const saving = store.save({ signal: controller.signal });
+    controller.abort();
+    await assert.rejects(saving, AbortedError);
+    release();
+    assert.deepEqual(await store.list(), []);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [".lock"]);
+  });
+});

@@ -17,7 +17,13 @@
  * @module
  */
 
-import { ClosedError, InvalidArgumentError, SpoolError, throwIfAborted } from "../errors.ts";
+import {
+  AbortedError,
+  ClosedError,
+  InvalidArgumentError,
+  SpoolError,
+  throwIfAborted,
+} from "../errors.ts";
 import { type ChecksumAlgorithm, isChecksumAlgorithm } from "./checksum.ts";
 import {
   type LoadContext,
@@ -58,6 +64,27 @@ import {
   snapshotName,
 } from "./manifest.ts";
 import { assertName } from "./names.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** Which store's component callback the current async context runs in (re-entrancy guard). */
+const inCallback = new AsyncLocalStorage<StateStore>();
+
+/** Await `promise`, rejecting early with `AbortedError` when `signal` aborts. */
+function raceAbort<T>(action: string, promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  throwIfAborted(action, signal);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      try {
+        throwIfAborted(action, signal);
+      } catch (error) {
+        reject(error);
+      }
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
 
 /**
  * A component whose state the store saves and loads.
@@ -340,10 +367,15 @@ export class StateStore implements AsyncDisposable {
         const ctx = new SaveContextImpl(compDir, name, this.#checksum);
         let written;
         try {
-          await obj.saveState(compDir, ctx);
+          await raceAbort(
+            action,
+            inCallback.run(this, async () => await obj.saveState(compDir, ctx)),
+            options.signal,
+          );
           written = await ctx.settle();
         } catch (error) {
           await ctx.drain();
+          if (error instanceof AbortedError) throw error;
           throw new StateComponentError(action, name, error);
         }
         for (const w of written) {
@@ -562,6 +594,7 @@ export class StateStore implements AsyncDisposable {
   /** Release the lock. Waits for a save or load in progress. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#assertNotReentrant("close the state store");
     this.#closed = true;
     await this.#queue.catch(() => {});
     this.#lock?.release();
@@ -579,9 +612,25 @@ export class StateStore implements AsyncDisposable {
   }
 
   /** Run `fn` after every operation queued before it; refuse at once when closed. */
+  /** A component calling save/load/prune/verify/close from its own callback would deadlock. */
+  #assertNotReentrant(action: string): void {
+    if (inCallback.getStore() === this) {
+      throw new InvalidArgumentError(
+        action,
+        "called from a component's saveState/loadState of the same store (it would wait for itself)",
+        this.dir,
+      );
+    }
+  }
+
   #exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new ClosedError(action, "the store is closed", this.dir));
+    }
+    try {
+      this.#assertNotReentrant(action);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => {});
@@ -747,7 +796,7 @@ export class StateStore implements AsyncDisposable {
       if (!files) continue; // allowMissing
       const ctx = new LoadContextImpl(name, files);
       try {
-        await obj.loadState(join(prepared.path, name), ctx);
+        await inCallback.run(this, async () => await obj.loadState(join(prepared.path, name), ctx));
       } catch (error) {
         throw new StateComponentError("load snapshot", name, error);
       }
