@@ -4,19 +4,12 @@
  * @module
  */
 
-/** Every numeric typed array spool can store as raw binary. */
-export type NumericArray =
-  | Int8Array
-  | Uint8Array
-  | Uint8ClampedArray
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
+/**
+ * Every numeric typed array spool can store as raw binary. One definition for the whole library
+ * (the native FrameBuffer's), re-exported so that the root module exports a single symbol.
+ */
+export type { NumericArray } from "../native/binding.ts";
+import type { NumericArray } from "../native/binding.ts";
 
 /** Names of the dtypes recorded in the manifest. */
 export type DType =
