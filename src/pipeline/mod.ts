@@ -36,3 +36,15 @@ export {
   PipelineTimeoutError,
   RatioError,
 } from "./errors.ts";
+export {
+  fileSink,
+  type FileSinkOptions,
+  join,
+  jsonDecode,
+  jsonEncode,
+  lineSource,
+  ndjsonSource,
+  pass,
+  select,
+  zipInputs,
+} from "./nodes.ts";

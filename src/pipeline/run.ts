@@ -274,6 +274,7 @@ export class PipelineRun {
   #stateName = "pipeline";
   #lastK = 0;
   #outstanding = false;
+  #due = false;
   readonly #pending = new Map<number, Pending>();
   readonly #endSnaps = new Map<string, NodeSnapshot>();
   #commitChain: Promise<void> = Promise.resolve();
@@ -623,8 +624,13 @@ export class PipelineRun {
   // ---- checkpoints ----
 
   #request(force: boolean): void {
-    if (!this.#checkpointing || this.#failed || this.#stopping) return;
-    if (this.#outstanding && !force) return;
+    if (!this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted) return;
+    if ([...this.#sources.values()].every((src) => src.ended)) return;
+    if (this.#outstanding && !force) {
+      this.#due = true;
+      return;
+    }
+    this.#due = false;
     this.#outstanding = true;
     const k = ++this.#lastK;
     const p: Pending = { k, positions: {}, nodes: {}, sinks: {} };
@@ -741,7 +747,10 @@ export class PipelineRun {
         this.#fail(error);
       } finally {
         this.#component!.current = undefined;
-        if (last) this.#outstanding = false;
+        if (last) {
+          this.#outstanding = false;
+          if (this.#due) this.#request(false);
+        }
       }
     });
   }

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { StateStore } from "../state/store.ts";
+import { Pipeline, type PipelineEvent } from "./mod.ts";
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+function build(): Pipeline {
+  const p = new Pipeline({ buffer: 4 });
+  p.source("s");
+  p.source("t");
+  p.node("sq", { inputs: ["s"], spawn: 3, fn: async (x: number) => x * x });
+  p.node("tri", {
+    inputs: ["s"],
+    consume: 3,
+    produce: 3,
+    fn: (g: number[]) => g.map((x) => x + 1),
+  });
+  p.node("j", {
+    inputs: ["sq", "tri", "t"],
+    fn: (a: number, b: number, c: string) => `${a}/${b}/${c}`,
+  });
+  p.node("agg", {
+    inputs: ["j"],
+    state: { n: 0, hist: new Float64Array(4), last: "" },
+    fn: (st: { n: number; hist: Float64Array; last: string }, x: string) => {
+      st.n++;
+      st.hist[x.length % 4]! += 1;
+      st.last = x;
+      return `${st.n}:${x}`;
+    },
+  });
+  p.node("groups", { inputs: ["s"], consume: 4, fn: (g: number[]) => g.join(",") });
+  return p;
+}
+
+const N = 102;
+const inputs = () => ({
+  s: range(N),
+  t: (pos: number) => range(N - pos).map((i) => `t${i + pos}`),
+});
+
+async function reference() {
+  const r = await build().runToCompletion(inputs());
+  return r;
+}
+
+Deno.test("a checkpointed run gives the same outputs; a rerun resumes as done", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ref = await reference();
+    const events: PipelineEvent[] = [];
+    const r = await build().runToCompletion(inputs(), {
+      store: dir,
+      checkpointEvery: { items: 10 },
+      logger: (e) => events.push(e),
+    });
+    assert.deepEqual(r.outputs, ref.outputs);
+    assert.deepEqual(r.states, ref.states);
+    const cps = events.filter((e) => e.type === "checkpoint");
+    assert.ok(cps.length >= 2, `checkpoints: ${cps.length}`);
+    assert.equal(cps.at(-1)!.type === "checkpoint" && cps.at(-1)!.done, true);
+    const again = await build().runToCompletion(inputs(), { store: dir });
+    assert.equal(again.resumedFrom?.done, true);
+    assert.deepEqual(again.outputs, { agg: [], groups: [] });
+    assert.deepEqual(again.states, ref.states);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("stop takes a checkpoint; the next run resumes exactly (outputs by seq, state)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const ref = await reference();
+    const got = { agg: new Map<number, unknown>(), groups: new Map<number, unknown>() };
+    let runs = 0;
+    for (let stopAfter = 7; runs < 50; stopAfter += 11) {
+      runs++;
+      const p = build();
+      const run = p.run(inputs(), { store: dir, checkpointEvery: { items: 5 } });
+      let seen = 0;
+      const drain = async (name: "agg" | "groups") => {
+        for await (const { value, seq } of run.entries(name)) {
+          if (got[name].has(seq)) assert.equal(got[name].get(seq), value);
+          got[name].set(seq, value);
+          if (name === "agg" && ++seen === stopAfter) void run.stop();
+        }
+      };
+      await Promise.all([drain("agg"), drain("groups"), run.done]);
+      if (run.resumedFrom?.done) break;
+      const last = (await new StateStore(dir, { readOnly: true }).latest())?.meta as {
+        pipeline: { done: boolean };
+      };
+      if (last.pipeline.done) {
+        assert.deepEqual(run.state("agg"), ref.states.agg);
+        break;
+      }
+    }
+    assert.ok(runs > 2, `runs: ${runs}`);
+    assert.deepEqual([...got.agg.keys()].sort((a, b) => a - b), range(N));
+    assert.deepEqual(range(N).map((i) => got.agg.get(i)), ref.outputs.agg);
+    assert.deepEqual(
+      range(ref.outputs.groups!.length).map((i) => got.groups.get(i)),
+      ref.outputs.groups,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a StateStore can be passed; other components are left alone", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    {
+      await using store = new StateStore(dir);
+      const p = new Pipeline();
+      p.source("s");
+      p.node("sum", { inputs: ["s"], state: [0], fn: (st: number[], x: number) => (st[0]! += x) });
+      const r = await p.runToCompletion({ s: range(10) }, { store, checkpointEvery: { items: 3 } });
+      assert.deepEqual(r.states.sum, [45]);
+      assert.deepEqual(store.names, []);
+      const list = await store.list();
+      assert.ok(list.length >= 2, `snapshots: ${list.length}`);
+      assert.equal((list.at(-1)!.meta as { pipeline: { done: boolean } }).pipeline.done, true);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("typed-array state survives a checkpoint round trip", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mk = () => {
+      const p = new Pipeline();
+      p.source("s");
+      p.node("acc", {
+        inputs: ["s"],
+        state: new Float64Array(1000),
+        fn: (st: Float64Array, x: number) => {
+          st[x % 1000] = x + 0.25;
+          return x;
+        },
+      });
+      return p;
+    };
+    await mk().runToCompletion({ s: range(1500) }, { store: dir, checkpointEvery: { items: 100 } });
+    const r = await mk().runToCompletion({ s: range(1500) }, { store: dir });
+    const st = r.states.acc as Float64Array;
+    assert.ok(st instanceof Float64Array);
+    assert.equal(st[7], 1007.25);
+    assert.equal(st[999], 1999 - 1000 + 0.25 + 1000 - 1000 + 999 - 999 + 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

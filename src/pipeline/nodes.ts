@@ -1,0 +1,109 @@
+/**
+ * Ready-made node functions, sources and sinks (PaPy's `util.func` helpers, typed).
+ *
+ * @module
+ */
+
+import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { lines, type LinesOptions } from "../stream/lines.ts";
+import { ndjson } from "../stream/ndjson.ts";
+
+/** A node function returning its `index`-th input. */
+export function pass(index = 0): (...inputs: unknown[]) => unknown {
+  assertInteger("create a pass node", "index", index, 0);
+  return (...inputs) => inputs[index];
+}
+
+/** A node function returning the inputs at `indices`, as an array, in that order. */
+export function select(...indices: number[]): (...inputs: unknown[]) => unknown[] {
+  for (const i of indices) assertInteger("create a select node", "index", i, 0);
+  return (...inputs) => indices.map((i) => inputs[i]);
+}
+
+/** A node function returning all its inputs as one array (a zip of the inputs). */
+export function zipInputs(): (...inputs: unknown[]) => unknown[] {
+  return (...inputs) => inputs;
+}
+
+/** A node function joining its inputs (strings) with `separator`. */
+export function join(separator = ""): (...inputs: unknown[]) => string {
+  if (typeof separator !== "string") {
+    throw new InvalidArgumentError("create a join node", "separator must be a string", separator);
+  }
+  return (...inputs) => inputs.join(separator);
+}
+
+/** A node function encoding its input as JSON text. */
+export function jsonEncode(): (value: unknown) => string {
+  return (value) => {
+    const text = JSON.stringify(value);
+    if (text === undefined) {
+      throw new InvalidArgumentError("encode JSON", "the value has no JSON form", value);
+    }
+    return text;
+  };
+}
+
+/** A node function decoding JSON text. */
+export function jsonDecode(): (text: string) => unknown {
+  return (text) => JSON.parse(text);
+}
+
+async function* skip<T>(source: AsyncIterable<T>, n: number): AsyncGenerator<T, void, undefined> {
+  let i = 0;
+  for await (const v of source) if (i++ >= n) yield v;
+}
+
+/**
+ * A resumable source of the lines of a text file (`follow` waits for appended lines). Pass it
+ * to `run` as the source's input: it is called with the position to resume at.
+ */
+export function lineSource(
+  path: string | URL,
+  options?: LinesOptions,
+): (position: number) => AsyncIterable<string> {
+  return (position) => skip(lines(path, options), position);
+}
+
+/** A resumable source of the values of an NDJSON file (blank lines skipped). */
+export function ndjsonSource(
+  path: string | URL,
+  options?: LinesOptions,
+): (position: number) => AsyncIterable<unknown> {
+  return (position) => skip(ndjson(lines(path, options)), position);
+}
+
+/** Options of {@linkcode fileSink}. */
+export interface FileSinkOptions {
+  /** Text of an item (default `JSON.stringify`). */
+  encode?: (item: unknown) => string;
+  /** File name extension (default `".json"`). */
+  extension?: string;
+}
+
+/**
+ * An idempotent sink consumer for `runToCompletion({sinks})`: writes each item to
+ * `<dir>/<seq, 12 digits><extension>` through a temporary file and a rename, so an item
+ * delivered again after a resume overwrites the same file (outputs exactly once).
+ */
+export function fileSink(
+  dir: string,
+  options: FileSinkOptions = {},
+): (item: unknown, info: { seq: number }) => Promise<void> {
+  if (typeof dir !== "string" || dir === "") {
+    throw new InvalidArgumentError("create a file sink", "dir must be a non-empty string", dir);
+  }
+  const encode = options.encode ?? ((v: unknown) => JSON.stringify(v));
+  const ext = options.extension ?? ".json";
+  let made = false;
+  return async (item, { seq }) => {
+    if (!made) {
+      await Deno.mkdir(dir, { recursive: true });
+      made = true;
+    }
+    const name = `${dir}/${String(seq).padStart(12, "0")}${ext}`;
+    const tmp = `${name}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.writeTextFile(tmp, encode(item));
+    await Deno.rename(tmp, name);
+  };
+}

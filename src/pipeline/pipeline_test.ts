@@ -1,0 +1,300 @@
+import assert from "node:assert/strict";
+import { AbortedError } from "../errors.ts";
+import {
+  NodeError,
+  Pipeline,
+  type PipelineEvent,
+  PipelineTimeoutError,
+  RatioError,
+} from "./mod.ts";
+import { join, jsonDecode, jsonEncode, pass, select, zipInputs } from "./nodes.ts";
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+Deno.test("linear pipeline keeps order", async () => {
+  const p = new Pipeline({ buffer: 2 });
+  p.source("s");
+  p.node("inc", { inputs: ["s"], fn: (x: number) => x + 1 });
+  p.node("dbl", { inputs: ["inc"], fn: async (x: number) => 2 * x });
+  const run = p.run({ s: range(200) });
+  assert.deepEqual(await collect(run.outputs.dbl!), range(200).map((x) => 2 * (x + 1)));
+  await run.done;
+});
+
+Deno.test("diamond pipeline: fan-out then zip fan-in", async () => {
+  const p = new Pipeline({ buffer: 1 });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x * 10 });
+  p.node("b", { inputs: ["s"], spawn: 4, fn: async (x: number) => x + 0.5 });
+  p.node("j", { inputs: ["a", "b"], fn: (a: number, b: number) => [a, b] });
+  const { outputs } = await p.runToCompletion({ s: range(100) });
+  assert.deepEqual(outputs.j, range(100).map((x) => [x * 10, x + 0.5]));
+});
+
+Deno.test("fan-in passes inputs in declared order, not name order", async () => {
+  const p = new Pipeline();
+  p.source("z");
+  p.source("a");
+  p.node("j", { inputs: ["z", "a"], fn: zipInputs() });
+  p.node("k", { inputs: ["a", "z"], fn: join("-") });
+  const { outputs } = await p.runToCompletion({ z: ["z0", "z1"], a: ["a0", "a1"] });
+  assert.deepEqual(outputs.j, [["z0", "a0"], ["z1", "a1"]]);
+  assert.deepEqual(outputs.k, ["a0-z0", "a1-z1"]);
+});
+
+Deno.test("chain composes left to right with per-function arguments", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  const add = (x: number, y: number) => x + y;
+  const mul = async (x: number, y: number) => x * y;
+  p.node("c", { inputs: ["s"], chain: [[add, 1], [mul, 10], String] });
+  const { outputs } = await p.runToCompletion({ s: [1, 2] });
+  assert.deepEqual(outputs.c, ["20", "30"]);
+});
+
+Deno.test("consume groups (final partial group kept), produce splits or repeats", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  p.node("groups", { inputs: ["s"], consume: 3, fn: (g: number[]) => g.join("") });
+  p.node("split", { inputs: ["s"], produce: 2, fn: (x: number) => [x, -x] });
+  p.node("rep", { inputs: ["s"], produce: 3, repeat: true, fn: (x: number) => x });
+  const { outputs } = await p.runToCompletion({ s: [1, 2, 3, 4, 5] });
+  assert.deepEqual(outputs.groups, ["123", "45"]);
+  assert.deepEqual(outputs.split, [1, -1, 2, -2, 3, -3, 4, -4, 5, -5]);
+  assert.deepEqual(outputs.rep, [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]);
+  assert.deepEqual(p.rate("groups"), { num: 1, den: 3 });
+  assert.deepEqual(p.rate("split"), { num: 2, den: 1 });
+});
+
+Deno.test("consistent ratios are accepted, inconsistent ones rejected at build time", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  p.node("pairs", { inputs: ["s"], consume: 2, fn: (g: number[]) => g[0]! + g[1]! });
+  p.node("halves", { inputs: ["s"], consume: 4, produce: 2, fn: (g: number[]) => [g[0], g[2]] });
+  p.node("ok", { inputs: ["pairs", "halves"], fn: (a: number, b: number) => `${a}:${b}` });
+  assert.throws(
+    () => p.node("bad", { inputs: ["s", "pairs"], fn: (a: number, b: number) => a + b }),
+    RatioError,
+  );
+  assert.equal(p.graph.has("bad"), false);
+  const { outputs } = await p.runToCompletion({ s: range(8) });
+  assert.deepEqual(outputs.ok, ["1:0", "5:2", "9:4", "13:6"]);
+});
+
+Deno.test("bad specs are refused", () => {
+  const p = new Pipeline();
+  p.source("s");
+  assert.throws(() => p.node("x", { inputs: ["nope"], fn: (v: unknown) => v }));
+  assert.throws(() => p.node("x", { inputs: [], fn: (v: unknown) => v }));
+  assert.throws(() => p.node("x", { inputs: ["s"], consume: 0, fn: (v: unknown) => v }));
+  assert.throws(() =>
+    p.node("x", { inputs: ["s"], state: 0, spawn: 2, fn: (_s: number, v: unknown) => v })
+  );
+  assert.throws(() => p.node("x", { inputs: ["s"] } as never));
+  assert.throws(() => p.run({}));
+  assert.throws(() => p.run({ s: [], t: [] }));
+});
+
+Deno.test("produce with a wrong result shape fails the node", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  p.node("split", { inputs: ["s"], produce: 2, fn: (x: number) => [x] });
+  await assert.rejects(p.runToCompletion({ s: [1] }), NodeError);
+});
+
+Deno.test("errors: fail rejects the run and the sink readers", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  p.node("f", {
+    inputs: ["s"],
+    fn: (x: number) => {
+      if (x === 5) throw new Error("five");
+      return x;
+    },
+  });
+  const run = p.run({ s: range(100) });
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const v of run.outputs.f!) got.push(v as number);
+  }, NodeError);
+  await assert.rejects(run.done, (e: unknown) => e instanceof NodeError && e.node === "f");
+  assert.deepEqual(got, [0, 1, 2, 3, 4]);
+});
+
+Deno.test("errors: dead-letter keeps going and keeps zips aligned", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  p.node("f", {
+    inputs: ["s"],
+    errors: "dead-letter",
+    fn: (x: number) => {
+      if (x % 3 === 0) throw new Error(`bad ${x}`);
+      return x * 100;
+    },
+  });
+  p.node("j", { inputs: ["s", "f"], fn: (a: number, b: number) => a + b });
+  p.node("g", { inputs: ["f"], consume: 2, fn: (g: number[]) => g });
+  const r = await p.runToCompletion({ s: range(7) });
+  assert.deepEqual(r.outputs.j, [101, 202, 404, 505]);
+  // f: hole,100,200,hole,400,500,hole -> groups of 2 with a hole are holes themselves.
+  assert.deepEqual(r.outputs.g, [[400, 500]]);
+  assert.deepEqual(r.deadLetters.map((d) => d.item), [0, 3, 6]);
+  assert.equal((r.deadLetters[0]!.error as Error).message, "bad 0");
+});
+
+Deno.test("reading sinks in the 'wrong' order does not deadlock (sinks grow, with an event)", async () => {
+  const events: PipelineEvent[] = [];
+  const p = new Pipeline({ buffer: 2, sinkBuffer: 8, logger: (e) => events.push(e) });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x + 1 });
+  p.node("mid", { inputs: ["s"], fn: (x: number) => x });
+  p.node("b", { inputs: ["mid"], fn: async (x: number) => -x });
+  const run = p.run({ s: range(1000) });
+  const b = await collect(run.outputs.b!);
+  const a = await collect(run.outputs.a!);
+  await run.done;
+  assert.deepEqual(b, range(1000).map((x) => -x));
+  assert.deepEqual(a, range(1000).map((x) => x + 1));
+  assert.ok(events.some((e) => e.type === "sink-grow" && e.sink === "a"));
+  assert.ok(!events.some((e) => e.type === "sink-grow" && e.sink === "b"));
+});
+
+Deno.test("the sinks callback form stays bounded (no growth)", async () => {
+  const events: PipelineEvent[] = [];
+  const p = new Pipeline({ buffer: 2, sinkBuffer: 4, logger: (e) => events.push(e) });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  p.node("b", { inputs: ["s"], fn: (x: number) => x });
+  let slow = 0;
+  const seqs: number[] = [];
+  await p.runToCompletion({ s: range(300) }, {
+    sinks: {
+      a: async (_x, { seq }) => {
+        seqs.push(seq);
+        await new Promise((r) => setTimeout(r, 0));
+        slow++;
+      },
+      b: () => {},
+    },
+  });
+  assert.equal(slow, 300);
+  assert.deepEqual(seqs, range(300));
+  assert.ok(!events.some((e) => e.type === "sink-grow"));
+});
+
+Deno.test("pause stops pulling, resume goes on", async () => {
+  let pulled = 0;
+  function* src() {
+    for (let i = 0; i < 500; i++) {
+      pulled++;
+      yield i;
+    }
+  }
+  const p = new Pipeline({ buffer: 4, sinkBuffer: 4 });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  const run = p.run({ s: src() });
+  run.pause();
+  assert.equal(run.paused, true);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+  const before = pulled;
+  assert.ok(before < 500);
+  await assert.rejects(run.wait({ timeoutMs: 20 }), PipelineTimeoutError);
+  assert.equal(pulled, before);
+  run.resume();
+  const out = await collect(run.outputs.a!);
+  await run.wait({ timeoutMs: 60_000 });
+  assert.deepEqual(out, range(500));
+});
+
+Deno.test("stop drains in-flight items and ends the sinks", async () => {
+  let i = 0;
+  const endless = { [Symbol.iterator]: () => ({ next: () => ({ done: false, value: i++ }) }) };
+  const p = new Pipeline({ buffer: 4 });
+  p.source("s");
+  p.node("a", { inputs: ["s"], consume: 3, fn: (g: number[]) => g });
+  const run = p.run({ s: endless });
+  const got: number[][] = [];
+  for await (const g of run.outputs.a!) {
+    got.push(g as number[]);
+    if (got.length === 10) run.stop();
+  }
+  await run.done;
+  const flat = got.flat();
+  assert.deepEqual(flat, range(flat.length));
+  assert.ok(flat.length >= 30);
+  assert.equal(flat.length, i); // every pulled item reached the sink (last group flushed)
+});
+
+Deno.test("abort by signal rejects done and the readers with AbortedError", async () => {
+  const ctl = new AbortController();
+  async function* slow() {
+    for (let i = 0;; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      yield i;
+    }
+  }
+  const p = new Pipeline();
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  const run = p.run({ s: slow() }, { signal: ctl.signal });
+  await assert.rejects(async () => {
+    for await (const x of run.outputs.a!) if (x === 5) ctl.abort("enough");
+  }, AbortedError);
+  await assert.rejects(run.done, AbortedError);
+});
+
+Deno.test("spawn runs calls concurrently and keeps order", async () => {
+  let active = 0;
+  let peak = 0;
+  const p = new Pipeline();
+  p.source("s");
+  p.node("a", {
+    inputs: ["s"],
+    spawn: 4,
+    fn: async (x: number) => {
+      peak = Math.max(peak, ++active);
+      await new Promise((r) => setTimeout(r, (x * 7) % 5));
+      active--;
+      return x;
+    },
+  });
+  const { outputs } = await p.runToCompletion({ s: range(40) });
+  assert.deepEqual(outputs.a, range(40));
+  assert.equal(peak, 4);
+});
+
+Deno.test("utility nodes and structured logging", async () => {
+  const events: string[] = [];
+  const p = new Pipeline();
+  p.source("s");
+  p.source("t");
+  p.node("enc", { inputs: ["s"], fn: jsonEncode() });
+  p.node("dec", { inputs: ["enc"], fn: jsonDecode() });
+  p.node("second", { inputs: ["dec", "t"], fn: pass(1) });
+  p.node("both", { inputs: ["dec", "t"], fn: select(1, 0) });
+  const r = await p.runToCompletion({ s: [{ a: 1 }], t: ["x"] }, {
+    logger: (e) => events.push(`${e.type}${"node" in e ? `:${e.node}` : ""}`),
+  });
+  assert.deepEqual(r.outputs.second, ["x"]);
+  assert.deepEqual(r.outputs.both, [["x", { a: 1 }]]);
+  assert.equal(events[0], "run-start");
+  assert.equal(events.at(-1), "run-end");
+  assert.ok(events.includes("node-start:enc") && events.includes("node-end:both"));
+});
+
+Deno.test("a sink can be read only once; entries give sequence numbers", async () => {
+  const p = new Pipeline();
+  p.source("s");
+  const run = p.run({ s: ["a", "b"] });
+  const entries = await collect(run.entries("s"));
+  assert.deepEqual(entries, [{ value: "a", seq: 0 }, { value: "b", seq: 1 }]);
+  await assert.rejects(collect(run.outputs.s!));
+  await run.done;
+});
