@@ -45,10 +45,17 @@ export function toAsyncIterator<T>(source: AnyIterable<T>): AsyncIterator<T> {
   if (source !== null && typeof source === "object" && Symbol.iterator in source) {
     const it = (source as Iterable<T>)[Symbol.iterator]();
     return {
-      next: () =>
-        Promise.resolve(it.next()).then(async (r) =>
+      next: () => {
+        let r: IteratorResult<T>;
+        try {
+          r = it.next();
+        } catch (error) {
+          return Promise.reject(error); // a throwing sync source rejects, like for await
+        }
+        return Promise.resolve(r).then(async (r) =>
           ({ done: r.done, value: await r.value }) as IteratorResult<T>
-        ),
+        );
+      },
       return: (value?: unknown) =>
         Promise.resolve(it.return?.(value) ?? { done: true, value: undefined }) as Promise<
           IteratorResult<T>
