@@ -8,7 +8,7 @@ function build(): Pipeline {
   const p = new Pipeline({ buffer: 4 });
   p.source("s");
   p.source("t");
-  p.node("sq", { inputs: ["s"], spawn: 3, fn: async (x: number) => x * x });
+  p.node("sq", { inputs: ["s"], spawn: 3, fn: (x: number) => Promise.resolve(x * x) });
   p.node("tri", {
     inputs: ["s"],
     consume: 3,

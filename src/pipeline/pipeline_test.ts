@@ -21,7 +21,7 @@ Deno.test("linear pipeline keeps order", async () => {
   const p = new Pipeline({ buffer: 2 });
   p.source("s");
   p.node("inc", { inputs: ["s"], fn: (x: number) => x + 1 });
-  p.node("dbl", { inputs: ["inc"], fn: async (x: number) => 2 * x });
+  p.node("dbl", { inputs: ["inc"], fn: (x: number) => Promise.resolve(2 * x) });
   const run = p.run({ s: range(200) });
   assert.deepEqual(await collect(run.outputs.dbl!), range(200).map((x) => 2 * (x + 1)));
   await run.done;
@@ -31,7 +31,7 @@ Deno.test("diamond pipeline: fan-out then zip fan-in", async () => {
   const p = new Pipeline({ buffer: 1 });
   p.source("s");
   p.node("a", { inputs: ["s"], fn: (x: number) => x * 10 });
-  p.node("b", { inputs: ["s"], spawn: 4, fn: async (x: number) => x + 0.5 });
+  p.node("b", { inputs: ["s"], spawn: 4, fn: (x: number) => Promise.resolve(x + 0.5) });
   p.node("j", { inputs: ["a", "b"], fn: (a: number, b: number) => [a, b] });
   const { outputs } = await p.runToCompletion({ s: range(100) });
   assert.deepEqual(outputs.j, range(100).map((x) => [x * 10, x + 0.5]));
@@ -52,7 +52,7 @@ Deno.test("chain composes left to right with per-function arguments", async () =
   const p = new Pipeline();
   p.source("s");
   const add = (x: number, y: number) => x + y;
-  const mul = async (x: number, y: number) => x * y;
+  const mul = (x: number, y: number) => Promise.resolve(x * y);
   p.node("c", { inputs: ["s"], chain: [[add, 1], [mul, 10], String] });
   const { outputs } = await p.runToCompletion({ s: [1, 2] });
   assert.deepEqual(outputs.c, ["20", "30"]);
@@ -154,7 +154,7 @@ Deno.test("reading sinks in the 'wrong' order does not deadlock (sinks grow, wit
   p.source("s");
   p.node("a", { inputs: ["s"], fn: (x: number) => x + 1 });
   p.node("mid", { inputs: ["s"], fn: (x: number) => x });
-  p.node("b", { inputs: ["mid"], fn: async (x: number) => -x });
+  p.node("b", { inputs: ["mid"], fn: (x: number) => Promise.resolve(-x) });
   const run = p.run({ s: range(1000) });
   const b = await collect(run.outputs.b!);
   const a = await collect(run.outputs.a!);
