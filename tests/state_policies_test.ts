@@ -53,7 +53,7 @@ Deno.test("prune: removes the oldest complete snapshots and returns their paths"
     for (let i = 0; i < 5; i++) paths.push(await store.save());
     assert.deepEqual(await store.prune(new LatestStatesKeeper(2)), paths.slice(0, 3));
     assert.deepEqual((await store.list()).map((s) => s.path), paths.slice(3));
-    assert.deepEqual(await store.prune(new LatestStatesKeeper(2)), []);
+    assert.deepEqual(await new LatestStatesKeeper(2).cleanup(store), []);
     assert.deepEqual(await store.prune(new LatestStatesKeeper(0)), paths.slice(3));
     assert.deepEqual(await store.list(), []);
     assert.equal(await store.load("latest"), undefined);

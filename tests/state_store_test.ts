@@ -580,3 +580,18 @@ Deno.test("abort: a hanging saveState is abandoned when the signal aborts", asyn
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), [".lock"]);
   });
 });
+
+Deno.test("same millisecond: saves with an identical clock still get distinct names", async () => {
+  await withDir(async (dir) => {
+    const frozen = Date.UTC(2026, 0, 1);
+    await using store = new StateStore(dir, { clock: () => frozen });
+    store.register("a", jsonState(0));
+    const paths = [await store.save(), await store.save(), await store.save()];
+    assert.equal(new Set(paths).size, 3);
+    const list = await store.list();
+    assert.deepEqual(list.map((s) => s.createdAt.getTime()), [frozen, frozen, frozen]);
+    assert.deepEqual(list.map((s) => s.sequence), [1, 2, 3]);
+    assert.equal((await store.latest())?.path, paths[2]);
+    assert.throws(() => new StateStore(dir, { clock: 5 as never }), InvalidArgumentError);
+  });
+});

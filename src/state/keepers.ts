@@ -5,7 +5,7 @@
  */
 
 import { assertInteger } from "../errors.ts";
-import type { SnapshotInfo } from "./store.ts";
+import type { SnapshotInfo, StateStore } from "./store.ts";
 
 /**
  * A retention policy. `select` receives the store's complete snapshots (temporary directories of
@@ -46,6 +46,11 @@ export class LatestStatesKeeper implements StatesKeeper {
    */
   constructor(maxKeep: number) {
     this.maxKeep = assertInteger("create a LatestStatesKeeper", "maxKeep", maxKeep, 0);
+  }
+
+  /** Apply this keeper to `store` now (same as `store.prune(this)`); returns the removed paths. */
+  cleanup(store: StateStore): Promise<string[]> {
+    return store.prune(this);
   }
 
   /** The snapshots older than the `maxKeep` newest. */

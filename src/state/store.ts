@@ -118,6 +118,11 @@ export interface StateStoreOptions {
   keeper?: StatesKeeper;
   /** Called when the lock was taken over from a writer that died without closing. */
   onStaleLock?: (holder: LockHolder) => void;
+  /**
+   * Wall clock (ms since the epoch) for `createdAt`, default `Date.now`. Only informational:
+   * names and `latest` depend on sequence numbers, never on time.
+   */
+  clock?: () => number;
 }
 
 /** A complete snapshot (valid manifest), as listed by {@linkcode StateStore.list}. */
@@ -223,6 +228,7 @@ export class StateStore implements AsyncDisposable {
   readonly #lock: StoreLock | undefined;
   readonly #checksum: ChecksumAlgorithm;
   readonly #keeper: StatesKeeper | undefined;
+  readonly #clock: () => number;
   readonly #states = new Map<string, PersistentState>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -253,6 +259,10 @@ export class StateStore implements AsyncDisposable {
     this.readOnly = options.readOnly ?? false;
     this.#checksum = checksum;
     this.#keeper = options.keeper;
+    if (options.clock !== undefined && typeof options.clock !== "function") {
+      throw new InvalidArgumentError(action, "clock must be a function", options.clock);
+    }
+    this.#clock = options.clock ?? Date.now;
     if (this.readOnly) {
       let info: Deno.FileInfo;
       try {
@@ -395,7 +405,7 @@ export class StateStore implements AsyncDisposable {
         format: MANIFEST_FORMAT,
         version: MANIFEST_VERSION,
         sequence: seq,
-        createdAt: new Date().toISOString(),
+        createdAt: new Date(this.#clock()).toISOString(),
         littleEndian: HOST_LITTLE_ENDIAN,
         checksum: this.#checksum,
         components: entries.map(([name]) => name),
