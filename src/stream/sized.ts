@@ -29,6 +29,20 @@ export function lengthOf(source: unknown): number | undefined {
 /**
  * Attach `length` to `iterable` when `length` is a number (the result is the same object).
  * Returns `iterable` unchanged when `length` is undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lengthOf, map, withLength } from "@spool/spool";
+ *
+ * async function* files() {
+ *   yield "a.ndjson";
+ *   yield "b.ndjson";
+ * }
+ * const sized = withLength(files(), 2);
+ * assert.equal(lengthOf(sized), 2);
+ * assert.equal(map(sized, (f) => f.toUpperCase()).length, 2); // 1:1 stages keep it
+ * ```
  */
 export function withLength<I extends object>(iterable: I, length: number | undefined): I {
   if (length !== undefined) {
