@@ -324,3 +324,28 @@ Deno.test("bad arguments are refused", async () => {
   assert.throws(() => new WorkerPool({ module: MODULE, size: 0 }), InvalidArgumentError);
   await assert.rejects(() => p.map(42 as unknown as number[]).next(), TypeError);
 });
+
+Deno.test("a failing source raises its own error; the pool stays usable", async () => {
+  await using p = await pool(2);
+  async function* broken() {
+    yield 1;
+    yield 2;
+    throw new SyntaxError("source broke");
+  }
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const r of p.map(broken())) got.push(r.value);
+  }, SyntaxError);
+  assert.ok(got.length <= 2);
+  assert.deepEqual((await collect(p.map([4]))).map((r) => r.value), [8]);
+});
+
+Deno.test("no leaked workers: a map never iterated, and close() twice, are fine", async () => {
+  const p = await pool(2);
+  const unused = p.map([1, 2, 3]);
+  void unused;
+  await p.close();
+  await p.close();
+  assert.equal(p.closed, true);
+  assert.ok(p.insights().every((w) => w.state === "closed"));
+});

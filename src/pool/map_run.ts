@@ -7,7 +7,7 @@
 
 import { AbortedError, ClosedError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
-import { collectTransferables, SPREAD, TRANSFER } from "./protocol.ts";
+import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 
 /** Error policy of a map. */
 export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
@@ -25,6 +25,8 @@ export interface Chunk {
   items: unknown[];
   sentAt: number;
   retries: number;
+  /** Sent with the ISOLATE flag (after a silent worker death made it a suspect). */
+  isolate: boolean;
 }
 
 /** What a map needs from the pool. */
@@ -115,7 +117,9 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     this.#pool = pool;
     this.#source = source;
     this.#o = options;
-    this.flags = (options.spread ? SPREAD : 0) | (options.transfer ? TRANSFER : 0);
+    // With a time limit, replies are flushed per chunk so a timeout blames the right chunk.
+    this.flags = (options.spread ? SPREAD : 0) | (options.transfer ? TRANSFER : 0) |
+      (options.timeoutMs > 0 ? ISOLATE : 0);
     this.timeoutMs = options.timeoutMs;
   }
 
@@ -227,7 +231,15 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   }
 
   #push(start: number, items: unknown[]): void {
-    this.#pending.push({ id: this.#pool.nextId(), run: this, start, items, sentAt: 0, retries: 0 });
+    this.#pending.push({
+      id: this.#pool.nextId(),
+      run: this,
+      start,
+      items,
+      sentAt: 0,
+      retries: 0,
+      isolate: false,
+    });
   }
 
   #fill(): void {

@@ -16,6 +16,11 @@ export const RUN = 0;
 export const SPREAD = 1;
 /** Flag bit: transfer ArrayBuffers found in results. */
 export const TRANSFER = 2;
+/**
+ * Flag bit: flush pending replies before and after this chunk, so that if the worker dies
+ * without a word (SIGKILL, OOM, timeout) the pool knows exactly which chunk was running.
+ */
+export const ISOLATE = 4;
 
 /** One chunk on the wire: `[id, flags, items]`. */
 export type WireChunk = [number, number, unknown[]];

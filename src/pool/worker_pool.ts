@@ -15,7 +15,7 @@ import { type AnyIterable, lengthOf, withLength } from "../stream/sized.ts";
 import type { AnyWorkerDefinition, ArgsOf, InitArgsOf, InputOf, OutputOf } from "./define.ts";
 import { decodeError, type EncodedError, WorkerCrashError, WorkerInitError } from "./errors.ts";
 import { type Chunk, type ErrorPolicy, MapRun, type Scheduler, type Settled } from "./map_run.ts";
-import { type ControlMessage, RUN, type WireChunk, type WireReply } from "./protocol.ts";
+import { type ControlMessage, ISOLATE, RUN, type WireChunk, type WireReply } from "./protocol.ts";
 import { type HandleEvents, spawnProcess, spawnThread, type WorkerHandle } from "./transport.ts";
 
 /** Options of {@linkcode WorkerPool}. */
@@ -394,18 +394,27 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     }
     const inflight = slot.inflight;
     slot.inflight = [];
+    // The culprit: the chunk the worker named, else the oldest unacknowledged one if it was
+    // isolated (replies flushed right before it). Otherwise replies may have been batched, so
+    // nobody is blamed yet: every chunk is sent again, isolated, and the next death is exact.
     let culprit = inflight.findIndex((c) => c.id === chunkId);
-    if (culprit < 0) culprit = 0;
+    const oldest = inflight[0];
+    if (culprit < 0 && oldest && (oldest.isolate || (oldest.run.flags & ISOLATE) !== 0)) {
+      culprit = 0;
+    }
     const cause = timeout
       ? new TimeoutError(`finish a task within ${inflight[culprit]?.run.timeoutMs} ms`, reason)
       : new WorkerCrashError(slot.index, reason, error);
     for (let i = 0; i < inflight.length; i++) {
       const c = inflight[i]!;
       if (i === culprit || ++c.retries > 3) c.run.failChunk(c, slot.index, cause);
-      else c.run.requeue(c);
+      else {
+        if (culprit < 0) c.isolate = true;
+        c.run.requeue(c);
+      }
     }
     slot.restarts++;
-    if (this.#startDone) {
+    {
       this.#spawn(slot).then(
         () => this.#schedule(),
         (e) => {
@@ -503,7 +512,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       let transfer: Transferable[] | undefined;
       for (let j = 0; j < out.length; j++) {
         const c = out[j]!;
-        wire[j] = [c.id, c.run.flags, c.items];
+        wire[j] = [c.id, c.isolate ? c.run.flags | ISOLATE : c.run.flags, c.items];
         if (c.run.flags & 2) c.run.transferOf(c.items, transfer ??= []);
         if (c.run.timeoutMs > 0) {
           c.sentAt = now;

@@ -11,6 +11,7 @@ import {
   collectTransferables,
   type ControlMessage,
   type InitMessage,
+  ISOLATE,
   RUN,
   SPREAD,
   TRANSFER,
@@ -105,6 +106,8 @@ export function serve(port: Port): void {
       const [id, flags, items] = chunk;
       current = id;
       const spread = (flags & SPREAD) !== 0;
+      const isolate = (flags & ISOLATE) !== 0;
+      if (isolate) flush();
       const t0 = performance.now();
       const n = items.length;
       const out = new Array(n);
@@ -129,7 +132,7 @@ export function serve(port: Port): void {
       const t1 = performance.now();
       replies.push([id, t1 - t0, out, errs]);
       if ((flags & TRANSFER) !== 0) collectTransferables(out, transfer, 3);
-      if (head >= queue.length || t1 - lastFlush > FLUSH_MS) {
+      if (isolate || head >= queue.length || t1 - lastFlush > FLUSH_MS) {
         lastFlush = t1;
         flush();
       }
