@@ -335,3 +335,24 @@ Deno.test("a snapshot directory without a manifest is reported by latest, never 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fallback over only corrupt snapshots reports each and loads nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool-allbad-" });
+  try {
+    const { first, second } = await twoSnapshots(dir);
+    Deno.truncateSync(`${first}/data/value.bin`, 0);
+    Deno.removeSync(`${second}/manifest.json`);
+    const { store, calls } = spyStore(dir);
+    await using s = store;
+    const reported: string[] = [];
+    const loaded = await s.load("latest", {
+      fallback: true,
+      onCorrupt: (e) => reported.push(`${e.path}:${e.file}`),
+    });
+    assert.equal(loaded, undefined);
+    assert.deepEqual(reported, [`${second}:manifest.json`, `${first}:data/value.bin`]);
+    assert.deepEqual(calls, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
