@@ -543,3 +543,40 @@ Deno.test("parameterInfo reads names from many function forms", () => {
   assert.equal(parameterInfo(Math.max), undefined);
   assert.equal(parameterInfo(o.method.bind(o)), undefined);
 });
+
+Deno.test("sources: promises in a sync iterable are awaited; break stops the source", async () => {
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir);
+    const got: number[] = [];
+    for await (const { item } of loop.iterate([Promise.resolve(1), 2, Promise.resolve(3)])) {
+      got.push(item as number);
+    }
+    assert.deepEqual(got, [1, 2, 3]);
+  });
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir);
+    let stopped = false;
+    async function* source() {
+      try {
+        for (let i = 0;; i++) yield i;
+      } finally {
+        stopped = true;
+      }
+    }
+    for await (const { item } of loop.iterate(source())) if (item === 3) break;
+    assert.ok(stopped);
+    assert.equal(loop.position, 3); // the item being processed at break is not completed
+  });
+});
+
+Deno.test("everyMs without an injected clock: a timer raises the trigger, cleared at the end", async () => {
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir, {
+      checkpoint: { everyMs: 1, afterFlush: false, atEnd: false },
+    });
+    for await (const _ of loop.iterate([1, 2, 3])) {
+      await new Promise((resolve) => setTimeout(resolve, 5)); // each item outlasts the 1 ms timer
+    }
+    assert.equal(loop.checkpoints, 3);
+  });
+});

@@ -113,6 +113,20 @@ export type LoopStep<T> =
     readonly index: number;
   };
 
+/**
+ * What `iterate` returns: an async iterator of {@linkcode LoopStep}s. `return()` (called by
+ * `for await` on `break` or when the body throws) stops the loop without completing the current
+ * item and stops the source.
+ */
+export interface LoopIterator<T> extends AsyncIterableIterator<LoopStep<T>, void, undefined> {
+  /** The next step (completes the previous item first). */
+  next(): Promise<IteratorResult<LoopStep<T>, void>>;
+  /** Stop: the current item is not completed, the source is stopped, the loop cannot go on. */
+  return(): Promise<IteratorResult<LoopStep<T>, void>>;
+  /** Same as `return()`, then rejects with `error`. */
+  throw(error?: unknown): Promise<IteratorResult<LoopStep<T>, void>>;
+}
+
 /** Options of {@linkcode StatefulLoop.bindFunctionState}. */
 export interface BindFunctionOptions {
   /** Parameter name → the object passed for it (mutated in place by the function). */
@@ -181,6 +195,23 @@ function unwrap(error: unknown): unknown {
     : error;
 }
 
+const THENABLE = Symbol("thenable");
+let lastThenable: unknown;
+
+/** Next result of a sync iterator; `THENABLE` (value in `lastThenable`) when it must be awaited. */
+function pullSync<T>(it: Iterator<T>): IteratorResult<T> | typeof THENABLE {
+  const r = it.next();
+  const v = r.value as unknown;
+  if (
+    !r.done && v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as PromiseLike<unknown>).then === "function"
+  ) {
+    lastThenable = v;
+    return THENABLE;
+  }
+  return r;
+}
+
 const OPEN = Symbol("StatefulLoop.open");
 
 /**
@@ -227,6 +258,8 @@ export class StatefulLoop implements AsyncDisposable {
   readonly #afterFlush: boolean;
   readonly #atEnd: boolean;
   readonly #clock: () => number;
+  readonly #injectedClock: boolean;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #adapters = new Map<string, FrameAdapter<unknown>>();
   readonly #entries = new Map<string, StateEntry>();
   #restored = new Map<string, StoredState>();
@@ -263,6 +296,7 @@ export class StatefulLoop implements AsyncDisposable {
     this.#afterFlush = cp.afterFlush ?? true;
     this.#atEnd = cp.atEnd ?? true;
     this.#clock = options.clock ?? (() => performance.now());
+    this.#injectedClock = options.clock !== undefined;
     this.#adapters.set(frameAdapter.name, frameAdapter as FrameAdapter<unknown>);
     for (const a of options.adapters ?? []) this.#adapters.set(a.name, a as FrameAdapter<unknown>);
   }
@@ -634,7 +668,7 @@ export class StatefulLoop implements AsyncDisposable {
   iterate<T>(
     source: AnyIterable<T>,
     options: IterateOptions = {},
-  ): AsyncGenerator<LoopStep<T>, void, undefined> {
+  ): LoopIterator<T> {
     const action = "iterate a StatefulLoop";
     this.#assertOpen(action);
     if (this.#started) {
@@ -647,71 +681,156 @@ export class StatefulLoop implements AsyncDisposable {
     if (options === null || typeof options !== "object") {
       throw new InvalidArgumentError(action, "options must be an object", options);
     }
-    const it = toAsyncIterator(source);
+    let it: Iterator<T> | AsyncIterator<T>;
+    let sync = false;
+    if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
+      it = toAsyncIterator(source);
+    } else if (source !== null && typeof source === "object" && Symbol.iterator in source) {
+      it = (source as Iterable<T>)[Symbol.iterator]();
+      sync = true; // pulled directly: no per-item promise wrapping (thenables are still awaited)
+    } else {
+      it = toAsyncIterator(source); // throws the typed error
+    }
     this.#started = true;
-    return this.#run(it, options.skipCompleted ?? true, options.signal);
+    return this.#run(it, sync, options.skipCompleted ?? true, options.signal);
   }
 
-  async *#run<T>(
-    it: AsyncIterator<T>,
+  /**
+   * The iterator behind `iterate`: a hand-written async iterator (not an async generator) so
+   * that, with a synchronous source and no checkpoint due, `next()` does its work synchronously
+   * and returns one already-resolved promise.
+   */
+  #run<T>(
+    it: Iterator<T> | AsyncIterator<T>,
+    sync: boolean,
     skip: boolean,
     signal: AbortSignal | undefined,
-  ): AsyncGenerator<LoopStep<T>, void, undefined> {
+  ): LoopIterator<T> {
     const action = "iterate a StatefulLoop";
-    let clean = false;
+    type R = IteratorResult<LoopStep<T>, void>;
+    const DONE: R = Object.freeze({ done: true, value: undefined });
+    let phase: "init" | "items" | "final" | "end" | "done" = "init";
+    let inItem = false;
     let sourceDone = false;
-    try {
-      if (skip) {
-        for (let i = 0; i < this.#position; i++) {
-          const r = await it.next();
-          if (r.done) {
-            sourceDone = true;
-            throw new LoopMisuseError(
-              action,
-              `the source ended after ${i} items but the checkpoint has ${this.#position} completed; ` +
-                "pass the same replayable source, or the remaining items with { skipCompleted: false }",
-              i,
-            );
+    let peeked: IteratorResult<T> | typeof THENABLE | undefined;
+    let sinceSave = 0;
+    let lastSave = 0;
+    let inflight: Promise<R> | undefined;
+    const everyItems = this.#everyItems;
+    const everyMs = this.#everyMs;
+    // Time trigger: an unref'd timer raises a flag (reading a clock per item costs more than the
+    // loop itself); with an injected clock, the clock is read at each item completion instead.
+    const injected = this.#injectedClock;
+    let timeDue = false;
+    const arm = () => {
+      this.#clearTimer();
+      if (everyMs === false) return;
+      if (injected) {
+        lastSave = this.#clock();
+        return;
+      }
+      timeDue = false;
+      const id = setTimeout(() => (timeDue = true), everyMs);
+      Deno.unrefTimer(id as unknown as number);
+      this.#timer = id;
+    };
+
+    const due = () =>
+      this.#requested || (this.#afterFlush && this.#flushedThisItem) ||
+      (everyItems !== false && sinceSave >= everyItems) ||
+      (everyMs !== false && (injected ? this.#clock() - lastSave >= everyMs : timeDue));
+    const save = async () => {
+      await this.#save();
+      sinceSave = 0;
+      arm();
+    };
+    const begin = (value: T): R => {
+      this.#assertOpen(action);
+      this.#flushedThisItem = false;
+      this.#inBody = true;
+      inItem = true;
+      return { done: false, value: { final: false, item: value, index: this.#position } };
+    };
+    const complete = () => {
+      // the body finished the item it was given
+      inItem = false;
+      this.#inBody = false;
+      this.#position++;
+      sinceSave++;
+    };
+    const pullAsync = async (): Promise<IteratorResult<T>> => {
+      const r = peeked ??
+        (sync ? pullSync(it as Iterator<T>) : await (it as AsyncIterator<T>).next());
+      peeked = undefined;
+      return r === THENABLE ? { done: false, value: await (lastThenable as T) } : r;
+    };
+    const stopSource = async () => {
+      if (sourceDone) return;
+      sourceDone = true;
+      try {
+        await it.return?.();
+      } catch {
+        // the source failed while being stopped: the error that stopped the loop wins
+      }
+    };
+    const stop = async () => {
+      this.#clearTimer();
+      phase = "done";
+      inItem = false;
+      this.#inBody = false;
+      this.#final = false;
+      this.#stopped = true;
+      await stopSource();
+    };
+
+    // The general (asynchronous) step.
+    const advance = async (): Promise<R> => {
+      if (phase === "init") {
+        if (skip) {
+          for (let i = 0; i < this.#position; i++) {
+            const r = await pullAsync();
+            if (r.done) {
+              sourceDone = true;
+              throw new LoopMisuseError(
+                action,
+                `the source ended after ${i} items but the checkpoint has ${this.#position} ` +
+                  "completed; pass the same replayable source, or the remaining items with " +
+                  "{ skipCompleted: false }",
+                i,
+              );
+            }
           }
         }
+        arm();
+        phase = "items";
       }
-      let index = this.#position;
-      let sinceSave = 0;
-      let lastSave = this.#clock();
-      while (true) {
+      if (phase === "items") {
+        if (inItem) {
+          this.#assertOpen(action);
+          complete();
+          if (due()) await save();
+        }
         if (signal?.aborted) {
-          if (sinceSave > 0) await this.#save();
+          if (sinceSave > 0) await save();
           throw new AbortedError(action, "the signal was aborted", signal.reason, {
             cause: signal.reason,
           });
         }
-        const r = await it.next();
-        if (r.done) {
-          sourceDone = true;
-          break;
+        const r = await pullAsync();
+        if (!r.done) return begin(r.value);
+        sourceDone = true;
+        if ([...this.#sites.values()].some((s) => s.holds)) {
+          phase = "final";
+          this.#assertOpen(action);
+          this.#final = true;
+          this.#inBody = true;
+          inItem = true;
+          return { done: false, value: { final: true, item: undefined, index: this.#position } };
         }
-        this.#assertOpen(action);
-        this.#flushedThisItem = false;
-        this.#inBody = true;
-        yield { final: false, item: r.value, index };
-        this.#inBody = false;
-        this.#assertOpen(action);
-        this.#position = ++index;
-        sinceSave++;
-        const due = this.#requested ||
-          (this.#afterFlush && this.#flushedThisItem) ||
-          (this.#everyItems !== false && sinceSave >= this.#everyItems) ||
-          (this.#everyMs !== false && this.#clock() - lastSave >= this.#everyMs);
-        if (due) {
-          await this.#save();
-          sinceSave = 0;
-          lastSave = this.#clock();
-        }
+        phase = "end";
       }
-      if ([...this.#sites.values()].some((s) => s.holds)) {
-        this.#final = true;
-        this.#inBody = true;
-        yield { final: true, item: undefined, index };
+      if (phase === "final") {
+        inItem = false;
         this.#inBody = false;
         this.#final = false;
         this.#assertOpen(action);
@@ -719,28 +838,104 @@ export class StatefulLoop implements AsyncDisposable {
         if (left.length) {
           throw new LoopMisuseError(
             "flush at the end of the source",
-            `site${left.length > 1 ? "s" : ""} ${
-              left.map((s) => `"${s.name}"`).join(", ")
-            } still hold data ` +
-              "after the final pass: call loop.buffer(site, undefined) for every site when step.final is true",
+            `site${left.length > 1 ? "s" : ""} ${left.map((s) => `"${s.name}"`).join(", ")} ` +
+              "still hold data after the final pass: call loop.buffer(site, undefined) for every " +
+              "site when step.final is true",
             left.map((s) => s.name),
           );
         }
+        phase = "end";
       }
-      if (this.#atEnd) await this.#save();
-      clean = true;
-    } finally {
-      this.#inBody = false;
-      this.#final = false;
-      if (!clean) this.#stopped = true;
-      if (!sourceDone) {
-        try {
-          await it.return?.();
-        } catch {
-          // the source failed while being stopped: the error that stopped the loop wins
+      if (phase === "end") {
+        this.#clearTimer();
+        if (this.#atEnd) await this.#save();
+        phase = "done";
+      }
+      return DONE;
+    };
+
+    // The synchronous fast path; `undefined` when the general step is needed.
+    const fast = (): R | undefined => {
+      if (phase !== "items" || !sync || this.#closed) return undefined;
+      if (inItem) {
+        sinceSave++;
+        const needSave = due();
+        sinceSave--;
+        if (needSave) return undefined;
+        complete();
+      }
+      if (signal?.aborted) return undefined;
+      const r = pullSync(it as Iterator<T>);
+      if (r === THENABLE || r.done) {
+        peeked = r;
+        return undefined;
+      }
+      return begin(r.value);
+    };
+
+    const fail = async (error: unknown): Promise<R> => {
+      inflight = undefined;
+      await stop();
+      throw error;
+    };
+    const settle = (r: R): R => {
+      inflight = undefined;
+      return r;
+    };
+    // Asynchronous source, nothing due: one `then` on the source's promise.
+    const onPulled = (r: IteratorResult<T>): R | Promise<R> => {
+      if (r.done) {
+        peeked = r;
+        return advance().then(settle, fail);
+      }
+      try {
+        return settle(begin(r.value));
+      } catch (error) {
+        return fail(error);
+      }
+    };
+
+    const next = (): Promise<R> => {
+      if (inflight) return inflight.then(next, next); // next() called before the last settled
+      if (phase === "done") return Promise.resolve(DONE);
+      try {
+        if (sync) {
+          const r = fast();
+          if (r !== undefined) return Promise.resolve(r);
+        } else if (phase === "items" && !this.#closed && !signal?.aborted) {
+          let ok = true;
+          if (inItem) {
+            sinceSave++;
+            ok = !due();
+            sinceSave--;
+            if (ok) complete();
+          }
+          if (ok) return (inflight = (it as AsyncIterator<T>).next().then(onPulled, fail));
         }
+      } catch (error) {
+        return fail(error);
       }
-    }
+      return (inflight = advance().then(settle, fail));
+    };
+
+    const finish = async (): Promise<R> => {
+      if (inflight) await inflight.catch(() => {});
+      if (phase !== "done") await stop();
+      return DONE;
+    };
+
+    const iterator: LoopIterator<T> = {
+      next,
+      return: () => finish(),
+      throw: async (error?: unknown) => {
+        await finish();
+        throw error;
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
   }
 
   /**
@@ -960,10 +1155,16 @@ export class StatefulLoop implements AsyncDisposable {
     if (this.#closed) throw new ClosedError(action, "the loop is closed", this.path);
   }
 
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
   /** Release the checkpoint directory (its lock). Idempotent. Does not save. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#clearTimer();
     await this.#store.close();
   }
 

@@ -15,6 +15,7 @@ export {
   type BufferOptions,
   type CheckpointOptions,
   type IterateOptions,
+  type LoopIterator,
   type LoopStep,
   StatefulLoop,
   type StatefulLoopOptions,
