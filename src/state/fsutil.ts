@@ -65,6 +65,23 @@ export async function syncDir(path: string): Promise<void> {
   }
 }
 
+/** Synchronous {@linkcode syncDir}. */
+export function syncDirSync(path: string): void {
+  if (Deno.build.os === "windows") return;
+  const dir = Deno.openSync(path, { read: true });
+  try {
+    dir.syncSync();
+  } finally {
+    dir.close();
+  }
+}
+
+/** The parent directory of `path` (`"."` for a bare name). */
+export function parentOf(path: string): string {
+  const i = path.replace(/[\\/]+$/, "").search(/[\\/][^\\/]*$/);
+  return i < 0 ? "." : i === 0 ? path[0]! : path.slice(0, i);
+}
+
 /** fsync a file (opened again: durability is per inode, not per descriptor). */
 export async function syncFile(path: string): Promise<void> {
   // fsync needs no write access on POSIX (the file may be read-only); Windows needs it.

@@ -44,9 +44,11 @@ import {
 import {
   isNotFound,
   join,
+  parentOf,
   randomSuffix,
   readChecksummed,
   syncDir,
+  syncDirSync,
   syncFile,
   writeChecksummed,
 } from "./fsutil.ts";
@@ -277,7 +279,15 @@ export class StateStore implements AsyncDisposable {
       }
       return;
     }
-    Deno.mkdirSync(this.dir, { recursive: true });
+    let created = false;
+    try {
+      Deno.statSync(this.dir);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      Deno.mkdirSync(this.dir, { recursive: true });
+      created = true;
+    }
+    if (created) syncDirSync(parentOf(this.dir)); // make the new store directory itself durable
     if (options.lock ?? true) {
       this.#lock = StoreLock.acquire(this.dir);
       this.staleLock = this.#lock.staleHolder;
