@@ -8,6 +8,7 @@
 import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import { StateStore } from "../state/store.ts";
+import { LatestStatesKeeper } from "../state/keepers.ts";
 import {
   BARRIER,
   Cancelled,
@@ -73,6 +74,8 @@ export interface RunOptions {
   store?: StateStore | string;
   /** When sources inject barriers: every `items` items read by a source and/or every `ms`. */
   checkpointEvery?: { items?: number; ms?: number };
+  /** With a directory `store`: how many of the newest checkpoints to keep (default 3). */
+  keep?: number;
   /** Component name in the store (default `"pipeline"`). */
   stateName?: string;
   /** Structured log events. */
@@ -583,7 +586,7 @@ export class PipelineRun {
     if (store === undefined) return;
     if (options.stateName !== undefined) this.#stateName = options.stateName;
     if (typeof store === "string") {
-      this.#store = new StateStore(store);
+      this.#store = new StateStore(store, { keeper: new LatestStatesKeeper(options.keep ?? 3) });
       this.#ownStore = true;
     } else if (store instanceof StateStore) {
       this.#store = store;
