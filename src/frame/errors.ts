@@ -26,6 +26,8 @@ export class FrameError extends SpoolError {
   readonly column: string | undefined;
 
   /**
+   * Build the error; the message reads `Cannot <action>: <reason>[, received <value>]`.
+   *
    * @param action what was attempted ("build a frame")
    * @param reason why it failed
    * @param column the offending column, if any

@@ -29,7 +29,7 @@ export type Column = NumericColumn | unknown[];
 export type Columns = Record<string, Column>;
 
 /** Name of a column's kind: a typed-array dtype, or `"plain"` for plain arrays. */
-export type ColumnKind =
+export type FrameColumnKind =
   | "int8"
   | "uint8"
   | "uint8clamped"
@@ -47,7 +47,7 @@ export type ColumnKind =
 // deno-lint-ignore no-explicit-any
 type TypedCtor = { new (length: number): any; readonly BYTES_PER_ELEMENT: number };
 
-const KINDS: [Exclude<ColumnKind, "plain">, TypedCtor][] = [
+const KINDS: [Exclude<FrameColumnKind, "plain">, TypedCtor][] = [
   ["int8", Int8Array],
   ["uint8", Uint8Array],
   ["uint8clamped", Uint8ClampedArray],
@@ -62,7 +62,7 @@ const KINDS: [Exclude<ColumnKind, "plain">, TypedCtor][] = [
 ];
 const f16 = (globalThis as { Float16Array?: TypedCtor }).Float16Array;
 if (f16) KINDS.push(["float16", f16]);
-const KIND_BY_CTOR = new Map<unknown, Exclude<ColumnKind, "plain">>(
+const KIND_BY_CTOR = new Map<unknown, Exclude<FrameColumnKind, "plain">>(
   KINDS.map(([k, c]) => [c, k]),
 );
 const CTOR_BY_KIND = new Map<string, TypedCtor>(KINDS);
@@ -71,7 +71,7 @@ const CTOR_BY_KIND = new Map<string, TypedCtor>(KINDS);
  * The kind of a column value: its dtype for a numeric typed array, `"plain"` for an `Array`,
  * `undefined` for anything else (a `DataView`, a string, an object...).
  */
-export function columnKind(value: unknown): ColumnKind | undefined {
+export function columnKind(value: unknown): FrameColumnKind | undefined {
   if (Array.isArray(value)) return "plain";
   if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined;
   const direct = KIND_BY_CTOR.get(value.constructor);
@@ -199,12 +199,12 @@ export class Frame<C extends Columns = Columns> {
   }
 
   /** The kind (`"float64"`, ..., `"plain"`) of column `name`; a {@linkcode FrameError} if absent. */
-  kindOf(name: keyof C & string): ColumnKind {
+  kindOf(name: keyof C & string): FrameColumnKind {
     const col = this.columns[name];
     if (col === undefined) {
       throw new FrameError("read a frame column", `no column "${name}"`, name, this.names);
     }
-    return columnKind(col) as ColumnKind;
+    return columnKind(col) as FrameColumnKind;
   }
 
   /** Rows `start` (inclusive) to `end` (exclusive) as a new frame sharing memory (`subarray`). */
@@ -259,7 +259,7 @@ export function concat<C extends Columns>(frames: readonly Frame<C>[]): Frame<C>
   const head = frames[0] as Frame<C>;
   if (frames.length === 1) return head;
   const names = head.names;
-  const kinds = names.map((n) => columnKind(head.columns[n]) as ColumnKind);
+  const kinds = names.map((n) => columnKind(head.columns[n]) as FrameColumnKind);
   let total = 0;
   for (let i = 1; i < frames.length; i++) {
     const f = frames[i] as Frame<C>;
@@ -296,7 +296,7 @@ export function concat<C extends Columns>(frames: readonly Frame<C>[]): Frame<C>
   const out: Record<string, Column> = {};
   for (let j = 0; j < names.length; j++) {
     const n = names[j] as string;
-    const kind = kinds[j] as ColumnKind;
+    const kind = kinds[j] as FrameColumnKind;
     if (kind === "plain") {
       const dst = new Array(total);
       let at = 0;

@@ -9,11 +9,11 @@ export { FrameError } from "./errors.ts";
 export {
   byteSize,
   type Column,
-  type ColumnKind,
   columnKind,
   type Columns,
   concat,
   Frame,
+  type FrameColumnKind,
   type NumericColumn,
   plainColumnBytes,
 } from "./frame.ts";
