@@ -146,3 +146,63 @@ Deno.test("state crash: SIGKILL at random moments never leaves a partial latest 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("state crash: a read-only store loads consistent snapshots beside a live writer", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool-reader-" });
+  const elements = 4096;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CHILD, dir, String(elements), "1"], // keep 1: prunes on every save
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    // Wait for the writer's first save.
+    let seen = "";
+    while (!seen.includes("\n")) {
+      const { value, done } = await lines.read();
+      if (done) assert.fail("writer exited");
+      seen += value;
+    }
+    const draining = (async () => {
+      while (!(await lines.read()).done) { /* keep the pipe flowing */ }
+    })();
+    await using reader = new StateStore(dir, { readOnly: true });
+    let loaded: { counter: number; data: Float64Array } | undefined;
+    reader.register("state", {
+      saveState() {},
+      loadState(_d: string, ctx: LoadContext) {
+        loaded = {
+          counter: ctx.readJson<{ counter: number }>("counter.json").counter,
+          data: ctx.readArray<Float64Array>("data.bin"),
+        };
+      },
+    });
+    let last = 0;
+    let vanished = 0;
+    for (let i = 0; i < 100; i++) {
+      // Never a corruption error, even when the writer's retention removes what we list.
+      const path = await reader.load("latest");
+      if (path === undefined) {
+        vanished++; // every listing raced the writer's retention (4 attempts): nothing loaded
+        continue;
+      }
+      assert.ok(loaded && loaded.counter >= last, "latest never goes backwards");
+      last = loaded.counter;
+      for (let j = 0; j < elements; j++) {
+        if (loaded.data[j] !== expected(loaded.counter, j)) assert.fail(`torn read at ${j}`);
+      }
+    }
+    console.log(`reader: ${100 - vanished} loads, ${vanished} found nothing (raced retention)`);
+    assert.ok(vanished <= 50, "re-listing must usually find the writer's newest snapshot");
+    child.kill("SIGKILL");
+    await child.status;
+    await draining;
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already dead */ }
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

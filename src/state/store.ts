@@ -433,8 +433,10 @@ export class StateStore implements AsyncDisposable {
         throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", final);
       }
       await Deno.rename(tmp, final);
-      await syncDir(this.dir);
       this.#lastSequence = seq;
+      await syncDir(this.dir);
+      // Retention runs once the snapshot is published; if it fails, the snapshot stays valid
+      // and the error still reaches the caller.
       if (this.#keeper) await this.#prune(this.#keeper);
       return final;
     } catch (error) {
@@ -505,20 +507,33 @@ export class StateStore implements AsyncDisposable {
   async #load(target: string | number, options: LoadOptions): Promise<string | undefined> {
     const action = "load snapshot";
     if (target === "latest") {
-      const candidates = (await this.#snapshotDirs()).reverse();
-      for (const c of candidates) {
-        let prepared: Prepared;
-        try {
-          prepared = await this.#prepare(c.path, true, options);
-        } catch (error) {
-          if (error instanceof SnapshotCorruptError && options.fallback) {
-            options.onCorrupt?.(error);
-            continue;
+      // A store without the lock may read beside a writer whose retention removes snapshots
+      // while we list or read them (and readdir may miss entries renamed meanwhile): list again
+      // a few times before concluding there is nothing. The writer publishes a new snapshot
+      // before removing an old one, so a fresh listing finds it.
+      const attempts = this.#lock ? 1 : 4;
+      for (let attempt = 0; attempt < attempts; attempt++) {
+        let vanished = false;
+        const candidates = (await this.#snapshotDirs()).reverse();
+        for (const c of candidates) {
+          let prepared: Prepared;
+          try {
+            prepared = await this.#prepare(c.path, true, options);
+          } catch (error) {
+            if (error instanceof SnapshotNotFoundError) {
+              vanished = true; // removed while we read it
+              continue;
+            }
+            if (error instanceof SnapshotCorruptError && options.fallback) {
+              options.onCorrupt?.(error);
+              continue;
+            }
+            throw error;
           }
-          throw error;
+          await this.#apply(prepared, options.signal);
+          return c.path;
         }
-        await this.#apply(prepared, options.signal);
-        return c.path;
+        if (!vanished && candidates.length > 0) break;
       }
       return undefined;
     }
@@ -725,8 +740,29 @@ export class StateStore implements AsyncDisposable {
     return decodeManifest(path, bytes);
   }
 
-  /** Verify every file of snapshot `path`; keep the content of context-written files. */
+  /**
+   * {@linkcode StateStore.#verifyFiles}, except that damage found in a snapshot directory that
+   * has meanwhile disappeared (pruned by the writer while a read-only store reads it) is a
+   * {@linkcode SnapshotNotFoundError}, not corruption.
+   */
   async #prepare(path: string, keep: boolean, options: LoadOptions): Promise<Prepared> {
+    try {
+      return await this.#verifyFiles(path, keep, options);
+    } catch (error) {
+      if (error instanceof SnapshotCorruptError && !(await exists(path))) {
+        throw new SnapshotNotFoundError(
+          "load snapshot",
+          "the snapshot was removed while being read",
+          path,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Verify every file of snapshot `path`; keep the content of context-written files. */
+  async #verifyFiles(path: string, keep: boolean, options: LoadOptions): Promise<Prepared> {
     const manifest = await this.#readManifest(path);
     const nameSeq = parseSnapshotName(path.split(/[\\/]/).pop() ?? "");
     if (nameSeq !== undefined && nameSeq !== manifest.sequence) {
