@@ -57,3 +57,20 @@ Deno.test("process backend: init failure names the worker", async () => {
     (e: unknown) => e instanceof WorkerInitError && e.workerIndex === 0,
   );
 });
+
+Deno.test("process backend: a child out of memory fails only its task and is replaced", async () => {
+  await using p = await WorkerPool.start<typeof W>({
+    module: MODULE,
+    size: 2,
+    kind: "process",
+    init: { procId: 0 },
+    denoArgs: ["-A", "--v8-flags=--max-old-space-size=64"],
+  });
+  const res = [];
+  for await (const r of p.map([1, { op: "oom" as const }, 3, 4], { errors: "collect" })) {
+    res.push(r);
+  }
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true, true]);
+  assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof WorkerCrashError);
+  assert.deepEqual(res.filter((r) => r.ok).map((r) => r.ok && r.value.value), [2, 6, 8]);
+});
