@@ -104,8 +104,10 @@ export class Edge {
 
   /** Take the next message without waiting, or `undefined`. */
   tryPull(): Msg | undefined {
-    if (this.#error) throw this.#error;
-    if (this.#head >= this.#buf.length) return undefined;
+    if (this.#head >= this.#buf.length) {
+      if (this.#error) throw this.#error;
+      return undefined;
+    }
     const m = this.#buf[this.#head]!;
     this.#buf[this.#head++] = undefined as unknown as Msg;
     if (this.#head >= 1024 && this.#head * 2 >= this.#buf.length) {
@@ -148,12 +150,15 @@ export class Edge {
     return this.#error !== undefined;
   }
 
-  /** Fail every waiter now and every later call. */
-  fail(reason: unknown): void {
+  /** Fail every waiter now and every later call (`keep`: let the reader take what is queued
+   * first, for sink buffers). */
+  fail(reason: unknown, keep = false): void {
     if (this.#error) return;
     this.#error = new Cancelled(reason);
-    this.#buf = [];
-    this.#head = 0;
+    if (!keep) {
+      this.#buf = [];
+      this.#head = 0;
+    }
     const s = this.#space;
     const d = this.#data;
     this.#space = this.#data = undefined;

@@ -298,3 +298,20 @@ Deno.test("a sink can be read only once; entries give sequence numbers", async (
   await assert.rejects(collect(run.outputs.s!));
   await run.done;
 });
+
+Deno.test("a throwing sink consumer fails the run (no hang)", async () => {
+  const p = new Pipeline({ buffer: 2, sinkBuffer: 2 });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  p.node("b", { inputs: ["s"], fn: (x: number) => x });
+  await assert.rejects(
+    p.runToCompletion({ s: range(100) }, {
+      sinks: {
+        a: (x) => {
+          if (x === 10) throw new Error("sink broke");
+        },
+      },
+    }),
+    /sink broke/,
+  );
+});

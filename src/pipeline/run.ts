@@ -178,13 +178,11 @@ class InputReader {
     return this.pending.map((q) => q.map(toSlot));
   }
 
-  /** Next message; with several inputs, an ITEM's value is the args array. */
-  async next(): Promise<Msg> {
+  /** The next message if one is ready without waiting (several inputs: ITEM's value is the
+   * args array), else `undefined`. */
+  poll(): Msg | undefined {
     const edges = this.edges;
-    if (edges.length === 1) {
-      const e = edges[0]!;
-      return e.tryPull() ?? await e.pull();
-    }
+    if (edges.length === 1) return edges[0]!.tryPull();
     const n = edges.length;
     for (;;) {
       let all = true;
@@ -228,6 +226,21 @@ class InputReader {
         if (left > 0) this.#run.log({ type: "zip-leftover", node: this.#node, items: left });
         return { t: END, flush: this.flush };
       }
+      return undefined;
+    }
+  }
+
+  /** The next message, waiting for it. */
+  async next(): Promise<Msg> {
+    const edges = this.edges;
+    if (edges.length === 1) {
+      const e = edges[0]!;
+      return e.tryPull() ?? await e.pull();
+    }
+    const n = edges.length;
+    for (;;) {
+      const m = this.poll();
+      if (m !== undefined) return m;
       await new Promise<void>((resolve) => {
         for (let i = 0; i < n; i++) {
           if (this.blocked[i] === undefined && !this.ended[i]) edges[i]!.listener = resolve;
@@ -519,10 +532,32 @@ export class PipelineRun {
     keep?: unknown[],
   ) {
     const s = this.#sinks.get(sink)!;
+    if (s.reading) {
+      throw new InvalidArgumentError("read a sink", "the sink is already being read", s.name);
+    }
+    s.reading = true;
     s.managed = true;
-    for await (const { value, seq } of this.#reader(s, true)) {
-      if (fn) await fn(value, { seq });
-      keep?.push(value);
+    try {
+      for (;;) {
+        const m = s.edge.tryPull() ?? await s.edge.pull();
+        if (m.t === ITEM) {
+          const seq = s.seq++;
+          if (fn) {
+            const r = fn(m.v, { seq });
+            if (r instanceof Promise) await r;
+          }
+          keep?.push(m.v);
+        } else if (m.t === HOLE) s.seq++;
+        else if (m.t === BARRIER) this.#ack(s.name, m.k, s.seq);
+        else {
+          this.#sinkEnded(s, m.flush);
+          return;
+        }
+      }
+    } catch (e) {
+      if (e instanceof Cancelled) throw e.reason;
+      this.#fail(e);
+      throw e;
     }
   }
 
@@ -576,7 +611,8 @@ export class PipelineRun {
     this.#failed = true;
     this.#error = error;
     this.#abort.abort(error);
-    for (const e of this.#edges) e.fail(error);
+    const sinkEdges = new Set([...this.#sinks.values()].map((s) => s.edge));
+    for (const e of this.#edges) e.fail(error, sinkEdges.has(e));
     for (const s of this.#sources.values()) s.wake();
     this.#failResolve();
   }
@@ -760,8 +796,17 @@ export class PipelineRun {
 
   // ---- sources ----
 
-  async #emit(outs: Edge[], m: Msg): Promise<void> {
+  /** Push `m` to every output; `undefined` when done without waiting, else a promise. */
+  #emit(outs: Edge[], m: Msg): Promise<void> | undefined {
     for (let i = 0; i < outs.length; i++) {
+      if (!outs[i]!.tryPush(m)) return this.#emitSlow(outs, m, i);
+    }
+    return undefined;
+  }
+
+  async #emitSlow(outs: Edge[], m: Msg, from: number): Promise<void> {
+    await outs[from]!.push(m);
+    for (let i = from + 1; i < outs.length; i++) {
       const e = outs[i]!;
       if (!e.tryPush(m)) await e.push(m);
     }
@@ -893,7 +938,15 @@ export class PipelineRun {
   }
 
   /** Emit a result (split by `produce`) or, for a failure, apply the error policy. */
-  async #result(rt: NodeRt, input: unknown, ok: boolean, value: unknown): Promise<void> {
+  #result(rt: NodeRt, input: unknown, ok: boolean, value: unknown): Promise<void> | undefined {
+    if (ok && rt.def.produce === 1) {
+      rt.outputs++;
+      return this.#emit(rt.outs, { t: ITEM, v: value });
+    }
+    return this.#resultSlow(rt, input, ok, value);
+  }
+
+  async #resultSlow(rt: NodeRt, input: unknown, ok: boolean, value: unknown): Promise<void> {
     const def = rt.def;
     if (ok && def.produce > 1 && !def.repeat) {
       if (!Array.isArray(value) || value.length !== def.produce) {
@@ -1015,8 +1068,23 @@ export class PipelineRun {
       group = [];
       await submit(g, g.includes(HOLE_VALUE));
     };
+    const fast = def.consume === 1 && def.spawn === 1;
     for (;;) {
-      const m = await reader.next();
+      const m = reader.poll() ?? await reader.next();
+      if (fast && m.t === ITEM) {
+        let ok = true;
+        let v: unknown;
+        try {
+          v = call(m.v);
+          if (v instanceof Promise) v = await v;
+        } catch (error) {
+          ok = false;
+          v = error;
+        }
+        const p = this.#result(rt, m.v, ok, v);
+        if (p) await p;
+        continue;
+      }
       if (m.t === ITEM) {
         if (def.consume === 1) await submit(m.v, false);
         else {
@@ -1068,7 +1136,7 @@ export class PipelineRun {
     let yielded = 0;
     async function* feed(): AsyncGenerator<unknown, void, undefined> {
       for (;;) {
-        const m = await reader.next();
+        const m = reader.poll() ?? await reader.next();
         if (m.t === ITEM || m.t === HOLE) {
           if (def.consume === 1) {
             if (m.t === HOLE) push({ t: HOLE });
@@ -1153,7 +1221,8 @@ export class PipelineRun {
           const settled = r.value;
           const input = inputs.get(settled.index);
           inputs.delete(settled.index);
-          await this.#result(rt, input, settled.ok, settled.ok ? settled.value : settled.error);
+          const p = this.#result(rt, input, settled.ok, settled.ok ? settled.value : settled.error);
+          if (p) await p;
           continue;
         }
         const fifoChanged = new Promise<void>((resolve) => (signal = resolve));
