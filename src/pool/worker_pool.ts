@@ -583,6 +583,11 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     source: AnyIterable<ArgsOf<D>>,
     options: PoolMapOptions & { errors: "collect"; spread: true },
   ): AsyncIterableIterator<Settled<OutputOf<D>>> & { readonly length?: number };
+  /** Map with options only known at run time (e.g. a `PoolMapOptions` variable). */
+  map(
+    source: AnyIterable<InputOf<D> | ArgsOf<D>>,
+    options?: PoolMapOptions,
+  ): AsyncIterableIterator<OutputOf<D> | Settled<OutputOf<D>>> & { readonly length?: number };
   map(
     source: AnyIterable<unknown>,
     options: PoolMapOptions = {},
