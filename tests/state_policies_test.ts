@@ -188,3 +188,18 @@ Deno.test("anyCondition: due when any is due; every condition is advanced", () =
   // time: arms at 0, due at 12 (i=4), then at 24 (i=8, not reached); count: due at i=3, i=7.
   assert.deepEqual(answers, [false, false, false, true, true, false, false, true]);
 });
+
+Deno.test("keeper option: a failing keeper rejects the save but the snapshot is published", async () => {
+  await withStore(async (store) => {
+    await assert.rejects(store.save(), /keeper broke/);
+    const list = await store.list();
+    assert.equal(list.length, 1);
+    await store.verify(list[0]!.path);
+  }, {
+    keeper: {
+      select() {
+        throw new Error("keeper broke");
+      },
+    },
+  });
+});
