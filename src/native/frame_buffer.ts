@@ -340,7 +340,19 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
       checkExtra(cols, names);
       this.#inner.append(arrays);
     } catch (error) {
-      throw error instanceof SpoolError ? error : typed(error);
+      if (error instanceof SpoolError) throw error;
+      // Not a typed array (napi-rs's own message): name the column (only on the error path).
+      for (let i = 0; i < names.length; i++) {
+        const col = cols[names[i]!];
+        if (!ArrayBuffer.isView(col) || col instanceof DataView) {
+          throw new InvalidArgumentError(
+            APPEND,
+            `column ${JSON.stringify(names[i])} must be a ${this.schema[names[i]!]}`,
+            kindOf(col),
+          );
+        }
+      }
+      throw typed(error);
     }
   }
 

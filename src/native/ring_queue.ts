@@ -119,8 +119,9 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   /** Copy `message` into the queue unless it is full; never blocks. */
   tryPush(message: RingMessage): boolean {
     const action = "push to RingQueue";
+    const data = bytesOf(action, message);
     try {
-      return this.#b.ringTryPush(this.id, bytesOf(action, message));
+      return this.#b.ringTryPush(this.id, data);
     } catch (error) {
       throw ringError(action, error);
     }

@@ -1,0 +1,178 @@
+// The same FrameBuffer suite runs against both implementations (native is skipped, not failed,
+// when the addon is not loaded; CI sets SPOOL_NATIVE=1 so there it must load).
+import assert from "node:assert/strict";
+import { ClosedError, InvalidArgumentError } from "../errors.ts";
+import {
+  type ColumnKind,
+  createFrameBuffer,
+  type FrameBuffer,
+  type FrameSchema,
+} from "./frame_buffer.ts";
+import { activeImplementation } from "./load.ts";
+
+const IMPLS = ["ts", "native"] as const;
+const noNative = activeImplementation() !== "native";
+
+const KINDS: ColumnKind[] = [
+  "Int8Array",
+  "Uint8Array",
+  "Uint8ClampedArray",
+  "Int16Array",
+  "Uint16Array",
+  "Int32Array",
+  "Uint32Array",
+  "Float32Array",
+  "Float64Array",
+  "BigInt64Array",
+  "BigUint64Array",
+];
+
+function make(kind: ColumnKind, values: number[]) {
+  // deno-lint-ignore no-explicit-any
+  const ctor = (globalThis as any)[kind];
+  return kind.startsWith("Big") ? new ctor(values.map(BigInt)) : new ctor(values);
+}
+
+for (const impl of IMPLS) {
+  const t = (name: string, fn: () => void | Promise<void>) =>
+    Deno.test({ name: `FrameBuffer[${impl}]: ${name}`, ignore: impl === "native" && noNative, fn });
+  const fb = <S extends FrameSchema>(schema: S): FrameBuffer<S> =>
+    createFrameBuffer(schema, { implementation: impl });
+
+  t("every numeric kind round-trips, in order, with exact bytes", () => {
+    for (const kind of KINDS) {
+      using buf = fb({ v: kind });
+      assert.equal(buf.implementation, impl);
+      buf.append({ v: make(kind, [1, 2, 3]) });
+      buf.append({ v: make(kind, []) });
+      buf.append({ v: make(kind, [4, 5]) });
+      assert.equal(buf.rows, 5);
+      const size = make(kind, [0]).BYTES_PER_ELEMENT;
+      assert.equal(buf.byteLength, 5 * size);
+      const { v } = buf.take();
+      assert.equal(v.constructor.name, kind);
+      assert.deepEqual(Array.from(v as ArrayLike<number | bigint>, Number), [1, 2, 3, 4, 5]);
+      assert.equal(buf.rows, 0);
+      assert.equal(buf.byteLength, 0);
+    }
+  });
+
+  t("several columns stay aligned; views with offsets are read from their offset", () => {
+    using buf = fb({ t: "Float64Array", id: "Int32Array", flag: "Uint8Array" });
+    const big = new Float64Array([9, 9, 1, 2, 9]);
+    buf.append({
+      t: big.subarray(2, 4),
+      id: new Int32Array([10, 20]),
+      flag: new Uint8Array([1, 0]),
+    });
+    buf.append({ id: new Int32Array([30]), t: new Float64Array([3]), flag: new Uint8Array([1]) });
+    assert.equal(buf.byteLength, 3 * 8 + 3 * 4 + 3);
+    const out = buf.take();
+    assert.deepEqual([...out.t], [1, 2, 3]);
+    assert.deepEqual([...out.id], [10, 20, 30]);
+    assert.deepEqual([...out.flag], [1, 0, 1]);
+  });
+
+  t("take on an empty buffer gives empty columns; the buffer is reusable after take", () => {
+    using buf = fb({ x: "Float32Array" });
+    const first = buf.take();
+    assert.equal(first.x.length, 0);
+    assert.ok(first.x instanceof Float32Array);
+    buf.append({ x: new Float32Array([1.5]) });
+    assert.deepEqual([...buf.take().x], [1.5]);
+    buf.append({ x: new Float32Array([2.5, 3.5]) });
+    assert.deepEqual([...buf.take().x], [2.5, 3.5]);
+  });
+
+  t("wrong dtype is an InvalidArgumentError naming the column and both kinds", () => {
+    using buf = fb({ x: "Float64Array", y: "Int32Array" });
+    assert.throws(
+      () => buf.append({ x: new Float64Array(1), y: new Float32Array(1) as unknown as Int32Array }),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /^Cannot append to FrameBuffer: column "y" must be a Int32Array/.test(e.message) &&
+        e.message.includes("Float32Array"),
+    );
+    assert.throws(
+      () => buf.append({ x: [1] as unknown as Float64Array, y: new Int32Array(1) }),
+      InvalidArgumentError,
+    );
+    assert.equal(buf.rows, 0, "nothing half-appended");
+  });
+
+  t("a column set mismatch (missing, extra, unequal lengths) is refused", () => {
+    using buf = fb({ x: "Float64Array", y: "Int32Array" });
+    assert.throws(
+      () => buf.append({ x: new Float64Array(1) } as never),
+      (e: unknown) => e instanceof InvalidArgumentError && /column "y" is missing/.test(e.message),
+    );
+    assert.throws(
+      () =>
+        buf.append({ x: new Float64Array(1), y: new Int32Array(1), z: new Int8Array(1) } as never),
+      (e: unknown) => e instanceof InvalidArgumentError && /unknown column "z"/.test(e.message),
+    );
+    assert.throws(
+      () => buf.append({ x: new Float64Array(2), y: new Int32Array(3) }),
+      (e: unknown) => e instanceof InvalidArgumentError && /equal lengths/.test(e.message),
+    );
+    assert.throws(() => buf.append(null as never), InvalidArgumentError);
+    assert.equal(buf.rows, 0);
+    assert.equal(buf.byteLength, 0);
+  });
+
+  t("bad schemas are refused", () => {
+    assert.throws(() => fb({}), InvalidArgumentError);
+    assert.throws(() => fb({ x: "Float128Array" as ColumnKind }), InvalidArgumentError);
+  });
+
+  t("take and append after close throw ClosedError", () => {
+    const buf = fb({ x: "Float64Array" });
+    buf.append({ x: new Float64Array(4) });
+    buf.close();
+    assert.equal(buf.closed, true);
+    assert.equal(buf.byteLength, 0);
+    assert.throws(
+      () => buf.take(),
+      (e: unknown) => e instanceof ClosedError && /^Cannot take from FrameBuffer/.test(e.message),
+    );
+    assert.throws(() => buf.append({ x: new Float64Array(1) }), ClosedError);
+  });
+
+  t("a large take (96 MiB in 1 MiB and odd-sized chunks) is exact at every boundary", () => {
+    using buf = fb({ x: "Float64Array" });
+    const sizes = [131072, 1, 131071, 65536 + 3];
+    let total = 0;
+    let k = 0;
+    while (total < 12 * 1024 * 1024) {
+      const n = sizes[k++ % sizes.length]!;
+      const chunk = new Float64Array(n);
+      for (let i = 0; i < n; i++) chunk[i] = total + i;
+      buf.append({ x: chunk });
+      total += n;
+    }
+    assert.equal(buf.byteLength, total * 8);
+    const { x } = buf.take();
+    assert.equal(x.length, total);
+    for (let i = 0; i < total; i += 997) assert.equal(x[i], i);
+    assert.equal(x[total - 1], total - 1);
+  });
+
+  t("the taken arrays are independent of later appends", () => {
+    using buf = fb({ x: "Int32Array" });
+    buf.append({ x: new Int32Array([1, 2]) });
+    buf.append({ x: new Int32Array([3]) });
+    const a = buf.take().x;
+    buf.append({ x: new Int32Array([7, 8, 9]) });
+    buf.append({ x: new Int32Array([10]) });
+    const b = buf.take().x;
+    assert.deepEqual([...a], [1, 2, 3]);
+    assert.deepEqual([...b], [7, 8, 9, 10]);
+  });
+}
+
+Deno.test("createFrameBuffer refuses an unknown implementation", () => {
+  assert.throws(
+    () => createFrameBuffer({ x: "Int8Array" }, { implementation: "wasm" as never }),
+    InvalidArgumentError,
+  );
+});
