@@ -110,6 +110,9 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     | { resolve: (r: IteratorResult<unknown>) => void; reject: (e: unknown) => void }
     | undefined;
   #taskMs = -1;
+  /** Inputs pulled from an async source, not yet in a chunk. */
+  #cur: unknown[] = [];
+  #curStart = 0;
   #onAbort: (() => void) | undefined;
 
   /** @internal */
@@ -283,8 +286,6 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   async #fillAsync(): Promise<void> {
     this.#pulling = true;
     const it = this.#asyncIt!;
-    let items: unknown[] = [];
-    let start = this.#pulled;
     try {
       let cs = this.#chunkSize();
       let limit = this.#limit();
@@ -295,14 +296,13 @@ export class MapRun implements AsyncIterableIterator<unknown> {
           this.#sourceDone = this.#stopped = true;
           break;
         }
-        if (items.length === 0) start = this.#pulled;
-        items.push(r.value);
+        if (this.#cur.length === 0) this.#curStart = this.#pulled;
+        this.#cur.push(r.value);
         this.#pulled++;
         if (
-          items.length >= cs || this.#pulled - this.#yielded >= limit || this.#pool.hungry()
+          this.#cur.length >= cs || this.#pulled - this.#yielded >= limit || this.#pool.hungry()
         ) {
-          this.#push(start, items);
-          items = [];
+          this.flushPartial();
           this.#pool.schedule();
           cs = this.#chunkSize();
           limit = this.#limit();
@@ -315,10 +315,26 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
     this.#pulling = false;
     if (this.closed) return;
-    if (items.length) this.#push(start, items);
+    if (this.#sourceDone) this.flushPartial();
+    else if (this.#stopped) {
+      // cancelled (error policy): the partial chunk is never sent
+      this.#cur = [];
+    }
     this.#pool.schedule();
     if (this.#sourceDone) this.#wake();
     else if (!this.#stopped) this.#fill();
+  }
+
+  /** Whether inputs are waiting in a partial chunk (async sources). */
+  get hasPartial(): boolean {
+    return this.#cur.length > 0;
+  }
+
+  /** Turn the partial chunk into a sendable one (a worker is idle: do not wait to fill it). */
+  flushPartial(): void {
+    if (this.#cur.length === 0) return;
+    this.#push(this.#curStart, this.#cur);
+    this.#cur = [];
   }
 
   // ---------------------------------------------------------------- worker side

@@ -495,7 +495,19 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
           break;
         }
       }
-      if (!run) break;
+      if (!run) {
+        // An idle worker and nothing queued: send what async sources have gathered so far.
+        for (let k = 0; k < n; k++) {
+          const r = runs[(this.#rr + k) % n]!;
+          if (r.hasPartial) {
+            r.flushPartial();
+            run = r;
+            this.#rr = (this.#rr + k + 1) % n;
+            break;
+          }
+        }
+        if (!run) break;
+      }
       const c = run.takePending();
       best.inflight.push(c);
       best.outbox.push(c);
