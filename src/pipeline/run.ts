@@ -27,7 +27,9 @@ import {
   copyState,
   type NodeSnapshot,
   type Slot,
+  StateCopier,
 } from "./checkpoint.ts";
+import type { NumericArray } from "../state/dtype.ts";
 import type { ResolvedNode } from "./spec.ts";
 
 /** A source given to `run`: an iterable, or a factory called with the position to resume at. */
@@ -109,6 +111,7 @@ interface NodeRt {
   outputs: number;
   state: unknown;
   restored?: NodeSnapshot;
+  copier: StateCopier;
 }
 
 interface SourceRt {
@@ -139,6 +142,7 @@ interface Pending {
   positions: Record<string, number>;
   nodes: Record<string, NodeSnapshot>;
   sinks: Record<string, number>;
+  buffers: { copier: StateCopier; used: NumericArray[] }[];
 }
 
 const WOKEN = Symbol("woken");
@@ -321,7 +325,14 @@ export class PipelineRun {
     // Build runtime nodes in topological order, edges from each input.
     for (const name of plan.order) {
       const def = plan.nodes.get(name)!;
-      const rt: NodeRt = { def, ins: [], outs: [], outputs: 0, state: undefined };
+      const rt: NodeRt = {
+        def,
+        ins: [],
+        outs: [],
+        outputs: 0,
+        state: undefined,
+        copier: new StateCopier(),
+      };
       for (const input of def.inputs) {
         const e = new Edge(`${input}->${name}`, plan.buffer);
         this.#edges.push(e);
@@ -672,7 +683,7 @@ export class PipelineRun {
     this.#due = false;
     this.#outstanding = true;
     const k = ++this.#lastK;
-    const p: Pending = { k, positions: {}, nodes: {}, sinks: {} };
+    const p: Pending = { k, positions: {}, nodes: {}, sinks: {}, buffers: [] };
     this.#pending.set(k, p);
     for (const src of this.#sources.values()) {
       if (src.ended) p.positions[src.name] = src.position;
@@ -691,7 +702,9 @@ export class PipelineRun {
     const snap: NodeSnapshot = { outputs: rt.outputs, ...extra };
     if (rt.def.kind === "state") {
       snap.hasState = true;
-      snap.state = copyState(rt.state);
+      const used: NumericArray[] = [];
+      snap.state = rt.copier.copy(rt.state, used);
+      if (used.length > 0) p.buffers.push({ copier: rt.copier, used });
     }
     p.nodes[rt.def.name] = snap;
   }
@@ -735,13 +748,17 @@ export class PipelineRun {
         }
       }
       for (const src of this.#sources.values()) p.positions[src.name] ??= src.position;
-      this.#commit({
-        checkpoint: p.k,
-        positions: p.positions,
-        sinks: p.sinks,
-        nodes: p.nodes,
-        done: false,
-      }, p.k === this.#lastK);
+      this.#commit(
+        {
+          checkpoint: p.k,
+          positions: p.positions,
+          sinks: p.sinks,
+          nodes: p.nodes,
+          done: false,
+        },
+        p.k === this.#lastK,
+        p.buffers,
+      );
     }
     const all = [...this.#sinks.values()];
     if (
@@ -765,7 +782,7 @@ export class PipelineRun {
     }
   }
 
-  #commit(data: CheckpointData, last: boolean): void {
+  #commit(data: CheckpointData, last: boolean, buffers: Pending["buffers"] = []): void {
     this.#commitChain = this.#commitChain.then(async () => {
       if (this.#failed) return;
       this.#component!.current = data;
@@ -786,6 +803,7 @@ export class PipelineRun {
         this.#fail(error);
       } finally {
         this.#component!.current = undefined;
+        for (const b of buffers) b.copier.release(b.used);
         if (last) {
           this.#outstanding = false;
           if (this.#due) this.#request(false);
