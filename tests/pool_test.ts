@@ -349,3 +349,21 @@ Deno.test("no leaked workers: a map never iterated, and close() twice, are fine"
   assert.equal(p.closed, true);
   assert.ok(p.insights().every((w) => w.state === "closed"));
 });
+
+Deno.test("a slow async source is not held back to fill a large chunk", async () => {
+  await using p = await pool(2);
+  let sourceDone = false;
+  async function* slow() {
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      yield i;
+    }
+    sourceDone = true;
+  }
+  const firstSeenBeforeEnd: boolean[] = [];
+  for await (const r of p.map(slow(), { chunkSize: 100 })) {
+    firstSeenBeforeEnd.push(!sourceDone && r.value >= 0);
+  }
+  assert.equal(firstSeenBeforeEnd.length, 4);
+  assert.equal(firstSeenBeforeEnd[0], true, "the first result came before the source ended");
+});
