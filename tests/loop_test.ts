@@ -580,3 +580,37 @@ Deno.test("everyMs without an injected clock: a timer raises the trigger, cleare
     assert.equal(loop.checkpoints, 3);
   });
 });
+
+Deno.test("iterator protocol: next() without awaiting stays in order; throw() stops; source errors reach the caller", async () => {
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir, { checkpoint: { everyMs: false } });
+    async function* source() {
+      yield 1;
+      yield 2;
+      yield 3;
+    }
+    const it = loop.iterate(source());
+    const [a, b, c] = await Promise.all([it.next(), it.next(), it.next()]);
+    assert.deepEqual([a.value?.item, b.value?.item, c.value?.item], [1, 2, 3]);
+    assert.equal(loop.position, 2);
+    const boom = new Error("boom");
+    await assert.rejects(() => it.throw(boom), (e: unknown) => e === boom);
+    assert.equal(loop.position, 2);
+    assert.deepEqual(await it.next(), { done: true, value: undefined });
+  });
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir, { checkpoint: { everyItems: 1 } });
+    const s = loop.state("s", { n: 0 });
+    const broken = new Error("source broke");
+    async function* source() {
+      yield 1;
+      yield 2;
+      throw broken;
+    }
+    await assert.rejects(async () => {
+      for await (const { item } of loop.iterate(source())) s.n += item as number;
+    }, (e: unknown) => e === broken);
+    assert.equal(loop.position, 2);
+    assert.equal(loop.checkpoints, 2);
+  });
+});

@@ -762,7 +762,10 @@ export class StatefulLoop implements AsyncDisposable {
       const r = peeked ??
         (sync ? pullSync(it as Iterator<T>) : await (it as AsyncIterator<T>).next());
       peeked = undefined;
-      return r === THENABLE ? { done: false, value: await (lastThenable as T) } : r;
+      if (r !== THENABLE) return r;
+      const pending = lastThenable as T;
+      lastThenable = undefined;
+      return { done: false, value: await pending };
     };
     const stopSource = async () => {
       if (sourceDone) return;
