@@ -247,12 +247,20 @@ Deno.test("a hung task is stopped by timeoutMs and its worker replaced", async (
 
 Deno.test("two maps at once: a slow consumer does not block the other map", async () => {
   await using p = await pool(2);
-  const slow = p.map(Array.from({ length: 1000 }, (_, i) => i), { maxInFlight: 8 });
+  let pulled = 0;
+  function* counted() {
+    for (let i = 0; i < 1000; i++) {
+      pulled++;
+      yield i;
+    }
+  }
+  const slow = p.map(counted(), { maxInFlight: 8 });
   const first = await slow.next();
   assert.equal(first.done, false);
   // slow is now stalled with a full window; another map must still run to completion
   const other = await collect(p.map(Array.from({ length: 500 }, (_, i) => i), { ordered: false }));
   assert.equal(other.length, 500);
+  assert.ok(pulled <= 1 + 8, `the stalled map read only its window: ${pulled}`);
   let n = 1;
   for await (const _ of slow) n++;
   assert.equal(n, 1000);
@@ -366,4 +374,15 @@ Deno.test("a slow async source is not held back to fill a large chunk", async ()
   }
   assert.equal(firstSeenBeforeEnd.length, 4);
   assert.equal(firstSeenBeforeEnd[0], true, "the first result came before the source ended");
+});
+
+Deno.test("a result that cannot be cloned fails its own input only", async () => {
+  await using p = await pool(1);
+  const res = await collect(
+    p.map([1, { op: "fn" as const }, 3], { errors: "collect", chunkSize: 1 }),
+  );
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
+  assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof Error);
+  assert.match(res[1]!.ok ? "" : res[1]!.error.message, /DataCloneError|could not be cloned/i);
+  assert.equal(p.insights()[0]!.restarts, 0);
 });

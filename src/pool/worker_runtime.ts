@@ -51,7 +51,21 @@ export function serve(port: Port): void {
     const t = transfer;
     replies = [];
     transfer = [];
-    port.post(msg, t.length ? t : undefined);
+    try {
+      port.post(msg, t.length ? t : undefined);
+    } catch {
+      // Some result cannot be cloned: send chunk by chunk, and fail the inputs of a chunk that
+      // still cannot be sent (the worker itself is fine).
+      for (const reply of msg[1] as WireReply[]) {
+        try {
+          port.post([RUN, [reply]]);
+        } catch (e) {
+          const n = reply[2].length;
+          const err = encodeError(e);
+          port.post([RUN, [[reply[0], reply[1], new Array(n).fill(err), [...Array(n).keys()]]]]);
+        }
+      }
+    }
   };
 
   const crash = (reason: string, error?: unknown) => {
