@@ -595,3 +595,23 @@ Deno.test("same millisecond: saves with an identical clock still get distinct na
     assert.throws(() => new StateStore(dir, { clock: 5 as never }), InvalidArgumentError);
   });
 });
+
+Deno.test("lock: a lock file left with content but no holder is stale (content is informational)", async () => {
+  await withDir(async (dir) => {
+    const pid = 2 ** 22 + 12345; // beyond Linux pid_max: surely not running
+    Deno.writeTextFileSync(
+      `${dir}/.lock`,
+      JSON.stringify({ pid, hostname: "elsewhere", since: "2020-01-01T00:00:00.000Z" }),
+    );
+    {
+      await using store = new StateStore(dir);
+      assert.equal(store.staleLock?.pid, pid);
+      assert.equal(store.staleLock?.hostname, "elsewhere");
+      const now = JSON.parse(Deno.readTextFileSync(`${dir}/.lock`));
+      assert.equal(now.pid, Deno.pid, "the lock file now names us");
+    }
+    Deno.writeTextFileSync(`${dir}/.lock`, "garbage");
+    await using again = new StateStore(dir);
+    assert.equal(again.staleLock?.pid, -1, "unreadable content: unknown stale holder");
+  });
+});
