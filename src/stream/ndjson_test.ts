@@ -76,3 +76,12 @@ Deno.test("writeNdjson returns its source when it fails midway", async () => {
     await Deno.remove(path);
   }
 });
+
+Deno.test("toNdjson: early break returns the source", async () => {
+  const [src, track] = endless();
+  for await (const line of toNdjson(src)) {
+    assert.equal(line, "0\n");
+    break;
+  }
+  assert.equal(track.returned, true);
+});
