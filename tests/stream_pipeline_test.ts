@@ -36,7 +36,9 @@ Deno.test("file → ndjson → prefetch → map(c=4) → filter → batch → pr
     const out: string[] = [];
     type Reading = { id: number; t: number; value: number };
     const readings = prefetch(ndjson<Reading>(lines(path)), { size: 256 });
-    const scaled = map(readings, async (r) => ({ ...r, value: r.value * 2 }), { concurrency: 4 });
+    const scaled = map(readings, (r) => Promise.resolve({ ...r, value: r.value * 2 }), {
+      concurrency: 4,
+    });
     const kept = filter(scaled, (r) => r.value % 2 === 0);
     const batches = batch(kept, { size: 1000, maxWaitMs: 50 });
     const ids: number[] = [];
@@ -80,7 +82,7 @@ Deno.test("tee + merge: two branches transformed differently and merged back", a
   const [a, b] = tee(src, 2, { capacity: 16 });
   const merged = merge(
     map(a!, (x) => ({ kind: "a", x }), { concurrency: 2 }),
-    map(b!, async (x) => ({ kind: "b", x: x * 2 }), { concurrency: 3, ordered: false }),
+    map(b!, (x) => Promise.resolve({ kind: "b", x: x * 2 }), { concurrency: 3, ordered: false }),
   );
   const all = await collect(merged);
   assert.equal(all.length, 400);
