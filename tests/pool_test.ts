@@ -386,3 +386,24 @@ Deno.test("a result that cannot be cloned fails its own input only", async () =>
   assert.match(res[1]!.ok ? "" : res[1]!.error.message, /DataCloneError|could not be cloned/i);
   assert.equal(p.insights()[0]!.restarts, 0);
 });
+
+Deno.test("when every worker is dead for good, maps fail instead of hanging", async () => {
+  // the fixture's init refuses to run a second time, so the replacement of a crashed worker fails
+  try {
+    await using p = await WorkerPool.start({
+      module: new URL("./fixtures/pool_init_once.ts", import.meta.url),
+      size: 1,
+    });
+    const got: unknown[] = [];
+    await assert.rejects(
+      async () => {
+        for await (const r of p.map([1, "exit", 3], { errors: "collect" })) got.push(r.ok);
+      },
+      (e: unknown) => e instanceof WorkerInitError && /refuses to run twice/.test(e.message),
+    );
+    assert.ok(got.length <= 2 && got.every((ok, i) => ok === (i === 0)), String(got));
+    await assert.rejects(() => collect(p.map([4])), ClosedError);
+  } finally {
+    Deno.env.delete("SPOOL_POOL_INIT_ONCE");
+  }
+});

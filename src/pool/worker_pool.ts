@@ -245,7 +245,10 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       schedule: () => this.#schedule(),
       hungry: () => this.#hungry(),
       whenReady: () => this.ready,
-      attach: (run) => this.#runs.push(run),
+      attach: (run) => {
+        this.#runs.push(run);
+        if (this.#startDone) this.#checkAlive(); // a pool whose workers all died fails at once
+      },
       detach: (run) => {
         const i = this.#runs.indexOf(run);
         if (i >= 0) this.#runs.splice(i, 1);
@@ -363,8 +366,11 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       case "initError":
         slot.state = "dead";
         this.#kill(slot);
-        slot.started?.(decodeError(m.error));
-        this.#checkAlive();
+        {
+          const err = decodeError(m.error);
+          slot.started?.(err);
+          this.#checkAlive(new WorkerInitError(slot.index, err));
+        }
         return;
       case "crash":
         this.#onDeath(slot, m.reason, m.chunk, m.error ? decodeError(m.error) : undefined);
