@@ -80,7 +80,9 @@ const pm = median(q);
 console.log(`## Overhead (${N} items, ${ITERS} iters/item, pool of 2, median of ${RUNS})`);
 console.log("| variant | ms | items/s | ratio |");
 console.log("|---|---:|---:|---:|");
-console.log(`| hand-composed pool.map + fold | ${hm.toFixed(0)} | ${(N / hm * 1000).toFixed(0)} | 1.00 |`);
+console.log(
+  `| hand-composed pool.map + fold | ${hm.toFixed(0)} | ${(N / hm * 1000).toFixed(0)} | 1.00 |`,
+);
 console.log(
   `| Pipeline (pool -> fn -> stateful) | ${pm.toFixed(0)} | ${(N / pm * 1000).toFixed(0)} | ${
     (pm / hm).toFixed(3)
@@ -90,7 +92,9 @@ console.log(
 // ---- checkpoint cost ----
 const LEN = (STATE_MIB * 1024 * 1024) / 8;
 
-async function stateful(store: string | undefined): Promise<{ rate: number; cps: number; cpMs: number[] }> {
+async function stateful(
+  store: string | undefined,
+): Promise<{ rate: number; cps: number; cpMs: number[] }> {
   const p = new Pipeline();
   p.source("s");
   p.node("work", { inputs: ["s"], pool });
@@ -98,7 +102,7 @@ async function stateful(store: string | undefined): Promise<{ rate: number; cps:
     inputs: ["work"],
     state: new Float64Array(LEN),
     fn: (st: Float64Array, y: number) => {
-      st[(y >>> 0) % LEN] += 1;
+      st[(y >>> 0) % LEN]! += 1;
     },
   });
   let n = 0;
@@ -146,11 +150,13 @@ try {
   );
   console.log("| variant | items/s (median) | items/s (each run) | checkpoints per run | cost |");
   console.log("|---|---:|---:|---:|---:|");
-  console.log(`| no checkpoints | ${off.toFixed(0)} | ${offs.map((x) => x.toFixed(0)).join(", ")} | 0 | - |`);
   console.log(
-    `| checkpointEvery {ms: 1000} | ${on.toFixed(0)} | ${ons.map((x) => x.toFixed(0)).join(", ")} | ${
-      cps.join(", ")
-    } | ${((1 - on / off) * 100).toFixed(1)}% |`,
+    `| no checkpoints | ${off.toFixed(0)} | ${offs.map((x) => x.toFixed(0)).join(", ")} | 0 | - |`,
+  );
+  console.log(
+    `| checkpointEvery {ms: 1000} | ${on.toFixed(0)} | ${
+      ons.map((x) => x.toFixed(0)).join(", ")
+    } | ${cps.join(", ")} | ${((1 - on / off) * 100).toFixed(1)}% |`,
   );
 } finally {
   await Deno.remove(dir, { recursive: true });

@@ -23,6 +23,7 @@ export {
 export type {
   ChainNodeSpec,
   FunctionNodeSpec,
+  NodeFunction,
   NodeOptions,
   NodeSpec,
   PoolNodeSpec,

@@ -84,7 +84,21 @@ export interface FileSinkOptions {
 /**
  * An idempotent sink consumer for `runToCompletion({sinks})`: writes each item to
  * `<dir>/<seq, 12 digits><extension>` through a temporary file and a rename, so an item
- * delivered again after a resume overwrites the same file (outputs exactly once).
+ * delivered again after a resume overwrites the same file (outputs exactly once). The rename
+ * makes each file all-or-nothing across a process crash (no fsync: not across power loss).
+ *
+ * @example
+ * ```ts
+ * import { fileSink, Pipeline } from "@spool/spool";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const p = new Pipeline();
+ * p.source("s");
+ * p.node("sq", { inputs: ["s"], fn: (x: number) => ({ x, sq: x * x }) });
+ * await p.runToCompletion({ s: [1, 2, 3] }, { sinks: { sq: fileSink(dir) } });
+ * console.assert(await Deno.readTextFile(`${dir}/000000000002.json`) === '{"x":3,"sq":9}');
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function fileSink(
   dir: string,

@@ -8,7 +8,14 @@
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { Graph } from "./graph.ts";
 import { PipelineBuildError, RatioError } from "./errors.ts";
-import { type NodeSpec, type Rate, type ResolvedNode, resolveSpec, scaleRate } from "./spec.ts";
+import {
+  type NodeSpec,
+  type Rate,
+  type ResolvedNode,
+  resolveSpec,
+  scaleRate,
+  type StatefulNodeSpec,
+} from "./spec.ts";
 import {
   type DeadLetter,
   type PipelineEvent,
@@ -116,6 +123,9 @@ export class Pipeline {
    * @throws {RatioError} when its inputs carry items at different rates
    * @throws {PipelineBuildError} for an unknown input or a bad spec
    */
+  node<S>(name: string, spec: StatefulNodeSpec<S>): this;
+  /** Add a function, chain or pool node (see {@linkcode NodeSpec}). */
+  node(name: string, spec: NodeSpec): this;
   node(name: string, spec: NodeSpec): this {
     const action = `add node ${JSON.stringify(name)}`;
     const resolved = resolveSpec(name, spec);

@@ -258,6 +258,24 @@ class InputReader {
 /**
  * One run of a pipeline (see `Pipeline.run`). Read `outputs[sink]` (async iterables; any order
  * is safe), await `done`, and control it with `pause`, `resume`, `stop`, `wait`.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@spool/spool";
+ *
+ * const p = new Pipeline();
+ * p.source("words");
+ * p.node("upper", { inputs: ["words"], fn: (w: string) => w.toUpperCase() });
+ * p.node("length", { inputs: ["words"], fn: (w: string) => w.length });
+ * const run = p.run({ words: ["a", "bb", "ccc"] });
+ * // Reading one sink to its end before the other is safe (no deadlock).
+ * const lengths: unknown[] = [];
+ * for await (const n of run.outputs.length!) lengths.push(n);
+ * const upper: unknown[] = [];
+ * for await (const w of run.outputs.upper!) upper.push(w);
+ * await run.done;
+ * console.assert(lengths.join() === "1,2,3" && upper.join() === "A,BB,CCC");
+ * ```
  */
 export class PipelineRun {
   /** Each sink's outputs, as an async iterable (read each at most once). */

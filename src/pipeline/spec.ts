@@ -8,8 +8,9 @@ import { InvalidArgumentError } from "../errors.ts";
 import type { WorkerPool } from "../pool/worker_pool.ts";
 import { PipelineBuildError } from "./errors.ts";
 
+/** Any node function (sync or async). */
 // deno-lint-ignore no-explicit-any
-type AnyFn = (...args: any[]) => unknown;
+export type NodeFunction = (...args: any[]) => unknown;
 
 /** Options every node kind accepts. */
 export interface NodeOptions {
@@ -33,14 +34,14 @@ export interface NodeOptions {
 /** A function node: `fn(...inputs)` (or `fn(group)` with `consume > 1`). */
 export interface FunctionNodeSpec extends NodeOptions {
   /** Sync or async function of the inputs, in declared order. */
-  fn: AnyFn;
+  fn: NodeFunction;
 }
 
 /** A chain of functions applied left to right; each `[fn, ...args]` gets extra arguments. */
 export interface ChainNodeSpec extends NodeOptions {
   /** The functions: the first receives the inputs (then its extra args), the next ones the
    * previous result (then their extra args). */
-  chain: readonly (AnyFn | readonly [AnyFn, ...unknown[]])[];
+  chain: readonly (NodeFunction | readonly [NodeFunction, ...unknown[]])[];
 }
 
 /** A parallel node: each item is processed by a worker of `pool` (shared pools are fair). */
@@ -92,8 +93,8 @@ export interface ResolvedNode {
   repeat: boolean;
   spawn: number;
   errors: "fail" | "dead-letter";
-  fn?: AnyFn;
-  chain?: { fn: AnyFn; args: unknown[] }[];
+  fn?: NodeFunction;
+  chain?: { fn: NodeFunction; args: unknown[] }[];
   // deno-lint-ignore no-explicit-any
   pool?: WorkerPool<any>;
   ordered: boolean;
@@ -186,9 +187,9 @@ export function resolveSpec(name: string, spec: NodeSpec): Omit<ResolvedNode, "r
       throw new InvalidArgumentError(action, "chain must be a non-empty array", s.chain);
     }
     chain = (s.chain as unknown[]).map((entry) => {
-      if (typeof entry === "function") return { fn: entry as AnyFn, args: [] };
+      if (typeof entry === "function") return { fn: entry as NodeFunction, args: [] };
       if (Array.isArray(entry) && typeof entry[0] === "function") {
-        return { fn: entry[0] as AnyFn, args: entry.slice(1) };
+        return { fn: entry[0] as NodeFunction, args: entry.slice(1) };
       }
       throw new InvalidArgumentError(action, "each chain entry is fn or [fn, ...args]", entry);
     });
@@ -205,7 +206,7 @@ export function resolveSpec(name: string, spec: NodeSpec): Omit<ResolvedNode, "r
     repeat: (s.repeat as boolean | undefined) ?? false,
     spawn,
     errors,
-    fn: kind === "fn" || kind === "state" ? s.fn as AnyFn : undefined,
+    fn: kind === "fn" || kind === "state" ? s.fn as NodeFunction : undefined,
     chain,
     pool: kind === "pool" ? s.pool as ResolvedNode["pool"] : undefined,
     ordered: (s.ordered as boolean | undefined) ?? true,
