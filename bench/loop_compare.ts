@@ -41,6 +41,7 @@ async function overhead(): Promise<Record<string, number>> {
   const bare: number[] = [];
   const looped: number[] = [];
   const loopedCk: number[] = [];
+  const steps: number[] = [];
   const asyncBare: number[] = [];
   const asyncLooped: number[] = [];
   async function* gen() {
@@ -55,7 +56,7 @@ async function overhead(): Promise<Record<string, number>> {
     const s1 = await withLoop({ checkpoint: { everyMs: false, atEnd: false } }, async (loop) => {
       const st = loop.state("sum", { sum: 0 });
       t = performance.now();
-      for await (const { item } of loop.iterate(items)) st.sum += item;
+      for await (const item of loop.items(items)) st.sum += item;
       looped.push((performance.now() - t) * 1e6 / n);
       return st.sum;
     });
@@ -63,8 +64,15 @@ async function overhead(): Promise<Record<string, number>> {
     await withLoop({}, async (loop) => {
       const st = loop.state("sum", { sum: 0 });
       t = performance.now();
-      for await (const { item } of loop.iterate(items)) st.sum += item;
+      for await (const item of loop.items(items)) st.sum += item;
       loopedCk.push((performance.now() - t) * 1e6 / n);
+    });
+    // iterate(): step objects ({ final, item, index })
+    await withLoop({ checkpoint: { everyMs: false, atEnd: false } }, async (loop) => {
+      const st = loop.state("sum", { sum: 0 });
+      t = performance.now();
+      for await (const { item, final } of loop.iterate(items)) if (!final) st.sum += item;
+      steps.push((performance.now() - t) * 1e6 / n);
     });
 
     t = performance.now();
@@ -74,7 +82,7 @@ async function overhead(): Promise<Record<string, number>> {
     await withLoop({ checkpoint: { everyMs: false, atEnd: false } }, async (loop) => {
       const st = loop.state("sum", { sum: 0 });
       t = performance.now();
-      for await (const { item } of loop.iterate(gen())) st.sum += item;
+      for await (const item of loop.items(gen())) st.sum += item;
       asyncLooped.push((performance.now() - t) * 1e6 / n);
     });
     if (s1 !== sum || sum2 !== sum) throw new Error("sums differ");
@@ -84,6 +92,7 @@ async function overhead(): Promise<Record<string, number>> {
     bareNs: median(bare),
     loopNs: median(looped),
     loopDefaultNs: median(loopedCk),
+    stepsNs: median(steps),
     asyncBareNs: median(asyncBare),
     asyncLoopNs: median(asyncLooped),
   };
@@ -262,10 +271,11 @@ if (import.meta.main) {
   const row = (name: string, ns: number, base: number) =>
     console.log(`| ${name} | ${ns.toFixed(1)} | ${(ns / base).toFixed(2)}x |`);
   row("bare `for await` over an array", o.bareNs!, o.bareNs!);
-  row("StatefulLoop + state, array, no checkpoint", o.loopNs!, o.bareNs!);
-  row("StatefulLoop + state, array, default checkpoints", o.loopDefaultNs!, o.bareNs!);
+  row("loop.items + state, array, no checkpoint", o.loopNs!, o.bareNs!);
+  row("loop.items + state, array, default checkpoints", o.loopDefaultNs!, o.bareNs!);
+  row("loop.iterate (step objects) + state, array, no checkpoint", o.stepsNs!, o.bareNs!);
   row("bare `for await` over an async generator", o.asyncBareNs!, o.asyncBareNs!);
-  row("StatefulLoop + state, async generator", o.asyncLoopNs!, o.asyncBareNs!);
+  row("loop.items + state, async generator", o.asyncLoopNs!, o.asyncBareNs!);
 
   const t = await throughput();
   console.log(

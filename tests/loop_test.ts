@@ -614,3 +614,36 @@ Deno.test("iterator protocol: next() without awaiting stays in order; throw() st
     assert.equal(loop.checkpoints, 2);
   });
 });
+
+Deno.test("items(): plain items for loops without buffers; buffer() there is a misuse", async () => {
+  await withDir(async (dir) => {
+    {
+      await using loop = await StatefulLoop.open(dir);
+      const s = loop.state("s", { sum: 0 });
+      await assert.rejects(async () => {
+        for await (const n of loop.items([1, 2, 3])) {
+          s.sum += n; // typed number
+          if (n === 3) loop.buffer("x", { v: f64(n) });
+        }
+      }, (e: unknown) => e instanceof LoopMisuseError && /use loop.iterate/.test(e.message));
+    }
+    await using loop = await StatefulLoop.open(dir);
+    assert.equal(loop.resumed, false); // the failed run reached no checkpoint trigger
+    const s = loop.state("s", { sum: 0 });
+    for await (const n of loop.items([1, 2, 3, 4])) s.sum += n;
+    assert.equal(s.sum, 10);
+  });
+  await withDir(async (dir) => {
+    {
+      await using loop = await StatefulLoop.open(dir, { checkpoint: { everyItems: 1 } });
+      await assert.rejects(async () => {
+        for await (const { item } of loop.iterate([1, 2])) {
+          loop.buffer("held", { v: f64(item as number) });
+          if (item === 2) throw new Error("stop");
+        }
+      });
+    }
+    await using loop = await StatefulLoop.open(dir);
+    assert.throws(() => loop.items([1, 2]), /holds buffered frames/);
+  });
+});

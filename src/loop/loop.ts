@@ -114,17 +114,17 @@ export type LoopStep<T> =
   };
 
 /**
- * What `iterate` returns: an async iterator of {@linkcode LoopStep}s. `return()` (called by
- * `for await` on `break` or when the body throws) stops the loop without completing the current
- * item and stops the source.
+ * What `iterate` (`Y` = {@linkcode LoopStep}) and `items` (`Y` = the item) return. `return()`
+ * (called by `for await` on `break` or when the body throws) stops the loop without completing
+ * the current item and stops the source.
  */
-export interface LoopIterator<T> extends AsyncIterableIterator<LoopStep<T>, void, undefined> {
+export interface LoopIterator<Y> extends AsyncIterableIterator<Y, void, undefined> {
   /** The next step (completes the previous item first). */
-  next(): Promise<IteratorResult<LoopStep<T>, void>>;
+  next(): Promise<IteratorResult<Y, void>>;
   /** Stop: the current item is not completed, the source is stopped, the loop cannot go on. */
-  return(): Promise<IteratorResult<LoopStep<T>, void>>;
+  return(): Promise<IteratorResult<Y, void>>;
   /** Same as `return()`, then rejects with `error`. */
-  throw(error?: unknown): Promise<IteratorResult<LoopStep<T>, void>>;
+  throw(error?: unknown): Promise<IteratorResult<Y, void>>;
 }
 
 /** Options of {@linkcode StatefulLoop.bindFunctionState}. */
@@ -267,6 +267,7 @@ export class StatefulLoop implements AsyncDisposable {
   #position = 0;
   #started = false;
   #inBody = false;
+  #plain = false;
   #final = false;
   #stopped = false;
   #closed = false;
@@ -668,7 +669,36 @@ export class StatefulLoop implements AsyncDisposable {
   iterate<T>(
     source: AnyIterable<T>,
     options: IterateOptions = {},
-  ): LoopIterator<T> {
+  ): LoopIterator<LoopStep<T>> {
+    return this.#start(source, options, false) as LoopIterator<LoopStep<T>>;
+  }
+
+  /**
+   * Like {@linkcode StatefulLoop.iterate}, for loops that do not buffer: yields the items
+   * themselves (typed `T`, no step object). `buffer()` in such a loop is a `LoopMisuseError`
+   * (the end-of-source flush needs the final step of `iterate`).
+   *
+   * @example
+   * ```ts
+   * import { StatefulLoop } from "@spool/spool";
+   *
+   * const dir = await Deno.makeTempDir();
+   * await using loop = await StatefulLoop.open(dir);
+   * const total = loop.state("total", { sum: 0 });
+   * for await (const n of loop.items([1, 2, 3])) total.sum += n;
+   * console.assert(total.sum === 6 && loop.position === 3);
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  items<T>(source: AnyIterable<T>, options: IterateOptions = {}): LoopIterator<T> {
+    return this.#start(source, options, true) as LoopIterator<T>;
+  }
+
+  #start<T>(
+    source: AnyIterable<T>,
+    options: IterateOptions,
+    plain: boolean,
+  ): LoopIterator<T | LoopStep<T>> {
     const action = "iterate a StatefulLoop";
     this.#assertOpen(action);
     if (this.#started) {
@@ -692,7 +722,15 @@ export class StatefulLoop implements AsyncDisposable {
       it = toAsyncIterator(source); // throws the typed error
     }
     this.#started = true;
-    return this.#run(it, sync, options.skipCompleted ?? true, options.signal);
+    if (plain && [...this.#sites.values()].some((x) => x.holds)) {
+      throw new LoopMisuseError(
+        action,
+        "the checkpoint holds buffered frames; use loop.iterate() so they can be flushed",
+        this.sites.filter((x) => x.frames > 0).map((x) => x.site),
+      );
+    }
+    this.#plain = plain;
+    return this.#run(it, sync, plain, options.skipCompleted ?? true, options.signal);
   }
 
   /**
@@ -703,11 +741,12 @@ export class StatefulLoop implements AsyncDisposable {
   #run<T>(
     it: Iterator<T> | AsyncIterator<T>,
     sync: boolean,
+    plain: boolean,
     skip: boolean,
     signal: AbortSignal | undefined,
-  ): LoopIterator<T> {
+  ): LoopIterator<T | LoopStep<T>> {
     const action = "iterate a StatefulLoop";
-    type R = IteratorResult<LoopStep<T>, void>;
+    type R = IteratorResult<T | LoopStep<T>, void>;
     const DONE: R = Object.freeze({ done: true, value: undefined });
     let phase: "init" | "items" | "final" | "end" | "done" = "init";
     let inItem = false;
@@ -749,7 +788,10 @@ export class StatefulLoop implements AsyncDisposable {
       this.#flushedThisItem = false;
       this.#inBody = true;
       inItem = true;
-      return { done: false, value: { final: false, item: value, index: this.#position } };
+      return {
+        done: false,
+        value: plain ? value : { final: false, item: value, index: this.#position },
+      };
     };
     const complete = () => {
       // the body finished the item it was given
@@ -927,7 +969,7 @@ export class StatefulLoop implements AsyncDisposable {
       return DONE;
     };
 
-    const iterator: LoopIterator<T> = {
+    const iterator: LoopIterator<T | LoopStep<T>> = {
       next,
       return: () => finish(),
       throw: async (error?: unknown) => {
@@ -971,6 +1013,14 @@ export class StatefulLoop implements AsyncDisposable {
   ): Flush<K, F> | undefined {
     const action = "buffer frames";
     this.#assertOpen(action);
+    if (this.#plain) {
+      throw new LoopMisuseError(
+        action,
+        "loop.items() does not buffer (its end-of-source flush needs the final step): use " +
+          "loop.iterate()",
+        site,
+      );
+    }
     if (!this.#inBody) {
       throw new LoopMisuseError(
         action,
