@@ -25,11 +25,12 @@ async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, vo
       if (typeof text !== "string") {
         throw new InvalidArgumentError("parse NDJSON", `line ${line} is not a string`, text);
       }
-      if (text.trim() === "") continue;
+      if (text.length === 0) continue;
       let value: T;
       try {
         value = JSON.parse(text);
       } catch (error) {
+        if (text.trim() === "") continue; // a blank line (checked only when parsing failed)
         throw new NdjsonParseError(line, text, error);
       }
       yield value;
