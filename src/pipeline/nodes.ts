@@ -54,23 +54,31 @@ async function* skip<T>(source: AsyncIterable<T>, n: number): AsyncGenerator<T, 
   for await (const v of source) if (i++ >= n) yield v;
 }
 
+function withSignal(options: LinesOptions | undefined, signal: AbortSignal | undefined) {
+  if (signal === undefined) return options;
+  const own = options?.signal;
+  return { ...options, signal: own ? AbortSignal.any([own, signal]) : signal };
+}
+
 /**
  * A resumable source of the lines of a text file (`follow` waits for appended lines). Pass it
- * to `run` as the source's input: it is called with the position to resume at.
+ * to `run` as the source's input: it is called with the position to resume at, and the file is
+ * closed when the run stops reading the source.
  */
 export function lineSource(
   path: string | URL,
   options?: LinesOptions,
-): (position: number) => AsyncIterable<string> {
-  return (position) => skip(lines(path, options), position);
+): (position: number, context?: { signal?: AbortSignal }) => AsyncIterable<string> {
+  return (position, context) => skip(lines(path, withSignal(options, context?.signal)), position);
 }
 
 /** A resumable source of the values of an NDJSON file (blank lines skipped). */
 export function ndjsonSource(
   path: string | URL,
   options?: LinesOptions,
-): (position: number) => AsyncIterable<unknown> {
-  return (position) => skip(ndjson(lines(path, options)), position);
+): (position: number, context?: { signal?: AbortSignal }) => AsyncIterable<unknown> {
+  return (position, context) =>
+    skip(ndjson(lines(path, withSignal(options, context?.signal))), position);
 }
 
 /** Options of {@linkcode fileSink}. */

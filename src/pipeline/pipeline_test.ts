@@ -7,7 +7,16 @@ import {
   PipelineTimeoutError,
   RatioError,
 } from "./mod.ts";
-import { join, jsonDecode, jsonEncode, pass, select, zipInputs } from "./nodes.ts";
+import {
+  join,
+  jsonDecode,
+  jsonEncode,
+  lineSource,
+  ndjsonSource,
+  pass,
+  select,
+  zipInputs,
+} from "./nodes.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -314,4 +323,46 @@ Deno.test("a throwing sink consumer fails the run (no hang)", async () => {
     }),
     /sink broke/,
   );
+});
+
+Deno.test("lineSource follows appended lines; stop closes the file; ndjsonSource resumes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/log.txt`;
+    await Deno.writeTextFile(path, "a\nb\nc\n");
+    const p = new Pipeline();
+    p.source("lines");
+    p.node("up", { inputs: ["lines"], fn: (s: string) => s.toUpperCase() });
+    const run = p.run({ lines: lineSource(path, { follow: true, pollMs: 5 }) });
+    const got: unknown[] = [];
+    for await (const v of run.outputs.up!) {
+      got.push(v);
+      if (got.length === 3) await Deno.writeTextFile(path, "d\ne\n", { append: true });
+      if (got.length === 5) void run.stop();
+    }
+    await run.done;
+    assert.deepEqual(got, ["A", "B", "C", "D", "E"]);
+
+    const nd = `${dir}/x.ndjson`;
+    await Deno.writeTextFile(nd, '{"v":1}\n\n{"v":2}\n{"v":3}\n');
+    const q = new Pipeline();
+    q.source("rows");
+    const factory = ndjsonSource(nd);
+    const all = await q.runToCompletion({ rows: factory });
+    assert.deepEqual(all.outputs.rows, [{ v: 1 }, { v: 2 }, { v: 3 }]);
+    const rest: unknown[] = [];
+    for await (const v of factory(1)) rest.push(v);
+    assert.deepEqual(rest, [{ v: 2 }, { v: 3 }]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a diamond with a large consume/produce group and tiny buffers does not deadlock", async () => {
+  const p = new Pipeline({ buffer: 1, sinkBuffer: 1 });
+  p.source("s");
+  p.node("big", { inputs: ["s"], consume: 50, produce: 50, fn: (g: number[]) => g.map((x) => -x) });
+  p.node("j", { inputs: ["s", "big"], fn: (a: number, b: number) => a + b });
+  const r = await p.runToCompletion({ s: range(500) });
+  assert.deepEqual(r.outputs.j, range(500).map(() => 0));
 });

@@ -32,8 +32,13 @@ import {
 import type { NumericArray } from "../state/dtype.ts";
 import type { ResolvedNode } from "./spec.ts";
 
-/** A source given to `run`: an iterable, or a factory called with the position to resume at. */
-export type SourceInput = AnyIterable<unknown> | ((position: number) => AnyIterable<unknown>);
+/**
+ * A source given to `run`: an iterable, or a factory called with the position to resume at and
+ * a signal that is aborted when the source stops being read (stop, failure, end of the run).
+ */
+export type SourceInput =
+  | AnyIterable<unknown>
+  | ((position: number, context: { signal: AbortSignal }) => AnyIterable<unknown>);
 
 /** A structured log event of a run. */
 export type PipelineEvent =
@@ -862,13 +867,16 @@ export class PipelineRun {
     let syncIt: Iterator<unknown> | undefined;
     let asyncIt: AsyncIterator<unknown> | undefined;
     let nextP: Promise<IteratorResult<unknown>> | undefined;
+    const ctl = new AbortController();
     try {
       if (this.resumedFrom?.done) {
         src.ended = true;
         await this.#emit(src.outs, { t: END, flush: true });
         return;
       }
-      const iterable = typeof input === "function" ? input(src.position) : input;
+      const iterable = typeof input === "function"
+        ? input(src.position, { signal: ctl.signal })
+        : input;
       if (iterable !== null && typeof iterable === "object" && Symbol.asyncIterator in iterable) {
         asyncIt = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]();
       } else if (iterable !== null && typeof iterable === "object" && Symbol.iterator in iterable) {
@@ -941,6 +949,7 @@ export class PipelineRun {
     } catch (error) {
       if (!(error instanceof Cancelled)) this.#fail(error);
     } finally {
+      ctl.abort();
       if (this.#failed || src.ended) {
         try {
           syncIt?.return?.();
