@@ -6,13 +6,14 @@
  * 1. bare `for await` over an async generator vs `batch(prefetch(gen, {size: 1024}), {size: 1000})`
  * 2. ordered `map` (concurrency 8, async identity) vs `p-map` vs Effect `Stream.mapEffect`,
  *    over an array source and over an async generator source.
+ * 3. `ndjson(lines(path))` over a 1e6-line file vs reading the whole file, `split` and `JSON.parse`.
  *
  * Every figure is the median of `runs` runs in this one process (after one warm-up run).
  */
 
 import pMap from "npm:p-map@7";
 import { Effect, Stream } from "npm:effect@3";
-import { batch, map, prefetch } from "../src/stream/mod.ts";
+import { batch, lines, map, ndjson, prefetch, writeNdjson } from "../src/stream/mod.ts";
 
 function arg(name: string, fallback: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -161,4 +162,53 @@ if (!only || only === "map") {
   console.log(`spool/p-map (array) = ${(sa.rate / pa.rate).toFixed(2)}x`);
   console.log(`spool/p-map (async gen) = ${(sg.rate / pg.rate).toFixed(2)}x`);
   console.log(`spool/Effect (array, per-item rate) = ${(sa.rate / ef!.rate).toFixed(1)}x`);
+}
+
+if (!only || only === "lines") {
+  const path = await Deno.makeTempFile({ prefix: "spool-bench-", suffix: ".ndjson" });
+  try {
+    await writeNdjson(
+      path,
+      (function* () {
+        for (let i = 0; i < N; i++) yield { id: i, t: 1_700_000_000 + i, v: i % 97 };
+      })(),
+    );
+    const rows = await interleaved([
+      {
+        label: "readTextFile + split + JSON.parse (whole file in memory)",
+        n: N,
+        run: async () => {
+          let n = 0;
+          for (const l of (await Deno.readTextFile(path)).split("\n")) {
+            if (l) {
+              JSON.parse(l);
+              n++;
+            }
+          }
+          return n;
+        },
+      },
+      {
+        label: "lines(path) (streaming, no parse)",
+        n: N,
+        run: async () => {
+          let n = 0;
+          for await (const _ of lines(path)) n++;
+          return n;
+        },
+      },
+      {
+        label: "ndjson(lines(path)) (streaming)",
+        n: N,
+        run: async () => {
+          let n = 0;
+          for await (const _ of ndjson(lines(path))) n++;
+          return n;
+        },
+      },
+    ], 3);
+    table("3. NDJSON file, 1e6 lines (informative, no goal)", rows, rows[0]!);
+  } finally {
+    await Deno.remove(path);
+  }
 }
