@@ -32,7 +32,7 @@ import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 export type MapFn<T, R> = (value: T, index: number, signal: AbortSignal) => R | PromiseLike<R>;
 
 /** Options of {@linkcode map} and {@linkcode filter}. */
-export interface StreamMapOptions {
+export interface MapOptions {
   /** How many calls may run at once (integer >= 1, default 1). */
   concurrency?: number;
   /** Deliver results in source order (default `true`) or as they complete (`false`). */
@@ -590,7 +590,7 @@ function checkMap(action: string, fn: unknown, options: unknown) {
   if (typeof fn !== "function") {
     throw new InvalidArgumentError(action, "the function must be a function", fn);
   }
-  const o = checkOptions<StreamMapOptions>(action, options);
+  const o = checkOptions<MapOptions>(action, options);
   const concurrency = o.concurrency === undefined
     ? 1
     : assertInteger(action, "concurrency", o.concurrency, 1);
@@ -634,7 +634,7 @@ function checkMap(action: string, fn: unknown, options: unknown) {
 export function map<T, R>(
   source: AnyIterable<T>,
   fn: MapFn<T, R>,
-  options?: StreamMapOptions,
+  options?: MapOptions,
 ): Stage<R> {
   const { concurrency, ordered, signal } = checkMap(ACTION, fn, options);
   const stage = concurrency === 1 && signal === undefined
@@ -692,7 +692,7 @@ class Filtered<T> implements Stage<T> {
 export function filter<T>(
   source: AnyIterable<T>,
   predicate: MapFn<T, unknown>,
-  options?: StreamMapOptions,
+  options?: MapOptions,
 ): Stage<T> {
   const action = "filter a source";
   const { concurrency, ordered, signal } = checkMap(action, predicate, options);

@@ -7,13 +7,7 @@
 export { prefetch, type PrefetchOptions } from "./prefetch.ts";
 export { batch, type BatchOptions } from "./batch.ts";
 export { type Channel, channel, type ChannelOptions } from "./channel.ts";
-export { filter, map, type MapFn, type StreamMapOptions } from "./map.ts";
-/**
- * Same as {@linkcode StreamMapOptions} (kept because the root mod.ts re-exports this name).
- *
- * @deprecated Use `StreamMapOptions`; `MapOptions` clashes with the worker pool's type.
- */
-export type { StreamMapOptions as MapOptions } from "./map.ts";
+export { filter, map, type MapFn, type MapOptions } from "./map.ts";
 export { tee, type TeeOptions } from "./tee.ts";
 export { merge, zip, type ZipItems } from "./merge.ts";
 export { lines, type LinesOptions } from "./lines.ts";
