@@ -49,3 +49,14 @@ export {
   select,
   zipInputs,
 } from "./nodes.ts";
+export {
+  type FunctionRef,
+  type LoadedPipeline,
+  loadPipeline,
+  type NodeDescription,
+  parseDescription,
+  type PipelineDescription,
+  type PoolDescription,
+  type SinkDescription,
+  type SourceDescription,
+} from "./describe.ts";
