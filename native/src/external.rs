@@ -37,7 +37,8 @@ pub(crate) fn check(status: sys::napi_status, what: &str) -> Result<()> {
 unsafe extern "C" fn free_vec(_env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
   let capacity = hint as usize;
   // SAFETY: `data` and `capacity` come from a Vec<u8> leaked in `typed_array_from_vec`.
-  drop(unsafe { Vec::from_raw_parts(data.cast::<u8>(), 0, capacity) });
+  let vec = unsafe { Vec::from_raw_parts(data.cast::<u8>(), 0, capacity) };
+  crate::recycle::give(vec);
 }
 
 /// Size in bytes of one element of a typed-array kind.

@@ -161,13 +161,15 @@ impl Columns {
       let n = byte_len / element_size(*kind);
       match rows {
         None => rows = Some(n),
-        Some(r) if r != n => return Err(invalid(
-          ACTION,
-          format!(
+        Some(r) if r != n => {
+          return Err(invalid(
+            ACTION,
+            format!(
             "columns must have equal lengths, column {:?} has {} rows, received {} in column {:?}",
             self.names[0], r, n, self.names[i]
           ),
-        )),
+          ))
+        }
         _ => {}
       }
     }

@@ -8,6 +8,7 @@
 
 pub mod external;
 pub mod frame_buffer;
+pub mod recycle;
 pub mod ring_queue;
 pub mod storage;
 

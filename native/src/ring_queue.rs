@@ -44,7 +44,8 @@ pub struct Queue {
   state: Mutex<State>,
   readable: Condvar,
   writable: Condvar,
-  capacity: usize,
+  /// Most messages held at once.
+  pub capacity: usize,
 }
 
 fn closed_error(action: &str) -> Error {
@@ -272,14 +273,17 @@ pub fn ring_create(capacity: u32) -> Result<u32> {
 #[napi]
 pub fn ring_push(id: u32, data: &[u8], timeout_ms: Option<f64>) -> Result<bool> {
   let q = queue(id, "push to RingQueue")?;
-  q.push(data.to_vec(), timeout_of(timeout_ms))
+  q.push(crate::recycle::copy_of(data), timeout_of(timeout_ms))
 }
 
 /// Like `ring_push` without waiting: false when the queue is full. Safe on the main thread.
 #[napi]
 pub fn ring_try_push(id: u32, data: &[u8]) -> Result<bool> {
   let q = queue(id, "push to RingQueue")?;
-  q.push(data.to_vec(), Some(Duration::ZERO))
+  if q.stats().0 >= q.capacity {
+    return Ok(false); // full: do not copy for nothing
+  }
+  q.push(crate::recycle::copy_of(data), Some(Duration::ZERO))
 }
 
 fn empty_value(env: &Env, empty: Empty) -> Result<RawValue> {
@@ -347,6 +351,63 @@ pub fn ring_pop_many(env: Env, id: u32, max: u32) -> Result<RawValue> {
   }
 }
 
+/// Like `ring_pop_many`, but each message is copied into a new engine-owned ArrayBuffer and its
+/// Rust buffer goes straight back to the pushes' free list (warm memory, no page faults).
+#[napi]
+pub fn ring_pop_many_copied(env: Env, id: u32, max: u32) -> Result<RawValue> {
+  let q = queue(id, "pop from RingQueue")?;
+  let raw = env.raw();
+  match q.pop_many(max as usize)? {
+    Ok(messages) => {
+      let mut array = ptr::null_mut();
+      check(
+        unsafe { sys::napi_create_array_with_length(raw, messages.len(), &mut array) },
+        "create an array",
+      )?;
+      for (i, m) in messages.into_iter().enumerate() {
+        let mut data = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        check(
+          unsafe { sys::napi_create_arraybuffer(raw, m.len(), &mut data, &mut buffer) },
+          "create an ArrayBuffer",
+        )?;
+        if !m.is_empty() {
+          unsafe { ptr::copy_nonoverlapping(m.as_ptr(), data.cast::<u8>(), m.len()) };
+        }
+        let mut view = ptr::null_mut();
+        check(
+          unsafe {
+            sys::napi_create_typedarray(
+              raw,
+              sys::TypedarrayType::uint8_array,
+              m.len(),
+              buffer,
+              0,
+              &mut view,
+            )
+          },
+          "create a Uint8Array",
+        )?;
+        crate::recycle::give(m);
+        check(
+          unsafe { sys::napi_set_element(raw, array, i as u32, view) },
+          "set an array element",
+        )?;
+      }
+      Ok(RawValue(array))
+    }
+    Err(Empty::End) => empty_value(&env, Empty::End),
+    Err(Empty::Timeout) => {
+      let mut array = ptr::null_mut();
+      check(
+        unsafe { sys::napi_create_array_with_length(raw, 0, &mut array) },
+        "create an array",
+      )?;
+      Ok(RawValue(array))
+    }
+  }
+}
+
 /// Main thread: returns true when a message or the end is already there; otherwise keeps
 /// `callback` and calls it once (from the event loop) at the next push, close or failure.
 #[napi]
@@ -382,6 +443,13 @@ pub fn ring_release(id: u32) {
   if let Some(q) = removed {
     q.close(true);
   }
+}
+
+/// [buffers, bytes] kept for reuse by pushes.
+#[napi]
+pub fn ring_recycled() -> Vec<f64> {
+  let (n, bytes) = crate::recycle::stats();
+  vec![n as f64, bytes as f64]
 }
 
 /// Number of queues in the registry (to check that none leaks).

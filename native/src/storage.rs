@@ -1,10 +1,10 @@
 //! `Storage`: a growable byte buffer for FrameBuffer columns.
 //!
 //! Small columns are a plain `Vec<u8>`. On Linux, once a column outgrows [`HUGE`] bytes it moves
-//! to an anonymous mapping aligned on 2 MiB and advised for transparent huge pages: the kernel
-//! then faults it in 2 MiB at a time (512 times fewer page faults than 4 KiB pages, which is
-//! what dominates filling fresh memory), and growth uses `mremap`, which moves page tables
-//! instead of copying bytes. Elsewhere it stays a `Vec` (amortised doubling).
+//! to an anonymous mapping aligned on 2 MiB; growth uses `mremap`, which moves page tables instead
+//! of copying bytes, and freed mappings go to a bounded pool whose pages are already faulted in
+//! (filling fresh memory is dominated by page faults). With `SPOOL_NATIVE_THP=1` the mappings are
+//! advised for transparent huge pages (512 times fewer faults). Elsewhere it stays a `Vec`.
 
 /// The size from which a column is memory-mapped (and the mapping alignment).
 pub const HUGE: usize = 2 << 20;
@@ -277,7 +277,10 @@ pub fn pool_stats() -> (usize, usize) {
 
 #[cfg(target_os = "linux")]
 fn use_thp() -> bool {
-  std::env::var("SPOOL_NATIVE_THP").map_or(true, |v| v != "0")
+  // Opt-in: on a VM whose memory the host backs lazily (Firecracker here), a fresh huge page can
+  // cost far more than 512 small ones; on bare metal it is the faster choice. See docs/native.md.
+  static THP: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+  *THP.get_or_init(|| std::env::var("SPOOL_NATIVE_THP").is_ok_and(|v| v == "1"))
 }
 
 #[cfg(target_os = "linux")]

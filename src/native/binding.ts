@@ -53,6 +53,8 @@ export interface NativeBinding {
   ringTryPush(id: number, data: Uint8Array): boolean;
   ringPop(id: number, timeoutMs?: number): Uint8Array | null | false;
   ringPopMany(id: number, max: number): Uint8Array[] | null;
+  ringPopManyCopied(id: number, max: number): Uint8Array[] | null;
+  ringRecycled(): [number, number];
   ringWait(id: number, callback: (queued: number) => void): boolean;
   ringClose(id: number, discard?: boolean): void;
   ringFail(id: number, message: string): void;

@@ -146,10 +146,20 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     return got ?? undefined;
   }
 
-  /** Up to `max` queued messages without waiting (maybe none); null at the end. */
-  tryPopMany(max = 64): Uint8Array[] | null {
+  /**
+   * Up to `max` queued messages without waiting (maybe none); null at the end.
+   *
+   * By default each message is copied into a new JS-owned buffer and its Rust buffer goes
+   * straight back to the pushes (warm memory: a push is a memcpy). With `copy: false` the
+   * message is handed over without a copy (an external buffer freed by the garbage collector),
+   * and pushes allocate fresh memory: slower when page faults are expensive (see
+   * docs/bench-native.md).
+   */
+  tryPopMany(max = 64, options: { copy?: boolean } = {}): Uint8Array[] | null {
     try {
-      return this.#b.ringPopMany(this.id, max);
+      return options.copy === false
+        ? this.#b.ringPopMany(this.id, max)
+        : this.#b.ringPopManyCopied(this.id, max);
     } catch (error) {
       throw ringError("pop from RingQueue", error);
     }
@@ -166,10 +176,13 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     });
   }
 
-  /** Messages in batches of up to `max`, without blocking the thread. */
-  async *batches(max = 64): AsyncGenerator<Uint8Array[], void, undefined> {
+  /** Messages in batches of up to `max`, without blocking the thread (see `tryPopMany`). */
+  async *batches(
+    max = 64,
+    options: { copy?: boolean } = {},
+  ): AsyncGenerator<Uint8Array[], void, undefined> {
     while (true) {
-      const got = this.tryPopMany(max);
+      const got = this.tryPopMany(max, options);
       if (got === null) return;
       if (got.length > 0) yield got;
       else await this.ready();
