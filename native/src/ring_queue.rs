@@ -280,7 +280,8 @@ pub fn ring_push(id: u32, data: &[u8], timeout_ms: Option<f64>) -> Result<bool> 
 #[napi]
 pub fn ring_try_push(id: u32, data: &[u8]) -> Result<bool> {
   let q = queue(id, "push to RingQueue")?;
-  if q.stats().0 >= q.capacity {
+  let (queued, _, closed) = q.stats();
+  if queued >= q.capacity && !closed {
     return Ok(false); // full: do not copy for nothing
   }
   q.push(crate::recycle::copy_of(data), Some(Duration::ZERO))
