@@ -141,7 +141,11 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
   #bytes = 0;
   #closed = false;
 
-  /** @param schema column names mapped to typed-array kinds */
+  /**
+   * An empty TypeScript buffer for `schema`.
+   *
+   * @param schema column names mapped to typed-array kinds
+   */
   constructor(schema: S) {
     this.#names = checkSchema(schema);
     this.schema = Object.freeze({ ...schema });
@@ -284,6 +288,8 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
   readonly #single: boolean;
 
   /**
+   * An empty native buffer for `schema`.
+   *
    * @param schema column names mapped to typed-array kinds
    * @throws {NativeLoadError} when the addon is not loaded
    */
