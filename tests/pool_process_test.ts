@@ -74,3 +74,18 @@ Deno.test("process backend: a child out of memory fails only its task and is rep
   assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof WorkerCrashError);
   assert.deepEqual(res.filter((r) => r.ok).map((r) => r.ok && r.value.value), [2, 6, 8]);
 });
+
+Deno.test("process backend: large payloads cross the pipes intact", async () => {
+  await using p = await WorkerPool.start<typeof W>({
+    module: MODULE,
+    size: 1,
+    kind: "process",
+    init: { procId: 0 },
+  });
+  const out = [];
+  for await (const r of p.map([{ op: "buf" as const, bytes: 8 << 20 }, 21])) out.push(r);
+  assert.equal(out[0]!.value, 8 << 20);
+  assert.equal(out[0]!.buf!.byteLength, 8 << 20);
+  assert.equal(new Uint8Array(out[0]!.buf!)[0], 7);
+  assert.equal(out[1]!.value, 42);
+});

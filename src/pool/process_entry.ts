@@ -7,6 +7,7 @@
  */
 
 import { deserialize, serialize } from "node:v8";
+import { FrameDecoder } from "./frames.ts";
 import { serve } from "./worker_runtime.ts";
 
 for (const name of ["log", "info", "debug", "dir", "table"] as const) {
@@ -29,24 +30,9 @@ serve({
   },
   listen: (handler) => {
     (async () => {
-      let buf = new Uint8Array(0);
+      const frames = new FrameDecoder();
       for await (const piece of Deno.stdin.readable) {
-        if (buf.length === 0) buf = piece;
-        else {
-          const joined = new Uint8Array(buf.length + piece.length);
-          joined.set(buf);
-          joined.set(piece, buf.length);
-          buf = joined;
-        }
-        let off = 0;
-        while (buf.length - off >= 4) {
-          const len = new DataView(buf.buffer, buf.byteOffset + off, 4).getUint32(0, true);
-          if (buf.length - off - 4 < len) break;
-          const msg = deserialize(buf.subarray(off + 4, off + 4 + len));
-          off += 4 + len;
-          handler(msg);
-        }
-        buf = buf.subarray(off);
+        for (const body of frames.push(piece)) handler(deserialize(body));
       }
       exit(0); // the pool closed our stdin
     })();

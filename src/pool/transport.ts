@@ -5,6 +5,7 @@
  */
 
 import { deserialize, serialize } from "node:v8";
+import { encodeFrame, FrameDecoder } from "./frames.ts";
 
 /** What the pool needs from one worker, whatever its kind. */
 export interface WorkerHandle {
@@ -63,25 +64,13 @@ export function spawnProcess(events: HandleEvents, denoArgs: readonly string[]):
   let broken = false;
 
   const reading = (async () => {
-    let buf = new Uint8Array(0);
+    const frames = new FrameDecoder();
     try {
       for await (const piece of child.stdout) {
-        if (buf.length === 0) buf = piece;
-        else {
-          const joined = new Uint8Array(buf.length + piece.length);
-          joined.set(buf);
-          joined.set(piece, buf.length);
-          buf = joined;
-        }
-        let off = 0;
-        while (buf.length - off >= 4) {
-          const len = new DataView(buf.buffer, buf.byteOffset + off, 4).getUint32(0, true);
-          if (buf.length - off - 4 < len) break;
-          const msg = deserialize(buf.subarray(off + 4, off + 4 + len));
-          off += 4 + len;
+        for (const body of frames.push(piece)) {
+          const msg = deserialize(body);
           if (!ended) events.message(msg);
         }
-        buf = buf.subarray(off);
       }
     } catch { /* the pipe closed under us: the status handler reports */ }
   })();
@@ -102,11 +91,7 @@ export function spawnProcess(events: HandleEvents, denoArgs: readonly string[]):
   return {
     post(m) {
       if (broken) return;
-      const body = serialize(m);
-      const frame = new Uint8Array(4 + body.length);
-      new DataView(frame.buffer).setUint32(0, body.length, true);
-      frame.set(body, 4);
-      writer.write(frame).catch(() => {
+      writer.write(encodeFrame(serialize(m))).catch(() => {
         broken = true;
       });
     },
