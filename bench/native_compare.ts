@@ -53,11 +53,15 @@ if (activeImplementation() !== "native") {
 }
 
 // ---- 1. FrameBuffer
-console.log(`\n## FrameBuffer append + take, Float64, ${TOTAL / MiB} MiB total\n`);
+console.log(`\n## FrameBuffer append + take, Float64, ${TOTAL / MiB} MiB total (ms, median)\n`);
 console.log(
-  "| chunk | native ms | TS ms | Arrow ms | copy limit ms (fresh / warm) | native GB/s | native ÷ copy limit (fresh) | native vs TS | native vs Arrow |",
+  "plain: the taken columns are dropped (freed whenever the GC runs); recycle: they are handed",
 );
-console.log("|---|---|---|---|---|---|---|---|---|");
+console.log("back with `recycle()` (their memory is reused by the next take).\n");
+console.log(
+  "| chunk | native | native + recycle | TS | TS + recycle | Arrow | copy limit fresh / warm | native ÷ TS | native+recycle ÷ TS+recycle | copy-fresh ÷ native | Arrow ÷ native | Arrow ÷ native+recycle |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
 const source = new Float64Array(TOTAL / 8).fill(1);
 const warm = new Float64Array(TOTAL / 8);
 const copyFresh = await median(() => {
@@ -73,32 +77,35 @@ for (const chunkBytes of [16 * 1024, 64 * 1024, MiB]) {
     { length: TOTAL / chunkBytes },
     (_, i) => new Float64Array(len).fill(i),
   );
-  const nat = createFrameBuffer({ x: "Float64Array" }, { implementation: "native" });
-  const ts = createFrameBuffer({ x: "Float64Array" }, { implementation: "ts" });
-  const tNative = await median(() => {
-    for (const c of chunks) nat.append({ x: c });
-    sink += nat.take().x.length;
-  });
-  const tTs = await median(() => {
-    for (const c of chunks) ts.append({ x: c });
-    sink += ts.take().x.length;
-  });
+  const cycle = (impl: "native" | "ts", recycle: boolean) => {
+    const buf = createFrameBuffer({ x: "Float64Array" }, { implementation: impl });
+    return async () => {
+      for (const c of chunks) buf.append({ x: c });
+      const out = buf.take();
+      sink += out.x[out.x.length - 1]!;
+      if (recycle) buf.recycle(out);
+    };
+  };
+  const tNative = await median(cycle("native", false));
+  const tNativeR = await median(cycle("native", true));
+  const tTs = await median(cycle("ts", false));
+  const tTsR = await median(cycle("ts", true));
   const tArrow = await median(() => {
     const tables = chunks.map((c) => arrow.tableFromArrays({ x: c }));
     const table = tables[0]!.concat(...tables.slice(1));
     const column = table.getChild("x")!.toArray() as Float64Array;
     sink += column.length;
   });
-  nat.close();
-  ts.close();
+  const r = (a: number, b: number) => (a / b).toFixed(2);
   console.log(
-    `| ${chunkBytes / 1024} KiB | ${fmt(tNative)} | ${fmt(tTs)} | ${fmt(tArrow)} | ${
-      fmt(copyFresh)
-    } / ${fmt(copyWarm)} | ${gbps(TOTAL, tNative)} | ${(copyFresh / tNative).toFixed(2)}× | ${
-      (tTs / tNative).toFixed(2)
-    }× faster | ${(tArrow / tNative).toFixed(1)}× faster |`,
+    `| ${chunkBytes / 1024} KiB | ${fmt(tNative)} | ${fmt(tNativeR)} | ${fmt(tTs)} | ${
+      fmt(tTsR)
+    } | ${fmt(tArrow)} | ${fmt(copyFresh)} / ${fmt(copyWarm)} | ${r(tNative, tTs)} | ${
+      r(tNativeR, tTsR)
+    } | ${r(copyFresh, tNative)} | ${r(tArrow, tNative)} | ${r(tArrow, tNativeR)} |`,
   );
 }
+console.log("\n(÷ columns are time ratios: native ÷ TS < 1 means native is faster.)");
 
 // ---- 2. Worker -> main, 64 KiB messages
 const SIZE = 64 * 1024;

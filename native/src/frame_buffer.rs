@@ -323,6 +323,13 @@ impl NativeFrameBuffer {
   }
 }
 
+/// [mappings, bytes] in the page pool that FrameBuffer columns reuse (Linux; else zeros).
+#[napi]
+pub fn frame_pool_stats() -> Vec<f64> {
+  let (n, bytes) = crate::storage::pool_stats();
+  vec![n as f64, bytes as f64]
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;

@@ -48,6 +48,7 @@ export interface NativeFrameBufferInstance {
 export interface NativeBinding {
   version(): string;
   NativeFrameBuffer: new (names: string[], kinds: string[]) => NativeFrameBufferInstance;
+  framePoolStats(): [number, number];
   ringCreate(capacity: number): number;
   ringPush(id: number, data: Uint8Array, timeoutMs?: number): boolean;
   ringTryPush(id: number, data: Uint8Array): boolean;

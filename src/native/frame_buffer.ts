@@ -79,6 +79,13 @@ export interface FrameBuffer<S extends FrameSchema = FrameSchema> extends Dispos
   append(columns: ColumnsOf<S>): void;
   /** The concatenation of every chunk since the last take, one contiguous array per column. */
   take(): ColumnsOf<S>;
+  /**
+   * Give back columns from an earlier `take()` that you no longer use: their memory is reused
+   * by the next appends/takes instead of fresh memory (whose page faults cost more than the
+   * copy itself). The arrays become empty (detached). Arrays this buffer did not produce are
+   * ignored.
+   */
+  recycle(columns: Partial<ColumnsOf<S>>): void;
   /** Free what is held; later `append`/`take` throw {@linkcode ClosedError}. */
   close(): void;
 }
@@ -137,6 +144,8 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
   readonly #names: string[];
   readonly #kinds: ColumnKind[];
   #chunks: NumericArray[][];
+  #spare: (NumericArray | undefined)[];
+  readonly #taken = new WeakSet<NumericArray>();
   #rows = 0;
   #bytes = 0;
   #closed = false;
@@ -151,6 +160,7 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
     this.schema = Object.freeze({ ...schema });
     this.#kinds = this.#names.map((n) => schema[n]!);
     this.#chunks = this.#names.map(() => []);
+    this.#spare = this.#names.map(() => undefined);
   }
 
   /** Rows appended since the last take. */
@@ -222,7 +232,15 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
         out[this.#names[i]!] = chunks[0]!;
         continue;
       }
-      const target = new CTORS[this.#kinds[i]!](rows);
+      const spare = this.#spare[i];
+      let target: NumericArray;
+      if (spare && spare.length >= rows && spare.length <= 2 * rows) {
+        target = spare.length === rows ? spare : spare.subarray(0, rows);
+        this.#spare[i] = undefined;
+      } else {
+        target = new CTORS[this.#kinds[i]!](rows);
+      }
+      this.#taken.add(target);
       let at = 0;
       for (const chunk of chunks) {
         // deno-lint-ignore no-explicit-any
@@ -237,9 +255,25 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
     return out as ColumnsOf<S>;
   }
 
+  /** Keep taken columns for reuse by the next takes (one spare array per column). */
+  recycle(columns: Partial<ColumnsOf<S>>): void {
+    const cols = columns as Record<string, NumericArray | undefined>;
+    for (let i = 0; i < this.#names.length; i++) {
+      const col = cols[this.#names[i]!];
+      if (!col || !this.#taken.has(col)) continue;
+      this.#taken.delete(col);
+      const whole = new CTORS[this.#kinds[i]!](0).constructor as unknown as {
+        new (b: ArrayBufferLike): NumericArray;
+      };
+      // Keep the whole allocation (a take may have returned a prefix view of a spare).
+      this.#spare[i] = new whole(col.buffer);
+    }
+  }
+
   /** Drop the references held; later calls throw. */
   close(): void {
     this.#closed = true;
+    this.#spare = this.#names.map(() => undefined);
     this.#chunks = this.#names.map(() => []);
     this.#rows = 0;
     this.#bytes = 0;
@@ -286,6 +320,7 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
   readonly #names: string[];
   readonly #inner: NativeFrameBufferInstance;
   readonly #single: boolean;
+  readonly #taken = new WeakSet<NumericArray>();
 
   /**
    * An empty native buffer for `schema`.
@@ -379,8 +414,22 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
       throw typed(error);
     }
     const out: Record<string, NumericArray> = {};
-    for (let i = 0; i < this.#names.length; i++) out[this.#names[i]!] = arrays[i]!;
+    for (let i = 0; i < this.#names.length; i++) {
+      const a = arrays[i]!;
+      if (a.length > 0) this.#taken.add(a);
+      out[this.#names[i]!] = a;
+    }
     return out as ColumnsOf<S>;
+  }
+
+  /** Detach taken columns: their Rust memory returns to the page pool at once. */
+  recycle(columns: Partial<ColumnsOf<S>>): void {
+    for (const col of Object.values(columns as Record<string, NumericArray | undefined>)) {
+      if (!col || !this.#taken.has(col)) continue;
+      this.#taken.delete(col);
+      // Detaching drops the engine's reference: the finalizer gives the memory back now.
+      (col.buffer as ArrayBuffer & { transfer(n: number): ArrayBuffer }).transfer(0);
+    }
   }
 
   /** Reserve room for `rows` more rows (avoids regrowth when the total is known). */

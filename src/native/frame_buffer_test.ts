@@ -157,6 +157,34 @@ for (const impl of IMPLS) {
     assert.equal(x[total - 1], total - 1);
   });
 
+  t("recycle: given-back columns are reused, the next takes stay exact", () => {
+    using buf = fb({ x: "Float64Array", y: "Int16Array" });
+    const foreign = new Float64Array([5, 6]);
+    for (let round = 0; round < 4; round++) {
+      const n = 100_000 - round * 1000; // shrinking: a recycled array may be longer than needed
+      const half = n / 2;
+      for (let part = 0; part < 2; part++) {
+        const x = new Float64Array(half);
+        const y = new Int16Array(half);
+        for (let i = 0; i < half; i++) {
+          x[i] = round * 1e6 + part * half + i;
+          y[i] = (part * half + i) & 0x7fff;
+        }
+        buf.append({ x, y });
+      }
+      const out = buf.take();
+      assert.equal(out.x.length, n);
+      assert.equal(out.y.length, n);
+      for (let i = 0; i < n; i += 101) {
+        assert.equal(out.x[i], round * 1e6 + i);
+        assert.equal(out.y[i], i & 0x7fff);
+      }
+      buf.recycle(out);
+      buf.recycle({ x: foreign }); // not from this buffer: ignored
+    }
+    assert.deepEqual([...foreign], [5, 6]);
+  });
+
   t("the taken arrays are independent of later appends", () => {
     using buf = fb({ x: "Int32Array" });
     buf.append({ x: new Int32Array([1, 2]) });
