@@ -12,6 +12,7 @@
  *    throughput ratio.
  */
 
+import process from "node:process";
 import { WorkerPool } from "../src/pool/mod.ts";
 import { Pipeline, type PipelineEvent } from "../src/pipeline/mod.ts";
 
@@ -94,7 +95,7 @@ const LEN = (STATE_MIB * 1024 * 1024) / 8;
 
 async function stateful(
   store: string | undefined,
-): Promise<{ rate: number; cps: number; cpMs: number[] }> {
+): Promise<{ rate: number; cps: number; cpMs: number[]; cpuUsPerItem: number }> {
   const p = new Pipeline();
   p.source("s");
   p.node("work", { inputs: ["s"], pool });
@@ -117,6 +118,7 @@ async function stateful(
   let last = performance.now();
   const cpMs: number[] = [];
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await p.runToCompletion({ s: src() }, {
     sinks: { acc: () => void n++ },
     ...(store ? { store, checkpointEvery: { ms: 1000 } } : {}),
@@ -129,19 +131,34 @@ async function stateful(
     },
   });
   const ms = performance.now() - t0;
-  return { rate: n / ms * 1000, cps: events.length, cpMs };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    rate: n / ms * 1000,
+    cps: events.length,
+    cpMs,
+    cpuUsPerItem: (cpu.user + cpu.system) / n,
+  };
 }
 
-const dir = await Deno.makeTempDir({ prefix: "spool-bench-pipeline-" });
+if (CP_RUNS === 0) Deno.exit(0);
+const dir = await Deno.makeTempDir({
+  prefix: "spool-bench-pipeline-",
+  dir: Deno.env.get("BENCH_DIR") ?? undefined,
+});
 try {
   const offs: number[] = [];
   const ons: number[] = [];
   const cps: number[] = [];
+  const offCpu: number[] = [];
+  const onCpu: number[] = [];
   for (let i = 0; i < CP_RUNS; i++) {
-    offs.push((await stateful(undefined)).rate);
+    const off = await stateful(undefined);
+    offs.push(off.rate);
+    offCpu.push(off.cpuUsPerItem);
     const on = await stateful(`${dir}/r${i}`);
     ons.push(on.rate);
     cps.push(on.cps);
+    onCpu.push(on.cpuUsPerItem);
   }
   const off = median(offs);
   const on = median(ons);
@@ -157,6 +174,14 @@ try {
     `| checkpointEvery {ms: 1000} | ${on.toFixed(0)} | ${
       ons.map((x) => x.toFixed(0)).join(", ")
     } | ${cps.join(", ")} | ${((1 - on / off) * 100).toFixed(1)}% |`,
+  );
+  const c0 = median(offCpu);
+  const c1 = median(onCpu);
+  console.log(
+    `\nCPU time of this process (all threads: main + pool workers + I/O) per item: ` +
+      `${c0.toFixed(2)} µs without, ${c1.toFixed(2)} µs with checkpoints (+${
+        ((c1 / c0 - 1) * 100).toFixed(1)
+      }%).`,
   );
 } finally {
   await Deno.remove(dir, { recursive: true });
