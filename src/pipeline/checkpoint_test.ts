@@ -154,3 +154,34 @@ Deno.test("typed-array state survives a checkpoint round trip", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("stop right after run() (before the store is loaded) resumes where the last run was", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const mk = () => {
+      const p = new Pipeline();
+      p.source("s");
+      p.node("sum", {
+        inputs: ["s"],
+        state: { t: 0 },
+        fn: (st: { t: number }, x: number) => (st.t += x),
+      });
+      return p;
+    };
+    const first = mk().run({ s: range(1000) }, { store: dir, checkpointEvery: { items: 50 } });
+    let n = 0;
+    for await (const _ of first.outputs.sum!) if (++n === 100) void first.stop();
+    await first.done;
+    const second = mk().run({ s: range(1000) }, { store: dir });
+    void second.stop();
+    const out: unknown[] = [];
+    for await (const v of second.outputs.sum!) out.push(v);
+    await second.done;
+    assert.equal(out.length, 0);
+    assert.ok(second.resumedFrom !== undefined && second.resumedFrom.positions.s! >= 100);
+    const third = await mk().runToCompletion({ s: range(1000) }, { store: dir });
+    assert.deepEqual(third.states.sum, { t: 499500 });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -307,6 +307,8 @@ export class PipelineRun {
   #failResolve!: () => void;
   readonly #failPromise: Promise<void>;
   #paused = false;
+  #opened = false;
+  #stopRequested = false;
   #stopping = false;
   #readersWaiting = 0;
   // checkpoints
@@ -438,6 +440,8 @@ export class PipelineRun {
       if (signal?.aborted) onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
       await this.#open(options);
+      this.#opened = true;
+      if (this.#stopRequested) this.#stopNow();
       if (this.#failed) throw this.#error;
       this.log({
         type: "run-start",
@@ -500,12 +504,20 @@ export class PipelineRun {
    * last checkpoint is taken so a later run resumes exactly there. Returns `done`.
    */
   stop(): Promise<void> {
-    if (!this.#stopping && !this.#failed) {
-      if (this.#checkpointing) this.#request(true);
-      this.#stopping = true;
-      for (const s of this.#sources.values()) s.wake();
+    if (!this.#stopRequested) {
+      this.#stopRequested = true;
+      // Before the checkpoint store is loaded, stopping waits for it (checkpoint numbers
+      // continue the loaded ones).
+      if (this.#opened) this.#stopNow();
     }
     return this.done;
+  }
+
+  #stopNow(): void {
+    if (this.#stopping || this.#failed) return;
+    if (this.#checkpointing) this.#request(true);
+    this.#stopping = true;
+    for (const s of this.#sources.values()) s.wake();
   }
 
   /**
