@@ -9,7 +9,7 @@ const chunks = Array.from({ length: TOTAL / 65536 }, (_, i) => new Float64Array(
 const native = activeImplementation() === "native";
 let sink = 0;
 
-function cycle(impl: FrameBufferImplementation, recycle: boolean) {
+function cycle(impl: Exclude<FrameBufferImplementation, "auto">, recycle: boolean) {
   const buf = createFrameBuffer({ x: "Float64Array" }, { implementation: impl });
   return () => {
     for (const c of chunks) buf.append({ x: c });
@@ -32,11 +32,6 @@ Deno.bench({
   fn: native ? cycle("native", false) : () => {},
 });
 Deno.bench({
-  name: "auto (createFrameBuffer default): append + take",
-  group: "framebuffer",
-  fn: cycle("auto", false),
-});
-Deno.bench({
   name: "TS fallback: append + take + recycle",
   group: "framebuffer-recycle",
   baseline: true,
@@ -51,9 +46,4 @@ Deno.bench({
 
 addEventListener("unload", () => {
   if (sink < 0) console.log(sink);
-});
-Deno.bench({
-  name: "auto (createFrameBuffer default): append + take + recycle",
-  group: "framebuffer-recycle",
-  fn: cycle("auto", true),
 });

@@ -30,7 +30,8 @@ Deno.test("loader: SPOOL_NATIVE=0 forces TypeScript", async () => {
   const { code, out } = await run(["-A"], { SPOOL_NATIVE: "0" });
   assert.equal(code, 0, out);
   assert.match(out, /implementation=ts reason=SPOOL_NATIVE=0 forces TypeScript/);
-  assert.match(out, /frameBuffer=ts/);
+  assert.match(out, /frameBuffer\(auto\)=ts/);
+  assert.match(out, /frameBuffer\(native\)=NativeLoadError/);
 });
 
 Deno.test({
@@ -40,7 +41,8 @@ Deno.test({
     const { code, out } = await run(["-A"], { SPOOL_NATIVE: "" });
     assert.equal(code, 0, out);
     assert.match(out, /implementation=native/);
-    assert.match(out, /frameBuffer=native/);
+    assert.match(out, /frameBuffer\(auto\)=ts/); // the faster one as measured
+    assert.match(out, /frameBuffer\(native\)=native/);
   },
 });
 
@@ -59,14 +61,14 @@ Deno.test("loader: SPOOL_NATIVE=1 turns a load failure into NativeLoadError", as
   assert.match(out, /implementation=ts/);
   assert.match(
     out,
-    /frameBuffer=NativeLoadError: Cannot load the spool native module: SPOOL_NATIVE=1 requires it but \/nonexistent\/spool_native.node does not exist/,
+    /frameBuffer\(auto\)=NativeLoadError: Cannot load the spool native module: SPOOL_NATIVE=1 requires it but \/nonexistent\/spool_native.node does not exist/,
   );
 });
 
 Deno.test("loader: SPOOL_NATIVE=1 without --allow-ffi is an error too", async () => {
   const { code, out } = await run(["--allow-read", "--allow-env"], { SPOOL_NATIVE: "1" });
   assert.equal(code, 0, out);
-  assert.match(out, /frameBuffer=NativeLoadError: .*ffi permission/);
+  assert.match(out, /frameBuffer\(auto\)=NativeLoadError: .*ffi permission/);
 });
 
 Deno.test("loader: a file that is not an addon falls back with the reason", async () => {

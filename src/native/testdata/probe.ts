@@ -3,8 +3,13 @@ import { createFrameBuffer, nativeStatus } from "../mod.ts";
 
 const s = nativeStatus();
 console.log(`implementation=${s.implementation} reason=${s.reason ?? ""}`);
-try {
-  console.log(`frameBuffer=${createFrameBuffer({ x: "Float64Array" }).implementation}`);
-} catch (error) {
-  console.log(`frameBuffer=${(error as Error).name}: ${(error as Error).message}`);
+for (const implementation of ["auto", "native"] as const) {
+  try {
+    const impl = createFrameBuffer({ x: "Float64Array" }, { implementation }).implementation;
+    console.log(`frameBuffer(${implementation})=${impl}`);
+  } catch (error) {
+    console.log(
+      `frameBuffer(${implementation})=${(error as Error).name}: ${(error as Error).message}`,
+    );
+  }
 }
