@@ -1,7 +1,7 @@
 /**
  * Pipeline benchmarks (prints tables of medians and ratios).
  *
- *   npx -y deno@2.9.6 run -A bench/pipeline_compare.ts [--items 40000] [--runs 5] [--iters 2000]
+ *   npx -y deno@2.9.6 run -A bench/pipeline_compare.ts [--items 100000] [--runs 5] [--iters 2000]
  *     [--state-mib 64] [--seconds 6] [--cp-runs 3]
  *
  * 1. Overhead: a 3-node pipeline (pool node -> function node -> stateful fold) vs the same work
@@ -20,7 +20,7 @@ function arg(name: string, fallback: number): number {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
 }
-const N = arg("items", 40_000);
+const N = arg("items", 100_000);
 const RUNS = arg("runs", 5);
 const ITERS = arg("iters", 2000);
 const STATE_MIB = arg("state-mib", 64);
@@ -40,13 +40,21 @@ await using pool = await WorkerPool.start<{
   init: { iters: ITERS },
 });
 
+let cpuUs = 0;
+function cpuSince(c0: { user: number; system: number }): void {
+  const c = process.cpuUsage(c0);
+  cpuUs = c.user + c.system;
+}
+
 async function hand(): Promise<number> {
   const st = { acc: 0 };
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for await (const r of pool.map(range(N))) {
     st.acc = (st.acc * 31 + transform(r)) | 0;
   }
   const ms = performance.now() - t0;
+  cpuSince(c0);
   if (st.acc === 42) console.log("");
   return ms;
 }
@@ -63,31 +71,42 @@ async function piped(): Promise<number> {
       st.acc = (st.acc * 31 + y) | 0;
     },
   });
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await p.runToCompletion({ s: range(N) }, { sinks: { fold: () => {} } });
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  cpuSince(c0);
+  return ms;
 }
 
 await hand();
 await piped();
 const h: number[] = [];
 const q: number[] = [];
+const hc: number[] = [];
+const qc: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   h.push(await hand());
+  hc.push(cpuUs);
   q.push(await piped());
+  qc.push(cpuUs);
 }
 const hm = median(h);
 const pm = median(q);
 console.log(`## Overhead (${N} items, ${ITERS} iters/item, pool of 2, median of ${RUNS})`);
-console.log("| variant | ms | items/s | ratio |");
-console.log("|---|---:|---:|---:|");
+console.log("| variant | ms | items/s | ratio | CPU ms (all threads) | CPU ratio |");
+console.log("|---|---:|---:|---:|---:|---:|");
+const hcm = median(hc) / 1000;
+const qcm = median(qc) / 1000;
 console.log(
-  `| hand-composed pool.map + fold | ${hm.toFixed(0)} | ${(N / hm * 1000).toFixed(0)} | 1.00 |`,
+  `| hand-composed pool.map + fold | ${hm.toFixed(0)} | ${(N / hm * 1000).toFixed(0)} | 1.00 | ${
+    hcm.toFixed(0)
+  } | 1.00 |`,
 );
 console.log(
   `| Pipeline (pool -> fn -> stateful) | ${pm.toFixed(0)} | ${(N / pm * 1000).toFixed(0)} | ${
     (pm / hm).toFixed(3)
-  } |`,
+  } | ${qcm.toFixed(0)} | ${(qcm / hcm).toFixed(3)} |`,
 );
 
 // ---- checkpoint cost ----
