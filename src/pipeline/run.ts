@@ -748,8 +748,9 @@ export class PipelineRun {
     if (!this.#checkpointing) return;
     const snap: NodeSnapshot = { outputs: rt.outputs, ...extra };
     if (rt.def.kind === "state") {
+      // The node has finished: its state no longer changes, so no copy is needed.
       snap.hasState = true;
-      snap.state = copyState(rt.state);
+      snap.state = rt.state;
     }
     this.#endSnaps.set(rt.def.name, snap);
   }
