@@ -25,6 +25,20 @@ Deno.test("two pool nodes share one WorkerPool; results in order", async () => {
   assert.deepEqual(r.outputs.right, groups);
 });
 
+Deno.test("pool node with chunkSize batches tasks and keeps order and dead letters", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  const p = new Pipeline();
+  p.source("s");
+  p.node("w", { inputs: ["s"], pool, chunkSize: 8, errors: "dead-letter" });
+  const src = range(200).map((x) => (x % 50 === 7 ? -1 : x));
+  const r = await p.runToCompletion({ s: src });
+  assert.deepEqual(
+    (r.outputs.w as { x: number }[]).map((o) => o.x),
+    src.filter((x) => x !== -1),
+  );
+  assert.equal(r.deadLetters.length, 4);
+});
+
 Deno.test("pool node: dead-letter and fail policies", async () => {
   await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
   const mk = (errors: "fail" | "dead-letter") => {
