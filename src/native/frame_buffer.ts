@@ -138,7 +138,7 @@ function kindOf(value: unknown): string {
 /** The pure-TypeScript FrameBuffer. */
 export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements FrameBuffer<S> {
   /** Always `"ts"`. */
-  readonly implementation = "ts" as const;
+  readonly implementation: "ts" = "ts";
   /** The schema given at creation. */
   readonly schema: Readonly<S>;
   readonly #names: string[];
@@ -314,7 +314,7 @@ function typed(error: unknown): Error {
 /** The Rust FrameBuffer behind the same interface. */
 export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements FrameBuffer<S> {
   /** Always `"native"`. */
-  readonly implementation = "native" as const;
+  readonly implementation: "native" = "native";
   /** The schema given at creation. */
   readonly schema: Readonly<S>;
   readonly #names: string[];

@@ -14,6 +14,7 @@
  */
 
 import { createRequire } from "node:module";
+import { isAbsolute, resolve } from "node:path";
 import { EXPECTED_VERSION, type NativeBinding } from "./binding.ts";
 import { NativeLoadError } from "./errors.ts";
 
@@ -56,6 +57,15 @@ export function defaultLibraryPath(): string | undefined {
   return decodeURIComponent(url.pathname);
 }
 
+function absolute(path: string): string {
+  if (isAbsolute(path)) return path;
+  try {
+    return resolve(Deno.cwd(), path);
+  } catch {
+    return path; // no read permission for the cwd: reported when loading
+  }
+}
+
 function attempt(path: string | undefined): { binding: NativeBinding | null; reason?: string } {
   if (!path) {
     return {
@@ -79,8 +89,8 @@ function attempt(path: string | undefined): { binding: NativeBinding | null; rea
     };
   }
   try {
-    const require = createRequire(import.meta.url);
-    const binding = require(path) as NativeBinding;
+    // Resolve from the library itself: spool may be imported from https:/jsr: (no file base).
+    const binding = createRequire(path)(path) as NativeBinding;
     const version = binding.version();
     if (version !== EXPECTED_VERSION) {
       return {
@@ -107,7 +117,8 @@ function load(): { binding: NativeBinding | null; status: NativeStatus } {
     };
     return cached;
   }
-  const path = readEnv("SPOOL_NATIVE_PATH") ?? defaultLibraryPath();
+  const given = readEnv("SPOOL_NATIVE_PATH");
+  const path = given ? absolute(given) : defaultLibraryPath();
   const { binding, reason } = attempt(path);
   const status: NativeStatus = binding
     ? { implementation: "native", path, mode }

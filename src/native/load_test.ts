@@ -10,6 +10,7 @@ async function run(
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...permissions, probe],
     env: { ...env, NO_COLOR: "1" },
+    cwd: new URL("../../", import.meta.url).pathname, // the repository root
     clearEnv: false,
     stdout: "piped",
     stderr: "piped",
@@ -69,6 +70,19 @@ Deno.test("loader: SPOOL_NATIVE=1 without --allow-ffi is an error too", async ()
   const { code, out } = await run(["--allow-read", "--allow-env"], { SPOOL_NATIVE: "1" });
   assert.equal(code, 0, out);
   assert.match(out, /frameBuffer\(auto\)=NativeLoadError: .*ffi permission/);
+});
+
+Deno.test({
+  name: "loader: SPOOL_NATIVE_PATH may be relative to the working directory",
+  ignore: !built,
+  async fn() {
+    const { code, out } = await run(["-A"], {
+      SPOOL_NATIVE: "1",
+      SPOOL_NATIVE_PATH: "native/spool_native.node",
+    });
+    assert.equal(code, 0, out);
+    assert.match(out, /implementation=native/);
+  },
 });
 
 Deno.test("loader: a file that is not an addon falls back with the reason", async () => {

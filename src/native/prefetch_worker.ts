@@ -49,7 +49,7 @@ function text(error: unknown): string {
 async function run(start: StartMessage): Promise<void> {
   let binding: NativeBinding | undefined;
   if (start.transport === "ring") {
-    binding = createRequire(import.meta.url)(start.libraryPath!) as NativeBinding;
+    binding = createRequire(start.libraryPath!)(start.libraryPath!) as NativeBinding;
     binding.ringAttachProducer(start.queueId!);
   }
   const id = start.queueId!;
