@@ -185,3 +185,79 @@ Deno.test("stop right after run() (before the store is loaded) resumes where the
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("stress: diamonds, groups, holes and tiny buffers survive repeated stop/resume", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const M = 240;
+    const mk = () => {
+      const p = new Pipeline({ buffer: 1, sinkBuffer: 1 });
+      p.source("s");
+      p.source("t");
+      p.node("a", { inputs: ["s"], consume: 2, produce: 2, fn: (g: number[]) => [g[1], g[0]] });
+      p.node("b", {
+        inputs: ["s"],
+        spawn: 3,
+        errors: "dead-letter",
+        fn: async (x: number) => {
+          await Promise.resolve();
+          if (x % 17 === 5) throw new Error("boom");
+          return x * 2;
+        },
+      });
+      p.node("c", {
+        inputs: ["a", "b", "t"],
+        fn: (a: number, b: number, t: string) => `${a}.${b}.${t}`,
+      });
+      p.node("d", {
+        inputs: ["c"],
+        consume: 3,
+        produce: 3,
+        state: { calls: 0, seen: [] as number[] },
+        fn: (st: { calls: number; seen: number[] }, g: string[]) => {
+          st.calls++;
+          st.seen.push(g.length);
+          return g.map((x) => `${st.calls}:${x}`);
+        },
+      });
+      p.node("e", { inputs: ["d", "c"], fn: (d: string, c: string) => `${d}|${c}` });
+      p.node("f", { inputs: ["b"], consume: 4, fn: (g: number[]) => g.reduce((u, v) => u + v, 0) });
+      return p;
+    };
+    const src = () => ({
+      s: range(M),
+      t: (pos: number) => range(M - pos).map((i) => `t${i + pos}`),
+    });
+    const ref = await mk().runToCompletion(src());
+    const got = { e: new Map<number, unknown>(), f: new Map<number, unknown>() };
+    let dead = 0;
+    let rounds = 0;
+    for (let round = 0; round < 100; round++) {
+      const run = mk().run(src(), { store: dir, checkpointEvery: { items: 3 } });
+      let n = 0;
+      const stopAt = 5 + ((round * 7) % 23);
+      const drain = async (name: "e" | "f") => {
+        for await (const { value, seq } of run.entries(name)) {
+          if (got[name].has(seq)) assert.equal(got[name].get(seq), value, `${name}#${seq}`);
+          got[name].set(seq, value);
+          if (name === "e" && ++n === stopAt) void run.stop();
+        }
+      };
+      await Promise.all([drain("e"), drain("f"), run.done]);
+      dead += run.deadLetters.length;
+      rounds++;
+      if (run.resumedFrom?.done || n < stopAt) {
+        assert.deepEqual(run.state("d"), ref.states.d);
+        break;
+      }
+    }
+    assert.ok(rounds > 3, `rounds: ${rounds}`);
+    assert.ok(dead >= ref.deadLetters.length);
+    const eKeys = [...got.e.keys()].sort((x, y) => x - y);
+    assert.deepEqual(eKeys.map((k) => got.e.get(k)), ref.outputs.e);
+    const fKeys = [...got.f.keys()].sort((x, y) => x - y);
+    assert.deepEqual(fKeys.map((k) => got.f.get(k)), ref.outputs.f);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

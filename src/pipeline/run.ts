@@ -138,6 +138,7 @@ interface SinkRt {
   flushed: boolean;
   managed: boolean;
   reading: boolean;
+  lastPull: number;
   endResolve: () => void;
   endPromise: Promise<void>;
 }
@@ -151,6 +152,8 @@ interface Pending {
 }
 
 const WOKEN = Symbol("woken");
+/** A sink reader that has not pulled for this long may be blocked on another sink. */
+const AWAY_MS = 50;
 const HOLE_VALUE = Symbol("hole");
 
 function toSlot(m: Msg): Slot {
@@ -311,6 +314,7 @@ export class PipelineRun {
   #stopRequested = false;
   #stopping = false;
   #readersWaiting = 0;
+  #growTimer: ReturnType<typeof setTimeout> | undefined;
   // checkpoints
   readonly #checkpointing: boolean;
   #store: StateStore | undefined;
@@ -382,7 +386,17 @@ export class PipelineRun {
     }
     for (const name of plan.sinks) {
       const nodeGrow: GrowPolicy = {
-        canGrow: () => grow.canGrow(),
+        canGrow: () => {
+          if (!grow.canGrow()) return false;
+          // Another sink's reader waits. Grow when this sink has no reader (it is read later:
+          // the wrong-order case), or its reader has not pulled for a while (it may be blocked
+          // on the other sink); a sink whose reader keeps pulling stays bounded.
+          const sink = this.#sinks.get(name)!;
+          if (!sink.reading) return true;
+          if (performance.now() - sink.lastPull >= AWAY_MS) return true;
+          this.#armGrowTimer();
+          return false;
+        },
         readerWaiting: (d) => {
           if (!this.#sinks.get(name)!.managed) grow.readerWaiting(d);
         },
@@ -401,6 +415,7 @@ export class PipelineRun {
         flushed: false,
         managed: false,
         reading: false,
+        lastPull: 0,
         endResolve,
         endPromise,
       };
@@ -476,11 +491,21 @@ export class PipelineRun {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       if (this.#timer !== undefined) clearInterval(this.#timer);
+      if (this.#growTimer !== undefined) clearTimeout(this.#growTimer);
+      this.#growTimer = undefined;
       await tasks;
       await this.#commitChain.catch(() => {});
       if (this.#component && this.#store) this.#store.unregister(this.#stateName);
       if (this.#ownStore) await this.#store?.close();
     }
+  }
+
+  #armGrowTimer(): void {
+    if (this.#growTimer !== undefined || this.#failed) return;
+    this.#growTimer = setTimeout(() => {
+      this.#growTimer = undefined;
+      for (const s of this.#sinks.values()) s.edge.wakeProducer();
+    }, AWAY_MS);
   }
 
   /** Whether sources are paused. */
@@ -586,6 +611,7 @@ export class PipelineRun {
     try {
       for (;;) {
         const m = s.edge.tryPull() ?? await s.edge.pull();
+        s.lastPull = performance.now();
         if (m.t === ITEM) {
           const seq = s.seq++;
           if (fn) {
@@ -633,6 +659,7 @@ export class PipelineRun {
         } catch (e) {
           throw e instanceof Cancelled ? e.reason : e;
         }
+        s.lastPull = performance.now();
         if (m.t === ITEM) yield { value: m.v, seq: s.seq++ };
         else if (m.t === HOLE) s.seq++;
         else if (m.t === BARRIER) this.#ack(s.name, m.k, s.seq);
