@@ -366,3 +366,20 @@ Deno.test("a diamond with a large consume/produce group and tiny buffers does no
   const r = await p.runToCompletion({ s: range(500) });
   assert.deepEqual(r.outputs.j, range(500).map(() => 0));
 });
+
+Deno.test("reading a sink inside another sink's loop does not deadlock either", async () => {
+  const p = new Pipeline({ buffer: 2, sinkBuffer: 4 });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  p.node("b", { inputs: ["s"], fn: (x: number) => -x });
+  const run = p.run({ s: range(300) });
+  const a: unknown[] = [];
+  let b: unknown[] = [];
+  for await (const x of run.outputs.a!) {
+    a.push(x);
+    if (a.length === 1) b = await collect(run.outputs.b!);
+  }
+  await run.done;
+  assert.deepEqual(a, range(300));
+  assert.deepEqual(b, range(300).map((x) => -x));
+});
