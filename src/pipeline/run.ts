@@ -125,8 +125,11 @@ interface SourceRt {
   position: number;
   ended: boolean;
   barriers: number[];
+  /** Set by `wake()`, cleared when the pump re-checks its state. */
+  woke: boolean;
+  /** The pump's pending wait, if any. */
+  waiter: (() => void) | undefined;
   wake: () => void;
-  woken: Promise<void>;
   sinceBarrier: number;
 }
 
@@ -370,18 +373,23 @@ export class PipelineRun {
       }
       this.#nodes.set(name, rt);
       if (def.kind === "source") {
-        let wake!: () => void;
-        const woken = new Promise<void>((r) => (wake = r));
-        this.#sources.set(name, {
+        const src: SourceRt = {
           name,
           outs: rt.outs,
           position: 0,
           ended: false,
           barriers: [],
-          wake,
-          woken,
+          woke: false,
+          waiter: undefined,
+          wake: () => {
+            src.woke = true;
+            const w = src.waiter;
+            src.waiter = undefined;
+            w?.();
+          },
           sinceBarrier: 0,
-        });
+        };
+        this.#sources.set(name, src);
       }
     }
     for (const name of plan.sinks) {
@@ -893,12 +901,27 @@ export class PipelineRun {
     }
   }
 
-  #wait(src: SourceRt): Promise<typeof WOKEN> {
-    return src.woken.then(() => WOKEN);
-  }
-
-  #rearm(src: SourceRt): void {
-    src.woken = new Promise<void>((r) => (src.wake = r));
+  /** Wait for `wake()` or, when given, the pending pull (no reaction piles up on a
+   * long-lived promise: each wait is its own promise). */
+  #wait(
+    src: SourceRt,
+    next?: Promise<IteratorResult<unknown>>,
+  ): Promise<IteratorResult<unknown> | typeof WOKEN> {
+    return new Promise((resolve, reject) => {
+      if (src.woke) {
+        src.woke = false;
+        resolve(WOKEN);
+        return;
+      }
+      src.waiter = () => {
+        src.woke = false;
+        resolve(WOKEN);
+      };
+      next?.then((r) => {
+        src.waiter = undefined;
+        resolve(r);
+      }, reject);
+    });
   }
 
   async #pump(src: SourceRt, input: SourceInput): Promise<void> {
@@ -950,19 +973,15 @@ export class PipelineRun {
           return;
         }
         if (this.#paused) {
-          await src.woken;
-          this.#rearm(src);
+          await this.#wait(src);
           continue;
         }
         let r: IteratorResult<unknown>;
         if (syncIt) r = syncIt.next();
         else {
           nextP ??= asyncIt!.next();
-          const got = await Promise.race([nextP, this.#wait(src)]);
-          if (got === WOKEN) {
-            this.#rearm(src);
-            continue;
-          }
+          const got = await this.#wait(src, nextP);
+          if (got === WOKEN) continue;
           nextP = undefined;
           r = got;
         }
