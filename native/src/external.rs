@@ -6,7 +6,6 @@
 
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use napi::bindgen_prelude::ToNapiValue;
 use napi::{sys, Error, Result, Status};
@@ -109,24 +108,9 @@ pub fn typed_array_from_vec(
 /// Frees the Storage boxed by [`typed_array_from_storage`]. Touches nothing but the allocation.
 unsafe extern "C" fn free_storage(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
   // SAFETY: `hint` is the Box leaked in `typed_array_from_storage`.
-  let storage = unsafe { Box::from_raw(hint.cast::<Storage>()) };
-  FREED.fetch_add(storage.len() as i64, Ordering::Relaxed);
-  drop(storage);
-}
-
-/// Bytes handed to JS and freed since the last [`report_external_memory`] (finalizers may run
-/// on any thread, so they only count here; the JS thread reports to the engine).
-static FREED: AtomicI64 = AtomicI64::new(0);
-
-/// Tell the engine about `added` bytes now held by JS objects, minus those freed meanwhile, so
-/// that its garbage collector weighs them (on the JS thread only).
-pub fn report_external_memory(env: sys::napi_env, added: i64) {
-  let change = added - FREED.swap(0, Ordering::Relaxed);
-  if change != 0 {
-    let mut total = 0i64;
-    // A failure only means the engine's estimate is off; nothing to undo.
-    let _ = unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
-  }
+  // (V8 accounts the bytes of every ArrayBuffer backing store itself: no
+  // napi_adjust_external_memory, whose per-env total a cross-thread free could drive negative.)
+  drop(unsafe { Box::from_raw(hint.cast::<Storage>()) });
 }
 
 /// Like [`typed_array_from_vec`] for a FrameBuffer column's [`Storage`].

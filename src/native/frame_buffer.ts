@@ -450,10 +450,10 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
 }
 
 /**
- * A {@linkcode FrameBuffer} for `schema`. `implementation: "auto"` (the default) gives the
- * TypeScript buffer, which the benchmarks found as fast or faster than the native one (see
- * docs/bench-native.md); `"native"` gives the Rust one (exact byte accounting off the JS heap,
- * appended chunks copied at once so the caller may reuse them).
+ * A {@linkcode FrameBuffer} for `schema`. `implementation: "auto"` (the default) picks the faster
+ * implementation per use, as measured (docs/bench-native.md): the native buffer for plain
+ * append + take cycles when the addon is loaded, the TypeScript buffer once taken columns are
+ * handed back with `recycle()` (or when the addon is not loaded). `"native"` and `"ts"` force one.
  *
  * @example
  * ```ts
@@ -482,9 +482,72 @@ export function createFrameBuffer<S extends FrameSchema>(
       impl,
     );
   }
-  nativeBinding(); // SPOOL_NATIVE=1: a load failure is still an error
-  // Measured (docs/bench-native.md): the TS fallback is as fast or faster in every mode, and
-  // far more predictable; the native buffer only wins when its page pool was refilled by a GC
-  // in time. So "auto" takes the TS buffer; the native one stays available on request.
-  return new TsFrameBuffer(schema);
+  // Per use, as measured (docs/bench-native.md): native for plain append + take cycles, the TS
+  // buffer once taken columns are recycled. Without the addon: TS.
+  return nativeBinding() ? new AdaptiveFrameBuffer(schema) : new TsFrameBuffer(schema);
+}
+
+/**
+ * What `createFrameBuffer()` returns when the addon is loaded: the faster implementation per
+ * use, as measured (docs/bench-native.md). Plain append + take cycles run native (1.2–10× the
+ * TS fallback: one copy at append into pooled Rust memory). Once the caller hands taken columns
+ * back with `recycle()`, the TS fallback is as fast or faster (both copy into warm memory, and
+ * TS saves the per-append native call), so the buffer moves to it at the next empty point.
+ */
+class AdaptiveFrameBuffer<S extends FrameSchema> implements FrameBuffer<S> {
+  readonly schema: Readonly<S>;
+  #impl: FrameBuffer<S>;
+  #preferTs = false;
+
+  constructor(schema: S) {
+    this.#impl = new NativeFrameBuffer(schema);
+    this.schema = this.#impl.schema as Readonly<S>;
+  }
+
+  get implementation(): "native" | "ts" {
+    return this.#impl.implementation;
+  }
+
+  get rows(): number {
+    return this.#impl.rows;
+  }
+
+  get byteLength(): number {
+    return this.#impl.byteLength;
+  }
+
+  get closed(): boolean {
+    return this.#impl.closed;
+  }
+
+  append(columns: ColumnsOf<S>): void {
+    this.#impl.append(columns);
+  }
+
+  take(): ColumnsOf<S> {
+    const out = this.#impl.take();
+    this.#switchIfEmpty();
+    return out;
+  }
+
+  recycle(columns: Partial<ColumnsOf<S>>): void {
+    this.#impl.recycle(columns);
+    this.#preferTs = true;
+    this.#switchIfEmpty();
+  }
+
+  #switchIfEmpty(): void {
+    if (this.#preferTs && this.#impl.implementation === "native" && this.#impl.rows === 0) {
+      this.#impl.close();
+      this.#impl = new TsFrameBuffer(this.schema as S);
+    }
+  }
+
+  close(): void {
+    this.#impl.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }

@@ -205,7 +205,28 @@ Deno.test("createFrameBuffer refuses an unknown implementation", () => {
   );
 });
 
-Deno.test("createFrameBuffer (auto) gives the faster implementation as measured: TS", () => {
-  using buf = createFrameBuffer({ x: "Int32Array" });
-  assert.equal(buf.implementation, "ts");
+Deno.test({
+  name: "createFrameBuffer (auto): native for plain cycles, TS once columns are recycled",
+  ignore: noNative,
+  fn() {
+    using buf = createFrameBuffer({ x: "Int32Array" });
+    assert.equal(buf.implementation, "native");
+    buf.append({ x: new Int32Array([1, 2]) });
+    buf.append({ x: new Int32Array([3]) });
+    const first = buf.take();
+    assert.deepEqual([...first.x], [1, 2, 3]);
+    assert.equal(buf.implementation, "native");
+    buf.append({ x: new Int32Array([4]) });
+    buf.recycle(first); // not empty yet: switches at the next take
+    assert.equal(buf.implementation, "native");
+    assert.equal(buf.rows, 1);
+    assert.deepEqual([...buf.take().x], [4]);
+    assert.equal(buf.implementation, "ts");
+    buf.append({ x: new Int32Array([5, 6]) });
+    buf.append({ x: new Int32Array([7]) });
+    assert.equal(buf.byteLength, 12);
+    assert.deepEqual([...buf.take().x], [5, 6, 7]);
+    buf.close();
+    assert.throws(() => buf.take(), ClosedError);
+  },
 });

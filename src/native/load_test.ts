@@ -42,7 +42,7 @@ Deno.test({
     const { code, out } = await run(["-A"], { SPOOL_NATIVE: "" });
     assert.equal(code, 0, out);
     assert.match(out, /implementation=native/);
-    assert.match(out, /frameBuffer\(auto\)=ts/); // the faster one as measured
+    assert.match(out, /frameBuffer\(auto\)=native/);
     assert.match(out, /frameBuffer\(native\)=native/);
   },
 });
