@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 
 const CHILD = new URL("./fixtures/pipeline_crash_child.ts", import.meta.url).pathname;
-const ITEMS = 3000;
+const ITEMS = 4000;
 const KILLS = 20;
 
 function spawn(store: string, out: string): Deno.ChildProcess {
@@ -42,59 +42,59 @@ Deno.test("pipeline survives SIGKILL at random moments: same state, outputs exac
     const refOut = await outputs(`${root}/ref-out`);
     assert.equal(refOut.size, ITEMS);
 
-    const store = `${root}/store`;
-    const out = `${root}/out`;
+    // Kill cycles: each cycle kills a fresh run at random moments until it has been killed
+    // enough times overall or a run finishes before its kill; then it is resumed to the end
+    // and checked. Usually one cycle does all the kills.
     let kills = 0;
     let resumedRuns = 0;
-    let finishedEarly = 0;
     const positions: number[] = [];
-    while (kills < KILLS) {
-      const child = spawn(store, out);
-      const delay = 150 + Math.floor(Math.random() * 650);
-      const timer = new Promise<"timer">((r) => setTimeout(() => r("timer"), delay));
-      const result = await Promise.race([child.status.then(() => "exit" as const), timer]);
-      if (result === "timer") {
+    for (let cycle = 0; kills < KILLS; cycle++) {
+      const store = `${root}/store${cycle}`;
+      const out = `${root}/out${cycle}`;
+      while (kills < KILLS) {
+        const child = spawn(store, out);
+        const delay = 150 + Math.floor(Math.random() * 650);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const fired = new Promise<"timer">((r) => (timer = setTimeout(() => r("timer"), delay)));
+        const result = await Promise.race([child.status.then(() => "exit" as const), fired]);
+        clearTimeout(timer);
+        if (result === "timer") {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // exited meanwhile
+          }
+          kills++;
+        }
+        const { stdout } = await child.output();
+        for (const line of new TextDecoder().decode(stdout).split("\n")) {
+          if (!line) continue;
+          const msg = JSON.parse(line);
+          if (msg.resumed && !msg.done) {
+            resumedRuns++;
+            positions.push(msg.resumed.positions.s);
+          }
+        }
+        if (result === "exit") break; // finished before its kill: check this cycle
+      }
+      // Resume to the end.
+      for (let i = 0; i < 5; i++) {
+        await finish(spawn(store, out));
         try {
-          child.kill("SIGKILL");
+          await Deno.stat(`${out}/final.json`);
+          break;
         } catch {
-          // exited meanwhile
-        }
-        kills++;
-      } else {
-        finishedEarly++;
-      }
-      const { stdout } = await child.output();
-      for (const line of new TextDecoder().decode(stdout).split("\n")) {
-        if (!line) continue;
-        const msg = JSON.parse(line);
-        if (msg.resumed) {
-          resumedRuns++;
-          positions.push(msg.resumed.positions.s);
+          // not yet
         }
       }
-      if (finishedEarly > 0) break; // a run finished before its kill: nothing left to resume
+      assert.equal(await Deno.readTextFile(`${out}/final.json`), refFinal);
+      const got = await outputs(out);
+      assert.equal(got.size, ITEMS);
+      for (const [name, text] of refOut) assert.equal(got.get(name), text, name);
     }
-    // Resume to the end.
-    for (let i = 0; i < 5; i++) {
-      await finish(spawn(store, out));
-      try {
-        await Deno.stat(`${out}/final.json`);
-        break;
-      } catch {
-        // not yet
-      }
-    }
-    assert.equal(await Deno.readTextFile(`${out}/final.json`), refFinal);
-    const got = await outputs(out);
-    assert.equal(got.size, ITEMS);
-    for (const [name, text] of refOut) assert.equal(got.get(name), text, name);
-    assert.ok(kills >= KILLS || finishedEarly > 0);
+    assert.ok(kills >= KILLS);
     assert.ok(resumedRuns >= 1, "at least one run resumed from a checkpoint");
-    console.log(
-      `kills=${kills} resumed=${resumedRuns} positions=${
-        positions.join(",")
-      } early=${finishedEarly}`,
-    );
+    console.log(`kills=${kills} resumed=${resumedRuns} positions=${positions.join(",")}`);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
