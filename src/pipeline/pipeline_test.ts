@@ -383,3 +383,26 @@ Deno.test("reading a sink inside another sink's loop does not deadlock either", 
   assert.deepEqual(a, range(300));
   assert.deepEqual(b, range(300).map((x) => -x));
 });
+
+Deno.test("abort does not hang on a node function that never settles", async () => {
+  const ctl = new AbortController();
+  let release!: () => void;
+  const never = new Promise<void>((r) => (release = r));
+  const p = new Pipeline();
+  p.source("s");
+  p.node("stuck", { inputs: ["s"], fn: async (x: number) => (x === 1 ? await never : x) });
+  const run = p.run({ s: range(5) }, { signal: ctl.signal });
+  const got: unknown[] = [];
+  const reading = (async () => {
+    for await (const v of run.outputs.stuck!) {
+      got.push(v);
+      ctl.abort();
+    }
+  })();
+  await Promise.all([
+    assert.rejects(run.done, AbortedError),
+    assert.rejects(reading, AbortedError),
+  ]);
+  assert.deepEqual(got, [0]);
+  release(); // let the stuck call finish so the test leaks nothing
+});

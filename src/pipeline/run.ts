@@ -157,6 +157,8 @@ interface Pending {
 const WOKEN = Symbol("woken");
 /** A sink reader that has not pulled for this long may be blocked on another sink. */
 const AWAY_MS = 50;
+/** How long a failed run waits for its tasks to wind down before `done` rejects anyway. */
+const FAIL_GRACE_MS = 1000;
 const HOLE_VALUE = Symbol("hole");
 
 function toSlot(m: Msg): Slot {
@@ -501,7 +503,13 @@ export class PipelineRun {
       if (this.#timer !== undefined) clearInterval(this.#timer);
       if (this.#growTimer !== undefined) clearTimeout(this.#growTimer);
       this.#growTimer = undefined;
-      await tasks;
+      if (this.#failed) {
+        // A node stuck in a user function that never settles must not hang a failed or aborted
+        // run: wait a bounded time for the tasks to notice the failure.
+        let t: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([tasks, new Promise((r) => (t = setTimeout(r, FAIL_GRACE_MS)))]);
+        clearTimeout(t);
+      } else await tasks;
       await this.#commitChain.catch(() => {});
       if (this.#component && this.#store) this.#store.unregister(this.#stateName);
       if (this.#ownStore) await this.#store?.close();
