@@ -1243,8 +1243,9 @@ export class PipelineRun {
       s?.();
     };
     let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
-    // Inputs by map index (results may come in completion order).
+    // Inputs by map index (results may come in completion order), kept for dead letters.
     const inputs = new Map<number, unknown>();
+    const ITEM_ENTRY: Entry = { t: ITEM, input: undefined };
     let yielded = 0;
     async function* feed(): AsyncGenerator<unknown, void, undefined> {
       for (;;) {
@@ -1253,7 +1254,7 @@ export class PipelineRun {
           if (def.consume === 1) {
             if (m.t === HOLE) push({ t: HOLE });
             else {
-              push({ t: ITEM, input: undefined });
+              push(ITEM_ENTRY);
               inputs.set(yielded++, m.v);
               yield m.v;
             }
@@ -1264,7 +1265,7 @@ export class PipelineRun {
               group = [];
               if (g.includes(HOLE_VALUE)) push({ t: HOLE });
               else {
-                push({ t: ITEM, input: undefined });
+                push(ITEM_ENTRY);
                 inputs.set(yielded++, g);
                 yield g;
               }
@@ -1278,7 +1279,7 @@ export class PipelineRun {
             group = [];
             if (g.includes(HOLE_VALUE)) push({ t: HOLE });
             else {
-              push({ t: ITEM, input: undefined });
+              push(ITEM_ENTRY);
               inputs.set(yielded++, g);
               yield g;
             }
