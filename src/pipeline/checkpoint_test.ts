@@ -261,3 +261,56 @@ Deno.test("stress: diamonds, groups, holes and tiny buffers survive repeated sto
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+for (const fuse of [true, false]) {
+  Deno.test(`linear chain (fuse: ${fuse}): same outputs, dead letters and resume as the reference`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const mk = (f: boolean) => {
+        const p = new Pipeline({ buffer: 2, fuse: f });
+        p.source("s");
+        p.node("inc", {
+          inputs: ["s"],
+          errors: "dead-letter",
+          fn: (x: number) => {
+            if (x % 13 === 4) throw new Error("bad");
+            return x + 1;
+          },
+        });
+        p.node("acc", {
+          inputs: ["inc"],
+          state: { sum: 0 },
+          fn: async (st: { sum: number }, x: number) => {
+            await Promise.resolve();
+            return (st.sum += x);
+          },
+        });
+        p.node("fmt", { inputs: ["acc"], chain: [String, [(s: string, p: string) => p + s, "#"]] });
+        return p;
+      };
+      const ref = await mk(!fuse).runToCompletion({ s: range(300) });
+      assert.equal(ref.deadLetters.length, 23);
+      const got = new Map<number, unknown>();
+      let rounds = 0;
+      for (;;) {
+        rounds++;
+        const run = mk(fuse).run({ s: range(300) }, { store: dir, checkpointEvery: { items: 7 } });
+        let n = 0;
+        for await (const { value, seq } of run.entries("fmt")) {
+          got.set(seq, value);
+          if (++n === 40) void run.stop();
+        }
+        await run.done;
+        if (n < 40) {
+          assert.deepEqual(run.state("acc"), ref.states.acc);
+          break;
+        }
+      }
+      assert.ok(rounds > 3);
+      const keys = [...got.keys()].sort((a, b) => a - b);
+      assert.deepEqual(keys.map((k) => got.get(k)), ref.outputs.fmt);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}

@@ -98,6 +98,8 @@ export interface RunPlan {
   sinks: string[];
   buffer: number;
   sinkBuffer: number;
+  /** Run chains of single-input synchronous-shape nodes inside their upstream's task. */
+  fuse: boolean;
   logger?: (event: PipelineEvent) => void;
 }
 
@@ -109,10 +111,17 @@ export interface SinkEntry<T = unknown> {
   seq: number;
 }
 
+/** Where a node sends its messages: an edge, or a node fused into the sender's task. */
+interface Target {
+  tryPush(m: Msg): boolean;
+  push(m: Msg): Promise<void>;
+}
+
 interface NodeRt {
   def: ResolvedNode;
   ins: Edge[];
-  outs: Edge[];
+  outs: Target[];
+  fused: boolean;
   outputs: number;
   state: unknown;
   restored?: NodeSnapshot;
@@ -121,7 +130,7 @@ interface NodeRt {
 
 interface SourceRt {
   name: string;
-  outs: Edge[];
+  outs: Target[];
   position: number;
   ended: boolean;
   barriers: number[];
@@ -366,12 +375,24 @@ export class PipelineRun {
         outputs: 0,
         state: undefined,
         copier: new StateCopier(),
+        fused: false,
       };
-      for (const input of def.inputs) {
-        const e = new Edge(`${input}->${name}`, plan.buffer);
-        this.#edges.push(e);
-        rt.ins.push(e);
-        this.#nodes.get(input)!.outs.push(e);
+      const only = def.inputs.length === 1 ? def.inputs[0]! : undefined;
+      if (
+        plan.fuse && only !== undefined && plan.outputsOf(only).length === 1 &&
+        (def.kind === "fn" || def.kind === "state" || def.kind === "chain") &&
+        def.consume === 1 && def.produce === 1 && def.spawn === 1
+      ) {
+        // Operator chaining: the only reader of its only input runs inside the input's task.
+        rt.fused = true;
+        this.#nodes.get(only)!.outs.push(this.#fusedTarget(rt));
+      } else {
+        for (const input of def.inputs) {
+          const e = new Edge(`${input}->${name}`, plan.buffer);
+          this.#edges.push(e);
+          rt.ins.push(e);
+          this.#nodes.get(input)!.outs.push(e);
+        }
       }
       this.#nodes.set(name, rt);
       if (def.kind === "source") {
@@ -475,9 +496,10 @@ export class PipelineRun {
         positions: this.resumedFrom?.positions,
       });
       const all: Promise<unknown>[] = [];
+      for (const rt of this.#nodes.values()) if (rt.fused) this.#initNode(rt);
       for (const [name, src] of this.#sources) all.push(this.#pump(src, inputs[name]!));
       for (const rt of this.#nodes.values()) {
-        if (rt.def.kind !== "source") all.push(this.#runNode(rt));
+        if (!rt.fused && rt.def.kind !== "source") all.push(this.#runNode(rt));
       }
       tasks = Promise.all(all);
       const every = options.checkpointEvery?.ms;
@@ -894,14 +916,14 @@ export class PipelineRun {
   // ---- sources ----
 
   /** Push `m` to every output; `undefined` when done without waiting, else a promise. */
-  #emit(outs: Edge[], m: Msg): Promise<void> | undefined {
+  #emit(outs: Target[], m: Msg): Promise<void> | undefined {
     for (let i = 0; i < outs.length; i++) {
       if (!outs[i]!.tryPush(m)) return this.#emitSlow(outs, m, i);
     }
     return undefined;
   }
 
-  async #emitSlow(outs: Edge[], m: Msg, from: number): Promise<void> {
+  async #emitSlow(outs: Target[], m: Msg, from: number): Promise<void> {
     await outs[from]!.push(m);
     for (let i = from + 1; i < outs.length; i++) {
       const e = outs[i]!;
@@ -1033,13 +1055,74 @@ export class PipelineRun {
 
   // ---- nodes ----
 
+  #initNode(rt: NodeRt): void {
+    if (rt.def.kind === "state") {
+      rt.state = rt.restored?.hasState ? rt.restored.state : copyState(rt.def.initial);
+    }
+    if (rt.fused) this.log({ type: "node-start", node: rt.def.name });
+  }
+
+  /**
+   * A node fused into its upstream's task: `tryPush` processes the message at once and returns
+   * whether that finished synchronously; if not, `push` (called next by `#emit`) awaits it.
+   */
+  #fusedTarget(rt: NodeRt): Target {
+    const call = this.#caller(rt);
+    let pending: Promise<void> | undefined;
+    const afterCall = async (input: unknown, p: Promise<unknown>) => {
+      let ok = true;
+      let v: unknown;
+      try {
+        v = await p;
+      } catch (error) {
+        ok = false;
+        v = error;
+      }
+      await this.#result(rt, input, ok, v);
+    };
+    const process = (m: Msg): Promise<void> | undefined => {
+      if (m.t === ITEM) {
+        let v: unknown;
+        try {
+          v = call(m.v);
+        } catch (error) {
+          return this.#result(rt, m.v, false, error);
+        }
+        if (v instanceof Promise) return afterCall(m.v, v);
+        return this.#result(rt, m.v, true, v);
+      }
+      if (m.t === HOLE) {
+        rt.outputs++;
+        return this.#emit(rt.outs, HOLE_MSG);
+      }
+      if (m.t === BARRIER) {
+        this.#capture(rt, m.k, {});
+        return this.#emit(rt.outs, m);
+      }
+      if (m.flush) this.#endSnapshot(rt, {});
+      this.log({ type: "node-end", node: rt.def.name, outputs: rt.outputs });
+      return this.#emit(rt.outs, m);
+    };
+    return {
+      tryPush: (m) => {
+        const p = process(m);
+        if (p === undefined) return true;
+        pending = p;
+        return false;
+      },
+      push: async () => {
+        const p = pending;
+        pending = undefined;
+        await p;
+      },
+    };
+  }
+
   async #runNode(rt: NodeRt): Promise<void> {
     const def = rt.def;
     this.log({ type: "node-start", node: def.name });
     try {
-      if (def.kind === "state") {
-        rt.state = rt.restored?.hasState ? rt.restored.state : copyState(def.initial);
-      }
+      this.#initNode(rt);
       if (def.kind === "pool") await this.#poolNode(rt);
       else await this.#fnNode(rt);
       this.log({ type: "node-end", node: def.name, outputs: rt.outputs });
