@@ -36,3 +36,23 @@ Deno.test("memory: TS FrameBuffer takes are freed (bounded RSS over 2.5 GiB)", a
   const auto = await peak("ts", "nogc");
   assert.ok(auto < 1280, `peak RSS ${auto} MiB`);
 });
+
+Deno.test({
+  name: "memory: columns taken in a Worker and freed never drive another env's accounting negative",
+  ignore: activeImplementation() !== "native",
+  async fn() {
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--v8-flags=--expose-gc",
+        new URL("./native/cross_env.ts", import.meta.url).pathname,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    assert.equal(code, 0, out);
+    assert.match(out, /survived/);
+  },
+});

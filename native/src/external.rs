@@ -6,6 +6,8 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::ToNapiValue;
 use napi::{sys, Error, Result, Status};
@@ -105,12 +107,40 @@ pub fn typed_array_from_vec(
   Ok(array)
 }
 
-/// Frees the Storage boxed by [`typed_array_from_storage`]. Touches nothing but the allocation.
+/// What a taken column's finalizer owns: its memory and the counter of the env (thread) that
+/// took it, where the freed bytes are recorded.
+struct Taken {
+  storage: Storage,
+  freed: Arc<AtomicI64>,
+}
+
+/// Frees the Storage boxed by [`typed_array_from_storage`]. Touches nothing but the allocation
+/// and an atomic counter: under Deno it may run on a GC thread, where the env must not be used.
 unsafe extern "C" fn free_storage(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
   // SAFETY: `hint` is the Box leaked in `typed_array_from_storage`.
-  // (V8 accounts the bytes of every ArrayBuffer backing store itself: no
-  // napi_adjust_external_memory, whose per-env total a cross-thread free could drive negative.)
-  drop(unsafe { Box::from_raw(hint.cast::<Storage>()) });
+  let taken = unsafe { Box::from_raw(hint.cast::<Taken>()) };
+  taken
+    .freed
+    .fetch_add(taken.storage.len() as i64, Ordering::Relaxed);
+  drop(taken);
+}
+
+thread_local! {
+  /// Bytes taken on this thread (one napi env per JS thread) and freed since last reported.
+  static FREED_HERE: Arc<AtomicI64> = Arc::new(AtomicI64::new(0));
+}
+
+/// Tell this env's engine about `added` bytes now held by its JS objects, minus those it held
+/// and that were freed since, so that its GC weighs them (and collects taken columns sooner,
+/// which refills the page pool). Per env: an env is only ever credited with bytes it was
+/// charged for, so its total never goes negative (a V8 fatal check).
+pub fn report_external_memory(env: sys::napi_env, added: i64) {
+  let change = added - FREED_HERE.with(|f| f.swap(0, Ordering::Relaxed));
+  if change != 0 {
+    let mut total = 0i64;
+    // A failure only means the engine's estimate is off; nothing to undo.
+    let _ = unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
+  }
 }
 
 /// Like [`typed_array_from_vec`] for a FrameBuffer column's [`Storage`].
@@ -124,7 +154,10 @@ pub fn typed_array_from_storage(
     return typed_array_from_vec(env, kind, Vec::new());
   }
   let ptr = data.as_mut_ptr();
-  let boxed = Box::into_raw(Box::new(data));
+  let boxed = Box::into_raw(Box::new(Taken {
+    storage: data,
+    freed: FREED_HERE.with(Arc::clone),
+  }));
   let mut buffer = ptr::null_mut();
   let status = unsafe {
     sys::napi_create_external_arraybuffer(
@@ -142,7 +175,7 @@ pub fn typed_array_from_storage(
     if status != sys::Status::napi_no_external_buffers_allowed {
       check(status, "create an external ArrayBuffer")?;
     }
-    return typed_array_from_vec(env, kind, data.as_slice().to_vec());
+    return typed_array_from_vec(env, kind, data.storage.as_slice().to_vec());
   }
   let mut array = ptr::null_mut();
   check(

@@ -299,6 +299,8 @@ impl NativeFrameBuffer {
   pub fn take(&mut self, env: Env) -> Result<RawValue> {
     let columns = self.columns.take()?;
     let raw = env.raw();
+    let taken: usize = columns.iter().map(|(_, d)| d.len()).sum();
+    crate::external::report_external_memory(raw, taken as i64);
     let mut array = std::ptr::null_mut();
     crate::external::check(
       unsafe { sys::napi_create_array_with_length(raw, columns.len(), &mut array) },
