@@ -325,6 +325,7 @@ export class PipelineRun {
   readonly #failPromise: Promise<void>;
   #paused = false;
   #opened = false;
+  #started = false;
   #stopRequested = false;
   #stopping = false;
   #readersWaiting = 0;
@@ -496,6 +497,7 @@ export class PipelineRun {
         positions: this.resumedFrom?.positions,
       });
       const all: Promise<unknown>[] = [];
+      this.#started = true;
       for (const rt of this.#nodes.values()) if (rt.fused) this.#initNode(rt);
       for (const [name, src] of this.#sources) all.push(this.#pump(src, inputs[name]!));
       for (const rt of this.#nodes.values()) {
@@ -646,6 +648,15 @@ export class PipelineRun {
     }
     s.reading = true;
     s.managed = true;
+    const node = this.#nodes.get(sink)!;
+    const at = node.outs.indexOf(s.edge);
+    if (this.#plan.fuse && !this.#started && at >= 0) {
+      // Fuse the consumer into the sink node's task: no hand-off per item.
+      node.outs[at] = this.#consumerTarget(s, fn, keep);
+      await Promise.race([s.endPromise, this.#failPromise]);
+      if (this.#failed) throw this.#error;
+      return;
+    }
     try {
       for (;;) {
         const m = s.edge.tryPull() ?? await s.edge.pull();
@@ -669,6 +680,52 @@ export class PipelineRun {
       this.#fail(e);
       throw e;
     }
+  }
+
+  #consumerTarget(
+    s: SinkRt,
+    fn: ((item: unknown, info: { seq: number }) => unknown) | undefined,
+    keep: unknown[] | undefined,
+  ): Target {
+    let pending: Promise<void> | undefined;
+    const failed = (e: unknown): never => {
+      if (e instanceof Cancelled) throw e;
+      this.#fail(e);
+      throw new Cancelled(e);
+    };
+    const process = (m: Msg): Promise<void> | undefined => {
+      if (m.t === ITEM) {
+        const seq = s.seq++;
+        keep?.push(m.v);
+        if (fn === undefined) return undefined;
+        let r: unknown;
+        try {
+          r = fn(m.v, { seq });
+        } catch (e) {
+          return failed(e);
+        }
+        if (r instanceof Promise) return r.then(() => {}, failed);
+        return undefined;
+      }
+      if (m.t === HOLE) s.seq++;
+      else if (m.t === BARRIER) this.#ack(s.name, m.k, s.seq);
+      else this.#sinkEnded(s, m.flush);
+      return undefined;
+    };
+    return {
+      tryPush: (m) => {
+        if (this.#failed) throw new Cancelled(this.#error);
+        const p = process(m);
+        if (p === undefined) return true;
+        pending = p;
+        return false;
+      },
+      push: async () => {
+        const p = pending;
+        pending = undefined;
+        await p;
+      },
+    };
   }
 
   /** @internal */
