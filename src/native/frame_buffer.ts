@@ -489,15 +489,21 @@ export function createFrameBuffer<S extends FrameSchema>(
 
 /**
  * What `createFrameBuffer()` returns when the addon is loaded: the faster implementation per
- * use, as measured (docs/bench-native.md). Plain append + take cycles run native (1.2–10× the
- * TS fallback: one copy at append into pooled Rust memory). Once the caller hands taken columns
- * back with `recycle()`, the TS fallback is as fast or faster (both copy into warm memory, and
- * TS saves the per-append native call), so the buffer moves to it at the next empty point.
+ * use, as measured (docs/bench-native.md). Plain append + take cycles of chunks of 32 KiB or more
+ * run native (one copy at append into pooled Rust memory: 1.45–2.2× the TS fallback in 8 of 9
+ * `deno bench` runs). The buffer moves to the TS fallback, at the next empty point, once the
+ * caller hands taken columns back with `recycle()` (both then copy into warm memory and TS saves
+ * the per-append native call: TS 1.0–2.3× faster) or when a take shows chunks averaging under
+ * 32 KiB (per-call overhead: native lost at 16 KiB in 2 of 4 runs).
  */
+/** Chunks (all columns) averaging fewer bytes than this go to the TS buffer (measured). */
+const SMALL_CHUNK = 32 * 1024;
+
 class AdaptiveFrameBuffer<S extends FrameSchema> implements FrameBuffer<S> {
   readonly schema: Readonly<S>;
   #impl: FrameBuffer<S>;
   #preferTs = false;
+  #appends = 0;
 
   constructor(schema: S) {
     this.#impl = new NativeFrameBuffer(schema);
@@ -522,10 +528,14 @@ class AdaptiveFrameBuffer<S extends FrameSchema> implements FrameBuffer<S> {
 
   append(columns: ColumnsOf<S>): void {
     this.#impl.append(columns);
+    this.#appends++;
   }
 
   take(): ColumnsOf<S> {
+    const bytes = this.#impl.byteLength;
     const out = this.#impl.take();
+    if (this.#appends > 0 && bytes / this.#appends < SMALL_CHUNK) this.#preferTs = true;
+    this.#appends = 0;
     this.#switchIfEmpty();
     return out;
   }

@@ -211,10 +211,12 @@ Deno.test({
   fn() {
     using buf = createFrameBuffer({ x: "Int32Array" });
     assert.equal(buf.implementation, "native");
-    buf.append({ x: new Int32Array([1, 2]) });
-    buf.append({ x: new Int32Array([3]) });
+    const big = (v: number) => new Int32Array(16384).fill(v); // 64 KiB chunks
+    buf.append({ x: big(1) });
+    buf.append({ x: big(3) });
     const first = buf.take();
-    assert.deepEqual([...first.x], [1, 2, 3]);
+    assert.equal(first.x.length, 32768);
+    assert.equal(first.x[16384], 3);
     assert.equal(buf.implementation, "native");
     buf.append({ x: new Int32Array([4]) });
     buf.recycle(first); // not empty yet: switches at the next take
@@ -228,5 +230,19 @@ Deno.test({
     assert.deepEqual([...buf.take().x], [5, 6, 7]);
     buf.close();
     assert.throws(() => buf.take(), ClosedError);
+  },
+});
+
+Deno.test({
+  name: "createFrameBuffer (auto): small chunks move to the TS buffer after the first take",
+  ignore: noNative,
+  fn() {
+    using buf = createFrameBuffer({ x: "Float64Array" });
+    assert.equal(buf.implementation, "native");
+    for (let i = 0; i < 10; i++) buf.append({ x: new Float64Array(100).fill(i) }); // 800 B
+    assert.equal(buf.take().x[999], 9);
+    assert.equal(buf.implementation, "ts");
+    buf.append({ x: new Float64Array([1]) });
+    assert.deepEqual([...buf.take().x], [1]);
   },
 });
