@@ -1,33 +1,44 @@
 /**
- * spool's main job: aggregate a few million sensor readings, resumably.
+ * spool's main job: a few million sensor readings through a checkpointed pipeline with a pooled
+ * stateful node, then a stateful loop that buffers them per site into part files — resumable
+ * after Ctrl-C or `kill -9` at any moment, with the same outputs as an uninterrupted run.
  *
- * On first run it generates a dataset of timestamped sensor readings as NDJSON files under
- * `.spool-demo/data/` (deterministic, seeded). It then streams them with `lines` + `ndjson`,
- * `prefetch` and `batch`, aggregates per-sensor statistics (count, mean, min, max, standard
- * deviation, anomalies), shows a progress bar with rate and ETA, and snapshots its state every
- * 2 s through a crash-safe `StateStore`. Kill it (Ctrl-C or `kill -9`) and run it again: it
- * resumes from the newest complete snapshot and says from where. The final summary goes to
- * `.spool-demo/out/summary.json`.
+ * - First run: generates a deterministic NDJSON dataset under `<dir>/data/` (some dropouts and
+ *   malformed lines included).
+ * - Pipeline (`Pipeline`): `lines` source → `parse` (bad lines go to the dead letters) → `enrich`
+ *   (a `WorkerPool` whose workers build calibration tables once, in `init`: calibrated
+ *   temperature, dew point, anomaly score) → `stats` (stateful: per-sensor statistics) →
+ *   `chunk` (stateful: packs readings into columnar chunks). Barrier-aligned checkpoints through
+ *   the pipeline's `StateStore`; the sink writes chunk `c` to `<dir>/spool/chunk-<c>.bin`
+ *   (temporary file + rename: idempotent).
+ * - Loop (`StatefulLoop`), running at the same time: reads chunk files in order as `Frame`s,
+ *   buffers them per site with a memory limit and writes each flush to
+ *   `<dir>/out/parts/<site>-part-<seq>.bin` (idempotent by flush seq). Its own checkpoints.
+ * - At the end: `<dir>/out/summary.json`, `<dir>/out/dead-letters.ndjson`.
  *
  * ```sh
- * deno run -A examples/demo.ts [--fresh] [--readings=5000000] [--files=20] [--dir=.spool-demo]
+ * deno run -A examples/demo.ts [--fresh] [--readings=3000000] [--files=12] [--dir=.spool-demo]
+ *   [--save-every-ms=2000] [--part-mb=8] [--workers=2]
  * ```
+ *
+ * See docs/demo.md for what to try and why the outputs survive any kill.
  *
  * @module
  */
 
 import {
-  batch,
-  jsonState,
-  LatestStatesKeeper,
+  AbortedError,
+  Frame,
   lines,
-  ndjson,
-  PeriodicSaveCondition,
-  prefetch,
+  Pipeline,
+  type PipelineEvent,
   progress,
-  SnapshotCorruptError,
-  StateStore,
+  type SinkEntry,
+  StatefulLoop,
+  WorkerPool,
 } from "../mod.ts";
+import type * as Worker from "./demo_worker.ts";
+import type { EndMarker, EnrichedReading, ParsedReading } from "./demo_worker.ts";
 
 interface Options {
   dir: string;
@@ -35,32 +46,40 @@ interface Options {
   files: number;
   fresh: boolean;
   saveEveryMs: number;
+  partMb: number;
+  workers: number;
 }
 
 function parseArgs(args: string[]): Options {
   const options: Options = {
     dir: ".spool-demo",
-    readings: 5_000_000,
-    files: 20,
+    readings: 3_000_000,
+    files: 12,
     fresh: false,
     saveEveryMs: 2000,
+    partMb: 8,
+    workers: 2,
   };
   for (const arg of args) {
     const [key, value] = arg.replace(/^--/, "").split("=", 2);
-    const int = () => {
+    const num = (integer: boolean) => {
       const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) {
+      if (!(n > 0) || (integer && !Number.isInteger(n))) {
         throw new Error(
-          `Cannot parse arguments: --${key} needs a positive integer, received ${value}`,
+          `Cannot parse arguments: --${key} needs a positive ${
+            integer ? "integer" : "number"
+          }, received ${value}`,
         );
       }
       return n;
     };
     if (key === "fresh") options.fresh = true;
     else if (key === "dir" && value) options.dir = value;
-    else if (key === "readings") options.readings = int();
-    else if (key === "files") options.files = int();
-    else if (key === "save-every-ms") options.saveEveryMs = int();
+    else if (key === "readings") options.readings = num(true);
+    else if (key === "files") options.files = num(true);
+    else if (key === "save-every-ms") options.saveEveryMs = num(true);
+    else if (key === "part-mb") options.partMb = num(false);
+    else if (key === "workers") options.workers = num(true);
     else throw new Error(`Cannot parse arguments: unknown option, received ${arg}`);
   }
   return options;
@@ -69,8 +88,10 @@ function parseArgs(args: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Dataset
 
+const SENSORS = 64;
+
 interface DatasetManifest {
-  version: 1;
+  version: 2;
   readings: number;
   sensors: number;
   files: { name: string; readings: number }[];
@@ -88,26 +109,30 @@ function rng(seed: number): () => number {
   };
 }
 
+/** The dataset's manifest, generating the dataset first if it is missing or has other sizes. */
 async function ensureDataset(
   dir: string,
   readings: number,
   files: number,
-): Promise<DatasetManifest> {
+): Promise<{ manifest: DatasetManifest; generated: boolean }> {
   const dataDir = `${dir}/data`;
   const manifestPath = `${dataDir}/manifest.json`;
   try {
     const manifest = JSON.parse(await Deno.readTextFile(manifestPath)) as DatasetManifest;
-    if (manifest.readings === readings && manifest.files.length === files) return manifest;
+    if (
+      manifest.version === 2 && manifest.readings === readings && manifest.files.length === files
+    ) {
+      return { manifest, generated: false };
+    }
     console.log(`dataset in ${dataDir} has other parameters: regenerating it`);
     await Deno.remove(dataDir, { recursive: true });
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   await Deno.mkdir(dataDir, { recursive: true });
-  const sensors = 64;
   const random = rng(20261122);
-  const base = Array.from({ length: sensors }, (_, i) => 15 + (i % 16) + random() * 5);
-  const manifest: DatasetManifest = { version: 1, readings, sensors, files: [] };
+  const base = Array.from({ length: SENSORS }, (_, i) => 15 + (i % 16) + random() * 5);
+  const manifest: DatasetManifest = { version: 2, readings, sensors: SENSORS, files: [] };
   const started = performance.now();
   const encoder = new TextEncoder();
   let t = Date.UTC(2026, 0, 1);
@@ -119,12 +144,14 @@ async function ensureDataset(
     using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
     let chunk: string[] = [];
     for (let i = 0; i < count; i++) {
-      const sensor = (written + i) % sensors;
+      const sensor = (written + i) % SENSORS;
       t += 25;
       const r = random();
       let line: string;
       if (r < 0.0005) {
         line = `{"t":${t},"sensor":"s-${sensor}","temp":null,"humidity":null}`; // dropout
+      } else if (r < 0.00055) {
+        line = `{"t":${t},"sensor":"s-${sensor}","temp":`; // torn line: malformed JSON
       } else {
         const spike = r > 0.9995 ? 40 * random() : 0;
         const temp = base[sensor]! + 3 * Math.sin(t / 3.6e6) + (random() - 0.5) * 2 + spike;
@@ -151,7 +178,7 @@ async function ensureDataset(
     `\ngenerated ${readings.toLocaleString("en")} readings in ${files} files under ${dataDir} ` +
       `(${((performance.now() - started) / 1000).toFixed(1)} s)`,
   );
-  return manifest;
+  return { manifest, generated: true };
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
@@ -159,64 +186,269 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   while (offset < bytes.length) offset += await file.write(bytes.subarray(offset));
 }
 
+/** Write `bytes` to `path` through a temporary file and a rename: all or nothing. */
+async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  if (typeof bytes === "string") await Deno.writeTextFile(tmp, bytes);
+  else await Deno.writeFile(tmp, bytes);
+  await Deno.rename(tmp, path);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Aggregation
+// Columnar chunk / part files: a JSON header line, then each column's raw bytes (8-byte aligned).
+
+const SITES = ["north", "east", "south", "west"] as const;
+const CHUNK_ROWS = 8192;
+
+interface Columns {
+  t: Float64Array;
+  s: Uint16Array;
+  cal: Float32Array;
+  humidity: Float32Array;
+  dew: Float32Array;
+  score: Float32Array;
+}
+const COLUMN_TYPES = {
+  t: Float64Array,
+  s: Uint16Array,
+  cal: Float32Array,
+  humidity: Float32Array,
+  dew: Float32Array,
+  score: Float32Array,
+} as const;
+type ColumnName = keyof Columns;
+type FrameColumns = ConstructorParameters<typeof Frame>[0];
+const NAMES = Object.keys(COLUMN_TYPES) as ColumnName[];
+
+function emptyColumns(rows: number): Columns {
+  return {
+    t: new Float64Array(rows),
+    s: new Uint16Array(rows),
+    cal: new Float32Array(rows),
+    humidity: new Float32Array(rows),
+    dew: new Float32Array(rows),
+    score: new Float32Array(rows),
+  };
+}
+
+function encodeFrame(frame: Frame): Uint8Array {
+  const header = new TextEncoder().encode(
+    JSON.stringify({ format: "spool-demo-columns", version: 1, rows: frame.length, names: NAMES }) +
+      "\n",
+  );
+  const pad = (n: number) => (n + 7) & ~7;
+  let size = pad(header.length);
+  for (const n of NAMES) size += pad((frame.columns[n] as ArrayBufferView).byteLength);
+  const out = new Uint8Array(size);
+  out.set(header);
+  let at = pad(header.length);
+  for (const n of NAMES) {
+    const c = frame.columns[n] as ArrayBufferView;
+    out.set(new Uint8Array(c.buffer, c.byteOffset, c.byteLength), at);
+    at += pad(c.byteLength);
+  }
+  return out;
+}
+
+function decodeFrame(bytes: Uint8Array): Frame {
+  const nl = bytes.indexOf(10);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(0, nl))) as { rows: number };
+  const pad = (n: number) => (n + 7) & ~7;
+  let at = pad(nl + 1);
+  const columns: Record<string, ArrayBufferView> = {};
+  for (const n of NAMES) {
+    const Type = COLUMN_TYPES[n];
+    const len = header.rows * Type.BYTES_PER_ELEMENT;
+    columns[n] = new Type(bytes.slice(at, at + len).buffer);
+    at += pad(len);
+  }
+  return new Frame(columns as unknown as FrameColumns);
+}
+
+/** The rows of `frame` whose sensor belongs to each site (sensor index modulo 4). */
+function splitBySite(frame: Frame): (Frame | undefined)[] {
+  const s = frame.columns.s as Uint16Array;
+  const counts = [0, 0, 0, 0];
+  for (let r = 0; r < s.length; r++) counts[s[r]! % 4]!++;
+  const parts = counts.map((n) => emptyColumns(n));
+  const at = [0, 0, 0, 0];
+  for (let r = 0; r < s.length; r++) {
+    const site = s[r]! % 4;
+    const p = parts[site]!;
+    const k = at[site]!++;
+    for (const n of NAMES) p[n][k] = (frame.columns[n] as Columns[ColumnName])[r]!;
+  }
+  return parts.map((
+    p,
+    i,
+  ) => (counts[i]! > 0 ? new Frame(p as unknown as FrameColumns) : undefined));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline nodes
+
+type SourceItem = { i: number; line: string } | EndMarker;
+
+/** The dataset's lines from `position` on (whole files skipped), then the end marker. */
+async function* datasetLines(
+  dataDir: string,
+  manifest: DatasetManifest,
+  position: number,
+  signal: AbortSignal,
+): AsyncGenerator<SourceItem> {
+  let before = 0;
+  for (const file of manifest.files) {
+    if (before + file.readings <= position) {
+      before += file.readings;
+      continue;
+    }
+    let i = before;
+    for await (const line of lines(`${dataDir}/${file.name}`, { signal })) {
+      if (i >= position) yield { i, line };
+      i++;
+    }
+    before += file.readings;
+  }
+  yield { end: true };
+}
+
+/** Parse and validate a line; throws for malformed lines and dropouts (→ dead letters). */
+function parse(item: SourceItem): ParsedReading | EndMarker {
+  if ("end" in item) return item;
+  const r = JSON.parse(item.line) as Record<string, unknown>;
+  const sensor = typeof r.sensor === "string" ? Number(r.sensor.slice(2)) : NaN;
+  if (!Number.isInteger(sensor) || sensor < 0 || sensor >= SENSORS) {
+    throw new Error(`unknown sensor ${JSON.stringify(r.sensor)}`);
+  }
+  if (typeof r.temp !== "number" || typeof r.humidity !== "number" || typeof r.t !== "number") {
+    throw new Error(`dropout: ${r.sensor} sent no temperature/humidity`);
+  }
+  return { i: item.i, t: r.t, s: sensor, temp: r.temp, humidity: r.humidity };
+}
 
 interface SensorStats {
   count: number;
   mean: number;
-  m2: number; // Welford: sum of squared deviations
+  m2: number; // Welford: sum of squared deviations of the calibrated temperature
   min: number;
   max: number;
+  dewSum: number;
   anomalies: number;
 }
 
-interface Aggregates {
+interface Stats {
   sensors: Record<string, SensorStats>;
-  invalid: number;
+  valid: number;
 }
 
-interface Reading {
-  t: number;
-  sensor: string;
-  temp: number | null;
-  humidity: number | null;
-}
+const ANOMALY_SCORE = 5;
 
-function add(agg: Aggregates, reading: Reading): void {
-  const temp = reading.temp;
-  if (typeof temp !== "number" || typeof reading.sensor !== "string") {
-    agg.invalid++;
-    return;
-  }
-  let s = agg.sensors[reading.sensor];
+/** The stateful aggregating node: per-sensor statistics of the enriched readings. */
+function aggregate(st: Stats, r: EnrichedReading | EndMarker): EnrichedReading | EndMarker {
+  if ("end" in r) return r;
+  const key = `s-${r.s}`;
+  let s = st.sensors[key];
   if (s === undefined) {
-    s = { count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, anomalies: 0 };
-    agg.sensors[reading.sensor] = s;
+    s = { count: 0, mean: 0, m2: 0, min: Infinity, max: -Infinity, dewSum: 0, anomalies: 0 };
+    st.sensors[key] = s;
   }
-  // An anomaly is a reading far above what the sensor has shown so far.
-  if (s.count > 100 && temp > s.mean + 6 * Math.sqrt(s.m2 / s.count)) s.anomalies++;
   s.count++;
-  const delta = temp - s.mean;
+  const delta = r.cal - s.mean;
   s.mean += delta / s.count;
-  s.m2 += delta * (temp - s.mean);
-  if (temp < s.min) s.min = temp;
-  if (temp > s.max) s.max = temp;
+  s.m2 += delta * (r.cal - s.mean);
+  if (r.cal < s.min) s.min = r.cal;
+  if (r.cal > s.max) s.max = r.cal;
+  s.dewSum += r.dew;
+  if (r.score > ANOMALY_SCORE) s.anomalies++;
+  st.valid++;
+  return r;
 }
 
-/** Readings after the first `skip`, skipping whole files without reading them. */
-async function* readings(dataDir: string, manifest: DatasetManifest, skip: number) {
-  let before = 0;
-  for (const file of manifest.files) {
-    if (before + file.readings <= skip) {
-      before += file.readings;
-      continue;
+type ChunkState = Columns & { next: number; n: number };
+type ChunkOut = { chunk: number; frame: Frame } | { end: true; chunks: number } | null;
+
+/** The stateful packing node: readings into columnar chunks of CHUNK_ROWS rows. */
+function pack(st: ChunkState, r: EnrichedReading | EndMarker): ChunkOut {
+  if ("end" in r) {
+    if (st.n > 0) {
+      const out = { chunk: st.next++, frame: take(st) };
+      return Object.assign(out, { last: st.next });
     }
-    let index = before;
-    for await (const reading of ndjson<Reading>(lines(`${dataDir}/${file.name}`))) {
-      if (index++ >= skip) yield reading;
+    return { end: true, chunks: st.next };
+  }
+  const k = st.n++;
+  st.t[k] = r.t;
+  st.s[k] = r.s;
+  st.cal[k] = r.cal;
+  st.humidity[k] = r.humidity;
+  st.dew[k] = r.dew;
+  st.score[k] = r.score;
+  if (st.n < CHUNK_ROWS) return null;
+  return { chunk: st.next++, frame: take(st) };
+}
+
+function take(st: ChunkState): Frame {
+  const columns = {} as Record<ColumnName, ArrayBufferView>;
+  for (const n of NAMES) columns[n] = st[n].slice(0, st.n);
+  st.n = 0;
+  return new Frame(columns as unknown as FrameColumns);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spool between the pipeline and the loop: chunk files written by the pipeline's sink,
+// read in order by the loop while the pipeline goes on.
+
+class Spool {
+  version = 0;
+  total: number | undefined;
+  failed: unknown;
+  #waiters: (() => void)[] = [];
+  constructor(readonly dir: string) {}
+  path(c: number): string {
+    return `${this.dir}/chunk-${String(c).padStart(6, "0")}.bin`;
+  }
+  notify(): void {
+    this.version++;
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  async changedSince(version: number): Promise<void> {
+    if (this.version !== version) return;
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+  async readTotal(): Promise<void> {
+    try {
+      this.total = JSON.parse(await Deno.readTextFile(`${this.dir}/done.json`)).chunks;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    before += file.readings;
+  }
+}
+
+const TICK = Symbol("tick");
+
+/** Chunk files from `start` on, waiting for the pipeline to write them. */
+async function* chunkFiles(
+  spool: Spool,
+  start: number,
+  signal: AbortSignal,
+): AsyncGenerator<Frame | typeof TICK> {
+  for (let c = start;; c++) {
+    for (;;) {
+      // A tick lets the loop see the abort between two items: it checkpoints, then stops.
+      if (signal.aborted) yield TICK;
+      const version = spool.version;
+      const bytes = await Deno.readFile(spool.path(c)).catch((error) => {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw error;
+      });
+      if (bytes !== undefined) {
+        yield decodeFrame(bytes);
+        break;
+      }
+      if (spool.total !== undefined && c >= spool.total) return;
+      if (spool.failed !== undefined) throw spool.failed;
+      await spool.changedSince(version);
+    }
   }
 }
 
@@ -224,94 +456,243 @@ async function* readings(dataDir: string, manifest: DatasetManifest, skip: numbe
 
 async function main(): Promise<void> {
   const options = parseArgs(Deno.args);
+  const started = performance.now();
   const stateDir = `${options.dir}/state`;
   const outDir = `${options.dir}/out`;
-  if (options.fresh) await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-  const manifest = await ensureDataset(options.dir, options.readings, options.files);
-
-  await using store = new StateStore(stateDir, { keeper: new LatestStatesKeeper(3) });
-  const aggregates = store.register(
-    "aggregates",
-    jsonState<Aggregates>({ sensors: {}, invalid: 0 }),
+  const partsDir = `${outDir}/parts`;
+  const spool = new Spool(`${options.dir}/spool`);
+  const wipe = async () => {
+    for (const d of [stateDir, outDir, spool.dir]) {
+      await Deno.remove(d, { recursive: true }).catch(() => {});
+    }
+  };
+  if (options.fresh) await wipe();
+  const { manifest, generated } = await ensureDataset(
+    options.dir,
+    options.readings,
+    options.files,
   );
-  const position = store.register("position", jsonState({ done: 0, finished: false }));
-  const loaded = await store.load("latest", {
-    fallback: true,
-    onCorrupt: (error: SnapshotCorruptError) =>
-      console.error(`skipping a corrupt snapshot: ${error.message}`),
-  });
+  if (generated && !options.fresh) await wipe(); // state of another dataset
+  for (const d of [stateDir, partsDir, spool.dir]) await Deno.mkdir(d, { recursive: true });
+  await spool.readTotal();
   const total = manifest.readings;
-  if (loaded === undefined) {
-    console.log(`starting: ${total.toLocaleString("en")} readings to aggregate`);
-  } else {
-    const done = position.value.done;
+
+  // Dead letters are logged as they happen (a synchronous write each: in the kernel before any
+  // checkpoint covering them) and deduplicated by line at the end (replays log them again).
+  const deadLog = `${stateDir}/dead-letters.log`;
+  using deadFile = await Deno.open(deadLog, { append: true, create: true });
+  const encoder = new TextEncoder();
+  let deadThisRun = 0;
+  let lastCheckpoint: Extract<PipelineEvent, { type: "checkpoint" }> | undefined;
+
+  // The pool: each worker builds its calibration tables once (in `init`).
+  await using pool = await WorkerPool.start<typeof Worker>({
+    module: new URL("./demo_worker.ts", import.meta.url),
+    size: options.workers,
+    init: { sensors: SENSORS, seed: 7 },
+  });
+
+  const p = new Pipeline();
+  p.source("lines");
+  p.node("parse", { inputs: ["lines"], fn: parse, errors: "dead-letter" });
+  p.node("enrich", { inputs: ["parse"], pool, chunkSize: "auto" });
+  p.node("stats", {
+    inputs: ["enrich"],
+    state: { sensors: {}, valid: 0 } as Stats,
+    fn: aggregate,
+  });
+  p.node("chunk", {
+    inputs: ["stats"],
+    state: { next: 0, n: 0, ...emptyColumns(CHUNK_ROWS) } as ChunkState,
+    fn: pack,
+  });
+
+  const logger = (e: PipelineEvent) => {
+    if (e.type === "node-error" && e.policy === "dead-letter") {
+      const item = e.item as { i: number; line: string };
+      const error = e.error instanceof Error ? e.error.message : String(e.error);
+      deadFile.writeSync(
+        encoder.encode(JSON.stringify({ i: item.i, line: item.line, error }) + "\n"),
+      );
+      deadThisRun++;
+    } else if (e.type === "checkpoint") {
+      lastCheckpoint = e;
+    } else if (e.type === "run-start") {
+      if (e.resumed) {
+        const read = Math.min(e.positions?.lines ?? 0, total);
+        console.log(
+          `pipeline: resumed from checkpoint #${e.checkpoint} in ${stateDir}/pipeline: ` +
+            `${read.toLocaleString("en")} of ${total.toLocaleString("en")} lines already ` +
+            `processed (${(100 * read / total).toFixed(1)}%)`,
+        );
+      } else console.log(`pipeline: starting: ${total.toLocaleString("en")} lines to process`);
+    }
+  };
+
+  await using loop = await StatefulLoop.open(`${stateDir}/loop`, {
+    memoryLimitMb: options.partMb,
+    checkpoint: { everyMs: options.saveEveryMs, afterFlush: true, atEnd: true },
+  });
+  const cursor = loop.state("cursor", { next: 0 }); // next chunk file to read
+  const written = loop.state("parts", {
+    rows: 0,
+    files: [] as { site: string; seq: number; rows: number; file: string }[],
+  });
+  if (loop.resumed) {
     console.log(
-      `resumed from snapshot ${loaded}: ${done.toLocaleString("en")} of ${
-        total.toLocaleString("en")
-      } readings already aggregated (${(100 * done / total).toFixed(1)}%)`,
+      `loop: resumed from its checkpoint in ${stateDir}/loop: ${cursor.next} chunks read, ` +
+        `${written.files.length} parts written, ${
+          loop.sites.reduce((n, s) => n + s.bytes, 0).toLocaleString("en")
+        } bytes buffered`,
     );
   }
 
-  if (!position.value.finished) {
-    let interrupted = false;
-    const onSignal = () => {
-      interrupted = true;
-    };
-    Deno.addSignalListener("SIGINT", onSignal);
+  const controller = new AbortController();
+  let interrupted = false;
+  const run = p.run({
+    lines: (position, { signal }) =>
+      progress(datasetLines(`${options.dir}/data`, manifest, position, signal), {
+        total: total + 1 - position,
+        label: "readings",
+      }),
+  }, {
+    store: `${stateDir}/pipeline`,
+    checkpointEvery: { ms: options.saveEveryMs },
+    logger,
+  });
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error("\nCtrl-C: stopping (last checkpoints)...");
+    run.stop().catch(() => {});
+    controller.abort();
+    spool.notify();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+
+  // The pipeline's sink: chunk `c` to its own file, temp + rename (idempotent by chunk number).
+  const sinkTask = (async () => {
     try {
-      const due = new PeriodicSaveCondition(options.saveEveryMs);
-      due.shouldSave(); // arm the clock now
-      const remaining = progress(
-        prefetch(readings(`${options.dir}/data`, manifest, position.value.done), { size: 8192 }),
-        { total: total - position.value.done, label: "readings" },
-      );
-      for await (const chunk of batch(remaining, { size: 5000 })) {
-        for (const reading of chunk) add(aggregates.value, reading);
-        position.value.done += chunk.length;
-        if (interrupted) break;
-        if (due.shouldSave()) await store.save({ meta: { done: position.value.done } });
+      for await (const { value } of run.entries("chunk") as AsyncIterable<SinkEntry<ChunkOut>>) {
+        if (value === null) continue;
+        if ("frame" in value) {
+          await writeAtomic(spool.path(value.chunk), encodeFrame(value.frame));
+        }
+        const chunks = "end" in value ? value.chunks : (value as { last?: number }).last;
+        if (chunks !== undefined) {
+          await writeAtomic(`${spool.dir}/done.json`, JSON.stringify({ chunks }));
+          spool.total = chunks;
+        }
+        spool.notify();
       }
-      if (interrupted) {
-        const path = await store.save({ meta: { done: position.value.done } });
-        console.log(
-          `\ninterrupted: state saved at ${
-            position.value.done.toLocaleString("en")
-          } readings in ${path}; run again to resume`,
-        );
-        return;
-      }
-      position.value.finished = true;
-      await store.save({ meta: { done: position.value.done, finished: true } });
-    } finally {
-      Deno.removeSignalListener("SIGINT", onSignal);
+      await run.done;
+    } catch (error) {
+      spool.failed = error;
+      spool.notify();
+      throw error;
     }
+  })();
+
+  // The loop: chunk files in order, buffered per site, flushed parts written by flush seq.
+  const loopTask = (async () => {
+    let seen = loop.checkpoints;
+    let deletedUpTo = cursor.next;
+    const steps = loop.iterate(chunkFiles(spool, cursor.next, controller.signal), {
+      skipCompleted: false,
+      signal: controller.signal,
+    });
+    for await (const step of steps) {
+      if (!step.final && step.item === TICK) continue;
+      if (loop.checkpoints !== seen) {
+        // Chunks before the cursor are covered by the loop's checkpoint: no longer needed.
+        seen = loop.checkpoints;
+        for (; deletedUpTo < cursor.next; deletedUpTo++) {
+          await Deno.remove(spool.path(deletedUpTo)).catch(() => {});
+        }
+      }
+      const bySite = step.final ? [] : splitBySite(step.item as Frame);
+      if (!step.final) cursor.next++;
+      for (const [k, site] of SITES.entries()) {
+        const frame = bySite[k];
+        const flush = loop.buffer(site, frame ? { readings: frame } : undefined);
+        if (flush === undefined) continue;
+        const file = `${site}-part-${String(flush.seq).padStart(4, "0")}.bin`;
+        await writeAtomic(`${partsDir}/${file}`, encodeFrame(flush.frames.readings));
+        if (!written.files.some((f) => f.file === file)) {
+          written.files.push({ site, seq: flush.seq, rows: flush.frames.readings.length, file });
+          written.rows += flush.frames.readings.length;
+        }
+      }
+    }
+  })();
+
+  let stopped = false;
+  try {
+    const [sink, looped] = await Promise.allSettled([sinkTask, loopTask]);
+    for (const r of [sink, looped]) {
+      if (r.status === "rejected") {
+        if (interrupted && r.reason instanceof AbortedError) stopped = true;
+        else throw r.reason;
+      }
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+  if (stopped || interrupted && spool.total === undefined) {
+    console.log(
+      `interrupted: pipeline checkpoint #${lastCheckpoint?.checkpoint ?? "?"} at ${
+        (lastCheckpoint?.positions.lines ?? 0).toLocaleString("en")
+      } lines (${lastCheckpoint?.path ?? `${stateDir}/pipeline`}); loop at chunk ${cursor.next}` +
+        `, position ${loop.position}. Run again to resume.`,
+    );
+    return;
   }
 
-  const summary = summarise(aggregates.value);
-  await Deno.mkdir(outDir, { recursive: true });
-  await Deno.writeTextFile(`${outDir}/summary.json.tmp`, JSON.stringify(summary, null, 2));
-  await Deno.rename(`${outDir}/summary.json.tmp`, `${outDir}/summary.json`);
+  // Both phases are done: final outputs.
+  for await (const e of Deno.readDir(spool.dir)) {
+    if (e.name.startsWith("chunk-")) await Deno.remove(`${spool.dir}/${e.name}`);
+  }
+  const dead = new Map<number, string>();
+  for (const line of (await Deno.readTextFile(deadLog)).split("\n")) {
+    try {
+      const d = JSON.parse(line) as { i: number };
+      dead.set(d.i, line);
+    } catch { /* a torn last line of a killed run, logged again by the replay */ }
+  }
+  const deadLines = [...dead.entries()].sort((a, b) => a[0] - b[0]).map(([, l]) => l + "\n");
+  await writeAtomic(`${outDir}/dead-letters.ndjson`, deadLines.join(""));
+  const stats = run.state<Stats>("stats");
+  const summary = summarise(stats, dead.size, written);
+  await writeAtomic(`${outDir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
+
+  const seconds = (performance.now() - started) / 1000;
   console.log(
-    `done: ${
-      summary.readings.toLocaleString("en")
-    } valid readings from ${summary.sensors.length} sensors, ` +
-      `${summary.invalid} invalid, ${summary.anomalies} anomalies`,
+    `done in ${seconds.toFixed(1)} s: ${summary.readings.toLocaleString("en")} valid readings ` +
+      `from ${summary.sensors.length} sensors, ${summary.deadLetters} dead letters ` +
+      `(${deadThisRun} in this run), ${summary.anomalies} anomalies; ` +
+      `${summary.parts.length} parts, ${written.rows.toLocaleString("en")} rows`,
   );
-  console.log("hottest sensors (mean °C):");
-  for (const s of [...summary.sensors].sort((a, b) => b.mean - a.mean).slice(0, 5)) {
+  console.log("hottest sensors (calibrated mean °C):");
+  for (const s of [...summary.sensors].sort((a, b) => b.mean - a.mean).slice(0, 3)) {
     console.log(
-      `  ${s.sensor.padEnd(6)} mean ${s.mean.toFixed(2)}  sd ${s.sd.toFixed(2)}  min ${
-        s.min.toFixed(2)
+      `  ${s.sensor.padEnd(6)} mean ${s.mean.toFixed(2)}  sd ${s.sd.toFixed(2)}  dew ${
+        s.dew.toFixed(2)
       }  max ${s.max.toFixed(2)}  anomalies ${s.anomalies}`,
     );
   }
-  console.log(
-    `summary: ${outDir}/summary.json; snapshots: ${stateDir} (run with --fresh to start over)`,
-  );
+  console.log(`outputs:
+  summary      ${outDir}/summary.json
+  parts        ${partsDir}/ (${summary.parts.length} files: <site>-part-<seq>.bin)
+  dead letters ${outDir}/dead-letters.ndjson (${summary.deadLetters})
+  checkpoints  ${stateDir}/ (run with --fresh to start over)`);
 }
 
-function summarise(agg: Aggregates) {
-  const sensors = Object.entries(agg.sensors)
+function summarise(
+  st: Stats,
+  deadLetters: number,
+  parts: { rows: number; files: { site: string; seq: number; rows: number; file: string }[] },
+) {
+  const sensors = Object.entries(st.sensors)
     .map(([sensor, s]) => ({
       sensor,
       count: s.count,
@@ -319,14 +700,16 @@ function summarise(agg: Aggregates) {
       sd: s.count > 1 ? Math.sqrt(s.m2 / (s.count - 1)) : 0,
       min: s.min,
       max: s.max,
+      dew: s.dewSum / s.count,
       anomalies: s.anomalies,
     }))
     .sort((a, b) => a.sensor.localeCompare(b.sensor, "en", { numeric: true }));
   return {
-    readings: sensors.reduce((n, s) => n + s.count, 0),
-    invalid: agg.invalid,
+    readings: st.valid,
+    deadLetters,
     anomalies: sensors.reduce((n, s) => n + s.anomalies, 0),
     sensors,
+    parts: [...parts.files].sort((a, b) => a.file.localeCompare(b.file)),
   };
 }
 
