@@ -79,7 +79,7 @@ for (const chunkBytes of [16 * 1024, 64 * 1024, MiB]) {
   );
   const cycle = (impl: "native" | "ts", recycle: boolean) => {
     const buf = createFrameBuffer({ x: "Float64Array" }, { implementation: impl });
-    return async () => {
+    return () => {
       for (const c of chunks) buf.append({ x: c });
       const out = buf.take();
       sink += out.x[out.x.length - 1]!;
