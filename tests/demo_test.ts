@@ -83,15 +83,30 @@ Deno.test("demo: SIGKILLed runs resume to the same outputs as an uninterrupted r
     // (its outputs were checked), so every kill lands in the middle of some run.
     for (let attempt = 0; kills < 6 && attempt < 20; attempt++) {
       const child = run(killed, ["--save-every-ms=40"]).spawn();
-      await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
+      // Read stdout as it comes; kill at a random moment after the run started processing
+      // (so kills land mid-run whatever the machine's load), not during Deno's startup.
+      let stdout = "";
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const reading = (async () => {
+        for await (const bytes of child.stdout) {
+          stdout += decoder.decode(bytes, { stream: true });
+          if (stdout.includes("pipeline:")) started();
+        }
+        started();
+      })();
+      const stderr = new Response(child.stderr).text();
+      await running;
+      await new Promise((r) => setTimeout(r, 150 + Math.random() * 1500));
       let killedNow = true;
       try {
         child.kill("SIGKILL");
       } catch {
         killedNow = false; // already exited
       }
-      const out = await child.output();
-      const stdout = decoder.decode(out.stdout);
+      const out = await child.status;
+      await reading;
+      const errors = await stderr;
       if (/resumed from/.test(stdout)) resumed++;
       for (const l of stdout.split("\n")) if (/resumed from/.test(l)) console.log(l);
       if (killedNow && out.signal === "SIGKILL") kills++;
@@ -101,7 +116,7 @@ Deno.test("demo: SIGKILLed runs resume to the same outputs as an uninterrupted r
         await Deno.remove(`${killed}/state`, { recursive: true });
         await Deno.remove(`${killed}/out`, { recursive: true });
         await Deno.remove(`${killed}/spool`, { recursive: true });
-      } else assert.fail(`unexpected exit ${out.code}: ${decoder.decode(out.stderr)}`);
+      } else assert.fail(`unexpected exit ${out.code}: ${errors}`);
     }
     assert.ok(kills >= 6, `only ${kills} kills landed`);
     const last = await finish(killed);
