@@ -34,10 +34,8 @@ export class FrameError extends SpoolError {
    * @param received the offending value
    */
   constructor(action: string, reason: string, column?: string, received?: unknown) {
-    const args: [string, string, unknown?] = arguments.length >= 4
-      ? [action, reason, received]
-      : [action, reason];
-    super(...args);
+    super(action, reason, received);
+    if (arguments.length < 4) this.message = `Cannot ${action}: ${reason}`; // nothing was received
     this.column = column;
   }
 }
