@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "../src/errors.ts";
-import { TaskError, WorkerCrashError, WorkerInitError, WorkerPool } from "../src/pool/mod.ts";
+import {
+  defineWorker,
+  TaskError,
+  WorkerCrashError,
+  WorkerInitError,
+  WorkerPool,
+} from "../src/pool/mod.ts";
 import type W from "./fixtures/pool_worker.ts";
 import type Spread from "./fixtures/pool_spread.ts";
 
@@ -204,6 +210,14 @@ Deno.test("init failure rejects start naming the worker, the others are stopped"
       }),
     WorkerInitError,
   );
+  await assert.rejects(
+    () => WorkerPool.start({ module: MODULE, size: 1, exportName: "nope" }),
+    (e: unknown) =>
+      e instanceof WorkerInitError &&
+      /InvalidArgumentError: Cannot load the worker module: it has no export "nope"/.test(
+        e.message,
+      ),
+  );
 });
 
 Deno.test("a crashing worker (Deno.exit, self.close, async throw) fails its task and is replaced", async () => {
@@ -330,7 +344,12 @@ Deno.test("bad arguments are refused", async () => {
   assert.throws(() => p.map([1], { maxInFlight: -1 }), InvalidArgumentError);
   assert.throws(() => p.map([1], { errors: "ignore" as "throw" }), InvalidArgumentError);
   assert.throws(() => new WorkerPool({ module: MODULE, size: 0 }), InvalidArgumentError);
-  await assert.rejects(() => p.map(42 as unknown as number[]).next(), TypeError);
+  await assert.rejects(() => p.map(42 as unknown as number[]).next(), InvalidArgumentError);
+  assert.throws(() => defineWorker({} as never), InvalidArgumentError);
+  assert.throws(
+    () => defineWorker(null as never),
+    /^InvalidArgumentError: Cannot define a worker: /,
+  );
 });
 
 Deno.test("a failing source raises its own error; the pool stays usable", async () => {

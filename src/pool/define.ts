@@ -5,6 +5,8 @@
  * @module
  */
 
+import { InvalidArgumentError } from "../errors.ts";
+
 /** What a worker's `init` learns about its place in the pool. */
 export interface WorkerContext {
   /** 0-based worker index (stable across restarts of that worker). */
@@ -71,7 +73,11 @@ export function defineWorker<Args, State, Input extends unknown[], Output>(
     definition === null || typeof definition !== "object" ||
     typeof definition.process !== "function"
   ) {
-    throw new TypeError("defineWorker: the definition needs a process(state, input) function");
+    throw new InvalidArgumentError(
+      "define a worker",
+      "the definition needs a process(state, input) function",
+      definition,
+    );
   }
   return definition;
 }

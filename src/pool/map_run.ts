@@ -5,7 +5,7 @@
  * @module
  */
 
-import { AbortedError, ClosedError } from "../errors.ts";
+import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 
@@ -187,7 +187,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       ) {
         this.#syncIt = (src[Symbol.iterator] as () => SyncIt)();
       } else {
-        throw new TypeError("pool.map: the source is neither iterable nor async iterable");
+        throw new InvalidArgumentError(
+          "map over the worker pool",
+          "the source is neither iterable nor async iterable",
+          src,
+        );
       }
     } catch (e) {
       this.#fail(e);
@@ -567,7 +571,10 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (this.closed && !this.#hasError) return Promise.resolve({ value: undefined, done: true });
     if (this.#waiter) {
       return Promise.reject(
-        new TypeError("pool.map: next() called while a previous next() is pending"),
+        new SpoolError(
+          "get the next result of pool.map",
+          "next() was called while a previous next() is pending",
+        ),
       );
     }
     const r = this.#poll();

@@ -6,6 +6,7 @@
  */
 
 import type { AnyWorkerDefinition } from "./define.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { encodeError } from "./errors.ts";
 import {
   collectTransferables,
@@ -164,8 +165,10 @@ export function serve(port: Port): void {
       const mod = await import(m.module);
       const d = mod[m.exportName] as AnyWorkerDefinition | undefined;
       if (d === null || typeof d !== "object" || typeof d.process !== "function") {
-        throw new TypeError(
-          `the module ${m.module} has no export "${m.exportName}" with a process(state, input) function (use defineWorker)`,
+        throw new InvalidArgumentError(
+          "load the worker module",
+          `it has no export "${m.exportName}" with a process(state, input) function (use defineWorker)`,
+          m.module,
         );
       }
       def = d;
