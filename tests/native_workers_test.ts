@@ -187,6 +187,20 @@ for (const transport of ["ring", "postMessage"] as const) {
     assert.deepEqual(got, [0, 1, 2]);
   });
 
+  t("an item that is not bytes is a ProducerError naming the typed error", async () => {
+    await assert.rejects(
+      async () => {
+        for await (const _ of workerPrefetch(MODULE, { transport, args: { n: 5, badAt: 2 } })) {
+          // drain
+        }
+      },
+      (e: unknown) =>
+        e instanceof ProducerError &&
+        /InvalidArgumentError: Cannot send an item from workerPrefetch: items must be ArrayBuffers or typed arrays, received 2/
+          .test(e.message),
+    );
+  });
+
   t("a module that fails to load is a ProducerError", async () => {
     await assert.rejects(async () => {
       for await (const _ of workerPrefetch("file:///nonexistent/producer.ts", { transport })) {

@@ -7,6 +7,7 @@
  */
 
 import { createRequire } from "node:module";
+import { InvalidArgumentError } from "../errors.ts";
 import type { NativeBinding } from "./binding.ts";
 
 /** The first message the main thread sends. */
@@ -27,8 +28,10 @@ function bytesOf(item: unknown): Uint8Array {
     return new Uint8Array(item.buffer, item.byteOffset, item.byteLength);
   }
   if (item instanceof ArrayBuffer) return new Uint8Array(item);
-  throw new TypeError(
-    `Cannot send an item from workerPrefetch: items must be ArrayBuffers or typed arrays, received ${typeof item}`,
+  throw new InvalidArgumentError(
+    "send an item from workerPrefetch",
+    "items must be ArrayBuffers or typed arrays",
+    item,
   );
 }
 
@@ -56,7 +59,11 @@ async function run(start: StartMessage): Promise<void> {
   try {
     const mod = await import(start.module);
     if (typeof mod.default !== "function") {
-      throw new TypeError(`the module ${start.module} must export a default producer function`);
+      throw new InvalidArgumentError(
+        "load the workerPrefetch producer",
+        "the module must export a default producer function",
+        start.module,
+      );
     }
     const source = mod.default(start.args) as AsyncIterable<Item> | Iterable<Item>;
     credits = start.credits;
