@@ -9,6 +9,7 @@
  * (the native FrameBuffer's), re-exported so that the root module exports a single symbol.
  */
 export type { NumericArray } from "../native/binding.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import type { NumericArray } from "../native/binding.ts";
 
 /** Names of the dtypes recorded in the manifest. */
@@ -71,7 +72,7 @@ export function dtypeSize(dtype: string): number | undefined {
  */
 export function viewAs(dtype: DType, bytes: Uint8Array, length: number): NumericArray {
   const entry = CTORS.find(([name]) => name === dtype);
-  if (!entry) throw new TypeError(`unknown dtype ${dtype}`);
+  if (!entry) throw new InvalidArgumentError("view bytes as a typed array", "unknown dtype", dtype);
   const [, ctor, size] = entry;
   if (bytes.byteOffset % size !== 0) bytes = bytes.slice();
   return new ctor(bytes.buffer, bytes.byteOffset, length) as NumericArray;
