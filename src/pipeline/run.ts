@@ -5,7 +5,7 @@
  * @module
  */
 
-import { AbortedError, InvalidArgumentError } from "../errors.ts";
+import { AbortedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import { StateStore } from "../state/store.ts";
 import { LatestStatesKeeper } from "../state/keepers.ts";
@@ -1469,7 +1469,9 @@ export class PipelineRun {
         if (fifoHead < fifo.length) {
           const r = await nextResult();
           nextP = undefined;
-          if (r.done) throw new Error("the pool map ended before its inputs");
+          if (r.done) {
+            throw new SpoolError("run a pool node", "the pool map ended before its inputs");
+          }
           fifo[fifoHead++] = undefined as unknown as Entry;
           const settled = r.value;
           const input = inputs.get(settled.index);
@@ -1498,7 +1500,11 @@ export class PipelineRun {
         // Let the map see the end of its input.
         if (nextP === undefined) {
           const r = await it.next().catch(() => ({ done: true }));
-          if (!r.done) this.#fail(new Error("the pool map yielded more results than inputs"));
+          if (!r.done) {
+            this.#fail(
+              new SpoolError("run a pool node", "the pool map yielded more results than inputs"),
+            );
+          }
         } else await nextP.catch(() => {});
       }
     }
