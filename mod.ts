@@ -10,6 +10,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batch, map, prefetch } from "@spool/spool";
  *
  * async function* readings() {
@@ -18,7 +19,7 @@
  * const sizes: number[] = [];
  * const doubled = map(prefetch(readings(), { size: 4 }), async (x) => 2 * x, { concurrency: 4 });
  * for await (const b of batch(doubled, { size: 4 })) sizes.push(b.length);
- * console.assert(sizes.join() === "4,4,2");
+ * assert.ok(sizes.join() === "4,4,2");
  * ```
  *
  * @module

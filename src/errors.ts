@@ -39,10 +39,11 @@ export function describe(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SpoolError, InvalidArgumentError } from "@spool/spool";
  * const err = new InvalidArgumentError("create a batch", "size must be a positive integer", 0);
- * console.assert(err instanceof SpoolError);
- * console.assert(err.message === "Cannot create a batch: size must be a positive integer, received 0");
+ * assert.ok(err instanceof SpoolError);
+ * assert.ok(err.message === "Cannot create a batch: size must be a positive integer, received 0");
  * ```
  */
 export class SpoolError extends Error {

@@ -40,10 +40,11 @@ export interface FrameAdapter<F> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Frame, frameAdapter } from "@spool/spool";
  *
  * const f = frameAdapter.concat([new Frame({ v: new Float64Array(2) }), new Frame({ v: new Float64Array(1) })]);
- * console.assert(frameAdapter.byteSize(f) === 24);
+ * assert.ok(frameAdapter.byteSize(f) === 24);
  * ```
  */
 export const frameAdapter: FrameAdapter<Frame> = Object.freeze({
@@ -89,13 +90,14 @@ export interface ArrowModuleLike<T extends ArrowTableLike> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import * as arrow from "npm:apache-arrow@19";
  * import { arrowAdapter } from "@spool/spool";
  *
  * const adapter = arrowAdapter(arrow);
  * const a = arrow.tableFromArrays({ v: new Float64Array([1, 2]) });
  * const b = arrow.tableFromArrays({ v: new Float64Array([3]) });
- * console.assert(adapter.concat([a, b]).numRows === 3);
+ * assert.ok(adapter.concat([a, b]).numRows === 3);
  * ```
  */
 export function arrowAdapter<T extends ArrowTableLike>(

@@ -50,6 +50,7 @@ interface FrameHeader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Frame, readFrame, writeFrame } from "@spool/spool";
  *
  * const files = new Map<string, unknown>();
@@ -65,7 +66,7 @@ interface FrameHeader {
  *   readBytes: (n) => files.get(n) as Uint8Array,
  *   readArray: (n) => files.get(n) as Float64Array,
  * }, "f-");
- * console.assert(back.length === 2 && back.columns.s?.[1] === "b");
+ * assert.ok(back.length === 2 && back.columns.s?.[1] === "b");
  * ```
  */
 export async function writeFrame(out: FrameWriter, prefix: string, frame: Frame): Promise<void> {

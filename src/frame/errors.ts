@@ -12,12 +12,13 @@ import { SpoolError } from "../errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Frame, FrameError } from "@spool/spool";
  *
  * try {
  *   new Frame({ a: new Float64Array(2), b: new Float64Array(3) });
  * } catch (error) {
- *   console.assert(error instanceof FrameError && error.column === "b");
+ *   assert.ok(error instanceof FrameError && error.column === "b");
  * }
  * ```
  */

@@ -124,13 +124,14 @@ function columnBytes(column: Column): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Frame, concat } from "@spool/spool";
  *
  * const a = new Frame({ t: new Float64Array([1, 2]), tag: ["x", "y"] });
  * const b = new Frame({ t: new Float64Array([3]), tag: ["z"] });
  * const ab = concat([a, b]);
- * console.assert(ab.length === 3 && ab.columns.t[2] === 3 && ab.columns.tag[2] === "z");
- * console.assert(a.byteSize === 16 + (8 + 18) * 2); // 2 float64 + 2 one-char strings (estimate)
+ * assert.ok(ab.length === 3 && ab.columns.t[2] === 3 && ab.columns.tag[2] === "z");
+ * assert.ok(a.byteSize === 16 + (8 + 18) * 2); // 2 float64 + 2 one-char strings (estimate)
  * ```
  */
 export class Frame<C extends Columns = Columns> {
@@ -235,14 +236,15 @@ export function byteSize(frame: Frame): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Columns, Frame, FrameError, concat } from "@spool/spool";
  *
  * const f = concat([new Frame({ x: new Int32Array([1]) }), new Frame({ x: new Int32Array([2]) })]);
- * console.assert(f.columns.x instanceof Int32Array && f.columns.x[1] === 2);
+ * assert.ok(f.columns.x instanceof Int32Array && f.columns.x[1] === 2);
  * try {
  *   concat<Columns>([new Frame({ x: new Int32Array(1) }), new Frame({ x: new Float64Array(1) })]);
  * } catch (error) {
- *   console.assert(error instanceof FrameError && error.column === "x");
+ *   assert.ok(error instanceof FrameError && error.column === "x");
  * }
  * ```
  */

@@ -14,6 +14,7 @@ import { SpoolError } from "../errors.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LoopMisuseError, StatefulLoop } from "@spool/spool";
  *
  * const dir = await Deno.makeTempDir();
@@ -21,7 +22,7 @@ import { SpoolError } from "../errors.ts";
  * try {
  *   loop.buffer("main", {});
  * } catch (error) {
- *   console.assert(error instanceof LoopMisuseError);
+ *   assert.ok(error instanceof LoopMisuseError);
  * }
  * await Deno.remove(dir, { recursive: true });
  * ```

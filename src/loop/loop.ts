@@ -225,6 +225,7 @@ const OPEN = Symbol("StatefulLoop.open");
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Frame, StatefulLoop } from "@spool/spool";
  *
  * const dir = await Deno.makeTempDir();
@@ -238,10 +239,10 @@ const OPEN = Symbol("StatefulLoop.open");
  *     const out = loop.buffer("main", final ? undefined : { main: item }, { memoryLimitMb: 1 });
  *     if (out) flushed.push(out.frames.main.length, out.seq); // written at the end-of-source pass
  *   }
- *   console.assert(agg.sum === 3 && flushed.join() === "2,0");
+ *   assert.ok(agg.sum === 3 && flushed.join() === "2,0");
  * }
  * await using again = await StatefulLoop.open(dir); // resumes: state restored, position 2
- * console.assert(again.state("agg", { sum: 0 }).sum === 3 && again.position === 2);
+ * assert.ok(again.state("agg", { sum: 0 }).sum === 3 && again.position === 2);
  * await again.close();
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -438,6 +439,7 @@ export class StatefulLoop implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { StatefulLoop } from "@spool/spool";
    *
    * const dir = await Deno.makeTempDir();
@@ -447,7 +449,7 @@ export class StatefulLoop implements AsyncDisposable {
    *   counts.seen++;
    *   counts.hist[item as number]!++;
    * }
-   * console.assert(counts.seen === 4 && counts.hist[1] === 2);
+   * assert.ok(counts.seen === 4 && counts.hist[1] === 2);
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
@@ -475,6 +477,7 @@ export class StatefulLoop implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { StatefulLoop } from "@spool/spool";
    *
    * const dir = await Deno.makeTempDir();
@@ -485,7 +488,7 @@ export class StatefulLoop implements AsyncDisposable {
    * const acc = { sum: 0 };
    * const addBound = loop.bindFunctionState(add, { state: { acc } });
    * for await (const { item } of loop.iterate([1, 2])) addBound(item);
-   * console.assert(acc.sum === 3);
+   * assert.ok(acc.sum === 3);
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
@@ -586,6 +589,7 @@ export class StatefulLoop implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { StatefulLoop } from "@spool/spool";
    *
    * class Counter {
@@ -598,7 +602,7 @@ export class StatefulLoop implements AsyncDisposable {
    * await using loop = await StatefulLoop.open(dir);
    * const c = loop.bindObjectState(new Counter(), { keys: ["n"] });
    * for await (const { item } of loop.iterate([1, 2])) c.add(item as number);
-   * console.assert(c.n === 3);
+   * assert.ok(c.n === 3);
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
@@ -680,13 +684,14 @@ export class StatefulLoop implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { StatefulLoop } from "@spool/spool";
    *
    * const dir = await Deno.makeTempDir();
    * await using loop = await StatefulLoop.open(dir);
    * const total = loop.state("total", { sum: 0 });
    * for await (const n of loop.items([1, 2, 3])) total.sum += n;
-   * console.assert(total.sum === 6 && loop.position === 3);
+   * assert.ok(total.sum === 6 && loop.position === 3);
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
@@ -992,6 +997,7 @@ export class StatefulLoop implements AsyncDisposable {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Frame, StatefulLoop } from "@spool/spool";
    *
    * const dir = await Deno.makeTempDir();
@@ -1002,7 +1008,7 @@ export class StatefulLoop implements AsyncDisposable {
    *   const out = loop.buffer("v", step.final ? undefined : { v: step.item }, { memoryLimitMb: 2 / 1024 });
    *   if (out) sizes.push(out.frames.v.length);
    * }
-   * console.assert(sizes.join() === "256,256,128"); // 2 KiB flushes, then the end-of-source flush
+   * assert.ok(sizes.join() === "256,256,128"); // 2 KiB flushes, then the end-of-source flush
    * await Deno.remove(dir, { recursive: true });
    * ```
    */

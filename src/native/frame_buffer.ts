@@ -457,15 +457,18 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createFrameBuffer } from "@spool/spool";
  *
  * using buf = createFrameBuffer({ t: "Float64Array", id: "Int32Array" });
  * buf.append({ t: new Float64Array([1, 2]), id: new Int32Array([7, 8]) });
  * buf.append({ t: new Float64Array([3]), id: new Int32Array([9]) });
- * console.assert(buf.rows === 3 && buf.byteLength === 3 * 8 + 3 * 4);
+ * assert.equal(buf.rows, 3);
+ * assert.equal(buf.byteLength, 3 * 8 + 3 * 4);
  * const { t, id } = buf.take();
- * console.assert(t.join() === "1,2,3" && id.join() === "7,8,9");
- * console.assert(buf.rows === 0);
+ * assert.equal(t.join(), "1,2,3");
+ * assert.equal(id.join(), "7,8,9");
+ * assert.equal(buf.rows, 0);
  * ```
  */
 export function createFrameBuffer<S extends FrameSchema>(

@@ -155,10 +155,11 @@ export function requireNative(): NativeBinding {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeStatus } from "@spool/spool";
  *
  * const status = nativeStatus();
- * console.assert(status.implementation === "native" || status.implementation === "ts");
+ * assert.ok(status.implementation === "native" || status.implementation === "ts");
  * ```
  */
 export function nativeStatus(): NativeStatus {

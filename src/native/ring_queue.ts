@@ -58,6 +58,7 @@ export function ringError(action: string, error: unknown): Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeStatus, RingQueue } from "@spool/spool";
  *
  * if (nativeStatus().implementation === "native") {
@@ -66,7 +67,7 @@ export function ringError(action: string, error: unknown): Error {
  *   q.close();
  *   const got: number[][] = [];
  *   for await (const m of q) got.push([...m]);
- *   console.assert(JSON.stringify(got) === "[[1,2,3]]");
+ *   assert.ok(JSON.stringify(got) === "[[1,2,3]]");
  * }
  * ```
  */

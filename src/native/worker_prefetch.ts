@@ -37,6 +37,7 @@ const ACTION = "read from workerPrefetch";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { workerPrefetch } from "@spool/spool";
  *
  * const url = "data:application/javascript," + encodeURIComponent(
@@ -44,7 +45,7 @@ const ACTION = "read from workerPrefetch";
  * );
  * const got: number[] = [];
  * for await (const bytes of workerPrefetch(url, { args: 3, size: 2 })) got.push(bytes[0]!);
- * console.assert(got.join() === "0,1,2");
+ * assert.ok(got.join() === "0,1,2");
  * ```
  */
 export function workerPrefetch(

@@ -162,6 +162,7 @@ export function parseDescription(input: string | unknown): PipelineDescription {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPipeline } from "@spool/spool";
  *
  * const fns = `export const double = (x) => 2 * x;`;
@@ -173,7 +174,7 @@ export function parseDescription(input: string | unknown): PipelineDescription {
  *   sources: { n: { range: 4 } },
  * });
  * const r = await loaded.pipeline.runToCompletion(loaded.sources);
- * console.assert(r.outputs.double!.join() === "0,2,4,6");
+ * assert.ok(r.outputs.double!.join() === "0,2,4,6");
  * ```
  */
 export async function loadPipeline(

@@ -31,6 +31,7 @@ function checkName(action: string, name: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Graph } from "@spool/spool";
  *
  * const g = new Graph();
@@ -38,9 +39,9 @@ function checkName(action: string, name: unknown): string {
  * g.addNode("parse", ["read"]);
  * g.addNode("stats", ["parse"]);
  * g.addNode("errors", ["parse"]);
- * console.assert(g.topologicalOrder().join() === "read,parse,stats,errors");
- * console.assert(g.sinks().join() === "stats,errors");
- * console.assert(g.toMermaid().includes("parse --> stats"));
+ * assert.ok(g.topologicalOrder().join() === "read,parse,stats,errors");
+ * assert.ok(g.sinks().join() === "stats,errors");
+ * assert.ok(g.toMermaid().includes("parse --> stats"));
  * ```
  */
 export class Graph {

@@ -97,6 +97,7 @@ export interface FileSinkOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fileSink, Pipeline } from "@spool/spool";
  *
  * const dir = await Deno.makeTempDir();
@@ -104,7 +105,7 @@ export interface FileSinkOptions {
  * p.source("s");
  * p.node("sq", { inputs: ["s"], fn: (x: number) => ({ x, sq: x * x }) });
  * await p.runToCompletion({ s: [1, 2, 3] }, { sinks: { sq: fileSink(dir) } });
- * console.assert(await Deno.readTextFile(`${dir}/000000000002.json`) === '{"x":3,"sq":9}');
+ * assert.ok(await Deno.readTextFile(`${dir}/000000000002.json`) === '{"x":3,"sq":9}');
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

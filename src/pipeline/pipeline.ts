@@ -65,6 +65,7 @@ export interface RunResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Pipeline } from "@spool/spool";
  *
  * const p = new Pipeline();
@@ -74,8 +75,8 @@ export interface RunResult {
  * p.node("sum", { inputs: ["double", "square"], fn: (a: number, b: number) => a + b });
  * p.node("total", { inputs: ["sum"], state: { total: 0 }, fn: (s, x: number) => (s.total += x) });
  * const result = await p.runToCompletion({ numbers: [1, 2, 3] });
- * console.assert(result.outputs.total!.join() === "3,11,26");
- * console.assert((result.states.total as { total: number }).total === 26);
+ * assert.ok(result.outputs.total!.join() === "3,11,26");
+ * assert.ok((result.states.total as { total: number }).total === 26);
  * ```
  */
 export class Pipeline {

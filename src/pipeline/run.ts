@@ -283,6 +283,7 @@ class InputReader {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Pipeline } from "@spool/spool";
  *
  * const p = new Pipeline();
@@ -296,7 +297,7 @@ class InputReader {
  * const upper: unknown[] = [];
  * for await (const w of run.outputs.upper!) upper.push(w);
  * await run.done;
- * console.assert(lengths.join() === "1,2,3" && upper.join() === "A,BB,CCC");
+ * assert.ok(lengths.join() === "1,2,3" && upper.join() === "A,BB,CCC");
  * ```
  */
 export class PipelineRun {

@@ -55,6 +55,7 @@ export type OutputOf<D> = D extends WorkerDefinition<infer _A, infer _S, infer _
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { defineWorker, type WorkerContext } from "@spool/spool";
  *
  * // Annotate init's parameters: the state type is inferred from what init returns.
@@ -63,7 +64,7 @@ export type OutputOf<D> = D extends WorkerDefinition<infer _A, infer _S, infer _
  *   process: (state, x: number) => ({ y: x * state.factor, by: state.id }),
  * });
  * // export default worker;   (in the worker module)
- * console.assert(worker.process({ factor: 2, id: 0 }, 21).y === 42);
+ * assert.ok(worker.process({ factor: 2, id: 0 }, 21).y === 42);
  * ```
  */
 export function defineWorker<Args, State, Input extends unknown[], Output>(

@@ -51,10 +51,11 @@ function summary(error: Error): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TaskError } from "@spool/spool";
  * const err = new TaskError(7, 1, new RangeError("bad input"));
- * console.assert(err.index === 7 && err.workerIndex === 1);
- * console.assert(err.message === "Cannot process input #7: worker 1 threw RangeError: bad input");
+ * assert.ok(err.index === 7 && err.workerIndex === 1);
+ * assert.ok(err.message === "Cannot process input #7: worker 1 threw RangeError: bad input");
  * ```
  */
 export class TaskError extends SpoolError {

@@ -135,6 +135,7 @@ function resolveModule(module: string | URL): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { WorkerPool } from "@spool/spool";
  *
  * const source = `export default {
@@ -151,7 +152,7 @@ function resolveModule(module: string | URL): string {
  * });
  * const out: number[] = [];
  * for await (const y of pool.map([1, 2, 3])) out.push(y);
- * console.assert(out.join() === "10,20,30");
+ * assert.ok(out.join() === "10,20,30");
  * ```
  */
 export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>

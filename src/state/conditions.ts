@@ -26,16 +26,17 @@ export interface PeriodicSaveConditionOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PeriodicSaveCondition } from "@spool/spool";
  *
  * let now = 0;
  * const due = new PeriodicSaveCondition(1000, { clock: () => now });
- * console.assert(due.shouldSave() === false); // arms
+ * assert.ok(due.shouldSave() === false); // arms
  * now = 999;
- * console.assert(due.shouldSave() === false);
+ * assert.ok(due.shouldSave() === false);
  * now = 1000;
- * console.assert(due.shouldSave() === true); // re-arms at 1000
- * console.assert(due.shouldSave() === false);
+ * assert.ok(due.shouldSave() === true); // re-arms at 1000
+ * assert.ok(due.shouldSave() === false);
  * ```
  */
 export class PeriodicSaveCondition implements SaveCondition {
@@ -80,11 +81,12 @@ export class PeriodicSaveCondition implements SaveCondition {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EveryNCondition } from "@spool/spool";
  *
  * const due = new EveryNCondition(3);
  * const answers = Array.from({ length: 6 }, () => due.shouldSave());
- * console.assert(answers.join() === "false,false,true,false,false,true");
+ * assert.ok(answers.join() === "false,false,true,false,false,true");
  * ```
  */
 export class EveryNCondition implements SaveCondition {

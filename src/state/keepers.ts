@@ -25,13 +25,14 @@ export interface StatesKeeper {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LatestStatesKeeper, StateStore, jsonState } from "@spool/spool";
  *
  * const dir = await Deno.makeTempDir();
  * await using store = new StateStore(dir, { keeper: new LatestStatesKeeper(2) });
  * store.register("counter", jsonState(0));
  * for (let i = 0; i < 5; i++) await store.save();
- * console.assert((await store.list()).length === 2);
+ * assert.ok((await store.list()).length === 2);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

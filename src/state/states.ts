@@ -20,11 +20,12 @@ export interface JsonState<T> extends PersistentState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonState } from "@spool/spool";
  *
  * const position = jsonState({ done: 0, files: [] as string[] });
  * position.value.done += 10;
- * console.assert(position.value.done === 10);
+ * assert.ok(position.value.done === 10);
  * ```
  */
 export function jsonState<T>(initial: T): JsonState<T> {
@@ -51,11 +52,12 @@ export interface ArrayState<T extends NumericArray> extends PersistentState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { arrayState } from "@spool/spool";
  *
  * const weights = arrayState(new Float32Array(4));
  * weights.value[1] = 0.5;
- * console.assert(weights.value.length === 4);
+ * assert.ok(weights.value.length === 4);
  * ```
  */
 export function arrayState<T extends NumericArray>(initial: T): ArrayState<T> {
@@ -95,6 +97,7 @@ interface RecordIndex {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { recordState } from "@spool/spool";
  *
  * const buffered = recordState({
@@ -102,7 +105,7 @@ interface RecordIndex {
  *   names: ["a", "b"],
  *   flushSeq: 7,
  * });
- * console.assert(buffered.value.ts.length === 2);
+ * assert.ok(buffered.value.ts.length === 2);
  * ```
  */
 export function recordState<T extends Record<string, unknown>>(initial: T): RecordState<T> {

@@ -198,6 +198,7 @@ const LEFTOVER = /^\.(tmp|trash)-\d+-[0-9a-f]{12}$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StateStore, arrayState, jsonState } from "@spool/spool";
  *
  * const dir = await Deno.makeTempDir();
@@ -214,8 +215,8 @@ const LEFTOVER = /^\.(tmp|trash)-\d+-[0-9a-f]{12}$/;
  *   const config = store.register("config", jsonState({ step: 0 }));
  *   const weights = store.register("weights", arrayState(new Float64Array(0)));
  *   const path = await store.load("latest");
- *   console.assert(path !== undefined && path.endsWith("000000000001.snapshot"));
- *   console.assert(config.value.step === 4 && weights.value[0] === 42);
+ *   assert.ok(path !== undefined && path.endsWith("000000000001.snapshot"));
+ *   assert.ok(config.value.step === 4 && weights.value[0] === 42);
  * }
  * await Deno.remove(dir, { recursive: true });
  * ```
