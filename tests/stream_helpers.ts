@@ -123,8 +123,9 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
  * `setTimeout`/`clearTimeout` until disposed. `live` is the number of timers started and
  * neither fired nor cleared.
  */
-export function timerTracker(): { readonly live: number } & Disposable {
+export function timerTracker(): { readonly live: number; readonly started: number } & Disposable {
   const live = new Set<unknown>();
+  let started = 0;
   const origSet = globalThis.setTimeout;
   const origClear = globalThis.clearTimeout;
   globalThis.setTimeout = ((fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
@@ -133,6 +134,7 @@ export function timerTracker(): { readonly live: number } & Disposable {
       fn(...args);
     }, ms);
     live.add(id);
+    started++;
     return id;
   }) as typeof setTimeout;
   globalThis.clearTimeout = ((id?: number) => {
@@ -142,6 +144,9 @@ export function timerTracker(): { readonly live: number } & Disposable {
   return {
     get live() {
       return live.size;
+    },
+    get started() {
+      return started;
     },
     [Symbol.dispose]() {
       globalThis.setTimeout = origSet;

@@ -29,6 +29,8 @@ const ACTION = "read lines";
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
+    // Aborted while a read was pending: an "abort" listener added now would never fire.
+    if (signal?.aborted) return reject(abortError(ACTION, signal));
     const onAbort = () => {
       clearTimeout(timer);
       reject(abortError(ACTION, signal!));

@@ -112,6 +112,24 @@ Deno.test("lines follow: abort during the poll wait clears the timer at once", a
   }
 });
 
+Deno.test("lines follow: abort while a read is pending starts no poll timer", async () => {
+  using timers = timerTracker();
+  const path = await tempFile("only\n");
+  const ctl = new AbortController();
+  try {
+    const it = lines(path, { follow: true, signal: ctl.signal, pollMs: 5 });
+    assert.equal((await it.next()).value, "only");
+    const before = timers.started;
+    const waiting = it.next(); // runs to the pending read of the end of the file
+    ctl.abort(); // the read then finds nothing: the generator must not sleep
+    await assert.rejects(waiting, AbortedError);
+    assert.equal(timers.started, before, "no poll timer after the abort");
+    assert.equal(timers.live, 0);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("lines follow: consumer break stops following and closes the file", async () => {
   using timers = timerTracker();
   const path = await tempFile("a\nb\n");
