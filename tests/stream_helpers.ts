@@ -119,7 +119,8 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
 }
 
 /**
- * Count live timers (Deno's test sanitizers do not report a leaked `setTimeout`): patches
+ * Count live timers (Deno 2.9 reports a leaked `setTimeout` only with `--sanitize-ops` or the
+ * test option `sanitizeOps: true`, off by default; this counts them in any case): patches
  * `setTimeout`/`clearTimeout` until disposed. `live` is the number of timers started and
  * neither fired nor cleared.
  */

@@ -53,7 +53,12 @@ Deno.test("file → ndjson → prefetch → map(c=4) → filter → batch → pr
   }
 });
 
-Deno.test("an early break at the end of a long chain closes the file at its start", async () => {
+// Deno 2.9's op and resource sanitizers are off unless asked for (flag or option): ask here.
+Deno.test({
+  name: "an early break at the end of a long chain closes the file at its start",
+  sanitizeOps: true,
+  sanitizeResources: true,
+}, async () => {
   using timers = timerTracker();
   const path = await sensorFile(20_000);
   try {
