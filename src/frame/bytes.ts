@@ -15,7 +15,19 @@
 const HEADER = 16;
 const SLOT = 8;
 
-/** Estimate (exact for binary data) how many bytes `value` holds. See the module doc for rules. */
+/**
+ * Estimate (exact for binary data) how many bytes `value` holds. See the module doc for rules.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { byteSizeOf } from "@spool/spool";
+ *
+ * assert.equal(byteSizeOf(new Float64Array(1000)), 8000); // exact
+ * assert.equal(byteSizeOf("abc"), 16 + 2 * 3); // header + UTF-16 code units
+ * assert.ok(byteSizeOf({ a: [1, 2], s: "x" }) > byteSizeOf({ a: [1] })); // an estimate
+ * ```
+ */
 export function byteSizeOf(value: unknown): number {
   return sizeOf(value, new Set());
 }

@@ -147,7 +147,19 @@ async function importFn(ref: FunctionRef, base: URL, where: string): Promise<Nod
   return fn as NodeFunction;
 }
 
-/** Parse and check a description (from JSON text or an object). */
+/**
+ * Parse and check a description (from JSON text or an object).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InvalidArgumentError, parseDescription } from "@spool/spool";
+ *
+ * const d = parseDescription('{"nodes": [{"name": "n", "source": true}], "sources": {"n": {"range": 3}}}');
+ * assert.equal(d.nodes.length, 1);
+ * assert.throws(() => parseDescription("{}"), InvalidArgumentError);
+ * ```
+ */
 export function parseDescription(input: string | unknown): PipelineDescription {
   const d = typeof input === "string" ? JSON.parse(input) : input;
   if (d === null || typeof d !== "object" || !Array.isArray((d as PipelineDescription).nodes)) {

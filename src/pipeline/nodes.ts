@@ -64,6 +64,25 @@ function withSignal(options: LinesOptions | undefined, signal: AbortSignal | und
  * A resumable source of the lines of a text file (`follow` waits for appended lines). Pass it
  * to `run` as the source's input: it is called with the position to resume at, and the file is
  * closed when the run stops reading the source.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lineSource, Pipeline } from "@spool/spool";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "a\nb\nc\n");
+ * const p = new Pipeline();
+ * p.source("lines");
+ * p.node("up", { inputs: ["lines"], fn: (s: string) => s.toUpperCase() });
+ * const { outputs } = await p.runToCompletion({ lines: lineSource(path) });
+ * assert.deepEqual(outputs.up, ["A", "B", "C"]);
+ * // A resumed run calls the source with its position: it skips what was read.
+ * const rest: string[] = [];
+ * for await (const line of lineSource(path)(2)) rest.push(line);
+ * assert.deepEqual(rest, ["c"]);
+ * await Deno.remove(path);
+ * ```
  */
 export function lineSource(
   path: string | URL,
@@ -72,7 +91,23 @@ export function lineSource(
   return (position, context) => skip(lines(path, withSignal(options, context?.signal)), position);
 }
 
-/** A resumable source of the values of an NDJSON file (blank lines skipped). */
+/**
+ * A resumable source of the values of an NDJSON file (blank lines skipped).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ndjsonSource, Pipeline } from "@spool/spool";
+ *
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, '{"v":1}\n\n{"v":2}\n');
+ * const p = new Pipeline();
+ * p.source("rows");
+ * const { outputs } = await p.runToCompletion({ rows: ndjsonSource(path) });
+ * assert.deepEqual(outputs.rows, [{ v: 1 }, { v: 2 }]);
+ * await Deno.remove(path);
+ * ```
+ */
 export function ndjsonSource(
   path: string | URL,
   options?: LinesOptions,

@@ -122,6 +122,16 @@ export class EveryNCondition implements SaveCondition {
 /**
  * Due when any of `conditions` is due. Every condition is asked on each call (so each re-arms
  * on its own schedule).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { anyCondition, EveryNCondition } from "@spool/spool";
+ *
+ * const due = anyCondition(new EveryNCondition(2), new EveryNCondition(3));
+ * const answers = Array.from({ length: 6 }, () => due.shouldSave());
+ * assert.deepEqual(answers, [false, true, true, true, false, true]);
+ * ```
  */
 export function anyCondition(...conditions: SaveCondition[]): SaveCondition {
   return {

@@ -14,7 +14,23 @@ export type Sized<T> = T & { readonly length: number };
 /** Any sync or async iterable. */
 export type AnyIterable<T> = AsyncIterable<T> | Iterable<T>;
 
-/** The number of items a source will yield, when it says so; `undefined` otherwise. */
+/**
+ * The number of items a source will yield, when it says so; `undefined` otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lengthOf, withLength } from "@spool/spool";
+ *
+ * assert.equal(lengthOf([1, 2, 3]), 3);
+ * assert.equal(lengthOf(new Set(["a"])), 1);
+ * async function* gen() {
+ *   yield 1;
+ * }
+ * assert.equal(lengthOf(gen()), undefined);
+ * assert.equal(lengthOf(withLength(gen(), 1)), 1);
+ * ```
+ */
 export function lengthOf(source: unknown): number | undefined {
   if (source === null || (typeof source !== "object" && typeof source !== "function")) {
     return undefined;
