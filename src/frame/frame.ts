@@ -5,22 +5,13 @@
  * @module
  */
 
+import type { NumericArray } from "../native/binding.ts";
+import { type DType, dtypeCtor, dtypeOf } from "../state/dtype.ts";
 import { byteSizeOf } from "./bytes.ts";
 import { FrameError } from "./errors.ts";
 
 /** Every numeric typed array a frame column may be. */
-export type NumericColumn =
-  | Int8Array
-  | Uint8Array
-  | Uint8ClampedArray
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
+export type NumericColumn = NumericArray;
 
 /** A frame column: a numeric typed array, or a plain array of any values. */
 export type Column = NumericColumn | unknown[];
@@ -29,62 +20,22 @@ export type Column = NumericColumn | unknown[];
 export type Columns = Record<string, Column>;
 
 /** Name of a column's kind: a typed-array dtype, or `"plain"` for plain arrays. */
-export type FrameColumnKind =
-  | "int8"
-  | "uint8"
-  | "uint8clamped"
-  | "int16"
-  | "uint16"
-  | "int32"
-  | "uint32"
-  | "float16"
-  | "float32"
-  | "float64"
-  | "bigint64"
-  | "biguint64"
-  | "plain";
+export type FrameColumnKind = DType | "plain";
 
 // deno-lint-ignore no-explicit-any
 type TypedCtor = { new (length: number): any; readonly BYTES_PER_ELEMENT: number };
-
-const KINDS: [Exclude<FrameColumnKind, "plain">, TypedCtor][] = [
-  ["int8", Int8Array],
-  ["uint8", Uint8Array],
-  ["uint8clamped", Uint8ClampedArray],
-  ["int16", Int16Array],
-  ["uint16", Uint16Array],
-  ["int32", Int32Array],
-  ["uint32", Uint32Array],
-  ["float32", Float32Array],
-  ["float64", Float64Array],
-  ["bigint64", BigInt64Array],
-  ["biguint64", BigUint64Array],
-];
-const f16 = (globalThis as { Float16Array?: TypedCtor }).Float16Array;
-if (f16) KINDS.push(["float16", f16]);
-const KIND_BY_CTOR = new Map<unknown, Exclude<FrameColumnKind, "plain">>(
-  KINDS.map(([k, c]) => [c, k]),
-);
-const CTOR_BY_KIND = new Map<string, TypedCtor>(KINDS);
 
 /**
  * The kind of a column value: its dtype for a numeric typed array, `"plain"` for an `Array`,
  * `undefined` for anything else (a `DataView`, a string, an object...).
  */
 export function columnKind(value: unknown): FrameColumnKind | undefined {
-  if (Array.isArray(value)) return "plain";
-  if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined;
-  const direct = KIND_BY_CTOR.get(value.constructor);
-  if (direct) return direct;
-  for (const [kind, ctor] of KINDS) {
-    if (value instanceof (ctor as unknown as typeof Int8Array)) return kind;
-  }
-  return undefined;
+  return Array.isArray(value) ? "plain" : dtypeOf(value);
 }
 
 /** The typed-array constructor of a dtype (`undefined` for `"plain"` or an unknown name). */
 export function ctorOfKind(kind: string): TypedCtor | undefined {
-  return CTOR_BY_KIND.get(kind);
+  return dtypeCtor(kind);
 }
 
 /**

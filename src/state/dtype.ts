@@ -27,8 +27,14 @@ export type DType =
   | "bigint64"
   | "biguint64";
 
-// deno-lint-ignore no-explicit-any
-type Ctor = { new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): any };
+/** A numeric typed-array constructor. */
+type Ctor = {
+  // deno-lint-ignore no-explicit-any
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): any;
+  // deno-lint-ignore no-explicit-any
+  new (length: number): any;
+  readonly BYTES_PER_ELEMENT: number;
+};
 
 const f16 = (globalThis as { Float16Array?: Ctor }).Float16Array;
 
@@ -46,18 +52,24 @@ const CTORS: [DType, Ctor, number][] = [
   ["biguint64", BigUint64Array, 8],
 ];
 if (f16) CTORS.push(["float16", f16, 2]);
+const DTYPE_BY_CTOR = new Map<unknown, DType>(CTORS.map(([name, ctor]) => [ctor, name]));
+const CTOR_BY_DTYPE = new Map<string, Ctor>(CTORS.map(([name, ctor]) => [name, ctor]));
 
 /** Return the dtype name of a typed array, or `undefined` when it is not a numeric typed array. */
 export function dtypeOf(value: unknown): DType | undefined {
   if (!ArrayBuffer.isView(value) || value instanceof DataView) return undefined;
-  for (const [name, ctor] of CTORS) {
-    if (value.constructor === ctor) return name;
-  }
+  const direct = DTYPE_BY_CTOR.get(value.constructor);
+  if (direct !== undefined) return direct;
   // Subclasses of a typed array class.
   for (const [name, ctor] of CTORS) {
     if (value instanceof ctor) return name;
   }
   return undefined;
+}
+
+/** The typed-array constructor of a dtype, or `undefined` for an unknown name. */
+export function dtypeCtor(dtype: string): Ctor | undefined {
+  return CTOR_BY_DTYPE.get(dtype);
 }
 
 /** Bytes per element of a dtype, or `undefined` for an unknown name. */
