@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { AbortedError } from "../errors.ts";
+import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import {
   NodeError,
   Pipeline,
+  PipelineBuildError,
   type PipelineEvent,
   PipelineTimeoutError,
   RatioError,
@@ -99,15 +100,22 @@ Deno.test("consistent ratios are accepted, inconsistent ones rejected at build t
 Deno.test("bad specs are refused", () => {
   const p = new Pipeline();
   p.source("s");
-  assert.throws(() => p.node("x", { inputs: ["nope"], fn: (v: unknown) => v }));
-  assert.throws(() => p.node("x", { inputs: [], fn: (v: unknown) => v }));
-  assert.throws(() => p.node("x", { inputs: ["s"], consume: 0, fn: (v: unknown) => v }));
-  assert.throws(() =>
-    p.node("x", { inputs: ["s"], state: 0, spawn: 2, fn: (_s: number, v: unknown) => v })
+  assert.throws(
+    () => p.node("x", { inputs: ["nope"], fn: (v: unknown) => v }),
+    PipelineBuildError,
   );
-  assert.throws(() => p.node("x", { inputs: ["s"] } as never));
-  assert.throws(() => p.run({}));
-  assert.throws(() => p.run({ s: [], t: [] }));
+  assert.throws(() => p.node("x", { inputs: [], fn: (v: unknown) => v }), PipelineBuildError);
+  assert.throws(
+    () => p.node("x", { inputs: ["s"], consume: 0, fn: (v: unknown) => v }),
+    InvalidArgumentError,
+  );
+  assert.throws(
+    () => p.node("x", { inputs: ["s"], state: 0, spawn: 2, fn: (_s: number, v: unknown) => v }),
+    PipelineBuildError,
+  );
+  assert.throws(() => p.node("x", { inputs: ["s"] } as never), PipelineBuildError);
+  assert.throws(() => p.run({}), /a source has no input, received "s"/);
+  assert.throws(() => p.run({ s: [], t: [] }), /no source has this name, received "t"/);
 });
 
 Deno.test("produce with a wrong result shape fails the node", async () => {
@@ -304,7 +312,7 @@ Deno.test("a sink can be read only once; entries give sequence numbers", async (
   const run = p.run({ s: ["a", "b"] });
   const entries = await collect(run.entries("s"));
   assert.deepEqual(entries, [{ value: "a", seq: 0 }, { value: "b", seq: 1 }]);
-  await assert.rejects(collect(run.outputs.s!));
+  await assert.rejects(collect(run.outputs.s!), /the sink is already being read/);
   await run.done;
 });
 
