@@ -641,7 +641,7 @@ Deno.test("items(): plain items for loops without buffers; buffer() there is a m
           loop.buffer("held", { v: f64(item as number) });
           if (item === 2) throw new Error("stop");
         }
-      });
+      }, /^Error: stop$/);
     }
     await using loop = await StatefulLoop.open(dir);
     assert.throws(() => loop.items([1, 2]), /holds buffered frames/);

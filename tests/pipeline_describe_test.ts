@@ -51,7 +51,7 @@ Deno.test("bad descriptions are refused with the node named", async () => {
     }),
     /nope/,
   );
-  await assert.rejects(loadPipeline("{}", { base }));
+  await assert.rejects(loadPipeline("{}", { base }), /the description needs a nodes array/);
 });
 
 Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/prune", async () => {

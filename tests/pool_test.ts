@@ -152,10 +152,9 @@ Deno.test("errors: throw raises at once with the worker's stack and the input in
   await using p = await pool(2);
   const inputs = Array.from({ length: 200 }, (_, i) => (i === 10 ? -1 : i));
   const got: number[] = [];
-  const err = await assert.rejects(async () => {
+  await assert.rejects(async () => {
     for await (const r of p.map(inputs)) got.push(r.value);
-  }) as unknown;
-  void err;
+  }, TaskError);
   try {
     for await (const _ of p.map(inputs)) { /* consume */ }
     assert.fail("no error");
