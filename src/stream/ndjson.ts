@@ -6,7 +6,7 @@
 
 import { InvalidArgumentError } from "../errors.ts";
 import { NdjsonParseError } from "./errors.ts";
-import { abortError, checkOptions, checkSignal, iteratorOf } from "./internal.ts";
+import { abortError, checkOptions, checkSignal, closeQuietly, iteratorOf } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
 async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, void, undefined> {
@@ -160,7 +160,13 @@ export async function writeNdjson(
   const signal = checkSignal(action, o.signal);
   const it = iteratorOf(action, source);
   const append = o.append ?? false;
-  const file = await Deno.open(path, { write: true, create: true, append, truncate: !append });
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, create: true, append, truncate: !append });
+  } catch (error) {
+    await closeQuietly(it); // the source is returned on every failure, this one too
+    throw error;
+  }
   const encoder = new TextEncoder();
   let pending = "";
   let count = 0;

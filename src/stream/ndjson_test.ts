@@ -77,6 +77,28 @@ Deno.test("writeNdjson returns its source when it fails midway", async () => {
   }
 });
 
+Deno.test("writeNdjson returns its source when the file cannot be opened", async () => {
+  let returned = false;
+  const source = {
+    [Symbol.asyncIterator]() {
+      return {
+        next: () => Promise.resolve({ done: false as const, value: 1 }),
+        return: () => {
+          returned = true;
+          return Promise.resolve({ done: true as const, value: undefined });
+        },
+      };
+    },
+  };
+  const dir = await Deno.makeTempDir({ prefix: "spool-ndjson-" });
+  try {
+    await assert.rejects(writeNdjson(`${dir}/missing/out.ndjson`, source), Deno.errors.NotFound);
+    assert.equal(returned, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("toNdjson: early break returns the source", async () => {
   const [src, track] = endless();
   for await (const line of toNdjson(src)) {
