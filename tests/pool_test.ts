@@ -379,16 +379,23 @@ Deno.test("no leaked workers: a map never iterated, and close() twice, are fine"
 Deno.test("a slow async source is not held back to fill a large chunk", async () => {
   await using p = await pool(2);
   let sourceDone = false;
+  let sawFirst!: () => void;
+  const first = new Promise<void>((resolve) => (sawFirst = resolve));
   async function* slow() {
-    for (let i = 0; i < 4; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      yield i;
-    }
+    yield 0;
+    // The source goes on only once the first result is out (no timing assumption). Should the
+    // pool hold item 0 back to fill its chunk, the source goes on after 10 s and the first
+    // result comes after its end: the assertion below fails instead of the test hanging.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([first, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
+    for (let i = 1; i < 4; i++) yield i;
     sourceDone = true;
   }
   const firstSeenBeforeEnd: boolean[] = [];
   for await (const r of p.map(slow(), { chunkSize: 100 })) {
     firstSeenBeforeEnd.push(!sourceDone && r.value >= 0);
+    sawFirst();
   }
   assert.equal(firstSeenBeforeEnd.length, 4);
   assert.equal(firstSeenBeforeEnd[0], true, "the first result came before the source ended");
