@@ -251,7 +251,8 @@ Deno.test("a crashing worker (Deno.exit, self.close, async throw) fails its task
 Deno.test("a hung task is stopped by timeoutMs and its worker replaced", async () => {
   await using p = await pool(2);
   const inputs = [0, 1, { op: "hang" as const }, 3, 4, 5];
-  const res = await collect(p.map(inputs, { errors: "collect", timeoutMs: 300 }));
+  // 2 s per input: a trivial input never takes that long even on a loaded machine.
+  const res = await collect(p.map(inputs, { errors: "collect", timeoutMs: 2_000 }));
   const bad = res.filter((r) => !r.ok);
   assert.deepEqual(bad.map((r) => r.index), [2]);
   assert.ok(!bad[0]!.ok && bad[0]!.error.cause instanceof TimeoutError);
