@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { loadPipeline, type PipelineDescription } from "../src/pipeline/mod.ts";
+import { InvalidArgumentError } from "../src/errors.ts";
+import { loadPipeline, parseDescription, type PipelineDescription } from "../src/pipeline/mod.ts";
 import { main } from "../src/pipeline/cli.ts";
 
 const base = new URL("./fixtures/", import.meta.url);
@@ -52,6 +53,12 @@ Deno.test("bad descriptions are refused with the node named", async () => {
     /nope/,
   );
   await assert.rejects(loadPipeline("{}", { base }), /the description needs a nodes array/);
+  assert.throws(
+    () => parseDescription('{"nodes": ['),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && /is not valid JSON/.test(e.message) &&
+      e.cause instanceof SyntaxError,
+  );
 });
 
 Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/prune", async () => {

@@ -161,7 +161,19 @@ async function importFn(ref: FunctionRef, base: URL, where: string): Promise<Nod
  * ```
  */
 export function parseDescription(input: string | unknown): PipelineDescription {
-  const d = typeof input === "string" ? JSON.parse(input) : input;
+  let d = input;
+  if (typeof input === "string") {
+    try {
+      d = JSON.parse(input);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        ACTION,
+        `the description is not valid JSON (${(error as Error).message})`,
+        input,
+        { cause: error },
+      );
+    }
+  }
   if (d === null || typeof d !== "object" || !Array.isArray((d as PipelineDescription).nodes)) {
     throw new InvalidArgumentError(ACTION, "the description needs a nodes array", d);
   }
