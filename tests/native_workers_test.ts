@@ -228,4 +228,15 @@ for (const transport of ["ring", "postMessage"] as const) {
       }
     }, AbortedError);
   });
+
+  t("an abort between the call and the first next() rejects at once", async () => {
+    const ctl = new AbortController();
+    const it = workerPrefetch(MODULE, { transport, signal: ctl.signal, args: { n: 50 } });
+    ctl.abort(new Error("changed my mind"));
+    let n = 0;
+    await assert.rejects(async () => {
+      for await (const _ of it) n++;
+    }, AbortedError);
+    assert.equal(n, 0);
+  });
 }

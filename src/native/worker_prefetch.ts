@@ -83,9 +83,11 @@ async function* viaRing(
   size: number,
   options: WorkerPrefetchOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
+  const signal = options.signal;
+  // Aborted before the first next(): an "abort" listener added now would never fire.
+  if (signal?.aborted) throw aborted(signal);
   const queue = RingQueue.create(size);
   const worker = spawn();
-  const signal = options.signal;
   let abortError: AbortedError | undefined;
   const onAbort = () => {
     abortError = aborted(signal!);
@@ -129,6 +131,8 @@ async function* viaPostMessage(
   size: number,
   options: WorkerPrefetchOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
+  // Aborted before the first next(): an "abort" listener added now would never fire.
+  if (options.signal?.aborted) throw aborted(options.signal);
   const worker = spawn();
   const items: Uint8Array[] = [];
   let head = 0;
