@@ -61,6 +61,43 @@ Deno.test("bad descriptions are refused with the node named", async () => {
   );
 });
 
+Deno.test({
+  name: "CLI: a failing sink fails the run (no later checkpoint says done)",
+  // The run must be over when main returns: nothing of it may go on in the background.
+  sanitizeOps: true,
+  sanitizeResources: true,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/blocker`, "a file where the sink wants a directory");
+    const desc = {
+      nodes: [{ name: "n", source: true }],
+      sources: { n: { range: 200 } },
+      sinks: { n: { files: "blocker" } },
+      checkpoint: { store: "ckpt", every: { items: 1 } },
+    };
+    await Deno.writeTextFile(`${dir}/p.json`, JSON.stringify(desc));
+    const quiet = console.error;
+    const log = console.log;
+    const errors: string[] = [];
+    const lines: string[] = [];
+    console.error = (s: string) => errors.push(s);
+    console.log = (s: string) => lines.push(s);
+    try {
+      assert.equal(await main(["run", `${dir}/p.json`]), 1);
+      assert.ok(errors.some((l) => l.startsWith("spool: the run failed:")), errors.join("\n"));
+      await Deno.mkdir(`${dir}/ckpt`, { recursive: true });
+      assert.equal(await main(["snapshots", "list", `${dir}/ckpt`]), 0);
+      assert.ok(!lines.some((l) => l.includes('"done":true')), lines.join("\n"));
+    } finally {
+      console.error = quiet;
+      console.log = log;
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/prune", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -72,13 +72,9 @@ export async function main(args: string[]): Promise<number> {
     for (const s of signals) Deno.addSignalListener(s, onSignal);
     try {
       await Promise.all([
-        ...loaded.pipeline.sinks().map(async (name) => {
-          const fn = loaded.sinks[name]!;
-          for await (const { value, seq } of run.entries(name)) {
-            const r = fn(value, { seq });
-            if (r instanceof Promise) await r;
-          }
-        }),
+        // consume() fails the run when a sink's consumer throws (as runToCompletion does): a
+        // reader that only stopped reading would let the run go on without that sink.
+        ...loaded.pipeline.sinks().map((name) => run.consume(name, loaded.sinks[name]!)),
         run.done,
       ]);
       if (run.deadLetters.length > 0) {
