@@ -52,6 +52,8 @@ export class Edge {
   #data: (() => void) | undefined;
   #error: Cancelled | undefined;
   readonly #grow: GrowPolicy | undefined;
+  /** A producer waiting for room is woken when the buffer holds at most this many. */
+  readonly #low: number;
   /** Whether the buffer went past its capacity once (reported once). */
   grown = false;
   /** Called once on the next push (a consumer waiting on several edges). */
@@ -62,6 +64,7 @@ export class Edge {
   constructor(name: string, cap: number, grow?: GrowPolicy) {
     this.name = name;
     this.cap = cap;
+    this.#low = cap >> 1;
     this.#grow = grow;
   }
 
@@ -114,8 +117,10 @@ export class Edge {
       this.#buf = this.#buf.slice(this.#head);
       this.#head = 0;
     }
+    // A producer blocked on a full buffer is woken once it has drained to half its capacity
+    // (not on every pull): it then refills many messages per wake-up instead of one.
     const s = this.#space;
-    if (s) {
+    if (s && this.#buf.length - this.#head <= this.#low) {
       this.#space = undefined;
       s();
     }

@@ -1388,48 +1388,93 @@ export class PipelineRun {
     const inputs = new Map<number, unknown>();
     const ITEM_ENTRY: Entry = { t: ITEM, input: undefined };
     let yielded = 0;
-    async function* feed(): AsyncGenerator<unknown, void, undefined> {
-      for (;;) {
-        const m = reader.poll() ?? await reader.next();
-        if (m.t === ITEM || m.t === HOLE) {
-          if (def.consume === 1) {
-            if (m.t === HOLE) push({ t: HOLE });
-            else {
-              push(ITEM_ENTRY);
-              inputs.set(yielded++, m.v);
-              yield m.v;
-            }
-          } else {
-            group.push(m.t === ITEM ? m.v : HOLE_VALUE);
-            if (group.length === def.consume) {
-              const g = group;
-              group = [];
-              if (g.includes(HOLE_VALUE)) push({ t: HOLE });
-              else {
-                push(ITEM_ENTRY);
-                inputs.set(yielded++, g);
-                yield g;
-              }
-            }
+    // The map's input: a hand-written async iterator rather than an async generator (no
+    // generator resumption per item; messages already queued are taken synchronously).
+    const DONE: IteratorResult<unknown> = { done: true, value: undefined };
+    let feedDone = false;
+    // An END message whose leftover group was yielded first (pushed at the next `next()`).
+    let endAfter: { flush: boolean } | undefined;
+    const yieldItem = (v: unknown): IteratorResult<unknown> => {
+      push(ITEM_ENTRY);
+      inputs.set(yielded++, v);
+      return { done: false, value: v };
+    };
+    const pushEnd = (flush: boolean): IteratorResult<unknown> => {
+      feedDone = true;
+      push({ t: END, flush, group: groupSlots(group), pending: reader.snapshot() });
+      return DONE;
+    };
+    /** What to return for message `m`, or `undefined` to read on. */
+    const handle = (m: Msg): IteratorResult<unknown> | undefined => {
+      if (m.t === ITEM || m.t === HOLE) {
+        if (def.consume === 1) {
+          if (m.t === HOLE) {
+            push({ t: HOLE });
+            return undefined;
           }
-        } else if (m.t === BARRIER) {
-          push({ t: BARRIER, k: m.k, group: groupSlots(group), pending: reader.snapshot() });
-        } else {
-          if (m.flush && group.length > 0) {
-            const g = group;
-            group = [];
-            if (g.includes(HOLE_VALUE)) push({ t: HOLE });
-            else {
-              push(ITEM_ENTRY);
-              inputs.set(yielded++, g);
-              yield g;
-            }
-          }
-          push({ t: END, flush: m.flush, group: groupSlots(group), pending: reader.snapshot() });
-          return;
+          return yieldItem(m.v);
         }
+        group.push(m.t === ITEM ? m.v : HOLE_VALUE);
+        if (group.length === def.consume) {
+          const g = group;
+          group = [];
+          if (!g.includes(HOLE_VALUE)) return yieldItem(g);
+          push({ t: HOLE });
+        }
+        return undefined;
       }
-    }
+      if (m.t === BARRIER) {
+        push({ t: BARRIER, k: m.k, group: groupSlots(group), pending: reader.snapshot() });
+        return undefined;
+      }
+      if (m.flush && group.length > 0) {
+        const g = group;
+        group = [];
+        if (!g.includes(HOLE_VALUE)) {
+          endAfter = { flush: m.flush };
+          return yieldItem(g);
+        }
+        push({ t: HOLE });
+      }
+      return pushEnd(m.flush);
+    };
+    const nextSlow = async (): Promise<IteratorResult<unknown>> => {
+      try {
+        for (;;) {
+          const m = reader.poll() ?? await reader.next();
+          if (feedDone) return DONE;
+          const r = handle(m);
+          if (r !== undefined) return r;
+        }
+      } catch (error) {
+        feedDone = true;
+        throw error;
+      }
+    };
+    const feed: AsyncIterableIterator<unknown> = {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next(): Promise<IteratorResult<unknown>> {
+        try {
+          if (feedDone) return Promise.resolve(DONE);
+          if (endAfter !== undefined) return Promise.resolve(pushEnd(endAfter.flush));
+          for (;;) {
+            const m = reader.poll();
+            if (m === undefined) return nextSlow();
+            const r = handle(m);
+            if (r !== undefined) return Promise.resolve(r);
+          }
+        } catch (error) {
+          feedDone = true;
+          return Promise.reject(error);
+        }
+      },
+      return(): Promise<IteratorResult<unknown>> {
+        feedDone = true;
+        return Promise.resolve(DONE);
+      },
+    };
     const ordered = this.#checkpointing ? true : def.ordered;
     const options: Record<string, unknown> = {
       ordered,
@@ -1439,7 +1484,7 @@ export class PipelineRun {
     };
     if (def.chunkSize !== undefined) options.chunkSize = def.chunkSize;
     if (def.maxInFlight !== undefined) options.maxInFlight = def.maxInFlight;
-    const it = def.pool!.map(feed(), options as never) as AsyncIterator<
+    const it = def.pool!.map(feed, options as never) as AsyncIterator<
       { ok: boolean; value?: unknown; error?: unknown; index: number }
     >;
     let nextP:
