@@ -1384,8 +1384,34 @@ export class PipelineRun {
       s?.();
     };
     let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
-    // Inputs by map index (results may come in completion order), kept for dead letters.
-    const inputs = new Map<number, unknown>();
+    const ordered = this.#checkpointing ? true : def.ordered;
+    // Inputs by map index, kept for dead letters and errors: a FIFO when the map is ordered
+    // (results come in index order), else a map (results come in completion order).
+    const inputs = ordered ? undefined : new Map<number, unknown>();
+    let inputQ: unknown[] = [];
+    let qHead = 0;
+    let due = 0;
+    const takeInput = (index: number): unknown => {
+      if (inputs !== undefined) {
+        const v = inputs.get(index);
+        inputs.delete(index);
+        return v;
+      }
+      if (index !== due) {
+        throw new SpoolError(
+          "run a pool node",
+          `the ordered pool map yielded result ${index} where ${due} was due`,
+        );
+      }
+      due++;
+      const v = inputQ[qHead];
+      inputQ[qHead++] = undefined;
+      if (qHead >= 1024 && qHead * 2 >= inputQ.length) {
+        inputQ = inputQ.slice(qHead);
+        qHead = 0;
+      }
+      return v;
+    };
     const ITEM_ENTRY: Entry = { t: ITEM, input: undefined };
     let yielded = 0;
     // The map's input: a hand-written async iterator rather than an async generator (no
@@ -1396,7 +1422,9 @@ export class PipelineRun {
     let endAfter: { flush: boolean } | undefined;
     const yieldItem = (v: unknown): IteratorResult<unknown> => {
       push(ITEM_ENTRY);
-      inputs.set(yielded++, v);
+      if (inputs !== undefined) inputs.set(yielded, v);
+      else inputQ.push(v);
+      yielded++;
       return { done: false, value: v };
     };
     const pushEnd = (flush: boolean): IteratorResult<unknown> => {
@@ -1475,7 +1503,6 @@ export class PipelineRun {
         return Promise.resolve(DONE);
       },
     };
-    const ordered = this.#checkpointing ? true : def.ordered;
     const options: Record<string, unknown> = {
       ordered,
       errors: "collect",
@@ -1520,8 +1547,7 @@ export class PipelineRun {
           }
           fifo[fifoHead++] = undefined as unknown as Entry;
           const settled = r.value;
-          const input = inputs.get(settled.index);
-          inputs.delete(settled.index);
+          const input = takeInput(settled.index);
           const p = this.#result(rt, input, settled.ok, settled.ok ? settled.value : settled.error);
           if (p) await p;
           continue;
