@@ -39,6 +39,7 @@ import {
 } from "../mod.ts";
 import type * as Worker from "./demo_worker.ts";
 import type { EndMarker, EnrichedReading, ParsedReading } from "./demo_worker.ts";
+import { rng } from "./prng.ts";
 
 interface Options {
   dir: string;
@@ -95,18 +96,6 @@ interface DatasetManifest {
   readings: number;
   sensors: number;
   files: { name: string; readings: number }[];
-}
-
-/** A small seeded PRNG (mulberry32): the same dataset on every machine. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The dataset's manifest, generating the dataset first if it is missing or has other sizes. */

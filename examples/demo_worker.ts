@@ -6,6 +6,8 @@
  * @module
  */
 
+import { rng } from "./prng.ts";
+
 /** A parsed reading (`s`: sensor index, `i`: line index in the dataset). */
 export interface ParsedReading {
   i: number;
@@ -42,17 +44,6 @@ export interface Calibration {
   offset: Float64Array;
   expectedMean: Float64Array;
   expectedSd: Float64Array;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Build the calibration tables (what a real worker would load from a file or a service). */
