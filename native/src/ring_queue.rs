@@ -318,38 +318,42 @@ pub fn ring_pop(env: Env, id: u32, timeout_ms: Option<f64>) -> Result<RawValue> 
   }
 }
 
+/// The result of a pop-many as a JS value: an array of the messages, each turned into a JS value
+/// by `to_value` (an empty array on timeout), or null at the end.
+fn messages_value(
+  env: &Env,
+  popped: std::result::Result<Vec<Vec<u8>>, Empty>,
+  mut to_value: impl FnMut(sys::napi_env, Vec<u8>) -> Result<sys::napi_value>,
+) -> Result<RawValue> {
+  let raw = env.raw();
+  let messages = match popped {
+    Ok(messages) => messages,
+    Err(Empty::End) => return empty_value(env, Empty::End),
+    Err(Empty::Timeout) => Vec::new(),
+  };
+  let mut array = ptr::null_mut();
+  check(
+    unsafe { sys::napi_create_array_with_length(raw, messages.len(), &mut array) },
+    "create an array",
+  )?;
+  for (i, m) in messages.into_iter().enumerate() {
+    let value = to_value(raw, m)?;
+    check(
+      unsafe { sys::napi_set_element(raw, array, i as u32, value) },
+      "set an array element",
+    )?;
+  }
+  Ok(RawValue(array))
+}
+
 /// Take up to `max` queued messages without waiting: an array (empty when none is queued yet),
 /// or null at the end; throws the failure once the messages before it are taken.
 #[napi]
 pub fn ring_pop_many(env: Env, id: u32, max: u32) -> Result<RawValue> {
   let q = queue(id, "pop from RingQueue")?;
-  let raw = env.raw();
-  match q.pop_many(max as usize)? {
-    Ok(messages) => {
-      let mut array = ptr::null_mut();
-      check(
-        unsafe { sys::napi_create_array_with_length(raw, messages.len(), &mut array) },
-        "create an array",
-      )?;
-      for (i, m) in messages.into_iter().enumerate() {
-        let value = typed_array_from_vec(raw, sys::TypedarrayType::uint8_array, m)?;
-        check(
-          unsafe { sys::napi_set_element(raw, array, i as u32, value) },
-          "set an array element",
-        )?;
-      }
-      Ok(RawValue(array))
-    }
-    Err(Empty::End) => empty_value(&env, Empty::End),
-    Err(Empty::Timeout) => {
-      let mut array = ptr::null_mut();
-      check(
-        unsafe { sys::napi_create_array_with_length(raw, 0, &mut array) },
-        "create an array",
-      )?;
-      Ok(RawValue(array))
-    }
-  }
+  messages_value(&env, q.pop_many(max as usize)?, |raw, m| {
+    typed_array_from_vec(raw, sys::TypedarrayType::uint8_array, m)
+  })
 }
 
 /// Like `ring_pop_many`, but each message is copied into a new engine-owned ArrayBuffer and its
@@ -357,56 +361,33 @@ pub fn ring_pop_many(env: Env, id: u32, max: u32) -> Result<RawValue> {
 #[napi]
 pub fn ring_pop_many_copied(env: Env, id: u32, max: u32) -> Result<RawValue> {
   let q = queue(id, "pop from RingQueue")?;
-  let raw = env.raw();
-  match q.pop_many(max as usize)? {
-    Ok(messages) => {
-      let mut array = ptr::null_mut();
-      check(
-        unsafe { sys::napi_create_array_with_length(raw, messages.len(), &mut array) },
-        "create an array",
-      )?;
-      for (i, m) in messages.into_iter().enumerate() {
-        let mut data = ptr::null_mut();
-        let mut buffer = ptr::null_mut();
-        check(
-          unsafe { sys::napi_create_arraybuffer(raw, m.len(), &mut data, &mut buffer) },
-          "create an ArrayBuffer",
-        )?;
-        if !m.is_empty() {
-          unsafe { ptr::copy_nonoverlapping(m.as_ptr(), data.cast::<u8>(), m.len()) };
-        }
-        let mut view = ptr::null_mut();
-        check(
-          unsafe {
-            sys::napi_create_typedarray(
-              raw,
-              sys::TypedarrayType::uint8_array,
-              m.len(),
-              buffer,
-              0,
-              &mut view,
-            )
-          },
-          "create a Uint8Array",
-        )?;
-        crate::recycle::give(m);
-        check(
-          unsafe { sys::napi_set_element(raw, array, i as u32, view) },
-          "set an array element",
-        )?;
-      }
-      Ok(RawValue(array))
+  messages_value(&env, q.pop_many(max as usize)?, |raw, m| {
+    let mut data = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    check(
+      unsafe { sys::napi_create_arraybuffer(raw, m.len(), &mut data, &mut buffer) },
+      "create an ArrayBuffer",
+    )?;
+    if !m.is_empty() {
+      unsafe { ptr::copy_nonoverlapping(m.as_ptr(), data.cast::<u8>(), m.len()) };
     }
-    Err(Empty::End) => empty_value(&env, Empty::End),
-    Err(Empty::Timeout) => {
-      let mut array = ptr::null_mut();
-      check(
-        unsafe { sys::napi_create_array_with_length(raw, 0, &mut array) },
-        "create an array",
-      )?;
-      Ok(RawValue(array))
-    }
-  }
+    let mut view = ptr::null_mut();
+    check(
+      unsafe {
+        sys::napi_create_typedarray(
+          raw,
+          sys::TypedarrayType::uint8_array,
+          m.len(),
+          buffer,
+          0,
+          &mut view,
+        )
+      },
+      "create a Uint8Array",
+    )?;
+    crate::recycle::give(m);
+    Ok(view)
+  })
 }
 
 /// Main thread: returns true when a message or the end is already there; otherwise keeps
