@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { giveTurn, TURN_SLICE_MS, turnDue } from "./turn.ts";
+
+Deno.test("turn: a timer fires during a loop of resolved awaits that checks turnDue", async () => {
+  let fired = 0;
+  const id = setInterval(() => fired++, 5);
+  const t0 = Date.now();
+  try {
+    while (Date.now() - t0 < 300) {
+      await Promise.resolve();
+      if (turnDue()) await giveTurn();
+    }
+  } finally {
+    clearInterval(id);
+  }
+  assert.ok(fired >= 5, `the interval fired ${fired} times in 300 ms`);
+});
+
+Deno.test("turn: without the check the same loop starves the timer (the test can fail)", async () => {
+  let fired = 0;
+  const id = setInterval(() => fired++, 5);
+  const t0 = Date.now();
+  try {
+    while (Date.now() - t0 < 100) await Promise.resolve();
+  } finally {
+    clearInterval(id);
+  }
+  assert.equal(fired, 0);
+});
+
+Deno.test("turn: turnDue stays false right after a turn and turns true after the slice", async () => {
+  await giveTurn();
+  assert.equal(turnDue(), false);
+  const t0 = Date.now();
+  let due = false;
+  while (!due && Date.now() - t0 < 10 * TURN_SLICE_MS) due = turnDue();
+  assert.ok(due, "turnDue never became true");
+  assert.ok(Date.now() - t0 >= TURN_SLICE_MS - 1);
+});
