@@ -17,6 +17,10 @@ export type Slot = [0, unknown] | [1];
 export interface NodeSnapshot {
   /** Items (and holes) the node emitted so far. */
   outputs: number;
+  /** Input slots (items and holes, zipped tuples) the node took so far. */
+  read?: number;
+  /** Dead letters the node produced so far (all runs). */
+  dead?: number;
   /** The pending partial `consume` group. */
   group?: Slot[];
   /** Items waiting to be zipped, per input. */
@@ -65,6 +69,8 @@ export class CheckpointComponent implements PersistentState {
     const writes: Promise<void>[] = [];
     for (const [name, snap] of Object.entries(data.nodes)) {
       const entry: Record<string, unknown> = { outputs: snap.outputs };
+      if (snap.read !== undefined) entry.read = snap.read;
+      if (snap.dead) entry.dead = snap.dead;
       if (snap.group) entry.group = snap.group;
       if (snap.pending) entry.pending = snap.pending;
       if (snap.hasState) {
@@ -111,6 +117,8 @@ export class CheckpointComponent implements PersistentState {
     const nodes: Record<string, NodeSnapshot> = {};
     for (const [name, e] of Object.entries(raw.nodes as Record<string, Record<string, unknown>>)) {
       const snap: NodeSnapshot = { outputs: e.outputs as number };
+      if (typeof e.read === "number") snap.read = e.read;
+      if (typeof e.dead === "number") snap.dead = e.dead;
       if (e.group) snap.group = e.group as Slot[];
       if (e.pending) snap.pending = e.pending as Slot[][];
       const enc = e.state as EncodedState | undefined;

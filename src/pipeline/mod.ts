@@ -32,6 +32,7 @@ export type {
 } from "./spec.ts";
 export {
   CheckpointError,
+  HoleError,
   NodeError,
   PipelineBuildError,
   PipelineTimeoutError,

@@ -54,8 +54,11 @@ export interface RunResult {
   outputs: Record<string, unknown[]>;
   /** Final states of the stateful nodes. */
   states: Record<string, unknown>;
-  /** Items routed to the dead-letter output. */
+  /** This run's dead letters (see `PipelineRun.deadLetters`). */
   deadLetters: DeadLetter[];
+  /** Dead letters of every run of the checkpoint store, each counted once (see
+   * `PipelineRun.deadLettersTotal`); `deadLetters.length` without a store. */
+  deadLettersTotal: number;
   /** The checkpoint the run resumed from, if any. */
   resumedFrom: PipelineRun["resumedFrom"];
 }
@@ -293,6 +296,12 @@ export class Pipeline {
     });
     const states: Record<string, unknown> = {};
     for (const [name, n] of this.#nodes) if (n.kind === "state") states[name] = run.state(name);
-    return { outputs, states, deadLetters: run.deadLetters, resumedFrom: run.resumedFrom };
+    return {
+      outputs,
+      states,
+      deadLetters: run.deadLetters,
+      deadLettersTotal: run.deadLettersTotal,
+      resumedFrom: run.resumedFrom,
+    };
   }
 }

@@ -159,10 +159,18 @@ Deno.test("errors: dead-letter keeps going and keeps zips aligned", async () => 
   p.node("g", { inputs: ["f"], consume: 2, fn: (g: number[]) => g });
   const r = await p.runToCompletion({ s: range(7) });
   assert.deepEqual(r.outputs.j, [101, 202, 404, 505]);
-  // f: hole,100,200,hole,400,500,hole -> groups of 2 with a hole are holes themselves.
-  assert.deepEqual(r.outputs.g, [[400, 500]]);
-  assert.deepEqual(r.deadLetters.map((d) => d.item), [0, 3, 6]);
-  assert.equal((r.deadLetters[0]!.error as Error).message, "bad 0");
+  // f: hole,100,200,hole,400,500,hole -> a group of 2 carries its good items only (a hole never
+  // takes its neighbour with it); the last group, a hole only, is a hole.
+  assert.deepEqual(r.outputs.g, [[100], [200], [400, 500]]);
+  // f's failures, then j's items zipped with f's holes (dead-lettered with the reason).
+  const f = r.deadLetters.filter((d) => d.node === "f");
+  assert.deepEqual(f.map((d) => d.item), [0, 3, 6]);
+  assert.equal((f[0]!.error as Error).message, "bad 0");
+  const j = r.deadLetters.filter((d) => d.node === "j");
+  assert.deepEqual(j.map((d) => [d.position, d.item]), [[0, [0, undefined]], [3, [3, undefined]], [
+    6,
+    [6, undefined],
+  ]]);
 });
 
 Deno.test("reading sinks in the 'wrong' order does not deadlock (sinks grow, with an event)", async () => {

@@ -20,7 +20,8 @@ import {
   ITEM,
   type Msg,
 } from "./edge.ts";
-import { CheckpointError, NodeError, PipelineTimeoutError } from "./errors.ts";
+import { CheckpointError, HoleError, NodeError, PipelineTimeoutError } from "./errors.ts";
+import { TaskError } from "../pool/errors.ts";
 import {
   CheckpointComponent,
   type CheckpointData,
@@ -42,7 +43,14 @@ export type SourceInput =
 
 /** A structured log event of a run. */
 export type PipelineEvent =
-  | { type: "run-start"; resumed: boolean; checkpoint?: number; positions?: Record<string, number> }
+  | {
+    type: "run-start";
+    resumed: boolean;
+    checkpoint?: number;
+    positions?: Record<string, number>;
+    /** Dead letters of the earlier runs up to the checkpoint resumed from. */
+    deadLetters?: number;
+  }
   | { type: "node-start"; node: string }
   | { type: "node-end"; node: string; outputs: number }
   | {
@@ -63,13 +71,28 @@ export type PipelineEvent =
   | { type: "zip-leftover"; node: string; items: number }
   | { type: "run-end"; ok: boolean; error?: unknown };
 
-/** An item that failed in a node with `errors: "dead-letter"`. */
+/**
+ * An input that did not become an output: it failed in a node with `errors: "dead-letter"`, or
+ * it was zipped with a hole (its partner on another input failed upstream). See "Holes, dead
+ * letters and failing neighbours" in docs/pipeline.md.
+ */
 export interface DeadLetter {
-  /** The node whose function threw. */
+  /** The node whose function threw (or whose zip met a hole). */
   node: string;
-  /** The input it received (the args array for several inputs, the group with `consume`). */
+  /**
+   * 0-based position of the (first) input slot of the failed call in the node's input stream.
+   * Holes count as slots, so it is the upstream node's output index, stable across resumes; for
+   * a node reading a source directly it is the source item's index. A fan-in node counts zipped
+   * tuples.
+   */
+  position: number;
+  /** Input slots the call covered: 1, or the slots of its `consume` group (holes included). */
+  count: number;
+  /** The input it received (the args array for several inputs, the good items of a `consume`
+   * group); for a zip with a hole, the args array with `undefined` where the hole was. */
   item: unknown;
-  /** What it threw. */
+  /** What it threw: the user's error as thrown (a pool node: the worker's error rebuilt, or
+   * `WorkerCrashError` / `TimeoutError`); for a zip with a hole, a `HoleError`. */
   error: unknown;
 }
 
@@ -123,6 +146,12 @@ interface NodeRt {
   outs: Target[];
   fused: boolean;
   outputs: number;
+  /** Input slots taken (items and holes; zipped tuples for several inputs). */
+  read: number;
+  /** Dead letters of failed calls (this run and, restored, the earlier ones). */
+  dead: number;
+  /** Dead letters of zips that met a hole (counted where the reader takes the tuple). */
+  zipDead: number;
   state: unknown;
   restored?: NodeSnapshot;
   copier: StateCopier;
@@ -179,6 +208,18 @@ function fromSlot(s: Slot): Msg {
 function groupSlots(group: unknown[]): Slot[] {
   return group.map((v) => (v === HOLE_VALUE ? [1] : [0, v]));
 }
+/**
+ * What a pool task's failure hands to the user: the worker's own error (rebuilt) that the pool's
+ * `TaskError` wraps, so a pool node's `NodeError.cause` / dead letter `error` is the same kind of
+ * value as a function node's. A worker crash or a task timeout stays as the pool reports it.
+ */
+function userError(error: unknown): unknown {
+  return error instanceof TaskError && error.cause !== undefined ? error.cause : error;
+}
+/** The good items of a `consume` group (holes left out, order kept). */
+function goodOf(group: unknown[]): unknown[] {
+  return group.includes(HOLE_VALUE) ? group.filter((v) => v !== HOLE_VALUE) : group;
+}
 
 /** Reads a node's inputs: zips several inputs in declared order and aligns barriers. */
 class InputReader {
@@ -189,10 +230,19 @@ class InputReader {
   flush = true;
   readonly #run: PipelineRun;
   readonly #node: string;
+  /** Called with the zipped heads when some (not all) of them are holes. */
+  readonly #onHole: ((heads: Msg[]) => void) | undefined;
 
-  constructor(run: PipelineRun, node: string, edges: Edge[], restored?: Slot[][]) {
+  constructor(
+    run: PipelineRun,
+    node: string,
+    edges: Edge[],
+    restored?: Slot[][],
+    onHole?: (heads: Msg[]) => void,
+  ) {
     this.#run = run;
     this.#node = node;
+    this.#onHole = onHole;
     this.edges = edges;
     this.pending = edges.map((_, i) => (restored?.[i] ?? []).map(fromSlot));
     this.blocked = edges.map(() => undefined);
@@ -220,7 +270,13 @@ class InputReader {
       }
       if (all) {
         const heads = this.pending.map((q) => q.shift()!);
-        if (heads.some((h) => h.t === HOLE)) return HOLE_MSG;
+        let holes = 0;
+        for (const h of heads) if (h.t === HOLE) holes++;
+        if (holes > 0) {
+          // The good items zipped with a hole go to the dead letters (never silently).
+          if (holes < heads.length) this.#onHole?.(heads);
+          return HOLE_MSG;
+        }
         return { t: ITEM, v: heads.map((h) => (h as { v: unknown }).v) };
       }
       let progressed = false;
@@ -303,7 +359,11 @@ class InputReader {
 export class PipelineRun {
   /** Each sink's outputs, as an async iterable (read each at most once). */
   readonly outputs: Record<string, AsyncIterable<unknown>> = {};
-  /** Items that failed in nodes with `errors: "dead-letter"`, in the order they failed. */
+  /**
+   * This run's dead letters (items that failed in nodes with `errors: "dead-letter"`, and good
+   * items zipped with a hole), in the order they occurred. After a resume, the earlier runs'
+   * ones are counted in {@linkcode PipelineRun.deadLettersTotal}, not listed here.
+   */
   readonly deadLetters: DeadLetter[] = [];
   /** Resolves when every sink was read to its end and the last checkpoint is committed;
    * rejects with the run's error (`NodeError`, `AbortedError`, ...). */
@@ -312,6 +372,16 @@ export class PipelineRun {
   readonly resumedFrom:
     | { checkpoint: number; positions: Record<string, number>; done: boolean }
     | undefined;
+
+  /**
+   * Dead letters of all runs of this checkpoint store, each counted once: the earlier runs' up to
+   * the checkpoint resumed from, plus this run's (which re-occur after that checkpoint exactly
+   * as they did before the crash or stop). Without a store: `deadLetters.length`.
+   */
+  get deadLettersTotal(): number {
+    return this.#deadBefore + this.deadLetters.length;
+  }
+  #deadBefore = 0;
 
   readonly #plan: RunPlan;
   readonly #logger: ((e: PipelineEvent) => void) | undefined;
@@ -375,6 +445,9 @@ export class PipelineRun {
         ins: [],
         outs: [],
         outputs: 0,
+        read: 0,
+        dead: 0,
+        zipDead: 0,
         state: undefined,
         copier: new StateCopier(),
         fused: false,
@@ -496,6 +569,7 @@ export class PipelineRun {
         resumed: this.resumedFrom !== undefined,
         checkpoint: this.resumedFrom?.checkpoint,
         positions: this.resumedFrom?.positions,
+        deadLetters: this.resumedFrom ? this.#deadBefore : undefined,
       });
       const all: Promise<unknown>[] = [];
       this.#started = true;
@@ -819,6 +893,9 @@ export class PipelineRun {
     for (const [name, rt] of this.#nodes) {
       rt.restored = data.nodes[name];
       rt.outputs = rt.restored?.outputs ?? 0;
+      rt.read = rt.restored?.read ?? 0;
+      rt.dead = rt.restored?.dead ?? 0;
+      this.#deadBefore += rt.dead;
     }
     for (const [name, src] of this.#sources) src.position = data.positions[name] ?? 0;
     for (const [name, s] of this.#sinks) s.seq = data.sinks[name] ?? 0;
@@ -857,7 +934,12 @@ export class PipelineRun {
   #capture(rt: NodeRt, k: number, extra: Omit<NodeSnapshot, "outputs">): void {
     const p = this.#pending.get(k);
     if (p === undefined) return;
-    const snap: NodeSnapshot = { outputs: rt.outputs, ...extra };
+    const snap: NodeSnapshot = {
+      outputs: rt.outputs,
+      read: rt.read,
+      dead: rt.dead + rt.zipDead,
+      ...extra,
+    };
     if (rt.def.kind === "state") {
       snap.hasState = true;
       const used: NumericArray[] = [];
@@ -869,7 +951,12 @@ export class PipelineRun {
 
   #endSnapshot(rt: NodeRt, extra: Omit<NodeSnapshot, "outputs">): void {
     if (!this.#checkpointing) return;
-    const snap: NodeSnapshot = { outputs: rt.outputs, ...extra };
+    const snap: NodeSnapshot = {
+      outputs: rt.outputs,
+      read: rt.read,
+      dead: rt.dead + rt.zipDead,
+      ...extra,
+    };
     if (rt.def.kind === "state") {
       // The node has finished: its state no longer changes, so no copy is needed.
       snap.hasState = true;
@@ -1127,7 +1214,7 @@ export class PipelineRun {
   #fusedTarget(rt: NodeRt): Target {
     const call = this.#caller(rt);
     let pending: Promise<void> | undefined;
-    const afterCall = async (input: unknown, p: Promise<unknown>) => {
+    const afterCall = async (input: unknown, p: Promise<unknown>, at: number) => {
       let ok = true;
       let v: unknown;
       try {
@@ -1136,20 +1223,22 @@ export class PipelineRun {
         ok = false;
         v = error;
       }
-      await this.#result(rt, input, ok, v);
+      await this.#result(rt, input, ok, v, at);
     };
     const process = (m: Msg): Promise<void> | undefined => {
       if (m.t === ITEM) {
+        const at = rt.read++;
         let v: unknown;
         try {
           v = call(m.v);
         } catch (error) {
-          return this.#result(rt, m.v, false, error);
+          return this.#result(rt, m.v, false, error, at);
         }
-        if (v instanceof Promise) return afterCall(m.v, v);
-        return this.#result(rt, m.v, true, v);
+        if (v instanceof Promise) return afterCall(m.v, v, at);
+        return this.#result(rt, m.v, true, v, at);
       }
       if (m.t === HOLE) {
+        rt.read++;
         rt.outputs++;
         return this.#emit(rt.outs, HOLE_MSG);
       }
@@ -1190,18 +1279,51 @@ export class PipelineRun {
     }
   }
 
-  /** Emit a result (split by `produce`) or, for a failure, apply the error policy. */
-  #result(rt: NodeRt, input: unknown, ok: boolean, value: unknown): Promise<void> | undefined {
+  /**
+   * Emit a result (split by `produce`) or, for a failure, apply the error policy. `position` and
+   * `count`: the input slots of the call (for dead letters and errors).
+   */
+  #result(
+    rt: NodeRt,
+    input: unknown,
+    ok: boolean,
+    value: unknown,
+    position: number,
+    count = 1,
+    layout?: unknown[],
+  ): Promise<void> | undefined {
     if (ok && rt.def.produce === 1) {
       rt.outputs++;
       return this.#emit(rt.outs, { t: ITEM, v: value });
     }
-    return this.#resultSlow(rt, input, ok, value);
+    return this.#resultSlow(rt, input, ok, value, position, count, layout);
   }
 
-  async #resultSlow(rt: NodeRt, input: unknown, ok: boolean, value: unknown): Promise<void> {
+  async #resultSlow(
+    rt: NodeRt,
+    input: unknown,
+    ok: boolean,
+    value: unknown,
+    position: number,
+    count: number,
+    layout: unknown[] | undefined,
+  ): Promise<void> {
     const def = rt.def;
     if (ok && def.produce > 1 && !def.repeat) {
+      if (
+        layout !== undefined && def.produce === def.consume && Array.isArray(value) &&
+        value.length === (input as unknown[]).length && value.length !== def.produce
+      ) {
+        // A short group (holes left out, or the last group) with one output per input: each
+        // result takes its input's slot, holes fill the others (positions stay aligned).
+        let j = 0;
+        for (let i = 0; i < def.produce; i++) {
+          const good = i < layout.length && layout[i] !== HOLE_VALUE;
+          rt.outputs++;
+          await this.#emit(rt.outs, good ? { t: ITEM, v: value[j++] } : HOLE_MSG);
+        }
+        return;
+      }
       if (!Array.isArray(value) || value.length !== def.produce) {
         ok = false;
         value = new InvalidArgumentError(
@@ -1220,10 +1342,11 @@ export class PipelineRun {
         policy: def.errors,
       });
       if (def.errors === "fail") {
-        this.#fail(new NodeError(def.name, input, value));
+        this.#fail(new NodeError(def.name, input, value, position));
         throw new Cancelled(this.#error);
       }
-      this.deadLetters.push({ node: def.name, item: input, error: value });
+      rt.dead++;
+      this.deadLetters.push({ node: def.name, position, count, item: input, error: value });
       for (let i = 0; i < def.produce; i++) {
         rt.outputs++;
         await this.#emit(rt.outs, HOLE_MSG);
@@ -1239,6 +1362,27 @@ export class PipelineRun {
         await this.#emit(rt.outs, { t: ITEM, v: def.repeat ? value : (value as unknown[])[i] });
       }
     }
+  }
+
+  /**
+   * A fan-in node zipped a hole with good items (`heads`): the good ones cannot be processed
+   * (the function needs every input), so they go to the dead letters with a `HoleError` naming
+   * the inputs that had the hole. Called before the tuple's slot is counted in `rt.read`.
+   */
+  #zipHole(rt: NodeRt, heads: Msg[]): void {
+    const def = rt.def;
+    const missing = def.inputs.filter((_, i) => heads[i]!.t === HOLE);
+    const item = heads.map((h) => (h.t === ITEM ? h.v : undefined));
+    const error = new HoleError(
+      `zip the inputs of node ${JSON.stringify(def.name)} at position ${rt.read}`,
+      `input${missing.length > 1 ? "s" : ""} ${
+        missing.map((n) => JSON.stringify(n)).join(", ")
+      } had no item there (it failed upstream), so the items of the other inputs cannot be processed`,
+      item,
+    );
+    rt.zipDead++;
+    this.log({ type: "node-error", node: def.name, item, error, policy: "dead-letter" });
+    this.deadLetters.push({ node: def.name, position: rt.read, count: 1, item, error });
   }
 
   async #holes(rt: NodeRt): Promise<void> {
@@ -1279,10 +1423,22 @@ export class PipelineRun {
 
   async #fnNode(rt: NodeRt): Promise<void> {
     const def = rt.def;
-    const reader = new InputReader(this, def.name, rt.ins, rt.restored?.pending);
+    const reader = new InputReader(
+      this,
+      def.name,
+      rt.ins,
+      rt.restored?.pending,
+      (heads) => this.#zipHole(rt, heads),
+    );
     const call = this.#caller(rt);
     let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
-    const window: { input: unknown; p: Promise<{ ok: boolean; v: unknown }> | undefined }[] = [];
+    const window: {
+      input: unknown;
+      p: Promise<{ ok: boolean; v: unknown }> | undefined;
+      at: number;
+      count: number;
+      layout: unknown[] | undefined;
+    }[] = [];
     const settle = async (input: unknown): Promise<{ ok: boolean; v: unknown }> => {
       try {
         return { ok: true, v: await call(input) };
@@ -1294,12 +1450,18 @@ export class PipelineRun {
       const head = window.shift()!;
       if (head.p === undefined) return await this.#holes(rt);
       const r = await head.p;
-      await this.#result(rt, head.input, r.ok, r.v);
+      await this.#result(rt, head.input, r.ok, r.v, head.at, head.count, head.layout);
     };
     const drain = async () => {
       while (window.length > 0) await flushOne();
     };
-    const submit = async (input: unknown, hole: boolean) => {
+    const submit = async (
+      input: unknown,
+      hole: boolean,
+      at: number,
+      count: number,
+      layout?: unknown[],
+    ) => {
       if (def.spawn === 1) {
         if (hole) return await this.#holes(rt);
         let ok = true;
@@ -1311,20 +1473,25 @@ export class PipelineRun {
           ok = false;
           v = error;
         }
-        return await this.#result(rt, input, ok, v);
+        return await this.#result(rt, input, ok, v, at, count, layout);
       }
-      window.push({ input, p: hole ? undefined : settle(input) });
+      window.push({ input, p: hole ? undefined : settle(input), at, count, layout });
       if (window.length >= def.spawn) await flushOne();
     };
     const submitGroup = async () => {
+      // A group spans `consume` input slots; the function gets the good items only (a hole
+      // never takes its neighbours with it). A group of holes only is a hole.
       const g = group;
       group = [];
-      await submit(g, g.includes(HOLE_VALUE));
+      const good = goodOf(g);
+      const short = good !== g || g.length < def.consume;
+      await submit(good, good.length === 0, rt.read - g.length, g.length, short ? g : undefined);
     };
     const fast = def.consume === 1 && def.spawn === 1;
     for (;;) {
       const m = reader.poll() ?? await reader.next();
       if (fast && m.t === ITEM) {
+        const at = rt.read++;
         let ok = true;
         let v: unknown;
         try {
@@ -1334,18 +1501,20 @@ export class PipelineRun {
           ok = false;
           v = error;
         }
-        const p = this.#result(rt, m.v, ok, v);
+        const p = this.#result(rt, m.v, ok, v, at);
         if (p) await p;
         continue;
       }
       if (m.t === ITEM) {
-        if (def.consume === 1) await submit(m.v, false);
+        const at = rt.read++;
+        if (def.consume === 1) await submit(m.v, false, at, 1);
         else {
           group.push(m.v);
           if (group.length === def.consume) await submitGroup();
         }
       } else if (m.t === HOLE) {
-        if (def.consume === 1) await submit(undefined, true);
+        const at = rt.read++;
+        if (def.consume === 1) await submit(undefined, true, at, 1);
         else {
           group.push(HOLE_VALUE);
           if (group.length === def.consume) await submitGroup();
@@ -1368,12 +1537,21 @@ export class PipelineRun {
 
   async #poolNode(rt: NodeRt): Promise<void> {
     const def = rt.def;
-    const reader = new InputReader(this, def.name, rt.ins, rt.restored?.pending);
+    const reader = new InputReader(
+      this,
+      def.name,
+      rt.ins,
+      rt.restored?.pending,
+      (heads) => this.#zipHole(rt, heads),
+    );
+    // The feeder reads ahead of the results: a barrier's entry records the input slots read and
+    // the zip dead letters up to it, so the capture matches the outputs before it.
+    type Capture = { group: Slot[]; pending: Slot[][] | undefined; read: number; dead: number };
     type Entry =
       | { t: typeof ITEM; input: unknown }
       | { t: typeof HOLE }
-      | { t: typeof BARRIER; k: number; group: Slot[]; pending: Slot[][] | undefined }
-      | { t: typeof END; flush: boolean; group: Slot[]; pending: Slot[][] | undefined };
+      | ({ t: typeof BARRIER; k: number } & Capture)
+      | ({ t: typeof END; flush: boolean } & Capture);
     const fifo: Entry[] = [];
     let fifoHead = 0;
     let signal: (() => void) | undefined;
@@ -1387,15 +1565,30 @@ export class PipelineRun {
     const ordered = this.#checkpointing ? true : def.ordered;
     // Inputs by map index, kept for dead letters and errors: a FIFO when the map is ordered
     // (results come in index order), else a map (results come in completion order).
-    const inputs = ordered ? undefined : new Map<number, unknown>();
+    // Each input's first slot position and slot count ride along (for dead letters/errors).
+    const inputs = ordered ? undefined : new Map<number, [unknown, number, number]>();
     let inputQ: unknown[] = [];
+    let posQ: number[] = [];
+    let cntQ: number[] = [];
     let qHead = 0;
     let due = 0;
+    let takenAt = 0;
+    let takenCount = 1;
+    let takenLayout: unknown[] | undefined;
+    // The slot layout of short groups (holes left out, or the last one), by map index.
+    const layouts = new Map<number, unknown[]>();
     const takeInput = (index: number): unknown => {
+      takenLayout = undefined;
+      if (layouts.size > 0) {
+        takenLayout = layouts.get(index);
+        layouts.delete(index);
+      }
       if (inputs !== undefined) {
-        const v = inputs.get(index);
+        const e = inputs.get(index)!;
         inputs.delete(index);
-        return v;
+        takenAt = e[1];
+        takenCount = e[2];
+        return e[0];
       }
       if (index !== due) {
         throw new SpoolError(
@@ -1405,9 +1598,13 @@ export class PipelineRun {
       }
       due++;
       const v = inputQ[qHead];
+      takenAt = posQ[qHead]!;
+      takenCount = cntQ[qHead]!;
       inputQ[qHead++] = undefined;
       if (qHead >= 1024 && qHead * 2 >= inputQ.length) {
         inputQ = inputQ.slice(qHead);
+        posQ = posQ.slice(qHead);
+        cntQ = cntQ.slice(qHead);
         qHead = 0;
       }
       return v;
@@ -1420,49 +1617,64 @@ export class PipelineRun {
     let feedDone = false;
     // An END message whose leftover group was yielded first (pushed at the next `next()`).
     let endAfter: { flush: boolean } | undefined;
-    const yieldItem = (v: unknown): IteratorResult<unknown> => {
+    const yieldItem = (v: unknown, at: number, count: number): IteratorResult<unknown> => {
       push(ITEM_ENTRY);
-      if (inputs !== undefined) inputs.set(yielded, v);
-      else inputQ.push(v);
+      if (inputs !== undefined) inputs.set(yielded, [v, at, count]);
+      else {
+        inputQ.push(v);
+        posQ.push(at);
+        cntQ.push(count);
+      }
       yielded++;
       return { done: false, value: v };
     };
+    const capture = (): Capture => ({
+      group: groupSlots(group),
+      pending: reader.snapshot(),
+      read: rt.read,
+      dead: rt.zipDead,
+    });
     const pushEnd = (flush: boolean): IteratorResult<unknown> => {
       feedDone = true;
-      push({ t: END, flush, group: groupSlots(group), pending: reader.snapshot() });
+      push({ t: END, flush, ...capture() });
       return DONE;
+    };
+    /** A full (or last) group: the good items go to the map; a group of holes is a hole. */
+    const groupDone = (): IteratorResult<unknown> | undefined => {
+      const g = group;
+      group = [];
+      const good = goodOf(g);
+      if (good !== g || g.length < def.consume) layouts.set(yielded, g);
+      if (good.length > 0) return yieldItem(good, rt.read - g.length, g.length);
+      layouts.delete(yielded);
+      push({ t: HOLE });
+      return undefined;
     };
     /** What to return for message `m`, or `undefined` to read on. */
     const handle = (m: Msg): IteratorResult<unknown> | undefined => {
       if (m.t === ITEM || m.t === HOLE) {
+        const at = rt.read++;
         if (def.consume === 1) {
           if (m.t === HOLE) {
             push({ t: HOLE });
             return undefined;
           }
-          return yieldItem(m.v);
+          return yieldItem(m.v, at, 1);
         }
         group.push(m.t === ITEM ? m.v : HOLE_VALUE);
-        if (group.length === def.consume) {
-          const g = group;
-          group = [];
-          if (!g.includes(HOLE_VALUE)) return yieldItem(g);
-          push({ t: HOLE });
-        }
+        if (group.length === def.consume) return groupDone();
         return undefined;
       }
       if (m.t === BARRIER) {
-        push({ t: BARRIER, k: m.k, group: groupSlots(group), pending: reader.snapshot() });
+        push({ t: BARRIER, k: m.k, ...capture() });
         return undefined;
       }
       if (m.flush && group.length > 0) {
-        const g = group;
-        group = [];
-        if (!g.includes(HOLE_VALUE)) {
+        const r = groupDone();
+        if (r !== undefined) {
           endAfter = { flush: m.flush };
-          return yieldItem(g);
+          return r;
         }
-        push({ t: HOLE });
       }
       return pushEnd(m.flush);
     };
@@ -1526,10 +1738,22 @@ export class PipelineRun {
           fifo[fifoHead++] = undefined as unknown as Entry;
           if (e.t === HOLE) await this.#holes(rt);
           else if (e.t === BARRIER) {
-            this.#capture(rt, e.k, { group: e.group, pending: e.pending });
+            this.#capture(rt, e.k, {
+              group: e.group,
+              pending: e.pending,
+              read: e.read,
+              dead: rt.dead + e.dead,
+            });
             await this.#emit(rt.outs, { t: BARRIER, k: e.k });
           } else if (e.t === END) {
-            if (e.flush) this.#endSnapshot(rt, { group: e.group, pending: e.pending });
+            if (e.flush) {
+              this.#endSnapshot(rt, {
+                group: e.group,
+                pending: e.pending,
+                read: e.read,
+                dead: rt.dead + e.dead,
+              });
+            }
             await this.#emit(rt.outs, { t: END, flush: e.flush });
             finished = true;
             return;
@@ -1548,7 +1772,15 @@ export class PipelineRun {
           fifo[fifoHead++] = undefined as unknown as Entry;
           const settled = r.value;
           const input = takeInput(settled.index);
-          const p = this.#result(rt, input, settled.ok, settled.ok ? settled.value : settled.error);
+          const p = this.#result(
+            rt,
+            input,
+            settled.ok,
+            settled.ok ? settled.value : userError(settled.error),
+            takenAt,
+            takenCount,
+            takenLayout,
+          );
           if (p) await p;
           continue;
         }
