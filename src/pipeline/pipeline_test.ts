@@ -275,6 +275,32 @@ Deno.test("abort by signal rejects done and the readers with AbortedError", asyn
   await assert.rejects(run.done, AbortedError);
 });
 
+Deno.test("abort waits for the source's pending next() and return() (no timer outlives done)", async () => {
+  // The source is awaiting a timer when the run is aborted: `done` must not settle before the
+  // source's pending step (and its return()) did, or the source's timer outlives the run.
+  const ctl = new AbortController();
+  let finished = false;
+  async function* slow() {
+    try {
+      for (let i = 0;; i++) {
+        await new Promise((r) => setTimeout(r, i === 0 ? 0 : 40));
+        yield i;
+      }
+    } finally {
+      finished = true;
+    }
+  }
+  const p = new Pipeline();
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  const run = p.run({ s: slow() }, { signal: ctl.signal });
+  await assert.rejects(async () => {
+    for await (const _ of run.outputs.a!) ctl.abort("enough");
+  }, AbortedError);
+  await assert.rejects(run.done, AbortedError);
+  assert.ok(finished, "the source was closed before done settled");
+});
+
 Deno.test("spawn runs calls concurrently and keeps order", async () => {
   let active = 0;
   let peak = 0;

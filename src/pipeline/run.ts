@@ -1185,13 +1185,21 @@ export class PipelineRun {
     } finally {
       ctl.abort();
       if (this.#failed || src.ended) {
+        let ret: unknown;
         try {
           syncIt?.return?.();
-          const ret = asyncIt?.return?.();
-          if (ret) ret.catch(() => {});
-          nextP?.catch(() => {});
+          ret = asyncIt?.return?.();
         } catch {
           // ignore errors of return()
+        }
+        if (this.#failed) {
+          // Let the source's step in flight and its return() settle before this task ends, so
+          // nothing it started (a timer, a read) outlives `done`; `#main` bounds this wait
+          // for a source that never settles.
+          await Promise.allSettled([nextP, ret]);
+        } else {
+          nextP?.catch(() => {});
+          (ret as Promise<unknown> | undefined)?.catch?.(() => {});
         }
       }
       this.log({ type: "node-end", node: src.name, outputs: rt.outputs });
