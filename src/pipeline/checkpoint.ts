@@ -54,6 +54,120 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
 }
 
+/**
+ * Why `value` would not come back the same from JSON (`path` names where, e.g. `state.when`), or
+ * `undefined` when it would. JSON keeps strings, finite numbers, booleans, null, arrays and plain
+ * objects; it turns NaN/Infinity into null, a Date into a string, a Map/Set or a class instance
+ * into a plain object, and drops functions, symbols and undefined fields.
+ */
+export function jsonLoss(
+  value: unknown,
+  path: string,
+  seen = new Set<object>(),
+): string | undefined {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON writes as null`;
+    case "bigint":
+      return `${path} is a bigint, which JSON cannot write`;
+    case "undefined":
+      return `${path} is undefined, which JSON drops`;
+    case "function":
+      return `${path} is a function, which JSON drops`;
+    case "symbol":
+      return `${path} is a symbol, which JSON drops`;
+  }
+  if (value === null) return undefined;
+  const obj = value as object;
+  if (seen.has(obj)) return `${path} is circular, which JSON cannot write`;
+  seen.add(obj);
+  try {
+    if (Array.isArray(obj)) {
+      for (let i = 0; i < obj.length; i++) {
+        const loss = jsonLoss(obj[i], `${path}[${i}]`, seen);
+        if (loss !== undefined) return loss;
+      }
+      return undefined;
+    }
+    const proto = Object.getPrototypeOf(obj);
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (obj as { constructor?: { name?: string } }).constructor?.name || "object";
+      return `${path} is a ${name}, which JSON turns into ${
+        name === "Date" ? "a string" : "a plain object"
+      }`;
+    }
+    if (Object.getOwnPropertySymbols(obj).length > 0) {
+      return `${path} has symbol keys, which JSON drops`;
+    }
+    for (const [k, v] of Object.entries(obj)) {
+      const loss = jsonLoss(v, `${path}.${k}`, seen);
+      if (loss !== undefined) return loss;
+    }
+    return undefined;
+  } finally {
+    seen.delete(obj);
+  }
+}
+
+/**
+ * Why a stateful node's state would not survive a checkpoint unchanged, or `undefined`: a typed
+ * array, or a plain object whose top-level typed-array fields are stored as binary and the rest
+ * as JSON, or a JSON value.
+ */
+export function stateLoss(state: unknown, path = "state"): string | undefined {
+  if (dtypeOf(state) !== undefined) return undefined;
+  if (isPlainObject(state) && Object.values(state).some((v) => dtypeOf(v) !== undefined)) {
+    for (const [k, v] of Object.entries(state)) {
+      if (dtypeOf(v) !== undefined) continue;
+      const loss = jsonLoss(v, `${path}.${k}`);
+      if (loss !== undefined) return loss;
+    }
+    return undefined;
+  }
+  return jsonLoss(state, path);
+}
+
+/**
+ * Throw {@linkcode CheckpointError} when a part of `data` written as JSON (a node's state apart
+ * from its typed arrays, the items held in partial groups and zip queues) would not be restored
+ * as it is: a checkpoint never changes the user's data silently.
+ */
+export function checkCheckpoint(data: CheckpointData): void {
+  for (const [name, snap] of Object.entries(data.nodes)) {
+    checkSlots(name, "group", snap.group);
+    snap.pending?.forEach((q, i) => checkSlots(name, `pending[${i}]`, q));
+    if (snap.hasState) {
+      const loss = stateLoss(snap.state);
+      if (loss !== undefined) {
+        throw new CheckpointError(
+          `save the checkpoint of node ${JSON.stringify(name)}`,
+          `its state would not be restored as it is: ${loss}`,
+          snap.state,
+        );
+      }
+    }
+  }
+}
+
+function checkSlots(node: string, what: string, slots: Slot[] | undefined): void {
+  if (slots === undefined) return;
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    if (slot[0] !== 0) continue;
+    const loss = jsonLoss(slot[1], `${what}[${i}]`);
+    if (loss !== undefined) {
+      throw new CheckpointError(
+        `save the checkpoint of node ${JSON.stringify(node)}`,
+        `an item held in the node (${loss}) would not be restored as it is`,
+        slot[1],
+      );
+    }
+  }
+}
+
 /** A StateStore component holding the pipeline checkpoint to write next / last loaded. */
 export class CheckpointComponent implements PersistentState {
   /** Set before `save`. */

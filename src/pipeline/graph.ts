@@ -6,6 +6,7 @@
  */
 
 import { InvalidArgumentError, SpoolError } from "../errors.ts";
+import { optionalBoolean, optionsOf } from "../_internal/options.ts";
 
 /** A graph change that would close a cycle. */
 export class CycleError extends SpoolError {}
@@ -126,9 +127,10 @@ export class Graph {
    */
   removeNode(name: string, options: { force?: boolean } = {}): this {
     const action = `remove node ${JSON.stringify(name)}`;
+    const force = optionalBoolean(action, "force", optionsOf(action, options, ["force"]).force);
     this.#require(action, name);
     const outs = this.#outputs.get(name)!;
-    if (outs.length > 0 && !options.force) {
+    if (outs.length > 0 && !force) {
       throw new GraphError(action, "other nodes read from it (pass force: true)", [...outs]);
     }
     for (const down of [...outs]) this.removeEdge(name, down);

@@ -5,6 +5,7 @@
  */
 
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { optionalFunction, optionsOf } from "../_internal/options.ts";
 import { lines, type LinesOptions } from "../stream/lines.ts";
 import { ndjson } from "../stream/ndjson.ts";
 
@@ -151,8 +152,14 @@ export function fileSink(
   if (typeof dir !== "string" || dir === "") {
     throw new InvalidArgumentError("create a file sink", "dir must be a non-empty string", dir);
   }
-  const encode = options.encode ?? ((v: unknown) => JSON.stringify(v));
-  const ext = options.extension ?? ".json";
+  const action = "create a file sink";
+  const o = optionsOf(action, options, ["encode", "extension"]);
+  const encode = optionalFunction<(item: unknown) => string>(action, "encode", o.encode) ??
+    ((v: unknown) => JSON.stringify(v));
+  if (o.extension !== undefined && typeof o.extension !== "string") {
+    throw new InvalidArgumentError(action, "extension must be a string", o.extension);
+  }
+  const ext = (o.extension as string | undefined) ?? ".json";
   let made = false;
   return async (item, { seq }) => {
     if (!made) {

@@ -5,8 +5,18 @@
  * @module
  */
 
-import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { assertInteger, describe, InvalidArgumentError } from "../errors.ts";
+import {
+  checkKeys,
+  isRecord,
+  optionalBoolean,
+  optionalFunction,
+  optionalString,
+  optionsOf,
+} from "../_internal/options.ts";
+import { StateStore } from "../state/store.ts";
 import { Graph } from "./graph.ts";
+import { copyState, stateLoss } from "./checkpoint.ts";
 import { PipelineBuildError, RatioError } from "./errors.ts";
 import {
   type NodeSpec,
@@ -23,6 +33,18 @@ import {
   type RunOptions,
   type SourceInput,
 } from "./run.ts";
+
+const PIPELINE_KEYS = ["buffer", "sinkBuffer", "logger", "fuse"];
+const RUN_KEYS = ["signal", "store", "checkpointEvery", "keep", "stateName", "logger"];
+const COMPLETION_KEYS = [...RUN_KEYS, "sinks", "track"];
+const COMMON_NODE_KEYS = ["inputs", "consume", "produce", "repeat", "spawn", "errors"];
+const KIND_KEYS: Record<string, string[]> = {
+  fn: ["fn"],
+  chain: ["chain"],
+  pool: ["pool", "ordered", "chunkSize", "maxInFlight"],
+  state: ["state", "fn"],
+};
+const ALL_NODE_KEYS = [...new Set([...COMMON_NODE_KEYS, ...Object.values(KIND_KEYS).flat()])];
 
 /** Options of {@linkcode Pipeline}. */
 export interface PipelineOptions {
@@ -94,14 +116,12 @@ export class Pipeline {
    */
   constructor(options: PipelineOptions = {}) {
     const action = "create a pipeline";
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
-    }
+    const o = optionsOf(action, options, PIPELINE_KEYS);
     this.#options = {
-      buffer: assertInteger(action, "buffer", options.buffer ?? 64, 1),
-      sinkBuffer: assertInteger(action, "sinkBuffer", options.sinkBuffer ?? 1024, 1),
-      logger: options.logger,
-      fuse: options.fuse ?? true,
+      buffer: assertInteger(action, "buffer", o.buffer ?? 64, 1),
+      sinkBuffer: assertInteger(action, "sinkBuffer", o.sinkBuffer ?? 1024, 1),
+      logger: optionalFunction(action, "logger", o.logger),
+      fuse: optionalBoolean(action, "fuse", o.fuse) ?? true,
     };
   }
 
@@ -139,7 +159,41 @@ export class Pipeline {
   node(name: string, spec: NodeSpec): this;
   node(name: string, spec: NodeSpec): this {
     const action = `add node ${JSON.stringify(name)}`;
+    // A typo (`consumes`, `timeoutMs`) is refused, first against every node field, then (after
+    // the kind is known) against the fields of that kind: `ordered` on a function node is not
+    // silently ignored either.
+    if (isRecord(spec)) checkKeys(action, spec, ALL_NODE_KEYS, "node field");
     const resolved = resolveSpec(name, spec);
+    const bag = spec as unknown as Record<string, unknown>;
+    checkKeys(
+      action,
+      bag,
+      [...COMMON_NODE_KEYS, ...KIND_KEYS[resolved.kind]!],
+      `field of a ${resolved.kind === "state" ? "stateful" : resolved.kind} node`,
+    );
+    if (resolved.kind === "pool") {
+      const c = bag.chunkSize;
+      if (c !== undefined && c !== "auto") assertInteger(action, 'chunkSize (or "auto")', c, 1);
+      if (bag.maxInFlight !== undefined) {
+        assertInteger(action, "maxInFlight", bag.maxInFlight, 1);
+      }
+    }
+    if (resolved.kind === "state") {
+      // The state is copied per run: a value that cannot be copied (a function, a symbol) is
+      // refused here, not dropped or failed on later.
+      try {
+        copyState(resolved.initial);
+      } catch (error) {
+        throw new InvalidArgumentError(
+          action,
+          `the state cannot be copied per run (${
+            error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+          })`,
+          resolved.initial,
+          { cause: error },
+        );
+      }
+    }
     for (const input of resolved.inputs) {
       if (!this.#nodes.has(input)) {
         throw new PipelineBuildError(action, "its input is not a node of the pipeline", input);
@@ -164,9 +218,28 @@ export class Pipeline {
     return this;
   }
 
-  /** Remove a node (refused while others read from it, unless `force`). */
+  /**
+   * Remove a node (refused while others read from it, unless `force`: then the nodes reading it
+   * lose that input). A node it is the only input of is never left without inputs: the removal
+   * is refused, naming those nodes (remove them first).
+   *
+   * @throws {PipelineBuildError} when a node would be left without inputs
+   */
   remove(name: string, options: { force?: boolean } = {}): this {
+    const action = `remove node ${JSON.stringify(name)}`;
+    const o = optionsOf(action, options, ["force"]);
+    optionalBoolean(action, "force", o.force);
     const downstream = this.#graph.has(name) ? this.#graph.outputsOf(name) : [];
+    const orphans = downstream.filter((d) => this.#graph.inputsOf(d).length === 1);
+    if (orphans.length > 0 && o.force === true) {
+      throw new PipelineBuildError(
+        action,
+        `node${orphans.length > 1 ? "s" : ""} ${
+          orphans.map((d) => JSON.stringify(d)).join(", ")
+        } would be left without inputs (remove ${orphans.length > 1 ? "them" : "it"} first)`,
+        orphans,
+      );
+    }
     this.#graph.removeNode(name, options);
     this.#nodes.delete(name);
     for (const d of downstream) {
@@ -211,17 +284,20 @@ export class Pipeline {
    * Read the sinks from `run.outputs` in any order and await `run.done`.
    */
   run(sources: Record<string, SourceInput>, options: RunOptions = {}): PipelineRun {
+    return this.#run(sources, optionsOf("run the pipeline", options, RUN_KEYS) as RunOptions);
+  }
+
+  #run(sources: Record<string, SourceInput>, options: RunOptions): PipelineRun {
     const action = "run the pipeline";
-    if (sources === null || typeof sources !== "object") {
+    if (!isRecord(sources)) {
       throw new InvalidArgumentError(
         action,
         "sources must be an object keyed by source name",
         sources,
       );
     }
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
-    }
+    this.#checkRunOptions(action, options);
+    this.#checkGraph(action);
     const names = this.sources();
     if (names.length === 0) throw new PipelineBuildError(action, "the pipeline has no source");
     for (const n of names) {
@@ -229,17 +305,6 @@ export class Pipeline {
     }
     for (const n of Object.keys(sources)) {
       if (!names.includes(n)) throw new InvalidArgumentError(action, "no source has this name", n);
-    }
-    const every = options.checkpointEvery;
-    if (every !== undefined) {
-      if (every === null || typeof every !== "object") {
-        throw new InvalidArgumentError(action, "checkpointEvery must be {items?, ms?}", every);
-      }
-      if (every.items !== undefined) assertInteger(action, "checkpointEvery.items", every.items, 1);
-      if (every.ms !== undefined) assertInteger(action, "checkpointEvery.ms", every.ms, 1);
-      if (options.store === undefined) {
-        throw new InvalidArgumentError(action, "checkpointEvery needs a store", every);
-      }
     }
     const nodes = new Map<string, ResolvedNode>();
     for (const [k, v] of this.#nodes) nodes.set(k, { ...v, inputs: [...v.inputs] });
@@ -260,6 +325,91 @@ export class Pipeline {
     );
   }
 
+  /** Check the run options (keys were checked): types, and what would disable a guarantee. */
+  #checkRunOptions(action: string, options: RunOptions): void {
+    const o = options as Record<string, unknown>;
+    if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError(action, "signal must be an AbortSignal", o.signal);
+    }
+    optionalFunction(action, "logger", o.logger);
+    optionalString(action, "stateName", o.stateName);
+    const store = o.store;
+    if (
+      store !== undefined && !(store instanceof StateStore) &&
+      (typeof store !== "string" || store === "")
+    ) {
+      throw new InvalidArgumentError(
+        action,
+        "store must be a StateStore or a directory path",
+        store,
+      );
+    }
+    const every = o.checkpointEvery;
+    if (every !== undefined) {
+      if (!isRecord(every)) {
+        throw new InvalidArgumentError(action, "checkpointEvery must be {items?, ms?}", every);
+      }
+      checkKeys(`${action} (checkpointEvery)`, every, ["items", "ms"]);
+      if (every.items !== undefined) assertInteger(action, "checkpointEvery.items", every.items, 1);
+      if (every.ms !== undefined) assertInteger(action, "checkpointEvery.ms", every.ms, 1);
+      if (store === undefined) {
+        throw new InvalidArgumentError(action, "checkpointEvery needs a store", every);
+      }
+    }
+    if (o.keep !== undefined) {
+      // keep: 0 would leave the store without a checkpoint to resume from.
+      assertInteger(action, "keep", o.keep, 1);
+      if (typeof store !== "string") {
+        throw new InvalidArgumentError(
+          action,
+          "keep applies to a directory store (a StateStore keeps what its own keeper selects)",
+          o.keep,
+        );
+      }
+    }
+    if (store !== undefined) {
+      for (const [name, n] of this.#nodes) {
+        if (n.kind !== "state") continue;
+        const loss = stateLoss(n.initial);
+        if (loss !== undefined) {
+          throw new InvalidArgumentError(
+            action,
+            `the state of node ${
+              JSON.stringify(name)
+            } would not survive a checkpoint unchanged: ${loss}`,
+            n.initial,
+          );
+        }
+      }
+    }
+  }
+
+  /** The graph must still match the nodes: a change made through `graph` directly is refused. */
+  #checkGraph(action: string): void {
+    for (const [name, n] of this.#nodes) {
+      if (!this.#graph.has(name)) {
+        throw new PipelineBuildError(action, "a node was removed from the graph directly", name);
+      }
+      const ins = this.#graph.inputsOf(name);
+      if (n.kind !== "source" && ins.length === 0) {
+        throw new PipelineBuildError(action, "a node has no inputs", name);
+      }
+      if (ins.join("\0") !== n.inputs.join("\0")) {
+        throw new PipelineBuildError(
+          action,
+          `the inputs of node ${JSON.stringify(name)} were changed in the graph directly (${
+            describe(ins)
+          } instead of ${describe(n.inputs)}; use the pipeline's methods)`,
+          name,
+        );
+      }
+    }
+    if (this.#graph.size !== this.#nodes.size) {
+      const extra = this.#graph.nodes().filter((n) => !this.#nodes.has(n));
+      throw new PipelineBuildError(action, "a node was added to the graph directly", extra);
+    }
+  }
+
   /**
    * Run to the end, draining every sink concurrently: through `options.sinks[name]` consumers
    * (bounded memory) or by keeping the outputs of tracked sinks.
@@ -268,20 +418,37 @@ export class Pipeline {
     sources: Record<string, SourceInput>,
     options: RunToCompletionOptions = {},
   ): Promise<RunResult> {
-    const consumers = options.sinks ?? {};
+    const action = "run the pipeline";
+    const o = optionsOf(action, options, COMPLETION_KEYS);
+    const { sinks: given, track: tracked, ...runOptions } = o;
+    if (given !== undefined && !isRecord(given)) {
+      throw new InvalidArgumentError(action, "sinks must be an object of functions", given);
+    }
+    const consumers = (given ?? {}) as NonNullable<RunToCompletionOptions["sinks"]>;
     const sinks = this.sinks();
-    for (const n of Object.keys(consumers)) {
+    for (const [n, fn] of Object.entries(consumers)) {
       if (!sinks.includes(n)) {
-        throw new InvalidArgumentError("run the pipeline", "no sink has this name", n);
+        throw new InvalidArgumentError(action, "no sink has this name", n);
+      }
+      if (typeof fn !== "function") {
+        throw new InvalidArgumentError(
+          action,
+          `the consumer of sink ${JSON.stringify(n)} must be a function (item, {seq})`,
+          fn,
+        );
       }
     }
-    const track = options.track ?? sinks.filter((s) => consumers[s] === undefined);
+    if (tracked !== undefined && !Array.isArray(tracked)) {
+      throw new InvalidArgumentError(action, "track must be an array of sink names", tracked);
+    }
+    const track = (tracked as string[] | undefined) ??
+      sinks.filter((s) => consumers[s] === undefined);
     for (const n of track) {
       if (!sinks.includes(n)) {
-        throw new InvalidArgumentError("run the pipeline", "a tracked node must be a sink", n);
+        throw new InvalidArgumentError(action, "a tracked node must be a sink", n);
       }
     }
-    const run = this.run(sources, options);
+    const run = this.#run(sources, runOptions as RunOptions);
     const outputs: Record<string, unknown[]> = {};
     const drains = sinks.map((s) => {
       const keep = track.includes(s) ? (outputs[s] = []) : undefined;

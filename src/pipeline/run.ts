@@ -5,7 +5,8 @@
  * @module
  */
 
-import { AbortedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { AbortedError, assertNumber, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { optionsOf } from "../_internal/options.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import { StateStore } from "../state/store.ts";
 import { LatestStatesKeeper } from "../state/keepers.ts";
@@ -23,6 +24,7 @@ import {
 import { CheckpointError, HoleError, NodeError, PipelineTimeoutError } from "./errors.ts";
 import { TaskError } from "../pool/errors.ts";
 import {
+  checkCheckpoint,
   CheckpointComponent,
   type CheckpointData,
   copyState,
@@ -665,11 +667,10 @@ export class PipelineRun {
    * @throws {PipelineTimeoutError} when the time runs out
    */
   async wait(options: { timeoutMs?: number } = {}): Promise<void> {
-    const ms = options.timeoutMs;
-    if (ms === undefined) return await this.done;
-    if (typeof ms !== "number" || !(ms >= 0)) {
-      throw new InvalidArgumentError("wait for the pipeline", "timeoutMs must be >= 0", ms);
-    }
+    const action = "wait for the pipeline";
+    const given = optionsOf(action, options, ["timeoutMs"]).timeoutMs;
+    if (given === undefined) return await this.done;
+    const ms = assertNumber(action, "timeoutMs", given, 0);
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await Promise.race([
@@ -877,7 +878,21 @@ export class PipelineRun {
       );
     }
     this.#component = this.#store.register(this.#stateName, new CheckpointComponent());
-    await this.#store.load("latest");
+    try {
+      await this.#store.load("latest");
+    } catch (error) {
+      // A typed error of the store (a corrupt snapshot, a lock held) passes as it is; a raw
+      // file-system error (the path is a file, a parent is missing or not writable) is named.
+      if (error instanceof SpoolError) throw error;
+      throw new CheckpointError(
+        "open the checkpoint store",
+        `its directory cannot be used (${
+          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+        })`,
+        typeof store === "string" ? store : this.#store.dir,
+        { cause: error },
+      );
+    }
     const data = this.#component.loaded;
     if (data === undefined) return;
     for (const name of Object.keys(data.nodes)) {
@@ -1033,6 +1048,7 @@ export class PipelineRun {
       if (this.#failed) return;
       this.#component!.current = data;
       try {
+        checkCheckpoint(data);
         const path = await this.#store!.save({
           meta: {
             pipeline: { checkpoint: data.checkpoint, positions: data.positions, done: data.done },
@@ -1046,7 +1062,16 @@ export class PipelineRun {
           done: data.done,
         });
       } catch (error) {
-        this.#fail(error);
+        this.#fail(
+          error instanceof SpoolError ? error : new CheckpointError(
+            "save the checkpoint",
+            `the store could not write it (${
+              error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+            })`,
+            this.#store!.dir,
+            { cause: error },
+          ),
+        );
       } finally {
         this.#component!.current = undefined;
         for (const b of buffers) b.copier.release(b.used);
