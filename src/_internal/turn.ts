@@ -33,10 +33,11 @@ import { setImmediate } from "node:timers";
 export const TURN_SLICE_MS = 10;
 
 /**
- * The slice while this thread waits on I/O of its own (see {@linkcode promptTurns}): each
+ * While this thread waits on I/O of its own (see {@linkcode promptTurns}), a turn is due after
+ * at most this many `turnDue()` calls (or at the next clock read, whichever comes first): each
  * awaited file operation of a checkpoint needs a turn to complete, so turns come this often.
  */
-export const PROMPT_SLICE_MS = 0;
+export const PROMPT_STRIDE = 64;
 
 const MAX_STRIDE = 1024;
 
@@ -44,7 +45,6 @@ let turnStart = Date.now();
 let lastRead = turnStart;
 let stride = 1;
 let countdown = 1;
-let slice = TURN_SLICE_MS;
 let prompt = 0;
 
 /**
@@ -61,8 +61,12 @@ export function turnDue(): boolean {
   } else if (elapsed > 1) {
     stride = stride > 2 ? stride >> 2 : 1;
   }
+  if (prompt > 0) {
+    countdown = stride > PROMPT_STRIDE ? PROMPT_STRIDE : stride;
+    return true;
+  }
   countdown = stride;
-  return now - turnStart >= slice;
+  return now - turnStart >= TURN_SLICE_MS;
 }
 
 function restart(resolve: () => void): void {
@@ -84,18 +88,20 @@ export function turnTaken(): void {
 }
 
 /**
- * Run `work` (asynchronous I/O that the thread's own loops are waiting for, such as writing a
- * checkpoint while the items keep flowing) with turns every {@linkcode PROMPT_SLICE_MS} instead
- * of every {@linkcode TURN_SLICE_MS}: a file write, a fsync and a rename each complete in a
- * turn of the event loop, so a save of a few dozen operations commits within tens of
- * milliseconds instead of hundreds, at the cost of a turn (about 1 µs) per millisecond of work.
+ * Run `work` (asynchronous I/O that this thread's loops keep running beside, such as writing a
+ * checkpoint while the items keep flowing) with prompt turns: a turn every
+ * {@linkcode PROMPT_STRIDE} calls of `turnDue()` or at every clock read, instead of every
+ * {@linkcode TURN_SLICE_MS}. Each file operation (write, fsync, rename) completes in a turn of
+ * the event loop, so a save of a few dozen operations would take a few dozen slices (hundreds of
+ * milliseconds) without this; with it, it takes about its own I/O time. The cost: a turn (about
+ * 1 µs) per 64 items of a loop while the work is in flight, nothing once it is done.
  */
 export async function promptTurns<T>(work: () => Promise<T>): Promise<T> {
   prompt++;
-  slice = PROMPT_SLICE_MS;
+  if (countdown > PROMPT_STRIDE) countdown = PROMPT_STRIDE;
   try {
     return await work();
   } finally {
-    if (--prompt === 0) slice = TURN_SLICE_MS;
+    prompt--;
   }
 }
