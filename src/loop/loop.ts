@@ -31,6 +31,7 @@ import { type AnyIterable, toAsyncIterator } from "../stream/sized.ts";
 import { type Flush, frameSignature, SiteBuffer, type SiteInfo } from "./buffers.ts";
 import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 import { parameterInfo } from "./params.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 import {
   assertStateObject,
   encodeChecked,
@@ -849,6 +850,7 @@ export class StatefulLoop implements AsyncDisposable {
                 i,
               );
             }
+            if (turnDue()) await giveTurn();
           }
         }
         arm();
@@ -948,6 +950,15 @@ export class StatefulLoop implements AsyncDisposable {
     const next = (): Promise<R> => {
       if (inflight) return inflight.then(next, next); // next() called before the last settled
       if (phase === "done") return Promise.resolve(DONE);
+      // Timers, signals and the time trigger get a turn (a sync source never yields).
+      if (turnDue()) return (inflight = giveTurn().then(resume));
+      return step();
+    };
+    const resume = (): Promise<R> => {
+      inflight = undefined;
+      return phase === "done" ? Promise.resolve(DONE) : step();
+    };
+    const step = (): Promise<R> => {
       try {
         if (sync) {
           const r = fast();

@@ -34,6 +34,7 @@ import {
 } from "./checkpoint.ts";
 import type { NumericArray } from "../state/dtype.ts";
 import type { ResolvedNode } from "./spec.ts";
+import { giveTurn, promptTurns, turnDue } from "../_internal/turn.ts";
 
 /**
  * A source given to `run`: an iterable, or a factory called with the position to resume at and
@@ -735,6 +736,7 @@ export class PipelineRun {
     }
     try {
       for (;;) {
+        if (turnDue()) await giveTurn();
         const m = s.edge.tryPull() ?? await s.edge.pull();
         s.lastPull = performance.now();
         if (m.t === ITEM) {
@@ -825,6 +827,7 @@ export class PipelineRun {
     try {
       for (;;) {
         let m: Msg;
+        if (turnDue()) await giveTurn();
         try {
           m = s.edge.tryPull() ?? await s.edge.pull();
         } catch (e) {
@@ -1049,11 +1052,14 @@ export class PipelineRun {
       this.#component!.current = data;
       try {
         checkCheckpoint(data);
-        const path = await this.#store!.save({
-          meta: {
-            pipeline: { checkpoint: data.checkpoint, positions: data.positions, done: data.done },
-          },
-        });
+        // Prompt turns: the save's file operations complete while the items keep flowing.
+        const path = await promptTurns(() =>
+          this.#store!.save({
+            meta: {
+              pipeline: { checkpoint: data.checkpoint, positions: data.positions, done: data.done },
+            },
+          })
+        );
         this.log({
           type: "checkpoint",
           checkpoint: data.checkpoint,
@@ -1155,6 +1161,7 @@ export class PipelineRun {
         for (let i = 0; i < src.position; i++) {
           const r = syncIt ? syncIt.next() : await asyncIt!.next();
           if (r.done) break;
+          if (turnDue()) await giveTurn();
         }
       }
       for (;;) {
@@ -1204,6 +1211,9 @@ export class PipelineRun {
           if (!e.tryPush(m)) await e.push(m);
         }
         if (this.#everyItems > 0 && ++src.sinceBarrier >= this.#everyItems) this.#request(false);
+        // One check per source item covers the nodes fused into this task (and gives the
+        // other tasks, timers, signals and a checkpoint's file writes their turn).
+        if (turnDue()) await giveTurn();
       }
     } catch (error) {
       if (!(error instanceof Cancelled)) this.#fail(error);
@@ -1522,6 +1532,7 @@ export class PipelineRun {
     };
     const fast = def.consume === 1 && def.spawn === 1;
     for (;;) {
+      if (turnDue()) await giveTurn();
       const m = reader.poll() ?? await reader.next();
       if (fast && m.t === ITEM) {
         const at = rt.read++;
@@ -1797,6 +1808,7 @@ export class PipelineRun {
           fifoHead = 0;
         }
         if (fifoHead < fifo.length) {
+          if (turnDue()) await giveTurn();
           const r = await nextResult();
           nextP = undefined;
           if (r.done) {

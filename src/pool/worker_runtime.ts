@@ -19,6 +19,7 @@ import {
   type WireChunk,
   type WireReply,
 } from "./protocol.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** How the runtime talks to the pool. */
 export interface Port {
@@ -142,6 +143,11 @@ export function serve(port: Port): void {
           if (dead) return;
           (errs ||= []).push(i);
           out[i] = encodeError(e);
+        }
+        // A long synchronous chunk lets the pool's messages (stop) land between items.
+        if (turnDue()) {
+          await giveTurn();
+          if (dead) return;
         }
       }
       const t1 = performance.now();
