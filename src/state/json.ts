@@ -59,40 +59,55 @@ export function jsonRefusal(value: unknown): JsonRefusal | undefined {
   const top = what(value);
   if (top !== undefined) return { path: "", what: top, value };
   if (value === null || typeof value !== "object") return undefined;
-  return walk(value, "", []);
+  const found = walk(value, []);
+  if (found === undefined) return undefined;
+  // The path is built only for a refusal (segments were collected innermost first).
+  let path = "";
+  for (let i = found.segments.length - 1; i >= 0; i--) {
+    const seg = found.segments[i]!;
+    path = typeof seg === "number" ? `${path}[${seg}]` : key(path, seg);
+  }
+  return { path, what: found.what, value: found.value };
 }
 
-function walk(obj: object, path: string, stack: object[]): JsonRefusal | undefined {
-  if (stack.includes(obj)) return { path, what: "a cycle", value: obj };
+interface Found {
+  segments: (string | number)[];
+  what: string;
+  value: unknown;
+}
+
+function found(what: string, value: unknown): Found {
+  return { segments: [], what, value };
+}
+
+function walk(obj: object, stack: object[]): Found | undefined {
+  for (let i = 0; i < stack.length; i++) if (stack[i] === obj) return found("a cycle", obj);
   if (Array.isArray(obj)) {
     if (Object.getPrototypeOf(obj) !== Array.prototype) {
-      return {
-        path,
-        what: `an instance of ${obj.constructor?.name ?? "an Array subclass"}`,
-        value: obj,
-      };
+      return found(`an instance of ${obj.constructor?.name ?? "an Array subclass"}`, obj);
     }
     stack.push(obj);
     for (let i = 0; i < obj.length; i++) {
       const v: unknown = obj[i];
+      let r: Found | undefined;
       if (typeof v === "object") {
         if (v === null) continue;
-        const r = walk(v, `${path}[${i}]`, stack);
-        if (r) return r;
-        continue;
-      }
-      const w = what(v);
-      if (w !== undefined) {
-        const hole = v === undefined && !(i in obj);
-        return {
-          path: `${path}[${i}]`,
-          what: hole
-            ? "a hole in a sparse array (JSON writes null)"
-            : w === "undefined"
+        r = walk(v, stack);
+      } else {
+        const w = what(v);
+        if (w === undefined) continue;
+        r = found(
+          v !== undefined
+            ? w
+            : i in obj
             ? "undefined inside an array (JSON writes null)"
-            : w,
-          value: v,
-        };
+            : "a hole in a sparse array (JSON writes null)",
+          v,
+        );
+      }
+      if (r) {
+        r.segments.push(i);
+        return r;
       }
     }
     stack.pop();
@@ -102,32 +117,35 @@ function walk(obj: object, path: string, stack: object[]): JsonRefusal | undefin
   if (proto !== Object.prototype && proto !== null) {
     const name = (obj as { constructor?: { name?: string } }).constructor?.name;
     const article = name && /^[AEIOU]/.test(name) ? "an" : "a";
-    return {
-      path,
-      what: obj instanceof Date || obj instanceof Map || obj instanceof Set ||
-          ArrayBuffer.isView(obj) || obj instanceof Number || obj instanceof String ||
-          obj instanceof Boolean
+    return found(
+      obj instanceof Date || obj instanceof Map || obj instanceof Set ||
+        ArrayBuffer.isView(obj) || obj instanceof Number || obj instanceof String ||
+        obj instanceof Boolean
         ? `${article} ${name}`
         : `an instance of class ${name || "(anonymous)"}`,
-      value: obj,
-    };
+      obj,
+    );
   }
   if (Object.getOwnPropertySymbols(obj).length > 0) {
-    return { path, what: "an object with a symbol key (JSON drops it)", value: obj };
+    return found("an object with a symbol key (JSON drops it)", obj);
   }
   stack.push(obj);
   for (const k in obj) {
-    if (!Object.hasOwn(obj, k)) continue;
     const v: unknown = (obj as Record<string, unknown>)[k];
+    let r: Found | undefined;
     if (typeof v === "object") {
       if (v === null) continue;
-      const r = walk(v, key(path, k), stack);
-      if (r) return r;
-      continue;
+      r = walk(v, stack);
+    } else {
+      if (v === undefined) continue; // omitted by JSON; reading it still gives undefined
+      const w = what(v);
+      if (w === undefined) continue;
+      r = found(w, v);
     }
-    if (v === undefined) continue; // omitted by JSON; reading it still gives undefined
-    const w = what(v);
-    if (w !== undefined) return { path: key(path, k), what: w, value: v };
+    if (r) {
+      r.segments.push(k);
+      return r;
+    }
   }
   stack.pop();
   return undefined;

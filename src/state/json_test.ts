@@ -77,7 +77,7 @@ Deno.test("jsonState: a value mutated into something JSON would change fails the
   });
 });
 
-Deno.test("jsonState: a cycle is refused naming where it closes", async () => {
+Deno.test("jsonState: a cycle is refused naming where it closes", () => {
   const a: Record<string, unknown> = { list: [] };
   (a.list as unknown[]).push({ back: a });
   assert.throws(
