@@ -177,3 +177,16 @@ export class Problems {
     );
   }
 }
+
+/** `value` when it is undefined or an `AbortSignal`, else {@linkcode InvalidArgumentError}. */
+export function optionalSignal(
+  action: string,
+  name: string,
+  value: unknown,
+): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) {
+    throw new InvalidArgumentError(action, `${name} must be an AbortSignal`, value);
+  }
+  return value;
+}

@@ -14,6 +14,16 @@ import {
   describe,
   InvalidArgumentError,
 } from "../errors.ts";
+import {
+  isRecord,
+  optionalBoolean,
+  optionalFunction,
+  optionalSignal,
+  optionalString,
+  optionsOf,
+  unknownKeys,
+  unknownKeysReason,
+} from "../_internal/options.ts";
 import { type FrameAdapter, frameAdapter } from "../frame/adapter.ts";
 import type { FrameReader, FrameWriter } from "../frame/codec.ts";
 import { FrameError } from "../frame/errors.ts";
@@ -32,6 +42,7 @@ import { type Flush, frameSignature, SiteBuffer, type SiteInfo } from "./buffers
 import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 import { parameterInfo } from "./params.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
+import { recordProblems } from "./record.ts";
 import {
   assertStateObject,
   encodeChecked,
@@ -142,6 +153,24 @@ export interface BindObjectOptions<O> {
   keys: readonly (keyof O & string)[];
   /** State name (default: the object's class name). */
   name?: string;
+}
+
+const LOOP_OPTIONS = ["memoryLimitMb", "checkpoint", "keep", "adapters", "fallback", "clock"];
+const CHECKPOINT_OPTIONS = ["everyItems", "everyMs", "afterFlush", "atEnd"];
+const ITERATE_OPTIONS = ["skipCompleted", "signal"];
+const BUFFER_OPTIONS = ["memoryLimitMb", "adapter"];
+/** The default options of `buffer()`: known valid, so the per-call check is skipped. */
+const NO_OPTIONS: BufferOptions<unknown> = Object.freeze({});
+
+/** Throw unless `a` is a frame adapter (a name, `byteSize` and `concat`). */
+function assertAdapter(action: string, what: string, a: unknown): void {
+  const x = a as Partial<FrameAdapter<unknown>> | null;
+  if (
+    x === null || typeof x !== "object" || typeof x.name !== "string" || x.name === "" ||
+    typeof x.byteSize !== "function" || typeof x.concat !== "function"
+  ) {
+    throw new InvalidArgumentError(action, `${what} must have name, byteSize and concat`, a);
+  }
 }
 
 const FORMAT = "spool.loop";
@@ -320,15 +349,21 @@ export class StatefulLoop implements AsyncDisposable {
     if (typeof path !== "string" || path === "") {
       throw new InvalidArgumentError(action, "path must be a non-empty string", path);
     }
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
+    const o = optionsOf(action, options, LOOP_OPTIONS);
+    if (o.memoryLimitMb !== undefined) {
+      assertNumber(action, "memoryLimitMb", o.memoryLimitMb, 0);
     }
-    if (options.memoryLimitMb !== undefined) {
-      assertNumber(action, "memoryLimitMb", options.memoryLimitMb, 0);
-    }
-    const cp = options.checkpoint ?? {};
-    if (cp === null || typeof cp !== "object") {
+    const cp = o.checkpoint ?? {};
+    if (!isRecord(cp)) {
       throw new InvalidArgumentError(action, "checkpoint must be an object", cp);
+    }
+    const unknownCp = unknownKeys(cp, CHECKPOINT_OPTIONS);
+    if (unknownCp.length > 0) {
+      throw new InvalidArgumentError(
+        action,
+        unknownKeysReason(unknownCp.map((k) => `checkpoint.${k}`), CHECKPOINT_OPTIONS),
+        cp,
+      );
     }
     if (cp.everyItems !== undefined && cp.everyItems !== false) {
       assertInteger(action, "checkpoint.everyItems", cp.everyItems, 1);
@@ -336,15 +371,19 @@ export class StatefulLoop implements AsyncDisposable {
     if (cp.everyMs !== undefined && cp.everyMs !== false) {
       assertNumber(action, "checkpoint.everyMs", cp.everyMs, 0);
     }
-    const keep = assertInteger(action, "keep", options.keep ?? 2, 1);
-    for (const a of options.adapters ?? []) {
-      if (
-        a === null || typeof a !== "object" || typeof a.name !== "string" ||
-        typeof a.byteSize !== "function" || typeof a.concat !== "function"
-      ) {
-        throw new InvalidArgumentError(action, "adapters must have name, byteSize and concat", a);
-      }
+    optionalBoolean(action, "checkpoint.afterFlush", cp.afterFlush);
+    optionalBoolean(action, "checkpoint.atEnd", cp.atEnd);
+    optionalBoolean(action, "fallback", o.fallback);
+    optionalFunction(action, "clock", o.clock);
+    const keep = assertInteger(action, "keep", o.keep ?? 2, 1);
+    if (o.adapters !== undefined && !Array.isArray(o.adapters)) {
+      throw new InvalidArgumentError(
+        action,
+        "adapters must be an array of frame adapters",
+        o.adapters,
+      );
     }
+    for (const a of (o.adapters ?? []) as unknown[]) assertAdapter(action, "adapters", a);
     const store = await StateStore.open(path, { keeper: new LatestStatesKeeper(keep) });
     const loop = new StatefulLoop(OPEN, path, store, options);
     store.register(COMPONENT, {
@@ -501,13 +540,11 @@ export class StatefulLoop implements AsyncDisposable {
     if (typeof fn !== "function") {
       throw new InvalidArgumentError(action, "fn must be a function", fn);
     }
-    if (
-      options === null || typeof options !== "object" || options.state === null ||
-      typeof options.state !== "object"
-    ) {
+    const o = optionsOf(action, options, ["state", "name"]);
+    if (!isRecord(o.state)) {
       throw new InvalidArgumentError(action, "options.state must be a record of objects", options);
     }
-    const name = options.name ?? fn.name;
+    const name = optionalString(action, "name", o.name) ?? fn.name;
     if (!name) {
       throw new LoopStateError(action, "the function has no name; pass options.name", fn);
     }
@@ -524,24 +561,39 @@ export class StatefulLoop implements AsyncDisposable {
     const names = params.map((p) => p.name).filter((n): n is string => n !== undefined);
     const keys = Object.keys(options.state);
     const at = new Map<number, object>();
+    // Every bad key is reported at once (not only the first).
+    const notParams: string[] = [];
+    const problems: string[] = [];
     for (const key of keys) {
       const idx = params.findIndex((p) => p.name === key);
       if (idx < 0) {
-        throw new LoopStateError(
-          action,
-          `state key "${key}" is not a parameter of ${name}; its parameters are [${
-            names.sort().join(", ")
-          }]`,
-          keys,
-        );
+        notParams.push(key);
+        continue;
       }
       if (params[idx]?.rest) {
-        throw new LoopStateError(action, `state key "${key}" is a rest parameter of ${name}`, key);
+        problems.push(`state key "${key}" is a rest parameter of ${name}`);
+        continue;
       }
-      at.set(
-        idx,
-        assertStateObject(action, `state "${name}" parameter "${key}"`, options.state[key]),
+      try {
+        at.set(
+          idx,
+          assertStateObject(action, `state "${name}" parameter "${key}"`, options.state[key]),
+        );
+      } catch (error) {
+        if (!(error instanceof LoopStateError)) throw error;
+        problems.push(error.reason);
+      }
+    }
+    if (notParams.length > 0) {
+      const list = notParams.map((k) => `"${k}"`).join(", ");
+      problems.unshift(
+        `state key${notParams.length > 1 ? "s" : ""} ${list} ${
+          notParams.length > 1 ? "are not parameters" : "is not a parameter"
+        } of ${name}; its parameters are [${names.sort().join(", ")}]`,
       );
+    }
+    if (problems.length > 0) {
+      throw new LoopStateError(action, problems.join("; "), keys);
     }
     const stored = this.#stored(action, name, "function");
     if (stored) {
@@ -612,10 +664,8 @@ export class StatefulLoop implements AsyncDisposable {
     if (obj === null || typeof obj !== "object") {
       throw new InvalidArgumentError(action, "obj must be an object", obj);
     }
-    if (
-      options === null || typeof options !== "object" || !Array.isArray(options.keys) ||
-      options.keys.length === 0
-    ) {
+    const o = optionsOf(action, options, ["keys", "name"]);
+    if (!Array.isArray(o.keys) || o.keys.length === 0) {
       throw new InvalidArgumentError(
         action,
         "options.keys must be a non-empty array of attribute names",
@@ -623,7 +673,8 @@ export class StatefulLoop implements AsyncDisposable {
       );
     }
     const ctorName = (obj as { constructor?: { name?: string } }).constructor?.name;
-    const name = options.name ?? (ctorName && ctorName !== "Object" ? ctorName : undefined);
+    const name = optionalString(action, "name", o.name) ??
+      (ctorName && ctorName !== "Object" ? ctorName : undefined);
     if (!name) {
       throw new LoopStateError(action, "a plain object has no stable name; pass options.name", obj);
     }
@@ -714,9 +765,9 @@ export class StatefulLoop implements AsyncDisposable {
         source,
       );
     }
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
-    }
+    const o = optionsOf(action, options, ITERATE_OPTIONS);
+    const skipCompleted = optionalBoolean(action, "skipCompleted", o.skipCompleted) ?? true;
+    const signal = optionalSignal(action, "signal", o.signal);
     let it: Iterator<T> | AsyncIterator<T>;
     let sync = false;
     if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
@@ -736,7 +787,7 @@ export class StatefulLoop implements AsyncDisposable {
       );
     }
     this.#plain = plain;
-    return this.#run(it, sync, plain, options.skipCompleted ?? true, options.signal);
+    return this.#run(it, sync, plain, skipCompleted, signal);
   }
 
   /**
@@ -761,6 +812,10 @@ export class StatefulLoop implements AsyncDisposable {
     let sinceSave = 0;
     let lastSave = 0;
     let inflight: Promise<R> | undefined;
+    // Whether this run completed an item or ran the final pass: a run that did neither (an
+    // empty source, or nothing new after the checkpoint's position) persists nothing, so
+    // initial values changed in code since are not overridden by a checkpoint of nothing.
+    let worked = false;
     const everyItems = this.#everyItems;
     const everyMs = this.#everyMs;
     // Time trigger: an unref'd timer raises a flag (reading a clock per item costs more than the
@@ -805,6 +860,7 @@ export class StatefulLoop implements AsyncDisposable {
       this.#inBody = false;
       this.#position++;
       sinceSave++;
+      worked = true;
     };
     const pullAsync = async (): Promise<IteratorResult<T>> => {
       const r = peeked ??
@@ -873,6 +929,7 @@ export class StatefulLoop implements AsyncDisposable {
         sourceDone = true;
         if ([...this.#sites.values()].some((s) => s.holds)) {
           phase = "final";
+          worked = true;
           this.#assertOpen(action);
           this.#final = true;
           this.#inBody = true;
@@ -900,7 +957,7 @@ export class StatefulLoop implements AsyncDisposable {
       }
       if (phase === "end") {
         this.#clearTimer();
-        if (this.#atEnd) await this.#save();
+        if (this.#atEnd && worked) await this.#save();
         phase = "done";
       }
       return DONE;
@@ -1026,7 +1083,7 @@ export class StatefulLoop implements AsyncDisposable {
   buffer<K extends string, F = Frame>(
     site: string,
     data: { readonly [P in K]: F } | undefined,
-    options: BufferOptions<F> = {},
+    options: BufferOptions<F> = NO_OPTIONS as BufferOptions<F>,
   ): Flush<K, F> | undefined {
     const action = "buffer frames";
     this.#assertOpen(action);
@@ -1050,8 +1107,9 @@ export class StatefulLoop implements AsyncDisposable {
     if (typeof site !== "string" || site === "") {
       throw new InvalidArgumentError(action, "site must be a non-empty string", site);
     }
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
+    if (options !== NO_OPTIONS) {
+      optionsOf(action, options, BUFFER_OPTIONS);
+      if (options.adapter !== undefined) assertAdapter(action, "adapter", options.adapter);
     }
     const limitMb = options.memoryLimitMb ?? this.#limitMb;
     assertNumber(action, "memoryLimitMb", limitMb, 0);
@@ -1161,28 +1219,55 @@ export class StatefulLoop implements AsyncDisposable {
     if (!ctx.has("loop.json")) {
       throw new LoopCheckpointError(action, "the snapshot has no loop.json", this.path);
     }
-    const file = ctx.readJson<LoopFile>("loop.json");
-    if (file?.format !== FORMAT) {
+    const raw = ctx.readJson<unknown>("loop.json");
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      throw new LoopCheckpointError(action, "loop.json is not an object", raw);
+    }
+    const bag = raw as Record<string, unknown>;
+    if (bag.format !== FORMAT) {
       throw new LoopCheckpointError(
         action,
-        `the checkpoint is not a ${FORMAT} checkpoint`,
-        file?.format,
+        bag.format === undefined
+          ? `field "format" is missing: the checkpoint is not a ${FORMAT} checkpoint`
+          : `field "format" is not "${FORMAT}": the checkpoint is not a ${FORMAT} checkpoint`,
+        bag.format,
       );
     }
-    if (file.version !== VERSION) {
+    if (bag.version !== VERSION) {
       throw new LoopCheckpointError(
         action,
-        `the checkpoint has format version ${file.version}; this spool reads version ${VERSION}`,
-        file.version,
+        `the checkpoint has format version ${bag.version}; this spool reads version ${VERSION}`,
+        bag.version,
       );
     }
+    const problems = recordProblems(bag);
+    if (problems.length > 0) {
+      throw new LoopCheckpointError(
+        action,
+        problems.length === 1
+          ? problems[0]!
+          : `${problems.length} problems: ${problems.join("; ")}`,
+        this.path,
+      );
+    }
+    const file = bag as unknown as LoopFile;
     const arrays = (f: string) => ctx.readArray(f) as NumericColumn;
     const restored = new Map<string, StoredState>();
     for (const [name, s] of Object.entries(file.states)) {
-      if (s.kind !== "state" && s.kind !== "function" && s.kind !== "object") {
-        throw new LoopCheckpointError(action, `state "${name}" has an unknown kind`, s.kind);
+      let value: unknown;
+      try {
+        value = decodeValue(s.value, arrays);
+      } catch (error) {
+        throw new LoopCheckpointError(
+          action,
+          `field "states.${name}.value" cannot be decoded (${
+            error instanceof Error ? error.message : String(error)
+          })`,
+          this.path,
+          { cause: error },
+        );
       }
-      restored.set(name, { kind: s.kind, value: decodeValue(s.value, arrays) });
+      restored.set(name, { kind: s.kind as StoredState["kind"], value });
     }
     this.#sites.clear();
     file.sites.forEach((r, i) => {

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { assertInteger, assertNumber } from "../errors.ts";
+import { optionalFunction, optionsOf } from "../_internal/options.ts";
+import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
 
 /** Something that says whether a save is due now. Calling it may re-arm it. */
 export interface SaveCondition {
@@ -52,8 +53,11 @@ export class PeriodicSaveCondition implements SaveCondition {
    * @param options injectable clock
    */
   constructor(intervalMs: number, options: PeriodicSaveConditionOptions = {}) {
-    this.intervalMs = assertNumber("create a PeriodicSaveCondition", "intervalMs", intervalMs, 0);
-    this.#clock = options.clock ?? (() => performance.now());
+    const action = "create a PeriodicSaveCondition";
+    this.intervalMs = assertNumber(action, "intervalMs", intervalMs, 0);
+    const o = optionsOf(action, options, ["clock"]);
+    this.#clock = optionalFunction<() => number>(action, "clock", o.clock) ??
+      (() => performance.now());
   }
 
   /** `true` when the interval has passed since arming or the last `true`; then re-arms. */
@@ -121,7 +125,8 @@ export class EveryNCondition implements SaveCondition {
 
 /**
  * Due when any of `conditions` is due. Every condition is asked on each call (so each re-arms
- * on its own schedule).
+ * on its own schedule). Something without a `shouldSave()` method is an `InvalidArgumentError`
+ * here, not a `TypeError` at the first call.
  *
  * @example
  * ```ts
@@ -134,6 +139,16 @@ export class EveryNCondition implements SaveCondition {
  * ```
  */
 export function anyCondition(...conditions: SaveCondition[]): SaveCondition {
+  conditions.forEach((c, i) => {
+    if (typeof (c as Partial<SaveCondition> | null)?.shouldSave !== "function") {
+      throw new InvalidArgumentError(
+        "combine save conditions",
+        `conditions[${i}] must have a shouldSave() method`,
+        c,
+      );
+    }
+  });
+  conditions = [...conditions];
   return {
     shouldSave() {
       let due = false;

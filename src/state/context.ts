@@ -8,8 +8,9 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { ChecksumAlgorithm } from "./checksum.ts";
 import { type DType, dtypeOf, type NumericArray, viewAs } from "./dtype.ts";
-import { StateMismatchError } from "./errors.ts";
+import { SnapshotWriteError, StateMismatchError } from "./errors.ts";
 import { join, writeChecksummed } from "./fsutil.ts";
+import { jsonRefusal, jsonRefusalReason } from "./json.ts";
 import type { Codec, ManifestFile } from "./manifest.ts";
 import { assertName } from "./names.ts";
 
@@ -25,7 +26,11 @@ import { assertName } from "./names.ts";
 export interface SaveContext {
   /** The component's name in the store. */
   readonly component: string;
-  /** Write `value` as UTF-8 JSON (`JSON.stringify`; it must be JSON-serializable). */
+  /**
+   * Write `value` as UTF-8 JSON. A value JSON would change or drop (NaN, Infinity, undefined in
+   * an array, a function, a symbol, a bigint, a Date, Map, Set, typed array or class instance,
+   * a cycle) is refused synchronously with `InvalidArgumentError` naming its path.
+   */
   writeJson(name: string, value: unknown): Promise<void>;
   /** Write raw bytes. */
   writeBytes(name: string, bytes: Uint8Array): Promise<void>;
@@ -71,19 +76,17 @@ export class SaveContextImpl implements SaveContext {
 
   writeJson(name: string, value: unknown): Promise<void> {
     const action = "write a JSON state file";
+    assertName(action, "the file name", name);
+    const refused = jsonRefusal(value);
+    if (refused) {
+      throw new InvalidArgumentError(
+        action,
+        `${JSON.stringify(name)}: ${jsonRefusalReason(refused)}`,
+        refused.value,
+      );
+    }
     this.#claim(action, name);
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch (error) {
-      this.#written.delete(name);
-      throw new InvalidArgumentError(action, `the value is not JSON-serializable (${error})`, name);
-    }
-    if (text === undefined) {
-      this.#written.delete(name);
-      throw new InvalidArgumentError(action, "the value is not JSON-serializable", value);
-    }
-    return this.#write(name, new TextEncoder().encode(text), "json");
+    return this.#write(name, new TextEncoder().encode(JSON.stringify(value)), "json");
   }
 
   writeBytes(name: string, bytes: Uint8Array): Promise<void> {
@@ -130,6 +133,9 @@ export class SaveContextImpl implements SaveContext {
         entry.length = length;
       }
       this.#written.set(name, entry);
+    }, (error) => {
+      const file = `${this.component}/${name}`;
+      throw new SnapshotWriteError(file, `write ${JSON.stringify(file)}`, error, this.#dir);
     });
     this.#pending.push(p);
     return p;

@@ -97,3 +97,31 @@ export class StateComponentError extends SpoolError {
     this.component = component;
   }
 }
+
+/**
+ * Writing a snapshot failed in the file system (a full disk, a read-only or vanished directory,
+ * an I/O error): the OS error is the `cause` and is quoted in the message, `file` names what was
+ * being written. The save left no snapshot behind (its temporary directory is removed).
+ */
+export class SnapshotWriteError extends SpoolError {
+  /** The file or directory being written, relative to the snapshot (`"manifest.json"`). */
+  readonly file: string;
+
+  /**
+   * Build the error for a failed write of `file`.
+   *
+   * @param file what was being written, relative to the snapshot (`""` for the snapshot itself)
+   * @param doing what was being done, e.g. `write "model/value.json"`
+   * @param cause the OS error
+   * @param where the store directory
+   */
+  constructor(file: string, doing: string, cause: unknown, where: string) {
+    super(
+      "save snapshot",
+      `${doing} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      where,
+      { cause },
+    );
+    this.file = file;
+  }
+}

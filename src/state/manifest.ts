@@ -14,6 +14,7 @@
 import { type ChecksumAlgorithm, checksumOf, isChecksumAlgorithm } from "./checksum.ts";
 import { type DType, dtypeSize } from "./dtype.ts";
 import { SnapshotCorruptError } from "./errors.ts";
+import { isValidName } from "./names.ts";
 
 /** Value of the manifest's `format` field. */
 export const MANIFEST_FORMAT = "spool-state-snapshot";
@@ -103,48 +104,130 @@ export function decodeManifest(snapshot: string, bytes: Uint8Array): Manifest {
     return bad(`unsupported manifest version ${String(obj.version)} (this spool reads 1)`);
   }
   const m = rest as unknown as Manifest;
-  if (!Number.isSafeInteger(m.sequence) || m.sequence < 0) return bad("invalid sequence");
-  if (typeof m.createdAt !== "string" || Number.isNaN(Date.parse(m.createdAt))) {
-    return bad("invalid createdAt");
+  const problems = manifestProblems(rest);
+  if (problems.length === 1) return bad(problems[0]!);
+  if (problems.length > 1) return bad(`${problems.length} problems: ${problems.join("; ")}`);
+  return m;
+}
+
+function shown(v: unknown): string {
+  try {
+    const s = JSON.stringify(v);
+    return s === undefined ? String(v) : s.length > 40 ? s.slice(0, 37) + "..." : s;
+  } catch {
+    return String(v);
   }
-  if (typeof m.littleEndian !== "boolean") return bad("invalid littleEndian");
-  if (!isChecksumAlgorithm(m.checksum)) return bad("unknown checksum algorithm");
-  if (!Array.isArray(m.components) || !m.components.every((c) => typeof c === "string")) {
-    return bad("invalid components");
+}
+
+/** Every problem of a manifest's shape (after its format, checksum and version were checked). */
+function manifestProblems(m: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const field = (name: string, ok: (v: unknown) => boolean, must: string) => {
+    const v = m[name];
+    if (v === undefined) out.push(`field "${name}" is missing`);
+    else if (!ok(v)) out.push(`field "${name}" ${must}, found ${shown(v)}`);
+    return v !== undefined && ok(v);
+  };
+  field(
+    "sequence",
+    (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+    "must be an integer >= 0",
+  );
+  field(
+    "createdAt",
+    (v) => typeof v === "string" && !Number.isNaN(Date.parse(v)),
+    "must be an ISO time",
+  );
+  field("littleEndian", (v) => typeof v === "boolean", "must be a boolean");
+  field("checksum", isChecksumAlgorithm, 'must be one of "crc32", "sha256"');
+  const components = new Set<string>();
+  if (field("components", Array.isArray, "must be an array")) {
+    (m.components as unknown[]).forEach((c, i) => {
+      if (!isValidName(c)) {
+        out.push(`field "components[${i}]" is not a valid component name, found ${shown(c)}`);
+      } else if (components.has(c)) {
+        out.push(`field "components[${i}]" is a duplicate, found ${shown(c)}`);
+      } else components.add(c);
+    });
   }
-  if (!Array.isArray(m.files)) return bad("invalid files");
-  const components = new Set(m.components);
+  if (!field("files", Array.isArray, "must be an array")) return out;
   const seen = new Set<string>();
-  for (const f of m.files as unknown[]) {
-    const file = f as ManifestFile;
-    if (file === null || typeof file !== "object" || typeof file.path !== "string") {
-      return bad("a file entry has no path");
+  (m.files as unknown[]).forEach((f, i) => {
+    const at = `files[${i}]`;
+    if (f === null || typeof f !== "object" || Array.isArray(f)) {
+      out.push(`field "${at}" must be an object, found ${shown(f)}`);
+      return;
     }
-    const segments = file.path.split("/");
+    const file = f as Record<string, unknown>;
+    const need = (name: string, ok: (v: unknown) => boolean, must: string) => {
+      const v = file[name];
+      if (v === undefined) out.push(`field "${at}.${name}" is missing`);
+      else if (!ok(v)) out.push(`field "${at}.${name}" ${must}, found ${shown(v)}`);
+      return v !== undefined && ok(v);
+    };
+    if (need("path", (v) => typeof v === "string", "must be a string")) {
+      const path = file.path as string;
+      const segments = path.split("/");
+      if (
+        segments.length < 2 ||
+        !segments.every((s) => SEGMENT.test(s) && s !== "." && s !== "..") ||
+        !components.has(segments[0]!)
+      ) {
+        out.push(
+          `field "${at}.path" is an invalid file path (<listed component>/<name>, no "." or ".."), ` +
+            `found ${shown(path)}`,
+        );
+      } else if (seen.has(path)) {
+        out.push(`field "${at}.path" is a duplicate, found ${shown(path)}`);
+      }
+      seen.add(path);
+    }
+    const sized = need(
+      "size",
+      (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+      "must be an integer >= 0",
+    );
+    need(
+      "checksum",
+      (v) => typeof v === "string" && /^[0-9a-f]+$/.test(v),
+      "must be a lowercase hex string",
+    );
     if (
-      segments.length < 2 || !segments.every((s) => SEGMENT.test(s) && s !== "." && s !== "..") ||
-      !components.has(segments[0]!)
+      !need(
+        "codec",
+        (v) => CODECS.has(v as string),
+        'must be one of "json", "bytes", "array", "file"',
+      )
     ) {
-      return bad(`invalid file path ${JSON.stringify(file.path)}`);
+      return;
     }
-    if (seen.has(file.path)) return bad(`duplicate file path ${JSON.stringify(file.path)}`);
-    seen.add(file.path);
-    if (!Number.isSafeInteger(file.size) || file.size < 0) {
-      return bad(`invalid size for ${JSON.stringify(file.path)}`);
-    }
-    if (typeof file.checksum !== "string" || !/^[0-9a-f]+$/.test(file.checksum)) {
-      return bad(`invalid checksum for ${JSON.stringify(file.path)}`);
-    }
-    if (!CODECS.has(file.codec)) return bad(`unknown codec for ${JSON.stringify(file.path)}`);
     if (file.codec === "array") {
-      const size = file.dtype === undefined ? undefined : dtypeSize(file.dtype);
-      if (size === undefined) return bad(`unknown dtype for ${JSON.stringify(file.path)}`);
-      if (!Number.isSafeInteger(file.length) || file.length! * size !== file.size) {
-        return bad(`dtype, length and size disagree for ${JSON.stringify(file.path)}`);
+      const size = typeof file.dtype === "string" ? dtypeSize(file.dtype) : undefined;
+      need("dtype", () => size !== undefined, "must be a known dtype");
+      if (
+        need(
+          "length",
+          (v) => Number.isSafeInteger(v) && (v as number) >= 0,
+          "must be an integer >= 0",
+        ) &&
+        size !== undefined && sized && (file.length as number) * size !== file.size
+      ) {
+        out.push(
+          `field "${at}.length": dtype, length and size disagree (${shown(file.length)} ` +
+            `${file.dtype} elements, size ${shown(file.size)})`,
+        );
+      }
+    } else {
+      for (const extra of ["dtype", "length"]) {
+        if (file[extra] !== undefined) {
+          out.push(
+            `field "${at}.${extra}" is only allowed for codec "array", found ${shown(file[extra])}`,
+          );
+        }
       }
     }
-  }
-  return m;
+  });
+  return out;
 }
 
 /** Directory name of the snapshot with sequence `seq`: 12 zero-padded digits + `.snapshot`. */

@@ -21,6 +21,7 @@ export {
   DuplicateStateError,
   SnapshotCorruptError,
   SnapshotNotFoundError,
+  SnapshotWriteError,
   StateComponentError,
   StateMismatchError,
   StoreLockedError,

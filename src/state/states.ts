@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from "../errors.ts";
 import type { LoadContext, SaveContext } from "./context.ts";
 import { dtypeOf, type NumericArray } from "./dtype.ts";
+import { toExactJson } from "./json.ts";
 import type { PersistentState } from "./store.ts";
 
 /** A component holding one JSON value in `.value`. */
@@ -16,7 +17,10 @@ export interface JsonState<T> extends PersistentState {
 }
 
 /**
- * A component holding a JSON-serializable value (stored as `value.json`).
+ * A component holding a JSON value (stored as `value.json`). A value JSON would change or drop
+ * (NaN, Infinity, undefined in an array, a function, a symbol, a bigint, a `Date`, `Map`, `Set`,
+ * typed array or class instance, a cycle) is an `InvalidArgumentError` naming its path, at
+ * creation and at every save; `-0` is saved as `0` and `undefined` properties are omitted.
  *
  * @example
  * ```ts
@@ -29,6 +33,7 @@ export interface JsonState<T> extends PersistentState {
  * ```
  */
 export function jsonState<T>(initial: T): JsonState<T> {
+  toExactJson("create a jsonState", initial); // fail now, not at the first save
   return {
     value: initial,
     saveState(_dir: string, ctx: SaveContext) {
@@ -112,6 +117,9 @@ export function recordState<T extends Record<string, unknown>>(initial: T): Reco
   if (initial === null || typeof initial !== "object" || Array.isArray(initial)) {
     throw new InvalidArgumentError("create a recordState", "initial must be an object", initial);
   }
+  const fields: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(initial)) if (dtypeOf(v) === undefined) fields[key] = v;
+  toExactJson("create a recordState", fields); // fail now, not at the first save
   return {
     value: initial,
     async saveState(_dir: string, ctx: SaveContext) {

@@ -24,7 +24,14 @@ import {
   SpoolError,
   throwIfAborted,
 } from "../errors.ts";
-import { type ChecksumAlgorithm, isChecksumAlgorithm } from "./checksum.ts";
+import {
+  optionalBoolean,
+  optionalFunction,
+  optionalOneOf,
+  optionalSignal,
+  optionsOf,
+} from "../_internal/options.ts";
+import type { ChecksumAlgorithm } from "./checksum.ts";
 import {
   type LoadContext,
   LoadContextImpl,
@@ -38,9 +45,11 @@ import {
   type LockHolder,
   SnapshotCorruptError,
   SnapshotNotFoundError,
+  SnapshotWriteError,
   StateComponentError,
   StateMismatchError,
 } from "./errors.ts";
+import { toExactJson } from "./json.ts";
 import {
   isNotFound,
   join,
@@ -183,6 +192,38 @@ interface Prepared {
   byComponent: Map<string, Map<string, VerifiedFile>>;
 }
 
+const STORE_OPTIONS = ["lock", "readOnly", "checksum", "keeper", "onStaleLock", "clock"] as const;
+const SAVE_OPTIONS = ["meta", "signal"] as const;
+const LOAD_OPTIONS = ["fallback", "onCorrupt", "allowMissing", "signal"] as const;
+const CHECKSUMS: readonly ChecksumAlgorithm[] = ["crc32", "sha256"];
+
+/**
+ * Await a file-system step of a save; an OS error (a full disk, an I/O error) becomes a
+ * {@linkcode SnapshotWriteError} naming the file and the step.
+ */
+async function io<T>(file: string, step: string, dir: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof SpoolError) throw error;
+    const what = file ? JSON.stringify(file) : "the snapshot directory";
+    throw new SnapshotWriteError(file, `${step} ${what}`, error, dir);
+  }
+}
+
+/** The store directory exists but cannot be used, or cannot be created. */
+function unusable(action: string, dir: string, error: unknown): InvalidArgumentError {
+  const why = error instanceof Error ? error.message : String(error);
+  return new InvalidArgumentError(
+    action,
+    error instanceof Deno.errors.NotADirectory || error instanceof Deno.errors.NotFound
+      ? `the directory cannot be created: a parent is missing or is not a directory (${why})`
+      : `the directory cannot be created or opened (${why})`,
+    dir,
+    { cause: error },
+  );
+}
+
 const TEMP_PREFIX = ".tmp-";
 const TRASH_PREFIX = ".trash-";
 /** Names of temporary and trash directories this store creates (nothing else is cleaned). */
@@ -234,6 +275,7 @@ export class StateStore implements AsyncDisposable {
   readonly #clock: () => number;
   readonly #states = new Map<string, PersistentState>();
   #queue: Promise<unknown> = Promise.resolve();
+  #real: string | undefined;
   #closed = false;
   #lastSequence = 0;
 
@@ -248,29 +290,31 @@ export class StateStore implements AsyncDisposable {
     if (typeof dir !== "string" || dir === "") {
       throw new InvalidArgumentError(action, "dir must be a non-empty string", dir);
     }
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
+    const o = optionsOf(action, options, STORE_OPTIONS);
+    const lock = optionalBoolean(action, "lock", o.lock) ?? true;
+    const readOnly = optionalBoolean(action, "readOnly", o.readOnly) ?? false;
+    const checksum = optionalOneOf(action, "checksum", o.checksum, CHECKSUMS) ?? "crc32";
+    const keeper = o.keeper as StatesKeeper | undefined;
+    if (keeper !== undefined && typeof keeper?.select !== "function") {
+      throw new InvalidArgumentError(action, "keeper must have a select() method", keeper);
     }
-    const checksum = options.checksum ?? "crc32";
-    if (!isChecksumAlgorithm(checksum)) {
-      throw new InvalidArgumentError(action, 'checksum must be "crc32" or "sha256"', checksum);
-    }
-    if (options.keeper !== undefined && typeof options.keeper?.select !== "function") {
-      throw new InvalidArgumentError(action, "keeper must have a select() method", options.keeper);
-    }
+    const onStaleLock = optionalFunction<(holder: LockHolder) => void>(
+      action,
+      "onStaleLock",
+      o.onStaleLock,
+    );
+    const clock = optionalFunction<() => number>(action, "clock", o.clock);
     this.dir = dir.length > 1 ? dir.replace(/[\\/]+$/, "") : dir;
-    this.readOnly = options.readOnly ?? false;
+    this.readOnly = readOnly;
     this.#checksum = checksum;
-    this.#keeper = options.keeper;
-    if (options.clock !== undefined && typeof options.clock !== "function") {
-      throw new InvalidArgumentError(action, "clock must be a function", options.clock);
-    }
-    this.#clock = options.clock ?? Date.now;
+    this.#keeper = keeper;
+    this.#clock = clock ?? Date.now;
     if (this.readOnly) {
       let info: Deno.FileInfo;
       try {
         info = Deno.statSync(this.dir);
       } catch (error) {
+        if (!isNotFound(error)) throw unusable(action, dir, error);
         throw new SnapshotNotFoundError(action, "the directory does not exist", dir, {
           cause: error,
         });
@@ -282,19 +326,36 @@ export class StateStore implements AsyncDisposable {
     }
     let created = false;
     try {
-      Deno.statSync(this.dir);
+      const info = Deno.statSync(this.dir);
+      if (!info.isDirectory) {
+        throw new InvalidArgumentError(action, "the path is not a directory", dir);
+      }
     } catch (error) {
-      if (!isNotFound(error)) throw error;
-      Deno.mkdirSync(this.dir, { recursive: true });
+      if (error instanceof InvalidArgumentError) throw error;
+      if (!isNotFound(error)) throw unusable(action, dir, error);
+      try {
+        Deno.mkdirSync(this.dir, { recursive: true });
+      } catch (mkdirError) {
+        throw unusable(action, dir, mkdirError);
+      }
       created = true;
     }
-    if (created) syncDirSync(parentOf(this.dir)); // make the new store directory itself durable
-    if (options.lock ?? true) {
-      this.#lock = StoreLock.acquire(this.dir);
+    try {
+      if (created) syncDirSync(parentOf(this.dir)); // make the new store directory itself durable
+    } catch (error) {
+      throw unusable(action, dir, error);
+    }
+    if (lock) {
+      try {
+        this.#lock = StoreLock.acquire(this.dir);
+      } catch (error) {
+        if (error instanceof SpoolError) throw error;
+        throw unusable(action, dir, error);
+      }
       this.staleLock = this.#lock.staleHolder;
       try {
         this.#cleanLeftovers();
-        if (this.staleLock) options.onStaleLock?.(this.staleLock);
+        if (this.staleLock) onStaleLock?.(this.staleLock);
       } catch (error) {
         this.#lock.release();
         throw error;
@@ -358,45 +419,50 @@ export class StateStore implements AsyncDisposable {
    * {@linkcode StateComponentError} and leaves no snapshot behind.
    */
   save(options: SaveOptions = {}): Promise<string> {
-    return this.#exclusive("save snapshot", () => this.#save(options));
+    const action = "save snapshot";
+    let metaText: string | undefined;
+    let signal: AbortSignal | undefined;
+    try {
+      const o = optionsOf(action, options, SAVE_OPTIONS);
+      signal = optionalSignal(action, "signal", o.signal);
+      // Checked (and copied) now: a value JSON would change is refused, never altered.
+      if (o.meta !== undefined) metaText = toExactJson(action, o.meta, "meta");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#exclusive(action, () => this.#save(metaText, signal));
   }
 
-  async #save(options: SaveOptions): Promise<string> {
+  async #save(metaText: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     const action = "save snapshot";
     if (this.readOnly) throw new ClosedError(action, "the store is read-only", this.dir);
-    let metaText: string | undefined;
-    if (options.meta !== undefined) {
-      try {
-        metaText = JSON.stringify(options.meta);
-      } catch (error) {
-        throw new InvalidArgumentError(action, `meta is not JSON-serializable (${error})`);
-      }
-    }
-    throwIfAborted(action, options.signal);
+    throwIfAborted(action, signal);
     const seq = Math.max(this.#lastSequence, await this.#maxSequence()) + 1;
     const tmp = join(this.dir, `${TEMP_PREFIX}${seq}-${randomSuffix()}`);
-    await Deno.mkdir(tmp);
+    await io("", "create", this.dir, Deno.mkdir(tmp));
     try {
       const files: ManifestFile[] = [];
       const dirs: string[] = [];
       // Registrations made while this save runs belong to the next one.
       const entries = [...this.#states];
       for (const [name, obj] of entries) {
-        throwIfAborted(action, options.signal);
+        throwIfAborted(action, signal);
         const compDir = join(tmp, name);
-        await Deno.mkdir(compDir);
+        await io(name, "create", this.dir, Deno.mkdir(compDir));
         const ctx = new SaveContextImpl(compDir, name, this.#checksum);
         let written;
         try {
           await raceAbort(
             action,
             inCallback.run(this, async () => await obj.saveState(compDir, ctx)),
-            options.signal,
+            signal,
           );
           written = await ctx.settle();
         } catch (error) {
           await ctx.drain();
-          if (error instanceof AbortedError) throw error;
+          // A write through the context that failed in the file system is reported as such
+          // (with the file and the OS reason), not as the component's own failure.
+          if (error instanceof AbortedError || error instanceof SnapshotWriteError) throw error;
           throw new StateComponentError(action, name, error);
         }
         for (const w of written) {
@@ -408,8 +474,8 @@ export class StateStore implements AsyncDisposable {
       // Make every file and directory durable before the manifest exists; concurrent fsyncs
       // share journal commits, which matters for snapshots of many small files.
       await Promise.all([
-        ...files.map((f) => syncFile(join(tmp, f.path))),
-        ...dirs.map((d) => syncDir(d)),
+        ...files.map((f) => io(f.path, "fsync", this.dir, syncFile(join(tmp, f.path)))),
+        ...dirs.map((d) => io(d.slice(tmp.length + 1), "fsync", this.dir, syncDir(d))),
       ]);
       files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       const manifest: Manifest = {
@@ -424,18 +490,27 @@ export class StateStore implements AsyncDisposable {
       };
       if (metaText !== undefined) manifest.meta = JSON.parse(metaText);
       const manifestPath = join(tmp, MANIFEST_NAME);
-      await writeChecksummed(manifestPath, encodeManifest(manifest), "crc32", false);
+      const manifestBytes = encodeManifest(manifest);
+      await io(
+        MANIFEST_NAME,
+        "write",
+        this.dir,
+        writeChecksummed(manifestPath, manifestBytes, "crc32", false),
+      );
       // The manifest's content and its directory entry (and those of the component
       // directories) must be durable before the rename publishes the snapshot.
-      await Promise.all([syncFile(manifestPath), syncDir(tmp)]);
+      await Promise.all([
+        io(MANIFEST_NAME, "fsync", this.dir, syncFile(manifestPath)),
+        io("", "fsync", this.dir, syncDir(tmp)),
+      ]);
       const final = join(this.dir, snapshotName(seq));
-      throwIfAborted(action, options.signal);
+      throwIfAborted(action, signal);
       if (await exists(final)) {
         throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", final);
       }
-      await Deno.rename(tmp, final);
+      await io("", "rename", this.dir, Deno.rename(tmp, final));
       this.#lastSequence = seq;
-      await syncDir(this.dir);
+      await io("", "fsync the store directory after renaming", this.dir, syncDir(this.dir));
       // Retention runs once the snapshot is published; if it fails, the snapshot stays valid
       // and the error still reaches the caller.
       if (this.#keeper) await this.#prune(this.#keeper);
@@ -502,7 +577,24 @@ export class StateStore implements AsyncDisposable {
     target: string | number | "latest" = "latest",
     options: LoadOptions = {},
   ): Promise<string | undefined> {
-    return this.#exclusive("load snapshot", () => this.#load(target, options));
+    const action = "load snapshot";
+    let checked: LoadOptions;
+    try {
+      const o = optionsOf(action, options, LOAD_OPTIONS);
+      checked = {
+        fallback: optionalBoolean(action, "fallback", o.fallback),
+        onCorrupt: optionalFunction<(error: SnapshotCorruptError) => void>(
+          action,
+          "onCorrupt",
+          o.onCorrupt,
+        ),
+        allowMissing: optionalBoolean(action, "allowMissing", o.allowMissing),
+        signal: optionalSignal(action, "signal", o.signal),
+      };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#exclusive(action, () => this.#load(target, checked));
   }
 
   async #load(target: string | number, options: LoadOptions): Promise<string | undefined> {
@@ -673,6 +765,11 @@ export class StateStore implements AsyncDisposable {
     return run;
   }
 
+  /** The store directory with symbolic links and relative parts resolved (cached). */
+  async #realDir(): Promise<string> {
+    return this.#real ??= await Deno.realPath(this.dir);
+  }
+
   async #snapshotDirs(): Promise<{ path: string; sequence: number }[]> {
     const out: { path: string; sequence: number }[] = [];
     for await (const entry of Deno.readDir(this.dir)) {
@@ -699,15 +796,40 @@ export class StateStore implements AsyncDisposable {
         throw new InvalidArgumentError(action, "a sequence must be an integer >= 0", target);
       }
       path = join(this.dir, snapshotName(target));
-    } else if (typeof target === "string" && target !== "") {
-      path = target;
-      if (!/[\\/]/.test(target) && parseSnapshotName(target) !== undefined) {
-        if (!(await exists(target))) path = join(this.dir, target);
+    } else if (typeof target === "string" && /[\\/]/.test(target)) {
+      // A path: it must name a directory of THIS store (a snapshot of another store, or any
+      // other directory, is refused as such, never reported as a corrupt snapshot).
+      const name = target.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "";
+      let parent: string;
+      try {
+        parent = await Deno.realPath(parentOf(target.replace(/[\\/]+$/, "")));
+      } catch (error) {
+        if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) throw error;
+        parent = "";
       }
+      if (parent === "" || parent !== await this.#realDir()) {
+        throw new InvalidArgumentError(
+          action,
+          `the path is outside this store (${this.dir}); pass a snapshot path of this store, a ` +
+            "snapshot directory name or a sequence number",
+          target,
+        );
+      }
+      if (parseSnapshotName(name) === undefined) {
+        throw new SnapshotNotFoundError(
+          action,
+          "the path is not named like a snapshot directory (NNNNNNNNNNNN.snapshot)",
+          target,
+        );
+      }
+      path = join(this.dir, name);
+    } else if (typeof target === "string" && parseSnapshotName(target) !== undefined) {
+      path = join(this.dir, target); // a bare snapshot name is always one of this store
     } else {
       throw new InvalidArgumentError(
         action,
-        'target must be a snapshot path, a sequence number or "latest"',
+        "target must be a snapshot path of this store, a snapshot directory name, a sequence " +
+          'number or "latest"',
         target,
       );
     }
