@@ -59,4 +59,4 @@ export {
   type PoolDescription,
   type SinkDescription,
   type SourceDescription,
-} from "./describe.ts";
+} from "./loader.ts";
