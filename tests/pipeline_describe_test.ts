@@ -126,7 +126,7 @@ Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/
     try {
       assert.equal(await main(["run", `${dir}/p.json`]), 0);
       assert.equal(await main(["graph", `${dir}/p.json`]), 0);
-      assert.ok(lines.some((l) => l.includes("n --> sq")));
+      assert.ok(lines.some((l) => l.includes(`n1["sq"]`) && l.includes("n0 --> n1")));
       lines.length = 0;
       assert.equal(await main(["snapshots", "verify", `${dir}/ckpt`]), 0);
       assert.ok(lines.length >= 1 && lines.every((l) => l.startsWith("ok ")));
