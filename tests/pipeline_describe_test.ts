@@ -4,6 +4,7 @@ import {
   loadPipeline,
   parseDescription,
   Pipeline,
+  PipelineBuildError,
   type PipelineDescription,
 } from "../src/pipeline/mod.ts";
 import { main } from "../src/pipeline/cli.ts";
@@ -52,13 +53,24 @@ Deno.test("a JSON description loads into a runnable pipeline (pool, chain, state
 Deno.test("bad descriptions are refused with the node named", async () => {
   await assert.rejects(
     loadPipeline({
-      nodes: [{ name: "x", inputs: [], fn: { module: "./pipeline_fns.ts", export: "nope" } }],
+      nodes: [{ name: "n", source: true }, {
+        name: "x",
+        inputs: ["n"],
+        fn: { module: "./pipeline_fns.ts", export: "nope" },
+      }],
     }, {
       base,
     }),
-    /nope/,
+    (e: unknown) =>
+      e instanceof PipelineBuildError &&
+      /node "x": bad export of module "\.\/pipeline_fns\.ts" .*: its export "nope" is not a function/
+        .test(e.message),
   );
-  await assert.rejects(loadPipeline("{}", { base }), /the description needs a nodes array/);
+  await assert.rejects(
+    loadPipeline("{}", { base }),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && /the description needs a nodes array/.test(e.message),
+  );
   assert.throws(
     () => parseDescription('{"nodes": ['),
     (e: unknown) =>
