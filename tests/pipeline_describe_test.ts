@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../src/errors.ts";
-import { loadPipeline, parseDescription, type PipelineDescription } from "../src/pipeline/mod.ts";
+import {
+  loadPipeline,
+  parseDescription,
+  Pipeline,
+  PipelineBuildError,
+  type PipelineDescription,
+} from "../src/pipeline/mod.ts";
 import { main } from "../src/pipeline/cli.ts";
+import { toDot, toMermaid } from "../src/pipeline/describe.ts";
 
 const base = new URL("./fixtures/", import.meta.url);
 
@@ -34,7 +41,7 @@ const description: PipelineDescription = {
 Deno.test("a JSON description loads into a runnable pipeline (pool, chain, state)", async () => {
   await using loaded = await loadPipeline(JSON.stringify(description), { base });
   assert.deepEqual(loaded.pipeline.sinks(), ["k"]);
-  assert.ok(loaded.pipeline.toMermaid().includes("c --> j"));
+  assert.ok(loaded.pipeline.toMermaid().includes('n3["c"]'));
   const r = await loaded.pipeline.runToCompletion(loaded.sources, { track: ["k"] });
   assert.deepEqual(r.outputs.k, [1, 2, 3, 4, 5]);
   assert.deepEqual(r.states.k, { n: 5 });
@@ -46,13 +53,24 @@ Deno.test("a JSON description loads into a runnable pipeline (pool, chain, state
 Deno.test("bad descriptions are refused with the node named", async () => {
   await assert.rejects(
     loadPipeline({
-      nodes: [{ name: "x", inputs: [], fn: { module: "./pipeline_fns.ts", export: "nope" } }],
+      nodes: [{ name: "n", source: true }, {
+        name: "x",
+        inputs: ["n"],
+        fn: { module: "./pipeline_fns.ts", export: "nope" },
+      }],
     }, {
       base,
     }),
-    /nope/,
+    (e: unknown) =>
+      e instanceof PipelineBuildError &&
+      /node "x": bad export of module "\.\/pipeline_fns\.ts" .*: its export "nope" is not a function/
+        .test(e.message),
   );
-  await assert.rejects(loadPipeline("{}", { base }), /the description needs a nodes array/);
+  await assert.rejects(
+    loadPipeline("{}", { base }),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && /the description needs a nodes array/.test(e.message),
+  );
   assert.throws(
     () => parseDescription('{"nodes": ['),
     (e: unknown) =>
@@ -120,7 +138,7 @@ Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/
     try {
       assert.equal(await main(["run", `${dir}/p.json`]), 0);
       assert.equal(await main(["graph", `${dir}/p.json`]), 0);
-      assert.ok(lines.some((l) => l.includes("n --> sq")));
+      assert.ok(lines.some((l) => l.includes(`n1["sq"]`) && l.includes("n0 --> n1")));
       lines.length = 0;
       assert.equal(await main(["snapshots", "verify", `${dir}/ckpt`]), 0);
       assert.ok(lines.length >= 1 && lines.every((l) => l.startsWith("ok ")));
@@ -138,4 +156,79 @@ Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// ---- Mermaid / DOT ----
+
+const ENTITIES: Record<string, string> = {
+  quot: '"',
+  "35": "#",
+  lt: "<",
+  gt: ">",
+  amp: "&",
+  "96": "`",
+};
+
+/**
+ * Read a flowchart as spool writes it, refusing anything else: a header, node declarations
+ * `id["label"]` (ids generated, never a name), then edges `id --> id` / `id -->|k| id`.
+ * Returns the edges as [from label, to label, position] and the labels by id.
+ */
+function parseMermaid(text: string): { labels: Map<string, string>; edges: string[][] } {
+  const lines = text.trimEnd().split("\n");
+  assert.equal(lines.shift(), "flowchart LR");
+  const labels = new Map<string, string>();
+  const edges: string[][] = [];
+  for (const line of lines) {
+    const node = /^ {2}(n\d+)\["([^"]*)"\]$/.exec(line);
+    if (node) {
+      assert.ok(!labels.has(node[1]!), `id declared twice: ${line}`);
+      const label = node[2]!.replace(/#(\w+);/g, (_, e: string) => ENTITIES[e] ?? `#${e};`);
+      labels.set(node[1]!, label);
+      continue;
+    }
+    const edge = /^ {2}(n\d+) -->(?:\|(\d+)\|)? (n\d+)$/.exec(line);
+    assert.ok(edge, `not a node or an edge line: ${JSON.stringify(line)}`);
+    assert.ok(labels.has(edge[1]!) && labels.has(edge[3]!), `edge to an undeclared id: ${line}`);
+    edges.push([labels.get(edge[1]!)!, labels.get(edge[3]!)!, edge[2] ?? ""]);
+  }
+  return { labels, edges };
+}
+
+Deno.test("Mermaid: a node named end (a Mermaid keyword) gets a generated id and a label", () => {
+  const p = new Pipeline();
+  p.source("start");
+  p.node("end", { inputs: ["start"], fn: (x: unknown) => x });
+  p.node("subgraph", { inputs: ["end"], fn: (x: unknown) => x });
+  const { labels, edges } = parseMermaid(p.toMermaid());
+  assert.deepEqual([...labels.values()], ["start", "end", "subgraph"]);
+  assert.deepEqual(edges, [["start", "end", ""], ["end", "subgraph", ""]]);
+  const dot = p.toDot();
+  assert.match(dot, /^ {2}n1 \[label="end"\];$/m);
+  assert.match(dot, /^ {2}n0 -> n1 \[label="0"\];$/m);
+});
+
+Deno.test("Mermaid and DOT: names with spaces, quotes and brackets stay labels", () => {
+  const names = ['say "hi"', "a b", "x[1] --> y", "#35; & <b>", "back\\slash"];
+  const nodes = [
+    { name: names[0]!, inputs: [] },
+    { name: names[1]!, inputs: [names[0]!] },
+    { name: names[2]!, inputs: [names[0]!] },
+    { name: names[3]!, inputs: [names[2]!, names[1]!] },
+    { name: names[4]!, inputs: [names[3]!] },
+  ];
+  const { labels, edges } = parseMermaid(toMermaid(nodes));
+  assert.deepEqual([...labels.values()], names);
+  assert.deepEqual(edges, [
+    [names[0], names[1], ""],
+    [names[0], names[2], ""],
+    [names[2], names[3], "0"],
+    [names[1], names[3], "1"],
+    [names[3], names[4], ""],
+  ]);
+  const dot = toDot(nodes);
+  const dotLabels = [...dot.matchAll(/^ {2}n\d+ \[label="((?:[^"\\]|\\.)*)"\];$/gm)]
+    .map((m) => m[1]!.replace(/\\(.)/g, "$1"));
+  assert.deepEqual(dotLabels, names);
+  assert.equal([...dot.matchAll(/^ {2}n\d+ -> n\d+ \[label="\d+"\];$/gm)].length, 5);
 });

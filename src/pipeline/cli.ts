@@ -13,7 +13,7 @@
 
 import { LatestStatesKeeper } from "../state/keepers.ts";
 import { StateStore } from "../state/store.ts";
-import { loadPipeline, parseDescription } from "./describe.ts";
+import { loadPipeline, parseDescription } from "./loader.ts";
 
 function usage(): never {
   console.error(

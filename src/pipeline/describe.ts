@@ -1,321 +1,80 @@
 /**
- * Pipelines as data: a JSON description (nodes referencing module URLs and export names, their
- * inputs, ratios and pools; sources; sinks; checkpoint settings) loaded into a runnable
- * {@linkcode Pipeline}.
+ * Diagrams of a pipeline's graph: Mermaid flowcharts and Graphviz DOT.
+ *
+ * Node ids are generated (`n0`, `n1`, ... in the order given) and names are only ever written as
+ * quoted, escaped labels, so no name can collide with a keyword of either language (a Mermaid
+ * node named `end` used to end the flowchart) or break the syntax (spaces, quotes, brackets).
  *
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
-import { WorkerPool } from "../pool/worker_pool.ts";
-import type { AnyIterable } from "../stream/sized.ts";
-import { PipelineBuildError } from "./errors.ts";
-import { fileSink, lineSource, ndjsonSource } from "./nodes.ts";
-import { Pipeline } from "./pipeline.ts";
-import type { RunOptions, SourceInput } from "./run.ts";
-import type { NodeFunction, NodeSpec } from "./spec.ts";
-
-/** A function found in a module: `{module, export, args?}` (args only inside a chain). */
-export interface FunctionRef {
-  /** Module URL or path, relative to the description's location. */
-  module: string;
-  /** Export name (default `"default"`). */
-  export?: string;
-  /** Extra arguments (chain entries only). */
-  args?: unknown[];
+/** A node as a diagram sees it: its name and its inputs, in declared order. */
+export interface DiagramNode {
+  /** The node's name (shown as its label). */
+  readonly name: string;
+  /** The nodes it reads from, in the order its function receives them. */
+  readonly inputs: readonly string[];
 }
 
-/** A node of a JSON pipeline description. */
-export interface NodeDescription {
-  /** Node name. */
-  name: string;
-  /** An entry point (no inputs). */
-  source?: boolean;
-  /** Upstream nodes, in order. */
-  inputs?: string[];
-  /** The function (function and stateful nodes). */
-  fn?: FunctionRef;
-  /** The functions of a chain node. */
-  chain?: FunctionRef[];
-  /** Name of a pool in `pools` (pool nodes). */
-  pool?: string;
-  /** The initial state (stateful nodes; JSON). */
-  state?: unknown;
-  /** Inputs per call. */
-  consume?: number;
-  /** Outputs per call. */
-  produce?: number;
-  /** Repeat the result instead of splitting it. */
-  repeat?: boolean;
-  /** Calls in flight. */
-  spawn?: number;
-  /** Error policy. */
-  errors?: "fail" | "dead-letter";
-  /** Pool nodes: results in input order. */
-  ordered?: boolean;
-}
-
-/** How a source gets its items. */
-export type SourceDescription =
-  | { lines: string; follow?: boolean }
-  | { ndjson: string; follow?: boolean }
-  | { range: number }
-  | { items: unknown[] }
-  | FunctionRef;
-
-/** Where a sink's items go. */
-export type SinkDescription =
-  | { files: string; extension?: string }
-  | { ndjson: string }
-  | { stdout: true }
-  | { discard: true };
-
-/** A pool of a description. */
-export interface PoolDescription {
-  /** Worker module (relative to the description). */
-  module: string;
-  /** Workers (default: hardware concurrency). */
-  size?: number;
-  /** Init arguments. */
-  init?: unknown;
-  /** `"worker"` or `"process"`. */
-  kind?: "worker" | "process";
-  /** Export holding the worker definition. */
-  export?: string;
-}
-
-/** A whole pipeline as JSON. */
-export interface PipelineDescription {
-  /** Nodes, in an order where inputs come first. */
-  nodes: NodeDescription[];
-  /** Pools by name. */
-  pools?: Record<string, PoolDescription>;
-  /** Inputs of the sources by source name. */
-  sources?: Record<string, SourceDescription>;
-  /** Outputs of the sinks by sink name (default: discard). */
-  sinks?: Record<string, SinkDescription>;
-  /** Edge and sink buffer sizes. */
-  options?: { buffer?: number; sinkBuffer?: number };
-  /** Checkpoint store directory (relative to the description) and interval. */
-  checkpoint?: { store: string; every?: { items?: number; ms?: number }; keep?: number };
-}
-
-/** A loaded description: the pipeline, its started pools, and what `run` needs. */
-export interface LoadedPipeline extends AsyncDisposable {
-  /** The pipeline. */
-  pipeline: Pipeline;
-  /** The description it was built from. */
-  description: PipelineDescription;
-  /** Started pools by name (closed by `close()`). */
-  pools: Record<string, WorkerPool>;
-  /** Source inputs for `run`, from `description.sources`. */
-  sources: Record<string, SourceInput>;
-  /** Sink consumers for `runToCompletion`, from `description.sinks`. */
-  sinks: Record<string, (item: unknown, info: { seq: number }) => unknown>;
-  /** Run options (store, checkpointEvery, keep) from `description.checkpoint`. */
-  runOptions: RunOptions;
-  /** Close the pools and the sink files. */
-  close(): Promise<void>;
-}
-
-const ACTION = "load the pipeline description";
-
-function resolveUrl(ref: string, base: URL): URL {
-  return new URL(ref, base);
-}
-
-function resolvePath(ref: string, base: URL): string {
-  if (ref.startsWith("/")) return ref;
-  return new URL(ref, base).pathname;
-}
-
-async function importFn(ref: FunctionRef, base: URL, where: string): Promise<NodeFunction> {
-  if (ref === null || typeof ref !== "object" || typeof ref.module !== "string") {
-    throw new PipelineBuildError(ACTION, `${where}: a function is {module, export?}`, ref);
-  }
-  const mod = await import(resolveUrl(ref.module, base).href);
-  const fn = mod[ref.export ?? "default"];
-  if (typeof fn !== "function") {
-    throw new PipelineBuildError(
-      ACTION,
-      `${where}: export ${
-        JSON.stringify(ref.export ?? "default")
-      } of ${ref.module} is not a function`,
-      fn,
-    );
-  }
-  return fn as NodeFunction;
-}
-
-/**
- * Parse and check a description (from JSON text or an object).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { InvalidArgumentError, parseDescription } from "@spool/spool";
- *
- * const d = parseDescription('{"nodes": [{"name": "n", "source": true}], "sources": {"n": {"range": 3}}}');
- * assert.equal(d.nodes.length, 1);
- * assert.throws(() => parseDescription("{}"), InvalidArgumentError);
- * ```
- */
-export function parseDescription(input: string | unknown): PipelineDescription {
-  let d = input;
-  if (typeof input === "string") {
-    try {
-      d = JSON.parse(input);
-    } catch (error) {
-      throw new InvalidArgumentError(
-        ACTION,
-        `the description is not valid JSON (${(error as Error).message})`,
-        input,
-        { cause: error },
-      );
-    }
-  }
-  if (d === null || typeof d !== "object" || !Array.isArray((d as PipelineDescription).nodes)) {
-    throw new InvalidArgumentError(ACTION, "the description needs a nodes array", d);
-  }
-  return d as PipelineDescription;
-}
-
-/**
- * Build a pipeline from a description. Module references are resolved against `base` (the
- * description file's URL). Pools are started; close them with `close()` (or `await using`).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { loadPipeline } from "@spool/spool";
- *
- * const fns = `export const double = (x) => 2 * x;`;
- * await using loaded = await loadPipeline({
- *   nodes: [
- *     { name: "n", source: true },
- *     { name: "double", inputs: ["n"], fn: { module: "data:text/javascript," + encodeURIComponent(fns), export: "double" } },
- *   ],
- *   sources: { n: { range: 4 } },
- * });
- * const r = await loaded.pipeline.runToCompletion(loaded.sources);
- * assert.ok(r.outputs.double!.join() === "0,2,4,6");
- * ```
- */
-export async function loadPipeline(
-  input: string | PipelineDescription,
-  options: { base?: string | URL } = {},
-): Promise<LoadedPipeline> {
-  const description = parseDescription(input);
-  const base = options.base instanceof URL
-    ? options.base
-    : new URL(options.base ?? `file://${Deno.cwd()}/`);
-  const pools: Record<string, WorkerPool> = {};
-  const files: Deno.FsFile[] = [];
-  const close = async () => {
-    for (const f of files.splice(0)) f.close();
-    await Promise.all(Object.values(pools).map((p) => p.close()));
+/** Ids by name, in the order given: `n0`, `n1`, ... (inputs not listed get ids too). */
+function idsOf(nodes: readonly DiagramNode[]): Map<string, string> {
+  const ids = new Map<string, string>();
+  const add = (name: string) => {
+    if (!ids.has(name)) ids.set(name, `n${ids.size}`);
   };
-  try {
-    for (const [name, pd] of Object.entries(description.pools ?? {})) {
-      pools[name] = await WorkerPool.start({
-        module: resolveUrl(pd.module, base),
-        size: pd.size,
-        init: pd.init,
-        kind: pd.kind,
-        exportName: pd.export,
-      });
-    }
-    const pipeline = new Pipeline(description.options ?? {});
-    for (const n of description.nodes) {
-      if (n.source) {
-        pipeline.source(n.name);
-        continue;
-      }
-      const where = `node ${JSON.stringify(n.name)}`;
-      const common = {
-        inputs: n.inputs ?? [],
-        consume: n.consume,
-        produce: n.produce,
-        repeat: n.repeat,
-        spawn: n.spawn,
-        errors: n.errors,
-      };
-      let spec: NodeSpec;
-      if (n.pool !== undefined) {
-        const pool = pools[n.pool];
-        if (!pool) throw new PipelineBuildError(ACTION, `${where}: no pool has this name`, n.pool);
-        spec = { ...common, pool, ordered: n.ordered };
-      } else if (n.chain !== undefined) {
-        const chain: [NodeFunction, ...unknown[]][] = [];
-        for (const c of n.chain) chain.push([await importFn(c, base, where), ...(c.args ?? [])]);
-        spec = { ...common, chain };
-      } else if (n.fn !== undefined) {
-        const fn = await importFn(n.fn, base, where);
-        spec = "state" in n ? { ...common, state: n.state, fn } : { ...common, fn };
-      } else {
-        throw new PipelineBuildError(ACTION, `${where}: needs fn, chain, pool or source`, n);
-      }
-      for (const k of Object.keys(spec) as (keyof typeof spec)[]) {
-        if (spec[k] === undefined) delete spec[k];
-      }
-      pipeline.node(n.name, spec);
-    }
-    const sources: Record<string, SourceInput> = {};
-    for (const [name, sd] of Object.entries(description.sources ?? {})) {
-      sources[name] = await sourceOf(sd, base, name);
-    }
-    const sinks: Record<string, (item: unknown, info: { seq: number }) => unknown> = {};
-    for (const [name, sd] of Object.entries(description.sinks ?? {})) {
-      if ("files" in sd) {
-        sinks[name] = fileSink(resolvePath(sd.files, base), { extension: sd.extension });
-      } else if ("ndjson" in sd) {
-        const path = resolvePath(sd.ndjson, base);
-        const file = await Deno.open(path, { create: true, append: true });
-        files.push(file);
-        const enc = new TextEncoder();
-        sinks[name] = async (item) => {
-          await file.write(enc.encode(JSON.stringify(item) + "\n"));
-        };
-      } else if ("stdout" in sd) {
-        sinks[name] = (item) => console.log(JSON.stringify(item));
-      } else sinks[name] = () => {};
-    }
-    for (const s of pipeline.sinks()) sinks[s] ??= () => {};
-    const runOptions: RunOptions = {};
-    if (description.checkpoint) {
-      runOptions.store = resolvePath(description.checkpoint.store, base);
-      if (description.checkpoint.every) runOptions.checkpointEvery = description.checkpoint.every;
-      if (description.checkpoint.keep !== undefined) runOptions.keep = description.checkpoint.keep;
-    }
-    return {
-      pipeline,
-      description,
-      pools,
-      sources,
-      sinks,
-      runOptions,
-      close,
-      [Symbol.asyncDispose]: close,
-    };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  for (const n of nodes) add(n.name);
+  for (const n of nodes) for (const i of n.inputs) add(i);
+  return ids;
 }
 
-async function sourceOf(sd: SourceDescription, base: URL, name: string): Promise<SourceInput> {
-  if ("lines" in sd) return lineSource(resolvePath(sd.lines, base), { follow: sd.follow });
-  if ("ndjson" in sd) return ndjsonSource(resolvePath(sd.ndjson, base), { follow: sd.follow });
-  if ("range" in sd) {
-    const n = sd.range;
-    return function* (position: number) {
-      for (let i = position; i < n; i++) yield i;
-    };
+/** A Mermaid label: entity codes for the characters Mermaid (or its HTML labels) interprets. */
+function mermaidLabel(name: string): string {
+  const codes: Record<string, string> = {
+    '"': "#quot;",
+    "#": "#35;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "&": "#amp;",
+    "`": "#96;",
+  };
+  return `"${name.replace(/["#<>&`]/g, (c) => codes[c]!).replace(/[\r\n\t]/g, " ")}"`;
+}
+
+/** A DOT quoted string: `\` and `"` escaped, line breaks as `\n`. */
+function dotString(s: string): string {
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\r?\n|\r/g, "\\n")}"`;
+}
+
+/**
+ * A Mermaid flowchart (`flowchart LR`): one `id["name"]` line per node, then one edge per input;
+ * a node with several inputs labels each edge with the input's position.
+ */
+export function toMermaid(nodes: readonly DiagramNode[]): string {
+  const ids = idsOf(nodes);
+  const lines = ["flowchart LR"];
+  for (const [name, id] of ids) lines.push(`  ${id}[${mermaidLabel(name)}]`);
+  for (const n of nodes) {
+    const to = ids.get(n.name)!;
+    n.inputs.forEach((i, k) => {
+      const from = ids.get(i)!;
+      lines.push(n.inputs.length > 1 ? `  ${from} -->|${k}| ${to}` : `  ${from} --> ${to}`);
+    });
   }
-  if ("items" in sd) return sd.items;
-  if ("module" in sd) {
-    const f = await importFn(sd, base, `source ${JSON.stringify(name)}`);
-    return f as (position: number) => AnyIterable<unknown>;
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * A Graphviz DOT digraph: one `id [label="name"]` line per node, then one edge per input labelled
+ * with the input's position.
+ */
+export function toDot(nodes: readonly DiagramNode[]): string {
+  const ids = idsOf(nodes);
+  const lines = ["digraph spool {", "  rankdir=LR;"];
+  for (const [name, id] of ids) lines.push(`  ${id} [label=${dotString(name)}];`);
+  for (const n of nodes) {
+    const to = ids.get(n.name)!;
+    n.inputs.forEach((i, k) => lines.push(`  ${ids.get(i)!} -> ${to} [label="${k}"];`));
   }
-  throw new PipelineBuildError(ACTION, `source ${JSON.stringify(name)}: unknown kind`, sd);
+  lines.push("}");
+  return lines.join("\n") + "\n";
 }

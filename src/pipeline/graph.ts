@@ -7,6 +7,7 @@
 
 import { InvalidArgumentError, SpoolError } from "../errors.ts";
 import { optionalBoolean, optionsOf } from "../_internal/options.ts";
+import { type DiagramNode, toDot, toMermaid } from "./describe.ts";
 
 /** A graph change that would close a cycle. */
 export class CycleError extends SpoolError {}
@@ -42,7 +43,7 @@ function checkName(action: string, name: unknown): string {
  * g.addNode("errors", ["parse"]);
  * assert.ok(g.topologicalOrder().join() === "read,parse,stats,errors");
  * assert.ok(g.sinks().join() === "stats,errors");
- * assert.ok(g.toMermaid().includes("parse --> stats"));
+ * assert.ok(g.toMermaid().includes('n1["parse"]'));
  * ```
  */
 export class Graph {
@@ -206,27 +207,21 @@ export class Graph {
     return rank;
   }
 
-  /** A Mermaid flowchart of the graph (`flowchart LR`). */
+  /**
+   * A Mermaid flowchart of the graph (`flowchart LR`): generated ids, names as quoted labels
+   * (see `describe.ts`), edges labelled with the input's position when a node has several.
+   */
   toMermaid(): string {
-    const lines = ["flowchart LR"];
-    for (const n of this.topologicalOrder()) {
-      const ins = this.#inputs.get(n)!;
-      if (ins.length === 0 && this.#outputs.get(n)!.length === 0) lines.push(`  ${n}`);
-      for (const i of ins) lines.push(`  ${i} --> ${n}`);
-    }
-    return lines.join("\n") + "\n";
+    return toMermaid(this.#diagramNodes());
   }
 
   /** A Graphviz DOT description of the graph; edge labels give each input's position. */
   toDot(): string {
-    const q = (s: string) => JSON.stringify(s);
-    const lines = ["digraph spool {", "  rankdir=LR;"];
-    for (const n of this.topologicalOrder()) lines.push(`  ${q(n)};`);
-    for (const n of this.topologicalOrder()) {
-      this.#inputs.get(n)!.forEach((i, k) => lines.push(`  ${q(i)} -> ${q(n)} [label="${k}"];`));
-    }
-    lines.push("}");
-    return lines.join("\n") + "\n";
+    return toDot(this.#diagramNodes());
+  }
+
+  #diagramNodes(): DiagramNode[] {
+    return this.topologicalOrder().map((name) => ({ name, inputs: this.#inputs.get(name)! }));
   }
 
   #require(action: string, name: string): void {

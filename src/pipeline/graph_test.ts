@@ -62,10 +62,12 @@ Deno.test("Graph renders Mermaid and DOT", () => {
   const g = diamond().addNode("alone");
   assert.equal(
     g.toMermaid(),
-    "flowchart LR\n  src --> left\n  src --> right\n  right --> join\n  left --> join\n  alone\n",
+    'flowchart LR\n  n0["src"]\n  n1["left"]\n  n2["right"]\n  n3["join"]\n  n4["alone"]\n' +
+      "  n0 --> n1\n  n0 --> n2\n  n2 -->|0| n3\n  n1 -->|1| n3\n",
   );
   const dot = g.toDot();
   assert.match(dot, /^digraph spool \{/);
-  assert.match(dot, /"right" -> "join" \[label="0"\];/);
-  assert.match(dot, /"left" -> "join" \[label="1"\];/);
+  assert.match(dot, /n3 \[label="join"\];/);
+  assert.match(dot, /n2 -> n3 \[label="0"\];/);
+  assert.match(dot, /n1 -> n3 \[label="1"\];/);
 });

@@ -60,4 +60,4 @@ export {
   type PoolDescription,
   type SinkDescription,
   type SourceDescription,
-} from "./describe.ts";
+} from "./loader.ts";
