@@ -318,7 +318,9 @@ export class StateStore implements AsyncDisposable {
       try {
         info = Deno.statSync(this.dir);
       } catch (error) {
-        if (!isNotFound(error)) throw unusable(action, dir, error);
+        if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) {
+          throw unusable(action, dir, error);
+        }
         throw new SnapshotNotFoundError(action, "the directory does not exist", dir, {
           cause: error,
         });
