@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRecord, optionsOf, Problems } from "../_internal/options.ts";
 import { InvalidArgumentError } from "../errors.ts";
@@ -531,20 +531,31 @@ function baseOf(base: string | URL | undefined): URL {
   return pathToFileURL(resolve(base));
 }
 
+/**
+ * A reference of the description as a URL. A URL (`https:`, `data:`, `npm:`, `file:`, ...) is
+ * taken as is; an absolute path becomes a `file:` URL; a relative one is a path relative to
+ * the description's directory (never parsed as a URL: a `#` or `%` in it is part of the name),
+ * or a URL relative to a non-file `base`.
+ */
+function refUrl(ref: string, base: URL): URL {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(ref) && !isAbsolute(ref)) return new URL(ref);
+  if (isAbsolute(ref)) return pathToFileURL(ref);
+  if (base.protocol !== "file:") return new URL(ref, base);
+  const at = fileURLToPath(base);
+  return pathToFileURL(resolve(base.pathname.endsWith("/") ? at : dirname(at), ref));
+}
+
 /** A path of the description (a sink directory, a source file, the store) as a file path. */
 function pathOf(ref: string, base: URL, where: string, action: string): string {
-  if (isAbsolute(ref)) return ref;
-  const url = new URL(ref, base);
+  const url = refUrl(ref, base);
   if (url.protocol !== "file:") {
     throw new PipelineBuildError(action, `${where}: a path must resolve to a file`, url.href);
   }
   return fileURLToPath(url);
 }
 
-/** A module reference as a URL: an absolute path, a URL, or relative to `base`. */
-function moduleUrl(ref: string, base: URL): URL {
-  return isAbsolute(ref) ? pathToFileURL(ref) : new URL(ref, base);
-}
+/** A module reference as a URL (see {@linkcode refUrl}). */
+const moduleUrl = refUrl;
 
 function shown(url: URL): string {
   return url.protocol === "file:" ? fileURLToPath(url) : url.href.slice(0, 80);
