@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../src/errors.ts";
 import {
   loadPipeline,
@@ -45,8 +46,8 @@ Deno.test("a JSON description loads into a runnable pipeline (pool, chain, state
   const r = await loaded.pipeline.runToCompletion(loaded.sources, { track: ["k"] });
   assert.deepEqual(r.outputs.k, [1, 2, 3, 4, 5]);
   assert.deepEqual(r.states.k, { n: 5 });
-  // Same description, same graph.
-  await using again = await loadPipeline(description, { base });
+  // Same description, same graph; a directory path (trailing separator) as the base too.
+  await using again = await loadPipeline(description, { base: fileURLToPath(base) });
   assert.equal(again.pipeline.toDot(), loaded.pipeline.toDot());
 });
 
@@ -119,7 +120,7 @@ Deno.test({
 Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/prune", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const fns = new URL("./fixtures/pipeline_fns.ts", import.meta.url).pathname;
+    const fns = fileURLToPath(new URL("./fixtures/pipeline_fns.ts", import.meta.url));
     const desc = {
       nodes: [
         { name: "n", source: true },

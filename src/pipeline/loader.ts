@@ -528,7 +528,8 @@ function baseOf(base: string | URL | undefined): URL {
   if (base instanceof URL) return base;
   if (base === undefined) return pathToFileURL(resolve(Deno.cwd()) + "/");
   if (/^[a-z][a-z0-9+.-]*:/i.test(base) && !isAbsolute(base)) return new URL(base);
-  return pathToFileURL(resolve(base));
+  // A path ending in a separator names a directory (resolve() would drop it).
+  return pathToFileURL(resolve(base) + (/[\\/]$/.test(base) ? "/" : ""));
 }
 
 /**
