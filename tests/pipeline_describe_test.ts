@@ -233,3 +233,31 @@ Deno.test("Mermaid and DOT: names with spaces, quotes and brackets stay labels",
   assert.deepEqual(dotLabels, names);
   assert.equal([...dot.matchAll(/^ {2}n\d+ -> n\d+ \[label="\d+"\];$/gm)].length, 5);
 });
+
+Deno.test("loader: a missing input file is named at load; an ndjson sink's directory is created", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/job.json`;
+    await assert.rejects(
+      loadPipeline({
+        nodes: [{ name: "n", source: true }, { name: "m", source: true }],
+        sources: { n: { lines: "missing.txt" }, m: { ndjson: "followed.ndjson", follow: true } },
+      }, { base: file }),
+      (e: unknown) =>
+        e instanceof PipelineBuildError &&
+        e.message.startsWith(
+          `Cannot load the pipeline description ${file}: source "n": cannot read file "missing.txt" (${dir}/missing.txt)`,
+        ) && e.cause instanceof Deno.errors.NotFound,
+    );
+    await Deno.writeTextFile(`${dir}/in.txt`, "a\nb\n");
+    await using loaded = await loadPipeline({
+      nodes: [{ name: "n", source: true }],
+      sources: { n: { lines: "in.txt" } },
+      sinks: { n: { ndjson: "deep/er/out.ndjson" } },
+    }, { base: file });
+    await loaded.pipeline.runToCompletion(loaded.sources, { sinks: loaded.sinks });
+    assert.equal(await Deno.readTextFile(`${dir}/deep/er/out.ndjson`), '"a"\n"b"\n');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -319,7 +319,8 @@ export async function main(args: string[]): Promise<number> {
         error instanceof GraphError;
       return bad ? EXIT.usage : EXIT.failed;
     }
-    throw error;
+    say(`unexpected error: ${error instanceof Error ? `${error.name}: ${error.message}` : error}`);
+    return EXIT.failed;
   }
 }
 

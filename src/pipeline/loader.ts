@@ -566,10 +566,16 @@ function shown(url: URL): string {
 class ImportProblems {
   readonly list: { reason: string; module: string; error: unknown }[] = [];
 
-  add(where: string, module: string, url: URL, error: unknown, what = "cannot import"): void {
+  add(
+    where: string,
+    module: string,
+    url: URL,
+    error: unknown,
+    what = "cannot import module",
+  ): void {
     const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
     this.list.push({
-      reason: `${where}: ${what} module ${JSON.stringify(module)} (${shown(url)}): ${why}`,
+      reason: `${where}: ${what} ${JSON.stringify(module)} (${shown(url)}): ${why}`,
       module,
       error,
     });
@@ -612,7 +618,7 @@ async function importFn(
       ref.module,
       url,
       new TypeError(`its export ${JSON.stringify(name)} is not a function (it is ${typeof fn})`),
-      "bad export of",
+      "bad export of module",
     );
     return undefined;
   }
@@ -676,6 +682,18 @@ export async function loadPipeline(
       await Deno.stat(url);
     } catch (error) {
       failures.add(`pool ${JSON.stringify(name)}`, pd.module, url, error);
+    }
+  }
+  for (const [name, sd] of Object.entries(description.sources ?? {})) {
+    // A missing input file is named now, before any pool starts (unless it is followed: it
+    // may appear later).
+    const ref = "lines" in sd ? sd.lines : "ndjson" in sd ? sd.ndjson : undefined;
+    if (ref === undefined || (sd as { follow?: boolean }).follow === true) continue;
+    const url = refUrl(ref, base);
+    try {
+      await Deno.stat(url);
+    } catch (error) {
+      failures.add(`source ${JSON.stringify(name)}`, ref, url, error, "cannot read file");
     }
   }
   failures.throwIfAny(action);
@@ -755,14 +773,25 @@ export async function loadPipeline(
           extension: sd.extension,
         });
       } else if ("ndjson" in sd) {
-        const file = await Deno.open(pathOf(sd.ndjson, base, where, action), {
-          create: true,
-          append: true,
-        });
+        const path = pathOf(sd.ndjson, base, where, action);
+        let file: Deno.FsFile;
+        try {
+          await Deno.mkdir(dirname(path), { recursive: true });
+          file = await Deno.open(path, { create: true, append: true });
+        } catch (error) {
+          throw new PipelineBuildError(
+            action,
+            `${where}: cannot open ${path} for appending (${(error as Error).message})`,
+            sd.ndjson,
+            { cause: error },
+          );
+        }
         files.push(file);
         const enc = new TextEncoder();
         sinks[name] = async (item) => {
-          await file.write(enc.encode(JSON.stringify(item) + "\n"));
+          const bytes = enc.encode(JSON.stringify(item) + "\n");
+          // write() may write less than asked: loop until the whole line is in the file.
+          for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
         };
       } else if ("stdout" in sd) {
         sinks[name] = (item) => console.log(JSON.stringify(item));
