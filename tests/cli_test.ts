@@ -81,56 +81,58 @@ const counting = (range: number, every = 20) => ({
   checkpoint: { store: "ckpt", every: { items: every } },
 });
 
-Deno.test("CLI: Ctrl-C mid-run says it stopped (not done), and a re-run resumes to the end", async () => {
-  await withDir(async (dir) => {
-    const RANGE = 1500;
-    const path = await job(dir, counting(RANGE));
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", CLI, "run", path],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    const stdoutDone = (async () => {
-      while (!(await stdout.read()).done);
-    })();
-    let stderr = "";
-    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let signalled = false;
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stderr += value;
-      // Interrupt once a checkpoint is written (the run is under way, far from its end).
-      if (!signalled && /spool: checkpoint \d+/.test(stderr)) {
-        signalled = true;
-        child.kill("SIGINT");
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test(`CLI: ${signal} mid-run says it stopped (not done), and a re-run resumes to the end`, async () => {
+    await withDir(async (dir) => {
+      const RANGE = 1500;
+      const path = await job(dir, counting(RANGE));
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, "run", path],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const stdoutDone = (async () => {
+        while (!(await stdout.read()).done);
+      })();
+      let stderr = "";
+      const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+      let signalled = false;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += value;
+        // Interrupt once a checkpoint is written (the run is under way, far from its end).
+        if (!signalled && /spool: checkpoint \d+/.test(stderr)) {
+          signalled = true;
+          child.kill(signal);
+        }
       }
-    }
-    await stdoutDone;
-    const status = await child.status;
-    assert.ok(signalled, stderr);
-    assert.match(stderr, /spool: SIGINT: stopping/);
-    assert.match(
-      stderr,
-      /spool: stopped by SIGINT at checkpoint \d+ .*run the same command again to resume/,
-    );
-    assert.doesNotMatch(stderr, /spool: done/);
-    assert.equal(status.code, 130, stderr);
-    const before = (await names(`${dir}/out`)).length;
-    assert.ok(before < RANGE, `${before} outputs: the run was stopped before its end`);
+      await stdoutDone;
+      const status = await child.status;
+      assert.ok(signalled, stderr);
+      assert.match(stderr, new RegExp(`spool: ${signal}: stopping`));
+      assert.match(
+        stderr,
+        new RegExp(`spool: stopped by ${signal} at checkpoint \\d+ .*run the same command again`),
+      );
+      assert.doesNotMatch(stderr, /spool: done/);
+      assert.equal(status.code, code, stderr);
+      const before = (await names(`${dir}/out`)).length;
+      assert.ok(before < RANGE, `${before} outputs: the run was stopped before its end`);
 
-    const again = await spool(["run", path]);
-    assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stderr, /spool: resumed from checkpoint \d+/);
-    assert.match(again.stderr, /spool: done/);
-    const outs = await names(`${dir}/out`);
-    assert.equal(outs.length, RANGE);
-    // Exactly-once state: the last output is the sum over every item, each counted once.
-    const last = await Deno.readTextFile(`${dir}/out/${outs.at(-1)}`);
-    assert.equal(Number(last), 3 * (RANGE * (RANGE - 1)) / 2);
+      const again = await spool(["run", path]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /spool: resumed from checkpoint \d+/);
+      assert.match(again.stderr, /spool: done/);
+      const outs = await names(`${dir}/out`);
+      assert.equal(outs.length, RANGE);
+      // Exactly-once state: the last output is the sum over every item, each counted once.
+      const last = await Deno.readTextFile(`${dir}/out/${outs.at(-1)}`);
+      assert.equal(Number(last), 3 * (RANGE * (RANGE - 1)) / 2);
+    });
   });
-});
+}
 
 Deno.test("CLI: re-running a finished job says it is complete and writes nothing", async () => {
   await withDir(async (dir) => {
