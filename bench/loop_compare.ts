@@ -9,6 +9,7 @@
  *
  * Run: `npx -y deno@2.9.6 run -A bench/loop_compare.ts` (add `--quick` for a smoke run).
  */
+import { fileURLToPath } from "node:url";
 import { Frame } from "../src/frame/mod.ts";
 import { StatefulLoop, type StatefulLoopOptions } from "../src/loop/mod.ts";
 
@@ -193,7 +194,7 @@ print(json.dumps(best))
 `;
 
 async function versusOups(): Promise<Record<string, number | string> | undefined> {
-  const py = new URL("./.venv-oups/bin/python", import.meta.url).pathname;
+  const py = fileURLToPath(new URL("./.venv-oups/bin/python", import.meta.url));
   try {
     Deno.statSync(py);
   } catch {

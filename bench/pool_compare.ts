@@ -4,6 +4,7 @@
 //   npx -y deno@2.9.6 run -A bench/pool_compare.ts [--runs 3] [--skip-node]
 //   (needs `cd bench/node && npm install` for the Node peers)
 
+import { fileURLToPath } from "node:url";
 import { WorkerPool } from "../src/pool/mod.ts";
 import type Bench from "./pool_bench_worker.ts";
 import { spin } from "./pool_work.ts";
@@ -124,7 +125,7 @@ async function spool(
 async function node(lib: string, mode: string, n: number, iters: number): Promise<number> {
   const out = await new Deno.Command("node", {
     args: [
-      new URL("./node/peers.mjs", import.meta.url).pathname,
+      fileURLToPath(new URL("./node/peers.mjs", import.meta.url)),
       lib,
       mode,
       String(n),

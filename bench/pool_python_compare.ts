@@ -6,6 +6,7 @@
 // "heavy": the seed's 100 000 modular squarings per task (1000 tasks); "light": a trivial
 // stateful task (100 000 tasks) where pool overhead dominates. Wall time includes pool start.
 
+import { fileURLToPath } from "node:url";
 import { WorkerPool } from "../src/pool/mod.ts";
 import type Seed from "./pool_seed_worker.ts";
 
@@ -31,9 +32,9 @@ async function spool(
   return [performance.now() - t0, total];
 }
 
-const py = new URL("./.venv-pool/bin/python", import.meta.url).pathname;
+const py = fileURLToPath(new URL("./.venv-pool/bin/python", import.meta.url));
 const out = await new Deno.Command(py, {
-  args: [new URL("./pool_python.py", import.meta.url).pathname, String(HEAVY), String(LIGHT)],
+  args: [fileURLToPath(new URL("./pool_python.py", import.meta.url)), String(HEAVY), String(LIGHT)],
   stdout: "piped",
   stderr: "inherit",
 }).output();

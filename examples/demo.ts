@@ -17,18 +17,22 @@
  * - At the end: `<dir>/out/summary.json`, `<dir>/out/dead-letters.ndjson`.
  *
  * ```sh
- * deno run -A examples/demo.ts [--fresh] [--readings=3000000] [--files=12] [--dir=.spool-demo]
- *   [--save-every-ms=2000] [--part-mb=8] [--workers=2]
+ * deno run -A examples/demo.ts [--fresh] [--readings 3000000] [--files 12] [--dir .spool-demo]
+ *   [--save-every-ms 2000] [--part-mb 8] [--workers 2]
  * ```
+ *
+ * (`--flag value` or `--flag=value`.)
  *
  * See docs/demo.md for what to try and why the outputs survive any kill.
  *
  * @module
  */
 
+import { parseArgs } from "node:util";
 import {
   AbortedError,
   Frame,
+  InvalidArgumentError,
   lines,
   Pipeline,
   type PipelineEvent,
@@ -51,39 +55,61 @@ interface Options {
   workers: number;
 }
 
-function parseArgs(args: string[]): Options {
-  const options: Options = {
-    dir: ".spool-demo",
-    readings: 3_000_000,
-    files: 12,
-    fresh: false,
-    saveEveryMs: 2000,
-    partMb: 8,
-    workers: 2,
-  };
-  for (const arg of args) {
-    const [key, value] = arg.replace(/^--/, "").split("=", 2);
-    const num = (integer: boolean) => {
-      const n = Number(value);
-      if (!(n > 0) || (integer && !Number.isInteger(n))) {
-        throw new Error(
-          `Cannot parse arguments: --${key} needs a positive ${
-            integer ? "integer" : "number"
-          }, received ${value}`,
-        );
-      }
-      return n;
-    };
-    if (key === "fresh") options.fresh = true;
-    else if (key === "dir" && value) options.dir = value;
-    else if (key === "readings") options.readings = num(true);
-    else if (key === "files") options.files = num(true);
-    else if (key === "save-every-ms") options.saveEveryMs = num(true);
-    else if (key === "part-mb") options.partMb = num(false);
-    else if (key === "workers") options.workers = num(true);
-    else throw new Error(`Cannot parse arguments: unknown option, received ${arg}`);
+const USAGE =
+  "usage: deno run -A examples/demo.ts [--fresh] [--readings N] [--files N] [--dir DIR]\n" +
+  "         [--save-every-ms N] [--part-mb X] [--workers N]   (--flag value or --flag=value)";
+
+/**
+ * The demo's command line (`node:util` `parseArgs`: `--flag value` and `--flag=value`); an
+ * unknown flag, a missing or bad value is an {@linkcode InvalidArgumentError}.
+ */
+export function parseDemoArgs(args: string[]): Options {
+  const action = "parse the demo's arguments";
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        fresh: { type: "boolean" },
+        dir: { type: "string" },
+        readings: { type: "string" },
+        files: { type: "string" },
+        "save-every-ms": { type: "string" },
+        "part-mb": { type: "string" },
+        workers: { type: "string" },
+      },
+    }));
+  } catch (error) {
+    throw new InvalidArgumentError(action, (error as Error).message, args, { cause: error });
   }
-  return options;
+  const num = (key: string, fallback: number, integer: boolean): number => {
+    const value = values[key] as string | undefined;
+    if (value === undefined) return fallback;
+    const n = value.trim() === "" ? NaN : Number(value);
+    if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(
+        action,
+        `--${key} must be a positive ${integer ? "integer" : "number"}`,
+        value,
+      );
+    }
+    return n;
+  };
+  const dir = values.dir as string | undefined;
+  if (dir !== undefined && dir === "") {
+    throw new InvalidArgumentError(action, "--dir must be a non-empty path", dir);
+  }
+  return {
+    dir: dir ?? ".spool-demo",
+    readings: num("readings", 3_000_000, true),
+    files: num("files", 12, true),
+    fresh: values.fresh === true,
+    saveEveryMs: num("save-every-ms", 2000, true),
+    partMb: num("part-mb", 8, false),
+    workers: num("workers", 2, true),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +304,7 @@ function splitBySite(frame: Frame): (Frame | undefined)[] {
 
 type SourceItem = { i: number; line: string } | EndMarker;
 
-/** The dataset's lines from `position` on (whole files skipped), then the end marker. */
+/** The dataset's lines from `position` on (whole files skipped). */
 async function* datasetLines(
   dataDir: string,
   manifest: DatasetManifest,
@@ -298,7 +324,20 @@ async function* datasetLines(
     }
     before += file.readings;
   }
-  yield { end: true };
+}
+
+/**
+ * The source: `items` (the lines from `position`), then the end marker at position `total`
+ * (not again when `position` is past it). Progress wraps the lines only, so its total and its
+ * count are lines, not lines + 1.
+ */
+async function* withEnd(
+  items: AsyncIterable<SourceItem>,
+  position: number,
+  total: number,
+): AsyncGenerator<SourceItem> {
+  yield* items;
+  if (position <= total) yield { end: true };
 }
 
 /** Parse and validate a line; throws for malformed lines and dropouts (→ dead letters). */
@@ -444,7 +483,14 @@ async function* chunkFiles(
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const options = parseArgs(Deno.args);
+  let options: Options;
+  try {
+    options = parseDemoArgs(Deno.args);
+  } catch (error) {
+    if (!(error instanceof InvalidArgumentError)) throw error;
+    console.error(`${error.message}\n${USAGE}`);
+    Deno.exit(2);
+  }
   const started = performance.now();
   const stateDir = `${options.dir}/state`;
   const outDir = `${options.dir}/out`;
@@ -540,10 +586,14 @@ async function main(): Promise<void> {
   let interrupted = false;
   const run = p.run({
     lines: (position, { signal }) =>
-      progress(datasetLines(`${options.dir}/data`, manifest, position, signal), {
-        total: total + 1 - position,
-        label: "readings",
-      }),
+      withEnd(
+        progress(datasetLines(`${options.dir}/data`, manifest, position, signal), {
+          total: Math.max(0, total - position),
+          label: "readings",
+        }),
+        position,
+        total,
+      ),
   }, {
     store: `${stateDir}/pipeline`,
     checkpointEvery: { ms: options.saveEveryMs },

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
+
 const root = new URL("../native/", import.meta.url);
 const args = new Set(Deno.args);
 const profile = args.has("--debug") ? "debug" : "release";
@@ -66,4 +68,4 @@ const to = new URL("spool_native.node", root);
 const tmp = new URL(`spool_native.node.tmp-${Deno.pid}`, root);
 await Deno.copyFile(from, tmp);
 await Deno.rename(tmp, to);
-if (!quiet) console.error(`spool: built ${decodeURIComponent(to.pathname)}`);
+if (!quiet) console.error(`spool: built ${fileURLToPath(to)}`);

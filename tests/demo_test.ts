@@ -3,10 +3,11 @@
  * files), SIGKILLed at random moments and re-run until it finishes, writes the same summary,
  * dead letters and part files (names and bytes) as an uninterrupted run.
  */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 
-const demo = new URL("../examples/demo.ts", import.meta.url).pathname;
+const demo = fileURLToPath(new URL("../examples/demo.ts", import.meta.url));
 const decoder = new TextDecoder();
 
 function run(dir: string, extra: string[] = []) {

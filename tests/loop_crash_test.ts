@@ -4,12 +4,13 @@
  * each time until it completes. The final state and the set of output files must be
  * byte-identical to an uninterrupted run: no gap, no duplicate, nothing lost.
  */
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { StateStore } from "../src/state/mod.ts";
 
 const N = 30_000;
 const KILLS = 22;
-const JOB = new URL("./fixtures/loop_crash_job.ts", import.meta.url).pathname;
+const JOB = fileURLToPath(new URL("./fixtures/loop_crash_job.ts", import.meta.url));
 
 async function readTree(dir: string): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();

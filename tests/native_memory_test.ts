@@ -1,9 +1,10 @@
 // Memory is released: 40 append/take cycles of 64 MiB (2.5 GiB in total) keep the peak RSS of a
 // child process far below the total, through the native external buffers' finalizers.
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { activeImplementation } from "../src/native/load.ts";
 
-const script = new URL("./native/rss_loop.ts", import.meta.url).pathname;
+const script = fileURLToPath(new URL("./native/rss_loop.ts", import.meta.url));
 
 async function peak(impl: string, gc: "gc" | "nogc"): Promise<number> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -46,7 +47,7 @@ Deno.test({
         "run",
         "-A",
         "--v8-flags=--expose-gc",
-        new URL("./native/cross_env.ts", import.meta.url).pathname,
+        fileURLToPath(new URL("./native/cross_env.ts", import.meta.url)),
       ],
       stdout: "piped",
       stderr: "piped",

@@ -2,9 +2,10 @@
 // is SIGKILLed at random moments, then resumed until it finishes. The final state must equal an
 // uninterrupted run's, and every output file (named by its sequence number) must hold exactly
 // the uninterrupted run's output for that position.
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 
-const CHILD = new URL("./fixtures/pipeline_crash_child.ts", import.meta.url).pathname;
+const CHILD = fileURLToPath(new URL("./fixtures/pipeline_crash_child.ts", import.meta.url));
 const ITEMS = 4000;
 const KILLS = 20;
 

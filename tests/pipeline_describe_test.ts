@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { InvalidArgumentError } from "../src/errors.ts";
 import {
   loadPipeline,
@@ -45,8 +46,8 @@ Deno.test("a JSON description loads into a runnable pipeline (pool, chain, state
   const r = await loaded.pipeline.runToCompletion(loaded.sources, { track: ["k"] });
   assert.deepEqual(r.outputs.k, [1, 2, 3, 4, 5]);
   assert.deepEqual(r.states.k, { n: 5 });
-  // Same description, same graph.
-  await using again = await loadPipeline(description, { base });
+  // Same description, same graph; a directory path (trailing separator) as the base too.
+  await using again = await loadPipeline(description, { base: fileURLToPath(base) });
   assert.equal(again.pipeline.toDot(), loaded.pipeline.toDot());
 });
 
@@ -119,7 +120,7 @@ Deno.test({
 Deno.test("CLI: run with checkpoints and files sink, then snapshots list/verify/prune", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const fns = new URL("./fixtures/pipeline_fns.ts", import.meta.url).pathname;
+    const fns = fileURLToPath(new URL("./fixtures/pipeline_fns.ts", import.meta.url));
     const desc = {
       nodes: [
         { name: "n", source: true },
@@ -231,4 +232,32 @@ Deno.test("Mermaid and DOT: names with spaces, quotes and brackets stay labels",
     .map((m) => m[1]!.replace(/\\(.)/g, "$1"));
   assert.deepEqual(dotLabels, names);
   assert.equal([...dot.matchAll(/^ {2}n\d+ -> n\d+ \[label="\d+"\];$/gm)].length, 5);
+});
+
+Deno.test("loader: a missing input file is named at load; an ndjson sink's directory is created", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/job.json`;
+    await assert.rejects(
+      loadPipeline({
+        nodes: [{ name: "n", source: true }, { name: "m", source: true }],
+        sources: { n: { lines: "missing.txt" }, m: { ndjson: "followed.ndjson", follow: true } },
+      }, { base: file }),
+      (e: unknown) =>
+        e instanceof PipelineBuildError &&
+        e.message.startsWith(
+          `Cannot load the pipeline description ${file}: source "n": cannot read file "missing.txt" (${dir}/missing.txt)`,
+        ) && e.cause instanceof Deno.errors.NotFound,
+    );
+    await Deno.writeTextFile(`${dir}/in.txt`, "a\nb\n");
+    await using loaded = await loadPipeline({
+      nodes: [{ name: "n", source: true }],
+      sources: { n: { lines: "in.txt" } },
+      sinks: { n: { ndjson: "deep/er/out.ndjson" } },
+    }, { base: file });
+    await loaded.pipeline.runToCompletion(loaded.sources, { sinks: loaded.sinks });
+    assert.equal(await Deno.readTextFile(`${dir}/deep/er/out.ndjson`), '"a"\n"b"\n');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

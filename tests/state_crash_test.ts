@@ -4,11 +4,12 @@
  * partial one, and every listed snapshot must verify.
  */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { type LoadContext, StateStore } from "../src/state/mod.ts";
 import { expected } from "./fixtures/state_crash_child.ts";
 
-const CHILD = new URL("./fixtures/state_crash_child.ts", import.meta.url).pathname;
+const CHILD = fileURLToPath(new URL("./fixtures/state_crash_child.ts", import.meta.url));
 const KILLS = 24;
 const ELEMENTS = 524288; // 4 MiB of Float64
 

@@ -138,3 +138,25 @@ Deno.test(
     });
   },
 );
+
+Deno.test(
+  "ENOSPC writing a loop state's typed array: a SnapshotWriteError, no unhandled rejection",
+  opts,
+  async () => {
+    await withTinyDisk(async (root) => {
+      await using loop = await StatefulLoop.open(`${root}/loop`, { checkpoint: { everyItems: 1 } });
+      const s = loop.state("weights", {
+        w: new Float64Array(32 * 1024),
+        more: new Float64Array(8),
+      });
+      await assert.rejects(
+        (async () => {
+          for await (const n of loop.items([1, 2])) s.w[0] = n;
+        })(),
+        (e: unknown) =>
+          e instanceof SnapshotWriteError && /write "loop\//.test(e.message) &&
+          /No space left/.test(e.message),
+      );
+    });
+  },
+);

@@ -1,5 +1,6 @@
 /** StateStore: registration, round trips, listing, sequencing, locking. */
 
+import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import { AbortedError, ClosedError, InvalidArgumentError } from "../src/errors.ts";
 import {
@@ -16,7 +17,7 @@ import {
   StoreLockedError,
 } from "../src/state/mod.ts";
 
-const LOCK_CHILD = new URL("./fixtures/state_lock_child.ts", import.meta.url).pathname;
+const LOCK_CHILD = fileURLToPath(new URL("./fixtures/state_lock_child.ts", import.meta.url));
 
 async function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "spool-state-" });

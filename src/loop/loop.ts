@@ -341,8 +341,10 @@ export class StatefulLoop implements AsyncDisposable {
    *
    * @param path the checkpoint directory
    * @param options memory limit, checkpoint triggers, retention, adapters
-   * @throws {LoopCheckpointError} when the directory holds snapshots of something else or of an
-   * incompatible version
+   * @throws {LoopCheckpointError} when the directory holds snapshots of something else, of an
+   * incompatible version, or a damaged checkpoint record (every bad field named)
+   * @throws {InvalidArgumentError} for a bad or unknown option, or a path that is a file or
+   * cannot be created
    */
   static async open(path: string, options: StatefulLoopOptions = {}): Promise<StatefulLoop> {
     const action = "open a StatefulLoop";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRecord, optionsOf, Problems } from "../_internal/options.ts";
 import { InvalidArgumentError } from "../errors.ts";
@@ -528,23 +528,35 @@ function baseOf(base: string | URL | undefined): URL {
   if (base instanceof URL) return base;
   if (base === undefined) return pathToFileURL(resolve(Deno.cwd()) + "/");
   if (/^[a-z][a-z0-9+.-]*:/i.test(base) && !isAbsolute(base)) return new URL(base);
-  return pathToFileURL(resolve(base));
+  // A path ending in a separator names a directory (resolve() would drop it).
+  return pathToFileURL(resolve(base) + (/[\\/]$/.test(base) ? "/" : ""));
+}
+
+/**
+ * A reference of the description as a URL. A URL (`https:`, `data:`, `npm:`, `file:`, ...) is
+ * taken as is; an absolute path becomes a `file:` URL; a relative one is a path relative to
+ * the description's directory (never parsed as a URL: a `#` or `%` in it is part of the name),
+ * or a URL relative to a non-file `base`.
+ */
+function refUrl(ref: string, base: URL): URL {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(ref) && !isAbsolute(ref)) return new URL(ref);
+  if (isAbsolute(ref)) return pathToFileURL(ref);
+  if (base.protocol !== "file:") return new URL(ref, base);
+  const at = fileURLToPath(base);
+  return pathToFileURL(resolve(base.pathname.endsWith("/") ? at : dirname(at), ref));
 }
 
 /** A path of the description (a sink directory, a source file, the store) as a file path. */
 function pathOf(ref: string, base: URL, where: string, action: string): string {
-  if (isAbsolute(ref)) return ref;
-  const url = new URL(ref, base);
+  const url = refUrl(ref, base);
   if (url.protocol !== "file:") {
     throw new PipelineBuildError(action, `${where}: a path must resolve to a file`, url.href);
   }
   return fileURLToPath(url);
 }
 
-/** A module reference as a URL: an absolute path, a URL, or relative to `base`. */
-function moduleUrl(ref: string, base: URL): URL {
-  return isAbsolute(ref) ? pathToFileURL(ref) : new URL(ref, base);
-}
+/** A module reference as a URL (see {@linkcode refUrl}). */
+const moduleUrl = refUrl;
 
 function shown(url: URL): string {
   return url.protocol === "file:" ? fileURLToPath(url) : url.href.slice(0, 80);
@@ -554,10 +566,16 @@ function shown(url: URL): string {
 class ImportProblems {
   readonly list: { reason: string; module: string; error: unknown }[] = [];
 
-  add(where: string, module: string, url: URL, error: unknown, what = "cannot import"): void {
+  add(
+    where: string,
+    module: string,
+    url: URL,
+    error: unknown,
+    what = "cannot import module",
+  ): void {
     const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
     this.list.push({
-      reason: `${where}: ${what} module ${JSON.stringify(module)} (${shown(url)}): ${why}`,
+      reason: `${where}: ${what} ${JSON.stringify(module)} (${shown(url)}): ${why}`,
       module,
       error,
     });
@@ -600,7 +618,7 @@ async function importFn(
       ref.module,
       url,
       new TypeError(`its export ${JSON.stringify(name)} is not a function (it is ${typeof fn})`),
-      "bad export of",
+      "bad export of module",
     );
     return undefined;
   }
@@ -664,6 +682,18 @@ export async function loadPipeline(
       await Deno.stat(url);
     } catch (error) {
       failures.add(`pool ${JSON.stringify(name)}`, pd.module, url, error);
+    }
+  }
+  for (const [name, sd] of Object.entries(description.sources ?? {})) {
+    // A missing input file is named now, before any pool starts (unless it is followed: it
+    // may appear later).
+    const ref = "lines" in sd ? sd.lines : "ndjson" in sd ? sd.ndjson : undefined;
+    if (ref === undefined || (sd as { follow?: boolean }).follow === true) continue;
+    const url = refUrl(ref, base);
+    try {
+      await Deno.stat(url);
+    } catch (error) {
+      failures.add(`source ${JSON.stringify(name)}`, ref, url, error, "cannot read file");
     }
   }
   failures.throwIfAny(action);
@@ -743,14 +773,25 @@ export async function loadPipeline(
           extension: sd.extension,
         });
       } else if ("ndjson" in sd) {
-        const file = await Deno.open(pathOf(sd.ndjson, base, where, action), {
-          create: true,
-          append: true,
-        });
+        const path = pathOf(sd.ndjson, base, where, action);
+        let file: Deno.FsFile;
+        try {
+          await Deno.mkdir(dirname(path), { recursive: true });
+          file = await Deno.open(path, { create: true, append: true });
+        } catch (error) {
+          throw new PipelineBuildError(
+            action,
+            `${where}: cannot open ${path} for appending (${(error as Error).message})`,
+            sd.ndjson,
+            { cause: error },
+          );
+        }
         files.push(file);
         const enc = new TextEncoder();
         sinks[name] = async (item) => {
-          await file.write(enc.encode(JSON.stringify(item) + "\n"));
+          const bytes = enc.encode(JSON.stringify(item) + "\n");
+          // write() may write less than asked: loop until the whole line is in the file.
+          for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
         };
       } else if ("stdout" in sd) {
         sinks[name] = (item) => console.log(JSON.stringify(item));

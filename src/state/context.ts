@@ -138,6 +138,9 @@ export class SaveContextImpl implements SaveContext {
       throw new SnapshotWriteError(file, `write ${JSON.stringify(file)}`, error, this.#dir);
     });
     this.#pending.push(p);
+    // The store collects every failure in settle(); a write the component did not await must
+    // not surface as an unhandled rejection before that.
+    p.catch(() => {});
     return p;
   }
 

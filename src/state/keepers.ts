@@ -4,7 +4,7 @@
  * @module
  */
 
-import { assertInteger } from "../errors.ts";
+import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import type { SnapshotInfo, StateStore } from "./store.ts";
 
 /**
@@ -51,6 +51,11 @@ export class LatestStatesKeeper implements StatesKeeper {
 
   /** Apply this keeper to `store` now (same as `store.prune(this)`); returns the removed paths. */
   cleanup(store: StateStore): Promise<string[]> {
+    if (typeof (store as Partial<StateStore> | null)?.prune !== "function") {
+      return Promise.reject(
+        new InvalidArgumentError("clean up snapshots", "store must be a StateStore", store),
+      );
+    }
     return store.prune(this);
   }
 

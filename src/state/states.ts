@@ -98,7 +98,8 @@ interface RecordIndex {
 /**
  * A component holding a record (e.g. buffered columns): every top-level field that is a numeric
  * typed array is stored as raw binary (`col-<i>.bin`), all other fields together as JSON
- * (`fields.json`); keys may be any strings. Typed arrays nested deeper are not special-cased.
+ * (`fields.json`, held to the rules of {@linkcode jsonState}: checked at creation and at every
+ * save); keys may be any strings. Typed arrays nested deeper are not special-cased.
  *
  * @example
  * ```ts

@@ -158,7 +158,11 @@ export interface SnapshotInfo {
 
 /** Options of {@linkcode StateStore.save}. */
 export interface SaveOptions {
-  /** JSON metadata stored in the manifest and reported by `list()` (e.g. a loop position). */
+  /**
+   * JSON metadata stored in the manifest and reported by `list()` (e.g. a loop position). A value
+   * JSON would change or drop (NaN, a function, a Date, ...) is an `InvalidArgumentError` naming
+   * its path (`meta.position.byFile[0] is NaN`); nothing is saved.
+   */
   meta?: unknown;
   /**
    * Cancel the save: checked before each component and before the final rename; an aborted
@@ -314,7 +318,9 @@ export class StateStore implements AsyncDisposable {
       try {
         info = Deno.statSync(this.dir);
       } catch (error) {
-        if (!isNotFound(error)) throw unusable(action, dir, error);
+        if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) {
+          throw unusable(action, dir, error);
+        }
         throw new SnapshotNotFoundError(action, "the directory does not exist", dir, {
           cause: error,
         });
@@ -416,7 +422,8 @@ export class StateStore implements AsyncDisposable {
   /**
    * Save every registered component into a new complete snapshot and return its path. Saves are
    * serialized (a second `save()` waits for the first). A failing component aborts the save with
-   * {@linkcode StateComponentError} and leaves no snapshot behind.
+   * {@linkcode StateComponentError} and leaves no snapshot behind; a failing file system (a full
+   * disk) aborts it with {@linkcode SnapshotWriteError} naming the file and the OS reason.
    */
   save(options: SaveOptions = {}): Promise<string> {
     const action = "save snapshot";
@@ -571,7 +578,8 @@ export class StateStore implements AsyncDisposable {
    * {@linkcode SnapshotCorruptError} naming the file and nothing is loaded. With `"latest"` a
    * corrupt newest snapshot throws too, unless `fallback: true` (then each skipped one goes to
    * `onCorrupt` and the next older snapshot is tried). A missing explicit target throws
-   * {@linkcode SnapshotNotFoundError}.
+   * {@linkcode SnapshotNotFoundError}; a path outside this store (`"/etc"`, a snapshot of another
+   * store) is an `InvalidArgumentError`.
    */
   load(
     target: string | number | "latest" = "latest",

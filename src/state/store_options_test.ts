@@ -59,6 +59,7 @@ Deno.test("StateStore: a path that is a file or cannot be created is an InvalidA
       () => new StateStore(`${dir}/missing`, { readOnly: true }),
       SnapshotNotFoundError,
     );
+    assert.throws(() => new StateStore(`${file}/sub`, { readOnly: true }), SnapshotNotFoundError);
   });
 });
 
@@ -117,7 +118,7 @@ Deno.test("load/verify: a path outside the store is refused, not reported as a c
   });
 });
 
-Deno.test("save conditions: options and arguments are validated at creation", () => {
+Deno.test("save conditions and keepers: options and arguments are validated", async () => {
   assert.throws(() => anyCondition(5 as never), invalid(/conditions\[0\] must have a shouldSave/));
   assert.throws(
     () => anyCondition(new EveryNCondition(2), {} as never),
@@ -132,6 +133,10 @@ Deno.test("save conditions: options and arguments are validated at creation", ()
     invalid(/clock must be a function/),
   );
   assert.throws(() => new LatestStatesKeeper(-1), InvalidArgumentError);
+  await assert.rejects(
+    new LatestStatesKeeper(1).cleanup({} as never),
+    invalid(/store must be a StateStore/),
+  );
   const due = anyCondition(new EveryNCondition(1));
   assert.equal(due.shouldSave(), true);
 });
