@@ -24,7 +24,34 @@ import {
   writeNdjson,
   zip,
 } from "../src/stream/mod.ts";
-import { within } from "./stream_helpers.ts";
+import { settlesNow, within } from "./stream_helpers.ts";
+
+/** Count the abort listeners on `signal` that have neither been removed nor fired. */
+function countListeners(signal: AbortSignal, probe: { listeners: number }): void {
+  const live = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((type: string, fn: EventListener, opts?: AddEventListenerOptions) => {
+    if (type !== "abort") return add(type, fn, opts);
+    const once = (e: Event) => {
+      live.delete(fn);
+      probe.listeners = live.size;
+      fn(e);
+    };
+    live.add(fn);
+    probe.listeners = live.size;
+    wrapped.set(fn, once);
+    add(type, once, opts);
+  }) as typeof signal.addEventListener;
+  const wrapped = new Map<unknown, EventListener>();
+  signal.removeEventListener = ((type: string, fn: EventListener, opts?: EventListenerOptions) => {
+    if (type !== "abort" || !wrapped.has(fn)) return remove(type, fn, opts);
+    live.delete(fn);
+    probe.listeners = live.size;
+    remove(type, wrapped.get(fn)!, opts);
+    wrapped.delete(fn);
+  }) as typeof signal.removeEventListener;
+}
 
 /** The error a broken source throws on purpose (must reach the consumer unchanged). */
 class SourceBoom extends Error {}
@@ -97,6 +124,8 @@ interface Probe {
   afterDone: number;
   /** `return()` calls. */
   returns: number;
+  /** Abort listeners the stage has on the signal right now (added minus removed or fired). */
+  listeners: number;
 }
 
 interface Kind {
@@ -203,6 +232,31 @@ const kinds: Kind[] = [
       return asyncSource(after(3, item, () => Promise.resolve({ done: true, value: undefined })));
     },
     check: rejectsWith(AbortedError),
+  },
+  {
+    name: "a signal never aborted: its listener is removed when the stage ends",
+    signal: true,
+    source: (item) => {
+      let i = 0;
+      return asyncSource({
+        next: () =>
+          Promise.resolve(i < 3 ? { done: false, value: item(i++) } : { done: true, value: 0 }),
+      });
+    },
+    check: async (run, expected, probe) => {
+      assert.deepEqual(await run, await expected(3));
+      assert.equal(probe.listeners, 0, "abort listener left on the signal");
+    },
+  },
+  {
+    name: "a signal never aborted: its listener is removed when the consumer breaks",
+    signal: true,
+    breakAfter: 1,
+    source: (item) => asyncSource(endlessWith(item, {})),
+    check: async (run, expected, probe) => {
+      assert.deepEqual(await run, (await expected(2)).slice(0, 1));
+      assert.equal(probe.listeners, 0, "abort listener left on the signal");
+    },
   },
   {
     name: "return() throws when the consumer breaks",
@@ -321,10 +375,18 @@ const kinds: Kind[] = [
   },
 ];
 
-/** Consume `make()` (a sync throw of `make` becomes a rejection), breaking after `breakAfter`. */
-async function consume(make: () => AsyncIterable<unknown>, breakAfter?: number) {
+/**
+ * Consume `make()` (a sync throw of `make` becomes a rejection), breaking after `breakAfter`;
+ * the stage is kept in `held.stage` for the checks after the run.
+ */
+async function consume(
+  make: () => AsyncIterable<unknown>,
+  breakAfter?: number,
+  held: { stage?: AsyncIterable<unknown> } = {},
+) {
   const out: unknown[] = [];
-  for await (const x of make()) {
+  held.stage = make();
+  for await (const x of held.stage) {
     out.push(x);
     // A stage that yields forever (undefined items from a broken source) fails here.
     if (out.length > 1000) throw new Error("runaway: more than 1000 items from 3 at most");
@@ -345,15 +407,24 @@ for (const row of rows) {
     if (row.sink && kind.breakAfter !== undefined) continue;
     Deno.test(`broken source: ${row.name}: ${kind.name}`, async () => {
       const item = row.item ?? ((i: number) => i);
-      const probe: Probe = { afterDone: 0, returns: 0 };
+      const probe: Probe = { afterDone: 0, returns: 0, listeners: 0 };
       const ctl = new AbortController();
+      countListeners(ctl.signal, probe);
       const source = kind.source(item, probe, ctl);
       const signal = kind.signal ? ctl.signal : undefined;
       const expected = async (n: number) =>
         await consume(() => row.make(Array.from({ length: n }, (_, i) => item(i)), undefined));
-      const run = consume(() => row.make(source, signal), kind.breakAfter);
+      const held: { stage?: AsyncIterable<unknown> } = {};
+      const run = consume(() => row.make(source, signal), kind.breakAfter, held);
       // Generous: a cell that hangs fails here instead of hanging the suite.
       await within(kind.check(run, expected, probe), 10_000, `${row.name}: ${kind.name}`);
+      // Sticky end: however it ended, the stage answers done at once (a failure is reported once).
+      const stage = held.stage as AsyncIterator<unknown> | undefined;
+      if (stage !== undefined && !row.sink && typeof stage.next === "function") {
+        const again = stage.next();
+        assert.equal(await settlesNow(again), true, "next() after the end must not wait");
+        assert.equal((await again).done, true, "next() after the end must be done");
+      }
     });
   }
 }

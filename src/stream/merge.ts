@@ -107,11 +107,11 @@ class Merger<T> implements Stage<T> {
       return Promise.reject(error);
     }
     if (!this.#started) {
+      this.#started = true;
       if (this.#link.aborted) {
-        this.#abort();
+        this.#abort(); // closes: the next call reports the abort (once), then done
         return this.next();
       }
-      this.#started = true;
       for (let i = 0; i < this.#its.length; i++) this.#pull(i);
     }
     if (this.#values.length > 0) {
