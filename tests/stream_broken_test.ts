@@ -359,6 +359,45 @@ const kinds: Kind[] = [
     check: rejectsWith(InvalidArgumentError, /iterator result.*received 42/),
   },
   {
+    name: "a sync iterator's return() throws when the consumer breaks",
+    breakAfter: 1,
+    source: (item, probe) => {
+      let i = 0;
+      return {
+        [Symbol.iterator]: () => ({
+          next: () => ({ done: false, value: item(i++) }),
+          return() {
+            probe.returns++;
+            throw new SourceBoom("sync return threw");
+          },
+        }),
+      };
+    },
+    check: rejectsWith(SourceBoom),
+  },
+  {
+    name: "a sync iterator yields a rejected promise (it is awaited, then the iterator closed)",
+    source: (item, probe) => {
+      let i = 0;
+      return {
+        [Symbol.iterator]: () => ({
+          next: () =>
+            i < 2
+              ? { done: false, value: item(i++) }
+              : { done: false, value: Promise.reject(new SourceBoom("item rejected")) },
+          return() {
+            probe.returns++;
+            return { done: true, value: undefined };
+          },
+        }),
+      };
+    },
+    check: async (run, _expected, probe) => {
+      await rejectsWith(SourceBoom)(run);
+      assert.equal(probe.returns, 1, "the sync iterator is closed once, as for await does");
+    },
+  },
+  {
     name: "[Symbol.iterator] is not a function",
     source: () => ({ [Symbol.iterator]: "nope" }),
     check: rejectsWith(InvalidArgumentError, /Symbol\.iterator/),

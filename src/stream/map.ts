@@ -96,7 +96,7 @@ class SerialMap<T, R> implements Stage<R> {
       return Promise.resolve({ done: true, value: undefined });
     }
     if (isThenable(r.value)) {
-      return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onSourceError);
+      return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onValueError);
     }
     return this.#apply(r.value);
   }
@@ -128,6 +128,13 @@ class SerialMap<T, R> implements Stage<R> {
     this.#closed = true;
     this.#ctl.abort();
     await closeQuietly((this.#syncIt ?? this.#asyncIt)!);
+    throw error;
+  };
+
+  /** A sync source's promise value rejected: close the iterator (as `for await` does), rethrow. */
+  readonly #onValueError = async (error: unknown): Promise<never> => {
+    this.#closed = true;
+    await closeQuietly(this.#syncIt!);
     throw error;
   };
 
