@@ -77,6 +77,8 @@ class Batcher<T> implements Stage<T[]> {
   #pending: Promise<IteratorResult<T>> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   readonly #link: AbortLink;
+  /** The error on its way is the stage's own (byteSize threw), not the source's. */
+  #ownError = false;
 
   constructor(
     source: AnyIterable<T>,
@@ -133,6 +135,7 @@ class Batcher<T> implements Stage<T[]> {
       this.#clearTimer();
       if (this.#link.aborted && this.#state === RUNNING) throw this.#aborted(); // drop `out`
       this.#link.detach();
+      if (this.#ownError) await closeQuietly(this.#it); // the source is fine: return it
       if (out.length === 0) {
         this.#state = CLOSED;
         throw error;
@@ -174,7 +177,7 @@ class Batcher<T> implements Stage<T[]> {
       out.push(value);
       if (out.length >= size) return false;
       if (byteSize !== undefined) {
-        bytes += byteSize(value);
+        bytes += this.#sizeOf(byteSize, value);
         if (bytes >= maxBytes) return false;
       }
     }
@@ -208,7 +211,7 @@ class Batcher<T> implements Stage<T[]> {
       if (out.length === 1) deadline = performance.now() + this.#maxWaitMs;
       if (out.length >= size) return false;
       if (byteSize !== undefined) {
-        bytes += byteSize(r.value);
+        bytes += this.#sizeOf(byteSize, r.value);
         if (bytes >= maxBytes) return false;
       }
     }
@@ -233,6 +236,16 @@ class Batcher<T> implements Stage<T[]> {
         });
       }),
     );
+  }
+
+  /** The user's `byteSize(item)`; when it throws, the source is returned (it did not fail). */
+  #sizeOf(byteSize: (item: T) => number, value: T): number {
+    try {
+      return byteSize(value);
+    } catch (error) {
+      this.#ownError = true;
+      throw error;
+    }
   }
 
   /** Aborted: close now (the source is returned without waiting for it), report once. */

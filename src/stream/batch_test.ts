@@ -180,3 +180,20 @@ Deno.test("batch: a signal aborted before the first next() gives AbortedError on
   await turns(1);
   assert.equal(track.pulled, 0);
 });
+
+Deno.test("batch: a throwing byteSize is thrown after the batch so far, and returns the source", async () => {
+  const [gen, track] = tracked(10);
+  const b = batch(gen, {
+    maxBytes: 100,
+    byteSize: (x: number) => {
+      if (x === 2) throw new RangeError("cannot size 2");
+      return 1;
+    },
+  });
+  const got: number[][] = [];
+  await assert.rejects(async () => {
+    for await (const group of b) got.push(group);
+  }, RangeError);
+  assert.deepEqual(got, [[0, 1, 2]]);
+  assert.equal(track.returned, true, "the source is returned");
+});

@@ -129,7 +129,7 @@ class Progress<T> implements Stage<T> {
     if (this.#finished) return { done: true, value: undefined };
     if (this.#start < 0) {
       this.#start = this.#last = this.#now();
-      if (this.#tty) this.#out(this.#bar(this.#start));
+      if (this.#tty) await this.#render(() => this.#bar(this.#start));
     }
     let r: IteratorResult<T>;
     try {
@@ -153,9 +153,24 @@ class Progress<T> implements Stage<T> {
     const t = this.#now();
     if (t - this.#last >= this.#interval) {
       this.#last = t;
-      this.#out(this.#tty ? this.#bar(t) : this.#line(t));
+      await this.#render(() => this.#tty ? this.#bar(t) : this.#line(t));
     }
     return r;
+  }
+
+  /**
+   * Render through the user's `output`; when it (or the clock) throws, the stage ends: the source
+   * is returned (quietly: this error is the one reported) and the error rethrown.
+   */
+  async #render(text: () => string): Promise<void> {
+    try {
+      this.#out(text());
+    } catch (error) {
+      this.#finished = true;
+      this.#link.detach();
+      await closeQuietly(this.#it);
+      throw error;
+    }
   }
 
   async return(value?: unknown): Promise<IteratorResult<T>> {
