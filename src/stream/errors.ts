@@ -39,6 +39,16 @@ export class NdjsonParseError extends SpoolError {
  * A file a stream stage reads or writes cannot be used: it does not exist, is a directory, or
  * access is denied (by the OS or by Deno's permissions). `path` is the file as given, `cause`
  * the runtime's error (`Deno.errors.NotFound`, `PermissionDenied`, `NotCapable`, ...).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FileAccessError, lines } from "@spool/spool";
+ *
+ * await assert.rejects(async () => {
+ *   for await (const _ of lines("/no/such/dir/input.txt")) break;
+ * }, (e: unknown) => e instanceof FileAccessError && e.path === "/no/such/dir/input.txt");
+ * ```
  */
 export class FileAccessError extends SpoolError {
   /** The path as given (a `URL` is shown as its string). */

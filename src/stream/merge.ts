@@ -266,6 +266,12 @@ class Merger<T> implements Stage<T> {
  * for await (const x of merge([1, 2], [10, 20, 30])) all.push(x);
  * assert.equal(all.length, 5);
  * assert.equal(all.reduce((a, b) => a + b, 0), 63);
+ *
+ * // Options (a plain object) come after the sources.
+ * const stop = new AbortController();
+ * const some: number[] = [];
+ * for await (const x of merge([1], [2], { signal: stop.signal })) some.push(x);
+ * assert.equal(some.length, 2);
  * ```
  */
 export function merge<T>(...sources: AnyIterable<T>[]): Stage<T>;
