@@ -99,6 +99,18 @@ const rows: Row[] = [
     make: (s, signal) => filter(s as never, () => true, { concurrency: 3, signal }),
   },
   { name: "tee", make: (s, signal) => tee(s as never, 1, { capacity: 2, signal })[0]! },
+  {
+    name: "tee, 2 branches (the other one returned at once)",
+    make: (s, signal) => {
+      const [a, b] = tee(s as never, 2, { capacity: 2, signal });
+      void b!.return();
+      return a!;
+    },
+  },
+  {
+    name: "batch by count over prefetch (the synchronous poll path)",
+    make: (s, signal) => batch(prefetch(s as never, { size: 4, signal }), { size: 2, signal }),
+  },
   { name: "merge", make: (s, signal) => merge(s as never, { signal }) },
   { name: "zip", make: (s, signal) => zip(s as never, { signal }) },
   { name: "ndjson", item: (i) => String(i), make: (s, signal) => ndjson(s as never, { signal }) },
