@@ -162,7 +162,7 @@ class Batcher<T> implements Stage<T[]> {
       let value: T;
       let polled = poll === undefined ? EMPTY : poll();
       if (polled === EMPTY && waitFor !== undefined) {
-        await waitFor(size - out.length);
+        await this.#link.race(waitFor(size - out.length));
         if (this.#state !== RUNNING) return true;
         polled = poll!();
       }
