@@ -128,8 +128,12 @@ class Progress<T> implements Stage<T> {
   async next(): Promise<IteratorResult<T>> {
     if (this.#finished) return { done: true, value: undefined };
     if (this.#start < 0) {
-      this.#start = this.#last = this.#now();
-      if (this.#tty) await this.#render(() => this.#bar(this.#start));
+      try {
+        this.#start = this.#last = this.#now();
+        if (this.#tty) this.#out(this.#bar(this.#start));
+      } catch (error) {
+        return await this.#abandon(error);
+      }
     }
     let r: IteratorResult<T>;
     try {
@@ -150,27 +154,27 @@ class Progress<T> implements Stage<T> {
       return r;
     }
     this.#count++;
-    const t = this.#now();
-    if (t - this.#last >= this.#interval) {
-      this.#last = t;
-      await this.#render(() => this.#tty ? this.#bar(t) : this.#line(t));
+    try {
+      const t = this.#now();
+      if (t - this.#last >= this.#interval) {
+        this.#last = t;
+        this.#out(this.#tty ? this.#bar(t) : this.#line(t));
+      }
+    } catch (error) {
+      return await this.#abandon(error);
     }
     return r;
   }
 
   /**
-   * Render through the user's `output`; when it (or the clock) throws, the stage ends: the source
-   * is returned (quietly: this error is the one reported) and the error rethrown.
+   * The user's `output` or clock threw: the stage ends, the source is returned (quietly: this
+   * error is the one reported) and the error rethrown.
    */
-  async #render(text: () => string): Promise<void> {
-    try {
-      this.#out(text());
-    } catch (error) {
-      this.#finished = true;
-      this.#link.detach();
-      await closeQuietly(this.#it);
-      throw error;
-    }
+  async #abandon(error: unknown): Promise<never> {
+    this.#finished = true;
+    this.#link.detach();
+    await closeQuietly(this.#it);
+    throw error;
   }
 
   async return(value?: unknown): Promise<IteratorResult<T>> {
@@ -225,6 +229,16 @@ class Progress<T> implements Stage<T> {
     if (this.#finished) return;
     this.#finished = true;
     this.#link.detach();
+    try {
+      this.#summary(how);
+    } catch (error) {
+      // At the end of the source the user's output/clock error is reported; on a failure, an
+      // abort or a stop the first error (or the return) matters more.
+      if (how === "done") throw error;
+    }
+  }
+
+  #summary(how: "done" | "failed" | "stopped" | "aborted"): void {
     const t = this.#now();
     if (this.#start < 0) this.#start = t;
     const seconds = (t - this.#start) / 1000;

@@ -112,3 +112,18 @@ Deno.test("progress: an output that throws ends the stage and returns the source
   assert.equal(track.returned, true, "the source is returned");
   assert.deepEqual(await p.next(), { done: true, value: undefined });
 });
+
+Deno.test("progress: a clock that throws ends the stage and returns the source", async () => {
+  const [gen, track] = tracked(10);
+  let calls = 0;
+  const p = progress(gen, {
+    output: () => {},
+    now: () => {
+      if (++calls === 3) throw new RangeError("clock broke");
+      return calls;
+    },
+  });
+  await assert.rejects(collect(p), RangeError);
+  assert.equal(track.returned, true, "the source is returned");
+  assert.deepEqual(await p.next(), { done: true, value: undefined });
+});
