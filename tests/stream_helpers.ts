@@ -155,3 +155,19 @@ export function timerTracker(): { readonly live: number; readonly started: numbe
     },
   };
 }
+
+/**
+ * `p`, or a rejection naming `what` when it has not settled after `ms` (a generous bound that
+ * turns a hang into a failure; never a speed assertion). The timer is always cleared.
+ */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

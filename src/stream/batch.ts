@@ -7,14 +7,20 @@
 import type { Stage } from "./types.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { byteSizeOf } from "../frame/bytes.ts";
+import { optionalFunction } from "../_internal/options.ts";
 import {
+  AbortLink,
   checkOptions,
+  checkSignal,
   closeIterator,
+  closeQuietly,
   EMPTY,
   iteratorOf,
   kPoll,
   kWaitFor,
+  nextOf,
   type Pollable,
+  resultOf,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
@@ -34,7 +40,20 @@ export interface BatchOptions<T> {
   maxWaitMs?: number;
   /** How to count an item's bytes; default `byteSizeOf` (exact for typed arrays). */
   byteSize?: (item: T) => number;
+  /**
+   * Aborting it ends the batching at once: the waiting consumer (or the next `next()`) gets
+   * `AbortedError`, the partial batch is dropped, the timer cleared and the source returned.
+   */
+  signal?: AbortSignal;
 }
+
+const KNOWN: (keyof BatchOptions<unknown>)[] = [
+  "size",
+  "maxBytes",
+  "maxWaitMs",
+  "byteSize",
+  "signal",
+];
 
 const ACTION = "batch a source";
 const TIMEOUT: unique symbol = Symbol("timeout");
@@ -57,6 +76,9 @@ class Batcher<T> implements Stage<T[]> {
   /** A source.next() still pending when the timer emitted the previous batch. */
   #pending: Promise<IteratorResult<T>> | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  readonly #link: AbortLink;
+  /** The error on its way is the stage's own (byteSize threw), not the source's. */
+  #ownError = false;
 
   constructor(
     source: AnyIterable<T>,
@@ -64,8 +86,10 @@ class Batcher<T> implements Stage<T[]> {
     maxBytes: number,
     maxWaitMs: number,
     byteSize: ((item: T) => number) | undefined,
+    signal: AbortSignal | undefined,
   ) {
     this.#it = iteratorOf(ACTION, source);
+    this.#link = new AbortLink(ACTION, signal, () => this.#clearTimer());
     const poll = (source as Partial<Pollable<T>>)[kPoll];
     this.#poll = typeof poll === "function" ? poll.bind(source) : undefined;
     const waitFor = (source as Partial<Pollable<T>>)[kWaitFor];
@@ -94,6 +118,7 @@ class Batcher<T> implements Stage<T[]> {
       }
       return { done: true, value: undefined };
     }
+    if (this.#link.aborted) throw this.#aborted();
     if (this.#busy) {
       throw new InvalidArgumentError(ACTION, "next() called again before the previous one settled");
     }
@@ -101,10 +126,16 @@ class Batcher<T> implements Stage<T[]> {
     const out: T[] = [];
     try {
       const done = this.#maxWaitMs > 0 ? await this.#fillTimed(out) : await this.#fill(out);
-      if (done) this.#state = CLOSED;
+      if (done) {
+        this.#state = CLOSED;
+        this.#link.detach();
+      }
     } catch (error) {
       this.#pending = null;
       this.#clearTimer();
+      if (this.#link.aborted && this.#state === RUNNING) throw this.#aborted(); // drop `out`
+      this.#link.detach();
+      if (this.#ownError) await closeQuietly(this.#it); // the source is fine: return it
       if (out.length === 0) {
         this.#state = CLOSED;
         throw error;
@@ -131,14 +162,14 @@ class Batcher<T> implements Stage<T[]> {
       let value: T;
       let polled = poll === undefined ? EMPTY : poll();
       if (polled === EMPTY && waitFor !== undefined) {
-        await waitFor(size - out.length);
+        await this.#link.race(waitFor(size - out.length));
         if (this.#state !== RUNNING) return true;
         polled = poll!();
       }
       if (polled !== EMPTY) {
         value = polled;
       } else {
-        const r = await it.next();
+        const r = resultOf<T>(ACTION, await this.#link.race(nextOf(it)));
         if (this.#state !== RUNNING) return true; // returned meanwhile
         if (r.done) return true;
         value = r.value;
@@ -146,7 +177,7 @@ class Batcher<T> implements Stage<T[]> {
       out.push(value);
       if (out.length >= size) return false;
       if (byteSize !== undefined) {
-        bytes += byteSize(value);
+        bytes += this.#sizeOf(byteSize, value);
         if (bytes >= maxBytes) return false;
       }
     }
@@ -161,11 +192,11 @@ class Batcher<T> implements Stage<T[]> {
     let bytes = 0;
     let deadline = 0;
     for (;;) {
-      const pull = this.#pending ?? it.next();
+      const pull = this.#pending ?? nextOf(it);
       this.#pending = pull;
       let r: IteratorResult<T> | typeof TIMEOUT;
       if (out.length === 0) {
-        r = await pull;
+        r = await this.#link.race(pull);
       } else {
         const remaining = deadline - performance.now();
         if (remaining <= 0) return false; // the pull stays pending for the next batch
@@ -174,12 +205,13 @@ class Batcher<T> implements Stage<T[]> {
       }
       this.#pending = null;
       if (this.#state !== RUNNING) return true;
+      r = resultOf<T>(ACTION, r);
       if (r.done) return true;
       out.push(r.value);
       if (out.length === 1) deadline = performance.now() + this.#maxWaitMs;
       if (out.length >= size) return false;
       if (byteSize !== undefined) {
-        bytes += byteSize(r.value);
+        bytes += this.#sizeOf(byteSize, r.value);
         if (bytes >= maxBytes) return false;
       }
     }
@@ -189,19 +221,46 @@ class Batcher<T> implements Stage<T[]> {
     pull: Promise<IteratorResult<T>>,
     ms: number,
   ): Promise<IteratorResult<T> | typeof TIMEOUT> {
-    return new Promise((resolve, reject) => {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        resolve(TIMEOUT);
-      }, ms);
-      pull.then((r) => {
-        this.#clearTimer();
-        resolve(r);
-      }, (error) => {
-        this.#clearTimer();
-        reject(error);
-      });
-    });
+    return this.#link.race(
+      new Promise((resolve, reject) => {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          resolve(TIMEOUT);
+        }, ms);
+        pull.then((r) => {
+          this.#clearTimer();
+          resolve(r);
+        }, (error) => {
+          this.#clearTimer();
+          reject(error);
+        });
+      }),
+    );
+  }
+
+  /** The user's `byteSize(item)`; when it throws, the source is returned (it did not fail). */
+  #sizeOf(byteSize: (item: T) => number, value: T): number {
+    try {
+      return byteSize(value);
+    } catch (error) {
+      this.#ownError = true;
+      throw error;
+    }
+  }
+
+  /** Aborted: close now (the source is returned without waiting for it), report once. */
+  #aborted(): unknown {
+    const wasRunning = this.#state === RUNNING;
+    const error = this.#link.error();
+    this.#state = CLOSED;
+    this.#error = undefined;
+    this.#clearTimer();
+    this.#link.detach();
+    const pending = this.#pending;
+    this.#pending = null;
+    if (pending !== null) pending.catch(() => {});
+    if (wasRunning) void closeQuietly(this.#it);
+    return error;
   }
 
   #clearTimer(): void {
@@ -216,6 +275,7 @@ class Batcher<T> implements Stage<T[]> {
     this.#state = CLOSED;
     this.#error = undefined;
     this.#clearTimer();
+    this.#link.detach();
     const pending = this.#pending;
     this.#pending = null;
     if (pending !== null) pending.catch(() => {}); // its item is dropped: the consumer left
@@ -239,7 +299,8 @@ class Batcher<T> implements Stage<T[]> {
  * `break` returns the source (and clears the timer).
  *
  * @param source any sync or async iterable
- * @param options at least one of `size`, `maxBytes`, `maxWaitMs`; `byteSize` to count bytes
+ * @param options at least one of `size`, `maxBytes`, `maxWaitMs`; `byteSize` to count bytes;
+ *   `signal` to abort
  * @returns an async iterable iterator of arrays
  * @throws {InvalidArgumentError} for missing or invalid limits
  *
@@ -263,7 +324,7 @@ export function batch<T>(
   source: AnyIterable<T>,
   options: BatchOptions<T>,
 ): Stage<T[]> {
-  const o = checkOptions<BatchOptions<T>>(ACTION, options);
+  const o = checkOptions<BatchOptions<T>>(ACTION, options, KNOWN);
   if (o.size === undefined && o.maxBytes === undefined && o.maxWaitMs === undefined) {
     throw new InvalidArgumentError(
       ACTION,
@@ -292,11 +353,10 @@ export function batch<T>(
     }
     maxWaitMs = o.maxWaitMs;
   }
-  if (o.byteSize !== undefined && typeof o.byteSize !== "function") {
-    throw new InvalidArgumentError(ACTION, "byteSize must be a function", o.byteSize);
-  }
-  const byteSize = maxBytes === Infinity ? undefined : (o.byteSize ?? byteSizeOf);
-  const batcher = new Batcher(source, size, maxBytes, maxWaitMs, byteSize);
+  const userByteSize = optionalFunction<(item: T) => number>(ACTION, "byteSize", o.byteSize);
+  const signal = checkSignal(ACTION, o.signal);
+  const byteSize = maxBytes === Infinity ? undefined : (userByteSize ?? byteSizeOf);
+  const batcher = new Batcher(source, size, maxBytes, maxWaitMs, byteSize, signal);
   // Only a count limit makes the number of batches known in advance.
   const n = lengthOf(source);
   const known = n !== undefined && maxBytes === Infinity && maxWaitMs === 0;

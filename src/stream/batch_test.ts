@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
-import { InvalidArgumentError } from "../errors.ts";
+import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import { batch } from "./batch.ts";
 import { prefetch } from "./prefetch.ts";
 import { channel } from "./channel.ts";
-import { collect, deferred, endless, timerTracker, tracked } from "../../tests/stream_helpers.ts";
+import {
+  collect,
+  deferred,
+  endless,
+  timerTracker,
+  tracked,
+  turns,
+} from "../../tests/stream_helpers.ts";
 
 Deno.test("batch by size keeps the final partial batch, never an empty one", async () => {
   assert.deepEqual(await collect(batch([1, 2, 3, 4, 5], { size: 2 })), [[1, 2], [3, 4], [5]]);
@@ -141,4 +148,52 @@ Deno.test("batch with a deferred source emits on count without waiting for the t
   gate.resolve();
   assert.deepEqual((await b.next()).value, [3]);
   assert.equal((await b.next()).done, true);
+});
+
+Deno.test("batch: aborting the signal ends a batch waiting on an idle source", async () => {
+  using timers = timerTracker();
+  const gate = deferred();
+  // Item 0 arrives, then the source goes quiet until `gate` opens.
+  const [gen, track] = tracked(5, { delay: (i) => i === 1 ? gate.promise : Promise.resolve() });
+  const ctl = new AbortController();
+  const b = batch(gen, { size: 3, maxWaitMs: 60_000, signal: ctl.signal });
+  const pending = b.next();
+  await turns(2);
+  ctl.abort(new Error("operator stop"));
+  await assert.rejects(pending, (e: unknown) => {
+    assert.ok(e instanceof AbortedError);
+    assert.equal((e.cause as Error).message, "operator stop");
+    return true;
+  });
+  assert.equal(timers.live, 0, "the maxWaitMs timer is cleared at once");
+  assert.deepEqual(await b.next(), { done: true, value: undefined }); // reported once
+  gate.resolve(); // the source's pending next() settles: its return() (queued) then runs
+  await turns(3);
+  assert.equal(track.returned, true, "the source is returned");
+});
+
+Deno.test("batch: a signal aborted before the first next() gives AbortedError once", async () => {
+  const [gen, track] = tracked(5);
+  const b = batch(gen, { size: 2, signal: AbortSignal.abort(new Error("too late")) });
+  await assert.rejects(b.next(), AbortedError);
+  assert.deepEqual(await b.next(), { done: true, value: undefined });
+  await turns(1);
+  assert.equal(track.pulled, 0);
+});
+
+Deno.test("batch: a throwing byteSize is thrown after the batch so far, and returns the source", async () => {
+  const [gen, track] = tracked(10);
+  const b = batch(gen, {
+    maxBytes: 100,
+    byteSize: (x: number) => {
+      if (x === 2) throw new RangeError("cannot size 2");
+      return 1;
+    },
+  });
+  const got: number[][] = [];
+  await assert.rejects(async () => {
+    for await (const group of b) got.push(group);
+  }, RangeError);
+  assert.deepEqual(got, [[0, 1, 2]]);
+  assert.equal(track.returned, true, "the source is returned");
 });

@@ -291,7 +291,7 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
  */
 export function channel<T>(options: ChannelOptions): Channel<T> {
   const action = "create a channel";
-  const o = checkOptions<ChannelOptions>(action, options);
+  const o = checkOptions<ChannelOptions>(action, options, ["capacity", "signal"]);
   const capacity = assertInteger(action, "capacity", o.capacity, 0);
   const signal = checkSignal(action, o.signal);
   return new ChannelImpl<T>(capacity, signal);

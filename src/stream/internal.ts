@@ -5,6 +5,7 @@
  */
 
 import { AbortedError, InvalidArgumentError } from "../errors.ts";
+import { optionsOf } from "../_internal/options.ts";
 import type { AnyIterable } from "./sized.ts";
 
 /** Returned by a `[kPoll]()` call when no item is buffered. */
@@ -43,11 +44,47 @@ export function doneResult<T>(): Promise<IteratorResult<T>> {
   return Promise.resolve({ done: true, value: undefined });
 }
 
+/** True when `r` can be an iterator result: an object (as `for await` requires). */
+export function isResult(r: unknown): r is IteratorResult<unknown> {
+  return r !== null && (typeof r === "object" || typeof r === "function");
+}
+
+/** The error for a source whose `next()` gave something other than an iterator result. */
+export function badResult(action: string, r: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(
+    action,
+    "the source's next() must give an iterator result object ({ done, value })",
+    r,
+  );
+}
+
+/** `r` when it is an iterator result object, else throw {@linkcode badResult}. */
+export function resultOf<T>(action: string, r: unknown): IteratorResult<T> {
+  if (isResult(r)) return r as IteratorResult<T>;
+  throw badResult(action, r);
+}
+
+/**
+ * `it.next()` as a promise, whatever the source does: a `next()` that throws synchronously
+ * becomes a rejection (a stage calling `.then` on it must not throw, or the throw would escape
+ * into a callback as an unhandled rejection), and a plain result object (allowed by `for await`)
+ * is wrapped. Costs nothing for a native promise (`Promise.resolve` returns it as is).
+ */
+export function nextOf<T>(it: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  try {
+    return Promise.resolve(it.next());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** Adapts a sync iterator to the async iterator protocol (values that are promises are awaited). */
 class SyncAdaptor<T> implements AsyncIterator<T> {
   readonly #it: Iterator<T>;
-  constructor(it: Iterator<T>) {
+  readonly #action: string;
+  constructor(it: Iterator<T>, action: string) {
     this.#it = it;
+    this.#action = action;
   }
   next(): Promise<IteratorResult<T>> {
     let r: IteratorResult<T>;
@@ -56,6 +93,7 @@ class SyncAdaptor<T> implements AsyncIterator<T> {
     } catch (error) {
       return Promise.reject(error);
     }
+    if (!isResult(r)) return Promise.reject(badResult(this.#action, r));
     if (!r.done && isThenable(r.value)) {
       return Promise.resolve(r.value).then(
         (value) => ({ done: false, value: value as T }),
@@ -79,39 +117,108 @@ class SyncAdaptor<T> implements AsyncIterator<T> {
   }
 }
 
-/** True when `source` is a sync or async iterable (strings excluded when `noStrings`). */
-export function isAnyIterable(source: unknown): source is AnyIterable<unknown> {
-  return source !== null && source !== undefined &&
-    (typeof source === "object" || typeof source === "function") &&
-    (Symbol.asyncIterator in (source as object) || Symbol.iterator in (source as object));
+/** A source opened for iteration: its sync iterator, or its async one (never both). */
+export type Opened<T> =
+  | { readonly sync: Iterator<T>; readonly async?: undefined }
+  | { readonly sync?: undefined; readonly async: AsyncIterator<T> };
+
+/** The source's `[key]` method, undefined when absent (null counts as absent, as for await). */
+function methodOf(
+  action: string,
+  source: object,
+  key: symbol,
+  label: string,
+): ((this: unknown) => unknown) | undefined {
+  const m = (source as Record<symbol, unknown>)[key];
+  if (m === undefined || m === null) return undefined;
+  if (typeof m !== "function") {
+    throw new InvalidArgumentError(action, `the source's [${label}] must be a function`, m);
+  }
+  return m as (this: unknown) => unknown;
 }
 
-/**
- * The async iterator of a sync or async iterable, or an {@linkcode InvalidArgumentError}
- * naming `action` when `source` is neither (strings are refused: iterating characters is
- * almost always a mistake in a data pipeline).
- */
-export function iteratorOf<T>(action: string, source: AnyIterable<T>): AsyncIterator<T> {
-  if (!isAnyIterable(source)) {
+/** Check what `[label]()` returned: an object with a `next()` method. */
+function checkIterator<I>(action: string, it: unknown, label: string): I {
+  if (it === null || (typeof it !== "object" && typeof it !== "function")) {
     throw new InvalidArgumentError(
       action,
-      "the source must be an iterable or async iterable",
+      `the source's [${label}]() must return an iterator object`,
+      it,
+    );
+  }
+  if (typeof (it as { next?: unknown }).next !== "function") {
+    throw new InvalidArgumentError(action, "the source's iterator has no next() method", it);
+  }
+  return it as I;
+}
+
+/** Refuse a string source (iterating characters is almost always a mistake in a pipeline). */
+function refuseString(action: string, source: unknown): void {
+  if (typeof source === "string" || source instanceof String) {
+    throw new InvalidArgumentError(
+      action,
+      "the source is a string, not an iterable of items (it would iterate characters)",
       source,
     );
   }
-  const s = source as unknown as Record<symbol, unknown>;
-  if (typeof s[Symbol.asyncIterator] === "function") {
-    return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
-  }
-  return new SyncAdaptor((source as Iterable<T>)[Symbol.iterator]());
 }
 
-/** The sync iterator of `source` when it is a sync (and not async) iterable, else undefined. */
-export function syncIteratorOf<T>(source: AnyIterable<T>): Iterator<T> | undefined {
-  const s = source as unknown as Record<symbol, unknown>;
-  if (typeof s[Symbol.asyncIterator] === "function") return undefined;
-  if (typeof s[Symbol.iterator] === "function") return (source as Iterable<T>)[Symbol.iterator]();
-  return undefined;
+function notIterable(action: string, source: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(
+    action,
+    "the source must be an iterable or async iterable",
+    source,
+  );
+}
+
+/**
+ * THE rule of the stream area for "is it a source", and the one place that opens one:
+ *
+ * - a string (primitive or `String` object) is refused;
+ * - otherwise a non-null object or function whose `[Symbol.asyncIterator]` is a function is an
+ *   async source; else one whose `[Symbol.iterator]` is a function is a sync source (a
+ *   `null`/`undefined` method counts as absent, as in `for await`);
+ * - a method that is present but not a function, an iterator that is not an object or has no
+ *   `next()` method are {@linkcode InvalidArgumentError}s (where `for await` gives a `TypeError`);
+ * - an error thrown by the source's own `[Symbol.asyncIterator]()` passes through unchanged.
+ */
+export function openSource<T>(action: string, source: unknown): Opened<T> {
+  refuseString(action, source);
+  if (source === null || (typeof source !== "object" && typeof source !== "function")) {
+    throw notIterable(action, source);
+  }
+  const am = methodOf(action, source, Symbol.asyncIterator, "Symbol.asyncIterator");
+  if (am !== undefined) {
+    return { async: checkIterator(action, am.call(source), "Symbol.asyncIterator") };
+  }
+  const sm = methodOf(action, source, Symbol.iterator, "Symbol.iterator");
+  if (sm !== undefined) return { sync: checkIterator(action, sm.call(source), "Symbol.iterator") };
+  throw notIterable(action, source);
+}
+
+/**
+ * True when `source` passes the rule of {@linkcode openSource} without opening it (strings are
+ * not sources; the iterator methods must be functions).
+ */
+export function isAnyIterable(source: unknown): source is AnyIterable<unknown> {
+  if (typeof source === "string" || source instanceof String) return false;
+  if (source === null || (typeof source !== "object" && typeof source !== "function")) {
+    return false;
+  }
+  const s = source as Record<symbol, unknown>;
+  const am = s[Symbol.asyncIterator];
+  if (am !== undefined && am !== null) return typeof am === "function";
+  return typeof s[Symbol.iterator] === "function";
+}
+
+/**
+ * The async iterator of a sync or async iterable (opened with {@linkcode openSource}'s rule), or
+ * an {@linkcode InvalidArgumentError} naming `action`. A sync iterator is adapted (its promise
+ * values awaited, as `for await` does; a non-object result rejects with {@linkcode badResult}).
+ */
+export function iteratorOf<T>(action: string, source: AnyIterable<T>): AsyncIterator<T> {
+  const opened = openSource<T>(action, source);
+  return opened.async ?? new SyncAdaptor(opened.sync, action);
 }
 
 /** Call `it.return()` if it exists and await it. Errors propagate. */
@@ -142,13 +249,90 @@ export function checkSignal(action: string, signal: unknown): AbortSignal | unde
   return signal;
 }
 
-/** Throw {@linkcode InvalidArgumentError} unless `options` is undefined or an object. */
-export function checkOptions<O extends object>(action: string, options: unknown): Partial<O> {
-  if (options === undefined) return {};
-  if (options === null || typeof options !== "object") {
-    throw new InvalidArgumentError(action, "options must be an object", options);
+/**
+ * Check an options object with the project's one mechanism (`optionsOf` of
+ * src/_internal/options.ts: undefined or a plain object, no unknown key, the known ones listed)
+ * and return it typed as read.
+ */
+export function checkOptions<O extends object>(
+  action: string,
+  options: unknown,
+  known: readonly (keyof O & string)[],
+): Partial<O> {
+  return optionsOf(action, options, known) as Partial<O>;
+}
+
+/**
+ * Ties a stage to its optional `AbortSignal` with one listener for the stage's life (never one
+ * per item). `race(p)` settles with `p`, or rejects with the {@linkcode AbortedError} as soon
+ * as the signal aborts, so a source whose `next()` never settles cannot hold the consumer;
+ * `onAbort` lets the stage stop its own work (return its source, clear a timer). `detach()`
+ * removes the listener (call it when the stage ends, fails or is returned).
+ */
+export class AbortLink {
+  readonly signal: AbortSignal | undefined;
+  readonly #action: string;
+  #reject: ((error: unknown) => void) | null = null;
+  #listener: (() => void) | null = null;
+
+  constructor(action: string, signal: AbortSignal | undefined, onAbort?: () => void) {
+    this.#action = action;
+    this.signal = signal;
+    if (signal !== undefined && !signal.aborted) {
+      this.#listener = () => {
+        this.#listener = null;
+        const reject = this.#reject;
+        this.#reject = null;
+        if (reject !== null) reject(this.error());
+        onAbort?.();
+      };
+      signal.addEventListener("abort", this.#listener, { once: true });
+    }
   }
-  return options as Partial<O>;
+
+  /** True once the signal is aborted. */
+  get aborted(): boolean {
+    return this.signal?.aborted ?? false;
+  }
+
+  /** The {@linkcode AbortedError} for this stage (the signal's reason as `cause`). */
+  error(): AbortedError {
+    return abortError(this.#action, this.signal!);
+  }
+
+  /** Throw the {@linkcode AbortedError} when the signal is aborted. */
+  throwIfAborted(): void {
+    if (this.signal?.aborted) throw this.error();
+  }
+
+  /** `p`, or the abort (whichever comes first). Without a signal, `p` itself. */
+  race<V>(p: Promise<V>): Promise<V> {
+    const signal = this.signal;
+    if (signal === undefined) return p;
+    if (signal.aborted) {
+      p.catch(() => {}); // its outcome no longer matters
+      return Promise.reject(this.error());
+    }
+    return new Promise<V>((resolve, reject) => {
+      this.#reject = reject;
+      p.then((v) => {
+        this.#reject = null;
+        resolve(v);
+      }, (error) => {
+        this.#reject = null;
+        reject(error);
+      });
+    });
+  }
+
+  /** Remove the listener (idempotent). */
+  detach(): void {
+    if (this.#listener !== null) {
+      this.signal?.removeEventListener("abort", this.#listener);
+      this.#listener = null;
+    }
+    this.#reject = null;
+  }
 }
 
 /**

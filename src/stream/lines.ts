@@ -5,6 +5,8 @@
  */
 
 import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
+import { optionalBoolean } from "../_internal/options.ts";
+import { FileAccessError, fileAccessError } from "./errors.ts";
 import { abortError, checkOptions, checkSignal } from "./internal.ts";
 
 /** Options of {@linkcode lines}. */
@@ -52,8 +54,17 @@ async function* readLines(
   chunkSize: number,
 ): AsyncGenerator<string, void, undefined> {
   if (signal?.aborted) throw abortError(ACTION, signal);
-  const file = await Deno.open(path, { read: true });
+  let file: Deno.FsFile;
   try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    throw fileAccessError(ACTION, path, error);
+  }
+  try {
+    // Opening a directory for reading succeeds on Linux; reading it would fail with EISDIR.
+    if ((await file.stat()).isDirectory) {
+      throw new FileAccessError(ACTION, "the path is a directory, not a file", path);
+    }
     const buf = new Uint8Array(chunkSize);
     let rest = "";
     let position = 0;
@@ -102,6 +113,8 @@ async function* readLines(
  * @param options `follow`, `signal`, `encoding`, `pollMs`, `chunkSize`
  * @returns an async generator of lines
  * @throws {InvalidArgumentError} for a bad path, encoding or option
+ * @throws {FileAccessError} (at the first `next()`) when the file does not exist, is a directory
+ *   or cannot be read (OS or Deno permission), naming the path
  *
  * @example
  * ```ts
@@ -123,12 +136,19 @@ export function lines(
   if (typeof path !== "string" && !(path instanceof URL)) {
     throw new InvalidArgumentError(ACTION, "path must be a string or a file URL", path);
   }
-  const o = checkOptions<LinesOptions>(ACTION, options);
-  if (o.follow !== undefined && typeof o.follow !== "boolean") {
-    throw new InvalidArgumentError(ACTION, "follow must be a boolean", o.follow);
-  }
+  const o = checkOptions<LinesOptions>(ACTION, options, [
+    "follow",
+    "signal",
+    "encoding",
+    "pollMs",
+    "chunkSize",
+  ]);
+  const follow = optionalBoolean(ACTION, "follow", o.follow) ?? false;
   const signal = checkSignal(ACTION, o.signal);
   let decoder: TextDecoder;
+  if (o.encoding !== undefined && typeof o.encoding !== "string") {
+    throw new InvalidArgumentError(ACTION, "encoding must be a string", o.encoding);
+  }
   try {
     decoder = new TextDecoder(o.encoding ?? "utf-8");
   } catch (error) {
@@ -138,5 +158,5 @@ export function lines(
   const chunkSize = o.chunkSize === undefined
     ? 65536
     : assertInteger(ACTION, "chunkSize", o.chunkSize, 1);
-  return readLines(path, o.follow ?? false, signal, decoder, pollMs, chunkSize);
+  return readLines(path, follow, signal, decoder, pollMs, chunkSize);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import { lines } from "./lines.ts";
+import { FileAccessError } from "./errors.ts";
 import { collect, timerTracker, turns } from "../../tests/stream_helpers.ts";
 
 async function tempFile(text: string | Uint8Array): Promise<string> {
@@ -172,5 +173,77 @@ Deno.test("lines rejects bad arguments and reports a missing file", async () => 
   assert.throws(() => lines("x", { encoding: "no-such-encoding" }), InvalidArgumentError);
   assert.throws(() => lines("x", { follow: "yes" as never }), InvalidArgumentError);
   assert.throws(() => lines("x", { pollMs: 0 }), InvalidArgumentError);
-  await assert.rejects(collect(lines("/nonexistent/spool/file.txt")), Deno.errors.NotFound);
+  await assert.rejects(collect(lines("/nonexistent/spool/file.txt")), FileAccessError);
+});
+
+Deno.test("lines: a missing file is a FileAccessError naming the path, with the cause", async () => {
+  const path = "/nonexistent/spool/file.txt";
+  await assert.rejects(collect(lines(path)), (e: unknown) => {
+    assert.ok(e instanceof FileAccessError);
+    assert.equal(e.path, path);
+    assert.match(e.message, /^Cannot read lines: the file does not exist, received ".*file\.txt"$/);
+    assert.ok(e.cause instanceof Deno.errors.NotFound);
+    return true;
+  });
+  const url = new URL("file:///nonexistent/spool/other.txt");
+  await assert.rejects(collect(lines(url)), (e: unknown) => {
+    assert.ok(e instanceof FileAccessError);
+    assert.equal(e.path, url.href);
+    return true;
+  });
+});
+
+Deno.test("lines: a directory is a FileAccessError (the handle is closed)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool-lines-dir-" });
+  try {
+    await assert.rejects(collect(lines(dir)), (e: unknown) => {
+      assert.ok(e instanceof FileAccessError);
+      assert.equal(e.path, dir);
+      assert.match(e.message, /directory/);
+      return true;
+    });
+    await assert.rejects(collect(lines(dir, { follow: true })), FileAccessError);
+  } finally {
+    await Deno.remove(dir);
+  }
+});
+
+Deno.test("lines: a file Deno may not read is a FileAccessError (permission denied)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool-lines-perm-" });
+  const path = `${dir}/secret.txt`;
+  await Deno.writeTextFile(path, "a\n");
+  const allowed = await Deno.makeTempDir({ prefix: "spool-lines-allowed-" });
+  try {
+    const module = new URL("./lines.ts", import.meta.url).href;
+    const code = `import { lines } from ${JSON.stringify(module)};
+      try { for await (const _ of lines(${JSON.stringify(path)})) {} console.log("read"); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, path: e.path, message: e.message, cause: e.cause?.name })); }`;
+    const script = `${allowed}/child.ts`;
+    await Deno.writeTextFile(script, code);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", "--no-lock", `--allow-read=${allowed}`, script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    const got = JSON.parse(text.split("\n").at(-1)!);
+    assert.equal(got.name, "FileAccessError", text + new TextDecoder().decode(out.stderr));
+    assert.equal(got.path, path);
+    assert.match(got.message, /permission denied/);
+    assert.equal(got.cause, "NotCapable");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(allowed, { recursive: true });
+  }
+});
+
+Deno.test("lines: unknown options and wrong types are refused, naming them", () => {
+  assert.throws(
+    () => lines("x", { folow: true } as never),
+    InvalidArgumentError,
+    'unknown option "folow" (known: follow, signal, encoding, pollMs, chunkSize)',
+  );
+  assert.throws(() => lines("x", { encoding: 8 as never }), InvalidArgumentError, "encoding");
+  assert.throws(() => lines("x", { chunkSize: 0 }), InvalidArgumentError, "chunkSize");
+  assert.throws(() => lines("x", null as never), InvalidArgumentError, "options must be an object");
 });

@@ -10,16 +10,19 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { optionalBoolean } from "../_internal/options.ts";
 import {
   abortError,
+  badResult,
   checkOptions,
   checkSignal,
   closeIterator,
   closeQuietly,
-  isAnyIterable,
+  isResult,
   isThenable,
+  nextOf,
+  openSource,
   Ring,
-  syncIteratorOf,
   type Waiter,
   waiter,
 } from "./internal.ts";
@@ -55,21 +58,15 @@ class SerialMap<T, R> implements Stage<R> {
   readonly #asyncIt: AsyncIterator<T> | undefined;
   readonly #fn: MapFn<T, R>;
   readonly #ctl = new AbortController();
+  readonly #action: string;
   #index = 0;
   #closed = false;
 
-  constructor(source: AnyIterable<T>, fn: MapFn<T, R>) {
-    if (!isAnyIterable(source)) {
-      throw new InvalidArgumentError(
-        ACTION,
-        "the source must be an iterable or async iterable",
-        source,
-      );
-    }
-    this.#syncIt = syncIteratorOf(source);
-    this.#asyncIt = this.#syncIt === undefined
-      ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
-      : undefined;
+  constructor(action: string, source: AnyIterable<T>, fn: MapFn<T, R>) {
+    const opened = openSource<T>(action, source);
+    this.#action = action;
+    this.#syncIt = opened.sync;
+    this.#asyncIt = opened.async;
     this.#fn = fn;
   }
 
@@ -81,7 +78,7 @@ class SerialMap<T, R> implements Stage<R> {
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     const syncIt = this.#syncIt;
     if (syncIt === undefined) {
-      return this.#asyncIt!.next().then(this.#onPulled, this.#onSourceError);
+      return nextOf(this.#asyncIt!).then(this.#onPulled, this.#onSourceError);
     }
     let r: IteratorResult<T>;
     try {
@@ -90,17 +87,22 @@ class SerialMap<T, R> implements Stage<R> {
       this.#closed = true;
       return Promise.reject(error);
     }
+    if (!isResult(r)) {
+      this.#closed = true;
+      return Promise.reject(badResult(this.#action, r));
+    }
     if (r.done) {
       this.#closed = true;
       return Promise.resolve({ done: true, value: undefined });
     }
     if (isThenable(r.value)) {
-      return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onSourceError);
+      return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onValueError);
     }
     return this.#apply(r.value);
   }
 
   readonly #onPulled = (r: IteratorResult<T>): Promise<IteratorResult<R>> => {
+    if (!isResult(r)) return this.#onSourceError(badResult(this.#action, r));
     if (r.done) {
       this.#closed = true;
       return Promise.resolve({ done: true, value: undefined });
@@ -126,6 +128,13 @@ class SerialMap<T, R> implements Stage<R> {
     this.#closed = true;
     this.#ctl.abort();
     await closeQuietly((this.#syncIt ?? this.#asyncIt)!);
+    throw error;
+  };
+
+  /** A sync source's promise value rejected: close the iterator (as `for await` does), rethrow. */
+  readonly #onValueError = async (error: unknown): Promise<never> => {
+    this.#closed = true;
+    await closeQuietly(this.#syncIt!);
     throw error;
   };
 
@@ -160,6 +169,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
   readonly #asyncIt: AsyncIterator<T> | undefined;
   readonly #ctl = new AbortController();
   readonly #signal: AbortSignal | undefined;
+  readonly #action: string;
   #onAbort: (() => void) | null = null;
 
   // Ordered: results by slot.
@@ -189,23 +199,17 @@ class ConcurrentMap<T, R> implements Stage<R> {
   #idle: (() => void)[] = [];
 
   constructor(
+    action: string,
     source: AnyIterable<T>,
     fn: MapFn<T, R>,
     concurrency: number,
     ordered: boolean,
     signal: AbortSignal | undefined,
   ) {
-    if (!isAnyIterable(source)) {
-      throw new InvalidArgumentError(
-        ACTION,
-        "the source must be an iterable or async iterable",
-        source,
-      );
-    }
-    this.#syncIt = syncIteratorOf(source);
-    this.#asyncIt = this.#syncIt === undefined
-      ? (source as AsyncIterable<T>)[Symbol.asyncIterator]()
-      : undefined;
+    const opened = openSource<T>(action, source);
+    this.#action = action;
+    this.#syncIt = opened.sync;
+    this.#asyncIt = opened.async;
     this.#fn = fn;
     this.#conc = concurrency;
     this.#ordered = ordered;
@@ -287,8 +291,11 @@ class ConcurrentMap<T, R> implements Stage<R> {
       while (this.#waiters.length > 0) {
         this.#waiters.shift().resolve({ done: true, value: undefined });
       }
-      if (sourceOpen) await closeIterator(this.#it());
-      await this.#whenIdle();
+      try {
+        if (sourceOpen) await closeIterator(this.#it());
+      } finally {
+        await this.#whenIdle();
+      }
     }
     return { done: true, value: value as R };
   }
@@ -317,12 +324,16 @@ class ConcurrentMap<T, R> implements Stage<R> {
     return Promise.resolve({ done: true, value: undefined });
   }
 
-  /** Stop everything, wait for calls in flight, then reject with `error` (once). */
-  async #failWith(error: unknown): Promise<IteratorResult<R>> {
+  /**
+   * Stop everything, wait for calls in flight, then reject with `error` (once). After an abort
+   * the source is returned without waiting for it (its `next()` may never settle).
+   */
+  async #failWith(error: unknown, waitForSource = true): Promise<IteratorResult<R>> {
     const sourceOpen = !this.#srcDone && !this.#srcFailed;
     this.#closed = true;
     this.#stop();
-    if (sourceOpen) await closeQuietly(this.#it());
+    if (sourceOpen && waitForSource) await closeQuietly(this.#it());
+    else if (sourceOpen) void closeQuietly(this.#it());
     await this.#whenIdle();
     throw error;
   }
@@ -350,7 +361,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
     const error = abortError(ACTION, this.#signal!);
     if (this.#waiters.length > 0) {
       const w = this.#waiters.shift();
-      this.#failWith(error).then(w.resolve, w.reject);
+      this.#failWith(error, false).then(w.resolve, w.reject);
       while (this.#waiters.length > 0) {
         this.#waiters.shift().resolve({ done: true, value: undefined });
       }
@@ -388,7 +399,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
     }
     if (!this.#pulling && this.#inflight < conc && this.#room() < window) {
       this.#pulling = true;
-      this.#asyncIt!.next().then(this.#onPull, this.#onPullError);
+      nextOf(this.#asyncIt!).then(this.#onPull, this.#onPullError);
     }
   }
 
@@ -399,6 +410,10 @@ class ConcurrentMap<T, R> implements Stage<R> {
         r = syncIt.next();
       } catch (error) {
         this.#sourceFailed(error);
+        return;
+      }
+      if (!isResult(r)) {
+        this.#sourceFailed(badResult(this.#action, r));
         return;
       }
       if (r.done) {
@@ -421,6 +436,10 @@ class ConcurrentMap<T, R> implements Stage<R> {
   readonly #onPull = (r: IteratorResult<T>): void => {
     this.#pulling = false;
     if (this.#halted) return;
+    if (!isResult(r)) {
+      this.#sourceFailed(badResult(this.#action, r));
+      return;
+    }
     if (r.done) {
       this.#srcDone = true;
       this.#checkEnd();
@@ -590,15 +609,13 @@ function checkMap(action: string, fn: unknown, options: unknown) {
   if (typeof fn !== "function") {
     throw new InvalidArgumentError(action, "the function must be a function", fn);
   }
-  const o = checkOptions<MapOptions>(action, options);
+  const o = checkOptions<MapOptions>(action, options, ["concurrency", "ordered", "signal"]);
   const concurrency = o.concurrency === undefined
     ? 1
     : assertInteger(action, "concurrency", o.concurrency, 1);
-  if (o.ordered !== undefined && typeof o.ordered !== "boolean") {
-    throw new InvalidArgumentError(action, "ordered must be a boolean", o.ordered);
-  }
+  const ordered = optionalBoolean(action, "ordered", o.ordered) ?? true;
   const signal = checkSignal(action, o.signal);
-  return { concurrency, ordered: o.ordered ?? true, signal };
+  return { concurrency, ordered, signal };
 }
 
 /**
@@ -638,8 +655,8 @@ export function map<T, R>(
 ): Stage<R> {
   const { concurrency, ordered, signal } = checkMap(ACTION, fn, options);
   const stage = concurrency === 1 && signal === undefined
-    ? new SerialMap(source, fn)
-    : new ConcurrentMap(source, fn, concurrency, ordered, signal);
+    ? new SerialMap(ACTION, source, fn)
+    : new ConcurrentMap(ACTION, source, fn, concurrency, ordered, signal);
   return withLength(stage, lengthOf(source));
 }
 
@@ -702,7 +719,7 @@ export function filter<T>(
     return keep ? value : SKIP;
   };
   const stage = concurrency === 1 && signal === undefined
-    ? new SerialMap(source, fn)
-    : new ConcurrentMap(source, fn, concurrency, ordered, signal);
+    ? new SerialMap(action, source, fn)
+    : new ConcurrentMap(action, source, fn, concurrency, ordered, signal);
   return new Filtered(stage);
 }

@@ -5,14 +5,66 @@
  */
 
 import type { Stage } from "./types.ts";
-import { iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
+import { isRecord } from "../_internal/options.ts";
+import {
+  AbortLink,
+  badResult,
+  checkOptions,
+  checkSignal,
+  closeIterator,
+  isAnyIterable,
+  isResult,
+  iteratorOf,
+  nextOf,
+  Ring,
+  type Waiter,
+  waiter,
+} from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
-/** Return every iterator in `its`, all at once; rethrow the first error after all settled. */
+/** Options of {@linkcode merge} and {@linkcode zip}, given after the sources. */
+export interface MergeOptions {
+  /**
+   * Aborting it ends the stage at once: the waiting consumer (or the next `next()`) gets
+   * `AbortedError` and every unfinished source is returned (without waiting for it).
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Split `merge(...args)` / `zip(...args)` into sources and options: a last argument that is a
+ * plain object (prototype `Object.prototype` or null) and not iterable is the options object.
+ */
+function splitArgs(action: string, args: unknown[]): [unknown[], AbortSignal | undefined] {
+  const last = args.at(-1);
+  if (
+    args.length > 0 && isRecord(last) && !isAnyIterable(last) &&
+    (Object.getPrototypeOf(last) === Object.prototype || Object.getPrototypeOf(last) === null)
+  ) {
+    const o = checkOptions<MergeOptions>(action, last, ["signal"]);
+    return [args.slice(0, -1), checkSignal(action, o.signal)];
+  }
+  return [args, undefined];
+}
+
+/** Open every source; when one is refused, return the ones already opened before throwing. */
+function openAll(action: string, sources: unknown[]): AsyncIterator<unknown>[] {
+  const its: AsyncIterator<unknown>[] = [];
+  try {
+    for (const s of sources) its.push(iteratorOf(action, s as AnyIterable<unknown>));
+  } catch (error) {
+    closeAll(its).catch(() => {});
+    throw error;
+  }
+  return its;
+}
+
+/**
+ * Return every iterator in `its`, all at once (a `return()` that throws synchronously does not
+ * keep the others open); rethrow the first error after all settled.
+ */
 async function closeAll(its: AsyncIterator<unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(
-    its.map((it) => typeof it.return === "function" ? it.return() : undefined),
-  );
+  const results = await Promise.allSettled(its.map((it) => closeIterator(it)));
   for (const r of results) if (r.status === "rejected") throw r.reason;
 }
 
@@ -29,9 +81,13 @@ class Merger<T> implements Stage<T> {
   #started = false;
   #closed = false;
   #failure: { error: unknown } | null = null;
+  /** The abort, reported once by the next `next()` when no consumer was waiting. */
+  #aborted: { error: unknown } | null = null;
+  readonly #link: AbortLink;
 
-  constructor(its: AsyncIterator<T>[]) {
+  constructor(its: AsyncIterator<T>[], signal: AbortSignal | undefined) {
     this.#its = its;
+    this.#link = new AbortLink("merge sources", signal, () => this.#abort());
     this.#st = new Uint8Array(its.length);
     this.#remaining = its.length;
     for (let i = 0; i < its.length; i++) {
@@ -45,8 +101,17 @@ class Merger<T> implements Stage<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    if (this.#aborted !== null) {
+      const error = this.#aborted.error;
+      this.#aborted = null;
+      return Promise.reject(error);
+    }
     if (!this.#started) {
       this.#started = true;
+      if (this.#link.aborted) {
+        this.#abort(); // closes: the next call reports the abort (once), then done
+        return this.next();
+      }
       for (let i = 0; i < this.#its.length; i++) this.#pull(i);
     }
     if (this.#values.length > 0) {
@@ -59,6 +124,7 @@ class Merger<T> implements Stage<T> {
     if (this.#failure !== null) return this.#fail();
     if (this.#closed || this.#remaining === 0) {
       this.#closed = true;
+      this.#link.detach();
       return Promise.resolve({ done: true, value: undefined });
     }
     const [p, w] = waiter<T>();
@@ -68,16 +134,38 @@ class Merger<T> implements Stage<T> {
 
   #pull(i: number): void {
     this.#st[i] = 1;
-    this.#its[i]!.next().then(this.#onOk[i], this.#onErr[i]);
+    nextOf(this.#its[i]!).then(this.#onOk[i], this.#onErr[i]);
+  }
+
+  /** The signal fired: close now, return the open sources without waiting, report once. */
+  #abort(): void {
+    if (this.#closed) return;
+    const error = this.#link.error();
+    this.#closed = true;
+    this.#failure = null;
+    this.#values.clear();
+    this.#from.clear();
+    this.#link.detach();
+    closeAll(this.#openSources()).catch(() => {});
+    if (this.#waiters.length > 0) {
+      this.#waiters.shift().reject(error);
+      while (this.#waiters.length > 0) {
+        this.#waiters.shift().resolve({ done: true, value: undefined });
+      }
+    } else {
+      this.#aborted = { error };
+    }
   }
 
   #arrived(i: number, r: IteratorResult<T>): void {
     if (this.#closed) return;
+    if (!isResult(r)) return this.#failed(i, badResult("merge sources", r));
     if (r.done) {
       this.#st[i] = 3;
       this.#remaining--;
       if (this.#remaining === 0 && this.#values.length === 0) {
         this.#closed = true;
+        this.#link.detach();
         while (this.#waiters.length > 0) {
           this.#waiters.shift().resolve({ done: true, value: undefined });
         }
@@ -112,6 +200,7 @@ class Merger<T> implements Stage<T> {
     const error = this.#failure!.error;
     this.#failure = null;
     this.#closed = true;
+    this.#link.detach();
     this.#values.clear();
     this.#from.clear();
     try {
@@ -135,8 +224,10 @@ class Merger<T> implements Stage<T> {
   }
 
   async return(value?: unknown): Promise<IteratorResult<T>> {
+    this.#aborted = null;
     if (!this.#closed) {
       this.#closed = true;
+      this.#link.detach();
       this.#values.clear();
       this.#from.clear();
       while (this.#waiters.length > 0) {
@@ -162,7 +253,7 @@ class Merger<T> implements Stage<T> {
  * sources are returned. An early `break` returns every unfinished source. With no sources the
  * result is empty. When every source has a `length`, the result has their sum.
  *
- * @param sources sync or async iterables
+ * @param sources sync or async iterables, optionally followed by options (`{ signal }`)
  * @returns an async iterable iterator of their items
  * @throws {InvalidArgumentError} when a source is not iterable
  *
@@ -175,24 +266,44 @@ class Merger<T> implements Stage<T> {
  * for await (const x of merge([1, 2], [10, 20, 30])) all.push(x);
  * assert.equal(all.length, 5);
  * assert.equal(all.reduce((a, b) => a + b, 0), 63);
+ *
+ * // Options (a plain object) come after the sources.
+ * const stop = new AbortController();
+ * const some: number[] = [];
+ * for await (const x of merge([1], [2], { signal: stop.signal })) some.push(x);
+ * assert.equal(some.length, 2);
  * ```
  */
-export function merge<T>(...sources: AnyIterable<T>[]): Stage<T> {
-  const its = sources.map((s) => iteratorOf("merge sources", s));
+export function merge<T>(...sources: AnyIterable<T>[]): Stage<T>;
+/** Merge with options (a plain object after the sources): `merge(a, b, { signal })`. */
+export function merge<T>(...args: [...AnyIterable<T>[], MergeOptions]): Stage<T>;
+export function merge<T>(...args: unknown[]): Stage<T> {
+  const [sources, signal] = splitArgs("merge sources", args);
+  const its = openAll("merge sources", sources) as AsyncIterator<T>[];
   const lengths = sources.map(lengthOf);
   const known = lengths.every((n) => n !== undefined);
   return withLength(
-    new Merger(its),
+    new Merger(its, signal),
     known ? lengths.reduce<number>((a, n) => a + (n as number), 0) : undefined,
   );
 }
 
 class Zipper<T> implements Stage<T> {
   readonly #its: AsyncIterator<unknown>[];
+  readonly #link: AbortLink;
   #closed = false;
 
-  constructor(its: AsyncIterator<unknown>[]) {
+  constructor(its: AsyncIterator<unknown>[], signal: AbortSignal | undefined) {
     this.#its = its;
+    this.#link = new AbortLink("zip sources", signal);
+  }
+
+  /** Aborted: close now, return the sources without waiting (a pull may never settle). */
+  #abort(): unknown {
+    this.#closed = true;
+    this.#link.detach();
+    closeAll(this.#its).catch(() => {});
+    return this.#link.error();
   }
 
   [Symbol.asyncIterator](): this {
@@ -204,8 +315,16 @@ class Zipper<T> implements Stage<T> {
       this.#closed = true;
       return { done: true, value: undefined };
     }
+    if (this.#link.aborted) throw this.#abort();
     const its = this.#its;
-    const settled = await Promise.allSettled(its.map((it) => it.next()));
+    let settled: PromiseSettledResult<IteratorResult<unknown>>[];
+    try {
+      settled = await this.#link.race(Promise.allSettled(its.map((it) => nextOf(it))));
+    } catch (error) {
+      if (this.#closed) return { done: true, value: undefined };
+      if (this.#link.aborted) throw this.#abort();
+      throw error;
+    }
     if (this.#closed) return { done: true, value: undefined };
     const open: AsyncIterator<unknown>[] = [];
     let failure: { error: unknown } | null = null;
@@ -215,6 +334,8 @@ class Zipper<T> implements Stage<T> {
       const s = settled[i]!;
       if (s.status === "rejected") {
         failure ??= { error: s.reason };
+      } else if (!isResult(s.value)) {
+        failure ??= { error: badResult("zip sources", s.value) };
       } else if (s.value.done) {
         ended = true;
       } else {
@@ -224,6 +345,7 @@ class Zipper<T> implements Stage<T> {
     }
     if (failure === null && !ended) return { done: false, value: tuple as T };
     this.#closed = true;
+    this.#link.detach();
     if (failure !== null) {
       try {
         await closeAll(open);
@@ -237,6 +359,7 @@ class Zipper<T> implements Stage<T> {
   async return(value?: unknown): Promise<IteratorResult<T>> {
     if (!this.#closed) {
       this.#closed = true;
+      this.#link.detach();
       await closeAll(this.#its);
     }
     return { done: true, value: value as T };
@@ -258,7 +381,7 @@ export type ZipItems<S extends readonly AnyIterable<unknown>[]> = {
  * shortest source and returns the others; a source error is thrown after returning the others.
  * When every source has a `length`, the result has the smallest.
  *
- * @param sources sync or async iterables
+ * @param sources sync or async iterables, optionally followed by options (`{ signal }`)
  * @returns an async iterable iterator of tuples
  * @throws {InvalidArgumentError} when a source is not iterable
  *
@@ -274,12 +397,20 @@ export type ZipItems<S extends readonly AnyIterable<unknown>[]> = {
  */
 export function zip<S extends readonly AnyIterable<unknown>[]>(
   ...sources: S
+): Stage<ZipItems<S>>;
+/** Zip with options (a plain object after the sources): `zip(a, b, { signal })`. */
+export function zip<S extends readonly AnyIterable<unknown>[]>(
+  ...args: [...S, MergeOptions]
+): Stage<ZipItems<S>>;
+export function zip<S extends readonly AnyIterable<unknown>[]>(
+  ...args: unknown[]
 ): Stage<ZipItems<S>> {
-  const its = sources.map((s) => iteratorOf("zip sources", s));
+  const [sources, signal] = splitArgs("zip sources", args);
+  const its = openAll("zip sources", sources);
   const lengths = sources.map(lengthOf);
   const known = lengths.length > 0 && lengths.every((n) => n !== undefined);
   return withLength(
-    new Zipper<ZipItems<S>>(its),
+    new Zipper<ZipItems<S>>(its, signal),
     known ? Math.min(...(lengths as number[])) : undefined,
   );
 }

@@ -5,21 +5,80 @@
  */
 
 import { InvalidArgumentError } from "../errors.ts";
-import { NdjsonParseError } from "./errors.ts";
-import { abortError, checkOptions, checkSignal, closeQuietly, iteratorOf } from "./internal.ts";
+import { fileAccessError, NdjsonParseError } from "./errors.ts";
+import { optionalBoolean } from "../_internal/options.ts";
+import {
+  AbortLink,
+  checkOptions,
+  checkSignal,
+  closeIterator,
+  closeQuietly,
+  iteratorOf,
+  nextOf,
+  resultOf,
+} from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
-async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, void, undefined> {
-  const it = iteratorOf("parse NDJSON", source);
+/** Options of {@linkcode ndjson} and {@linkcode toNdjson}. */
+export interface NdjsonOptions {
+  /**
+   * Aborting it ends the iteration with `AbortedError` (even while the source's `next()` is
+   * pending) and returns the source without waiting for it.
+   */
+  signal?: AbortSignal;
+}
+
+// How a loop over its source stands, to close the source the way `for await` would: a source
+// that ended or broke (threw, gave a non-object) is not returned; one left open is returned
+// (awaited when the consumer stopped, quietly when another error is on its way, without waiting
+// after an abort, since its pending next() may never settle).
+const OPEN = 0;
+const ENDED = 1;
+const BROKE = 2;
+const ABORTED = 3;
+
+/** Pull the next result through `link`, recording in `at.state` how the source ended. */
+async function pull<T>(
+  action: string,
+  it: AsyncIterator<T>,
+  link: AbortLink,
+  at: { state: number },
+): Promise<IteratorResult<T>> {
+  link.throwIfAborted();
+  let r: IteratorResult<T>;
+  try {
+    r = resultOf<T>(action, await link.race(nextOf(it)));
+  } catch (error) {
+    at.state = link.aborted ? ABORTED : BROKE;
+    throw error;
+  }
+  if (r.done) at.state = ENDED;
+  return r;
+}
+
+/** Close the source after a loop, per `at.state` (see OPEN). `failing`: an error is on its way. */
+async function closeAfter(
+  it: AsyncIterator<unknown>,
+  link: AbortLink,
+  at: { state: number },
+  failing: boolean,
+): Promise<void> {
+  link.detach();
+  if (at.state === ABORTED || (at.state === OPEN && link.aborted)) void closeQuietly(it);
+  else if (at.state === OPEN) await (failing ? closeQuietly(it) : closeIterator(it));
+}
+
+async function* parseLines<T>(
+  it: AsyncIterator<string>,
+  link: AbortLink,
+): AsyncGenerator<T, void, undefined> {
+  const at = { state: OPEN };
   let line = 0;
-  let finished = false;
+  let failing = false;
   try {
     for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        finished = true;
-        return;
-      }
+      const r = await pull("parse NDJSON", it, link, at);
+      if (r.done) return;
       line++;
       const text = r.value;
       if (typeof text !== "string") {
@@ -35,8 +94,11 @@ async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, vo
       }
       yield value;
     }
+  } catch (error) {
+    failing = true;
+    throw error;
   } finally {
-    if (!finished) await it.return?.();
+    await closeAfter(it, link, at, failing);
   }
 }
 
@@ -46,6 +108,7 @@ async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, vo
  * naming its 1-based line number. An early `break` returns the source.
  *
  * @param source lines (sync or async iterable of strings)
+ * @param options optional `signal`
  * @returns an async generator of parsed values
  * @throws {InvalidArgumentError} when `source` is a string or not iterable
  *
@@ -61,7 +124,11 @@ async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, vo
  */
 export function ndjson<T = unknown>(
   source: AnyIterable<string>,
+  options?: NdjsonOptions,
 ): AsyncGenerator<T, void, undefined> {
+  const action = "parse NDJSON";
+  const o = checkOptions<NdjsonOptions>(action, options, ["signal"]);
+  const signal = checkSignal(action, o.signal);
   if (typeof source === "string") {
     throw new InvalidArgumentError(
       "parse NDJSON",
@@ -69,8 +136,9 @@ export function ndjson<T = unknown>(
       source,
     );
   }
-  iteratorOf("parse NDJSON", source); // validate now rather than at the first next()
-  return parseLines<T>(source);
+  // Opened now (once), so a bad source is refused here rather than at the first next().
+  const it = iteratorOf(action, source);
+  return parseLines<T>(it, new AbortLink(action, signal));
 }
 
 function stringify(value: unknown, index: number): string {
@@ -86,10 +154,24 @@ function stringify(value: unknown, index: number): string {
 }
 
 async function* stringifyAll(
-  source: AnyIterable<unknown>,
+  it: AsyncIterator<unknown>,
+  link: AbortLink,
 ): AsyncGenerator<string, void, undefined> {
+  const at = { state: OPEN };
   let index = 0;
-  for await (const value of source) yield stringify(value, index++) + "\n";
+  let failing = false;
+  try {
+    for (;;) {
+      const r = await pull("serialize NDJSON", it, link, at);
+      if (r.done) return;
+      yield stringify(r.value, index++) + "\n";
+    }
+  } catch (error) {
+    failing = true;
+    throw error;
+  } finally {
+    await closeAfter(it, link, at, failing);
+  }
 }
 
 /**
@@ -97,6 +179,7 @@ async function* stringifyAll(
  * form (`undefined`, a function) throws `InvalidArgumentError` naming its index. Keeps `length`.
  *
  * @param source values (sync or async iterable)
+ * @param options optional `signal`
  * @returns an async generator of lines, each ending with `\n`
  *
  * @example
@@ -109,9 +192,15 @@ async function* stringifyAll(
  * assert.equal(text, '{"a":1}\n[2]\n');
  * ```
  */
-export function toNdjson(source: AnyIterable<unknown>): AsyncGenerator<string, void, undefined> {
-  iteratorOf("serialize NDJSON", source);
-  return withLength(stringifyAll(source), lengthOf(source));
+export function toNdjson(
+  source: AnyIterable<unknown>,
+  options?: NdjsonOptions,
+): AsyncGenerator<string, void, undefined> {
+  const action = "serialize NDJSON";
+  const o = checkOptions<NdjsonOptions>(action, options, ["signal"]);
+  const signal = checkSignal(action, o.signal);
+  const it = iteratorOf(action, source);
+  return withLength(stringifyAll(it, new AbortLink(action, signal)), lengthOf(source));
 }
 
 /** Options of {@linkcode writeNdjson}. */
@@ -132,6 +221,8 @@ export interface WriteNdjsonOptions {
  * @param source values (sync or async iterable)
  * @param options `append`, `sync`, `signal`
  * @returns the number of values written
+ * @throws {FileAccessError} when the file cannot be opened (a missing parent directory, a
+ *   directory, permission denied), naming the path; the source is returned
  *
  * @example
  * ```ts
@@ -156,21 +247,25 @@ export async function writeNdjson(
   if (typeof path !== "string" && !(path instanceof URL)) {
     throw new InvalidArgumentError(action, "path must be a string or a file URL", path);
   }
-  const o = checkOptions<WriteNdjsonOptions>(action, options);
+  const o = checkOptions<WriteNdjsonOptions>(action, options, ["append", "sync", "signal"]);
+  const append = optionalBoolean(action, "append", o.append) ?? false;
+  const sync = optionalBoolean(action, "sync", o.sync) ?? false;
   const signal = checkSignal(action, o.signal);
   const it = iteratorOf(action, source);
-  const append = o.append ?? false;
+  const link = new AbortLink(action, signal);
+  const at = { state: OPEN };
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { write: true, create: true, append, truncate: !append });
   } catch (error) {
+    link.detach();
     await closeQuietly(it); // the source is returned on every failure, this one too
-    throw error;
+    throw fileAccessError(action, path, error);
   }
   const encoder = new TextEncoder();
   let pending = "";
   let count = 0;
-  let finished = false;
+  let failing = false;
   const flush = async () => {
     if (pending.length === 0) return;
     const bytes = encoder.encode(pending);
@@ -180,27 +275,24 @@ export async function writeNdjson(
   };
   try {
     for (;;) {
-      if (signal?.aborted) throw abortError(action, signal);
-      const r = await it.next();
-      if (r.done) {
-        finished = true;
-        break;
-      }
+      const r = await pull(action, it, link, at);
+      if (r.done) break;
       pending += stringify(r.value, count) + "\n";
       count++;
       if (pending.length >= 65536) await flush();
     }
     await flush();
-    if (o.sync) await file.sync();
+    if (sync) await file.sync();
     return count;
   } catch (error) {
+    failing = true;
     try {
       await flush(); // keep the records before the failure
     } catch { /* the first error is the one reported */ }
     throw error;
   } finally {
     try {
-      if (!finished) await it.return?.();
+      await closeAfter(it, link, at, failing);
     } finally {
       file.close();
     }

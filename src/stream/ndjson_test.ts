@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
-import { NdjsonParseError } from "./errors.ts";
+import { FileAccessError, NdjsonParseError } from "./errors.ts";
 import { lines } from "./lines.ts";
 import { ndjson, toNdjson, writeNdjson } from "./ndjson.ts";
 import { lengthOf } from "./sized.ts";
@@ -92,8 +92,29 @@ Deno.test("writeNdjson returns its source when the file cannot be opened", async
   };
   const dir = await Deno.makeTempDir({ prefix: "spool-ndjson-" });
   try {
-    await assert.rejects(writeNdjson(`${dir}/missing/out.ndjson`, source), Deno.errors.NotFound);
+    const path = `${dir}/missing/out.ndjson`;
+    await assert.rejects(writeNdjson(path, source), (e: unknown) => {
+      assert.ok(e instanceof FileAccessError);
+      assert.equal(e.path, path);
+      assert.match(e.message, /^Cannot write NDJSON: the file does not exist/);
+      assert.ok(e.cause instanceof Deno.errors.NotFound);
+      return true;
+    });
     assert.equal(returned, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeNdjson to a directory is a FileAccessError naming the path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool-ndjson-" });
+  try {
+    await assert.rejects(writeNdjson(dir, [1]), (e: unknown) => {
+      assert.ok(e instanceof FileAccessError);
+      assert.equal(e.path, dir);
+      assert.match(e.message, /directory/);
+      return true;
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -16,6 +16,7 @@ import {
   kPoll,
   kWaitFor,
   type Pollable,
+  resultOf,
   Ring,
   type Waiter,
   waiter,
@@ -159,7 +160,7 @@ class Prefetcher<T> implements Stage<T>, Pollable<T> {
           continue;
         }
         this.#pulling = true;
-        const r = await it.next();
+        const r = resultOf<T>(ACTION, await it.next());
         this.#pulling = false;
         if (this.#stopped) return;
         if (r.done) {
@@ -283,7 +284,7 @@ export function prefetch<T>(
   source: AnyIterable<T>,
   options: PrefetchOptions,
 ): Stage<T> {
-  const o = checkOptions<PrefetchOptions>(ACTION, options);
+  const o = checkOptions<PrefetchOptions>(ACTION, options, ["size", "signal"]);
   const size = assertInteger(ACTION, "size", o.size, 1);
   const signal = checkSignal(ACTION, o.signal);
   return withLength(new Prefetcher(source, size, signal), lengthOf(source));

@@ -6,7 +6,16 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
-import { checkOptions, iteratorOf } from "./internal.ts";
+import { optionalBoolean, optionalFunction } from "../_internal/options.ts";
+import {
+  AbortLink,
+  checkOptions,
+  checkSignal,
+  closeQuietly,
+  iteratorOf,
+  nextOf,
+  resultOf,
+} from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
 /** Options of {@linkcode progress}. */
@@ -28,7 +37,23 @@ export interface ProgressOptions {
   now?: () => number;
   /** Width of the bar in characters on a terminal (default 24). */
   barWidth?: number;
+  /**
+   * Aborting it ends the iteration with `AbortedError` (even while the source's `next()` is
+   * pending), prints the `aborted after` line and returns the source without waiting for it.
+   */
+  signal?: AbortSignal;
 }
+
+const KNOWN: (keyof ProgressOptions)[] = [
+  "total",
+  "label",
+  "output",
+  "tty",
+  "intervalMs",
+  "now",
+  "barWidth",
+  "signal",
+];
 
 const ACTION = "report progress";
 
@@ -68,6 +93,7 @@ class Progress<T> implements Stage<T> {
   readonly #interval: number;
   readonly #now: () => number;
   readonly #width: number;
+  readonly #link: AbortLink;
   #count = 0;
   #start = -1;
   #last = 0;
@@ -82,8 +108,10 @@ class Progress<T> implements Stage<T> {
     interval: number,
     now: () => number,
     width: number,
+    signal: AbortSignal | undefined,
   ) {
     this.#it = iteratorOf(ACTION, source);
+    this.#link = new AbortLink(ACTION, signal);
     this.#total = total;
     this.#label = label;
     this.#out = out;
@@ -100,14 +128,25 @@ class Progress<T> implements Stage<T> {
   async next(): Promise<IteratorResult<T>> {
     if (this.#finished) return { done: true, value: undefined };
     if (this.#start < 0) {
-      this.#start = this.#last = this.#now();
-      if (this.#tty) this.#out(this.#bar(this.#start));
+      try {
+        this.#start = this.#last = this.#now();
+        if (this.#tty) this.#out(this.#bar(this.#start));
+      } catch (error) {
+        return await this.#abandon(error);
+      }
     }
     let r: IteratorResult<T>;
     try {
-      r = await this.#it.next();
+      this.#link.throwIfAborted();
+      r = resultOf<T>(ACTION, await this.#link.race(nextOf(this.#it)));
     } catch (error) {
-      this.#finish("failed");
+      if (this.#finished) return { done: true, value: undefined }; // returned meanwhile
+      if (this.#link.aborted) {
+        this.#finish("aborted");
+        void closeQuietly(this.#it); // its pending next() may never settle
+      } else {
+        this.#finish("failed");
+      }
       throw error;
     }
     if (r.done) {
@@ -115,12 +154,27 @@ class Progress<T> implements Stage<T> {
       return r;
     }
     this.#count++;
-    const t = this.#now();
-    if (t - this.#last >= this.#interval) {
-      this.#last = t;
-      this.#out(this.#tty ? this.#bar(t) : this.#line(t));
+    try {
+      const t = this.#now();
+      if (t - this.#last >= this.#interval) {
+        this.#last = t;
+        this.#out(this.#tty ? this.#bar(t) : this.#line(t));
+      }
+    } catch (error) {
+      return await this.#abandon(error);
     }
     return r;
+  }
+
+  /**
+   * The user's `output` or clock threw: the stage ends, the source is returned (quietly: this
+   * error is the one reported) and the error rethrown.
+   */
+  async #abandon(error: unknown): Promise<never> {
+    this.#finished = true;
+    this.#link.detach();
+    await closeQuietly(this.#it);
+    throw error;
   }
 
   async return(value?: unknown): Promise<IteratorResult<T>> {
@@ -171,9 +225,20 @@ class Progress<T> implements Stage<T> {
       `ETA ${eta}\n`;
   }
 
-  #finish(how: "done" | "failed" | "stopped"): void {
+  #finish(how: "done" | "failed" | "stopped" | "aborted"): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#link.detach();
+    try {
+      this.#summary(how);
+    } catch (error) {
+      // At the end of the source the user's output/clock error is reported; on a failure, an
+      // abort or a stop the first error (or the return) matters more.
+      if (how === "done") throw error;
+    }
+  }
+
+  #summary(how: "done" | "failed" | "stopped" | "aborted"): void {
     const t = this.#now();
     if (this.#start < 0) this.#start = t;
     const seconds = (t - this.#start) / 1000;
@@ -197,7 +262,7 @@ class Progress<T> implements Stage<T> {
  * `total` or the source's `length`; the result keeps that `length`.
  *
  * @param source any sync or async iterable
- * @param options `total`, `label`, `output`, `tty`, `intervalMs`, `now`, `barWidth`
+ * @param options `total`, `label`, `output`, `tty`, `intervalMs`, `now`, `barWidth`, `signal`
  * @returns an async iterable iterator of the same items
  * @throws {InvalidArgumentError} for bad options
  *
@@ -217,23 +282,18 @@ export function progress<T>(
   source: AnyIterable<T>,
   options?: ProgressOptions,
 ): Stage<T> {
-  const o = checkOptions<ProgressOptions>(ACTION, options);
+  const o = checkOptions<ProgressOptions>(ACTION, options, KNOWN);
   const total = o.total === undefined
     ? lengthOf(source)
     : assertInteger(ACTION, "total", o.total, 0);
   if (o.label !== undefined && typeof o.label !== "string") {
     throw new InvalidArgumentError(ACTION, "label must be a string", o.label);
   }
-  if (o.output !== undefined && typeof o.output !== "function") {
-    throw new InvalidArgumentError(ACTION, "output must be a function", o.output);
-  }
-  if (o.tty !== undefined && typeof o.tty !== "boolean") {
-    throw new InvalidArgumentError(ACTION, "tty must be a boolean", o.tty);
-  }
-  if (o.now !== undefined && typeof o.now !== "function") {
-    throw new InvalidArgumentError(ACTION, "now must be a function", o.now);
-  }
-  const tty = o.tty ?? (o.output === undefined && Deno.stderr.isTerminal());
+  const output = optionalFunction<(text: string) => void>(ACTION, "output", o.output);
+  const now = optionalFunction<() => number>(ACTION, "now", o.now);
+  const signal = checkSignal(ACTION, o.signal);
+  const tty = optionalBoolean(ACTION, "tty", o.tty) ??
+    (output === undefined && Deno.stderr.isTerminal());
   const interval = o.intervalMs === undefined
     ? (tty ? 100 : 2000)
     : assertNumber(ACTION, "intervalMs", o.intervalMs, 0);
@@ -242,11 +302,12 @@ export function progress<T>(
     source,
     total,
     o.label ?? "progress",
-    o.output ?? defaultOutput(),
+    output ?? defaultOutput(),
     tty,
     interval,
-    o.now ?? (() => performance.now()),
+    now ?? (() => performance.now()),
     width,
+    signal,
   );
   return withLength(p, lengthOf(source) ?? total);
 }

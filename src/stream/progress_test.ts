@@ -93,3 +93,37 @@ Deno.test("progress rejects bad options", () => {
   assert.throws(() => progress([1], { label: 3 as never }), InvalidArgumentError);
   assert.throws(() => progress(7 as never), InvalidArgumentError);
 });
+
+Deno.test("progress: an output that throws ends the stage and returns the source", async () => {
+  const [gen, track] = tracked(10);
+  let calls = 0;
+  const p = progress(gen, {
+    intervalMs: 0,
+    now: () => 0,
+    output: () => {
+      if (++calls === 2) throw new TypeError("terminal gone");
+    },
+  });
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const x of p) got.push(x);
+  }, TypeError);
+  assert.deepEqual(got, [0]);
+  assert.equal(track.returned, true, "the source is returned");
+  assert.deepEqual(await p.next(), { done: true, value: undefined });
+});
+
+Deno.test("progress: a clock that throws ends the stage and returns the source", async () => {
+  const [gen, track] = tracked(10);
+  let calls = 0;
+  const p = progress(gen, {
+    output: () => {},
+    now: () => {
+      if (++calls === 3) throw new RangeError("clock broke");
+      return calls;
+    },
+  });
+  await assert.rejects(collect(p), RangeError);
+  assert.equal(track.returned, true, "the source is returned");
+  assert.deepEqual(await p.next(), { done: true, value: undefined });
+});

@@ -6,14 +6,46 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
-import { checkOptions, iteratorOf } from "./internal.ts";
+import {
+  AbortLink,
+  checkOptions,
+  checkSignal,
+  closeQuietly,
+  iteratorOf,
+  nextOf,
+  resultOf,
+} from "./internal.ts";
 import type { AnyIterable } from "./sized.ts";
+
+/** Options of {@linkcode fromReadable}. */
+export interface FromReadableOptions {
+  /**
+   * Aborting it ends the iteration with `AbortedError` (even while a read is pending) and
+   * cancels the stream with the signal's reason.
+   */
+  signal?: AbortSignal;
+}
 
 class ReaderIterator<T> implements Stage<T> {
   #reader: ReadableStreamDefaultReader<T> | null;
+  readonly #link: AbortLink;
+  /** The abort, reported once by the next `next()` when no read was pending. */
+  #aborted = false;
 
-  constructor(stream: ReadableStream<T>) {
+  constructor(stream: ReadableStream<T>, signal: AbortSignal | undefined) {
     this.#reader = stream.getReader();
+    this.#link = new AbortLink("iterate a ReadableStream", signal, () => this.#abort());
+    if (signal?.aborted) this.#abort();
+  }
+
+  /** The signal fired: cancel the stream (without waiting for it) and report the abort once. */
+  #abort(): void {
+    const reader = this.#reader;
+    if (reader === null) return;
+    this.#reader = null;
+    this.#aborted = true;
+    this.#link.detach();
+    reader.cancel(this.#link.signal?.reason).catch(() => {}).finally(() => reader.releaseLock());
   }
 
   [Symbol.asyncIterator](): this {
@@ -21,12 +53,20 @@ class ReaderIterator<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
+    if (this.#aborted) {
+      this.#aborted = false;
+      throw this.#link.error();
+    }
     const reader = this.#reader;
     if (reader === null) return { done: true, value: undefined };
     let r: ReadableStreamReadResult<T>;
     try {
-      r = await reader.read();
+      r = await this.#link.race(reader.read());
     } catch (error) {
+      if (this.#aborted) {
+        this.#aborted = false;
+        throw this.#link.error();
+      }
       this.#release();
       throw error;
     }
@@ -38,6 +78,8 @@ class ReaderIterator<T> implements Stage<T> {
   }
 
   async return(value?: unknown): Promise<IteratorResult<T>> {
+    this.#aborted = false;
+    this.#link.detach();
     const reader = this.#reader;
     if (reader !== null) {
       this.#reader = null;
@@ -58,6 +100,7 @@ class ReaderIterator<T> implements Stage<T> {
   #release(): void {
     const reader = this.#reader;
     this.#reader = null;
+    this.#link.detach();
     reader?.releaseLock();
   }
 }
@@ -68,8 +111,10 @@ class ReaderIterator<T> implements Stage<T> {
  * thrown at the consumer.
  *
  * @param stream a `ReadableStream` (not locked)
+ * @param options optional `signal`
  * @returns an async iterable iterator of its chunks
- * @throws {InvalidArgumentError} when `stream` is not a ReadableStream or is locked
+ * @throws {InvalidArgumentError} when `stream` is not a ReadableStream or is locked, or for bad
+ *   options
  *
  * @example
  * ```ts
@@ -84,21 +129,29 @@ class ReaderIterator<T> implements Stage<T> {
  */
 export function fromReadable<T>(
   stream: ReadableStream<T>,
+  options?: FromReadableOptions,
 ): Stage<T> {
   const action = "iterate a ReadableStream";
+  const o = checkOptions<FromReadableOptions>(action, options, ["signal"]);
+  const signal = checkSignal(action, o.signal);
   if (!(stream instanceof ReadableStream)) {
     throw new InvalidArgumentError(action, "the argument must be a ReadableStream", stream);
   }
   if (stream.locked) {
     throw new InvalidArgumentError(action, "the stream is locked by another reader", stream);
   }
-  return new ReaderIterator(stream);
+  return new ReaderIterator(stream, signal);
 }
 
 /** Options of {@linkcode toReadable}. */
 export interface ToReadableOptions {
   /** Items the stream pulls ahead of its reader (integer >= 0, default 0: pull on demand). */
   highWaterMark?: number;
+  /**
+   * Aborting it errors the stream with `AbortedError` (even while the source's `next()` is
+   * pending) and returns the source without waiting for it.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -107,7 +160,7 @@ export interface ToReadableOptions {
  * `return()`; a source error errors the stream.
  *
  * @param source any sync or async iterable
- * @param options `highWaterMark` (default 0)
+ * @param options `highWaterMark` (default 0), `signal`
  * @returns a `ReadableStream` of the items
  *
  * @example
@@ -128,25 +181,54 @@ export function toReadable<T>(
   options?: ToReadableOptions,
 ): ReadableStream<T> {
   const action = "make a ReadableStream";
-  const o = checkOptions<ToReadableOptions>(action, options);
+  const o = checkOptions<ToReadableOptions>(action, options, ["highWaterMark", "signal"]);
   const highWaterMark = o.highWaterMark === undefined
     ? 0
     : assertInteger(action, "highWaterMark", o.highWaterMark, 0);
+  const signal = checkSignal(action, o.signal);
   const it = iteratorOf(action, source);
+  let ended = false; // the source ended, broke, was cancelled or aborted: never touch it again
+  let ctl: ReadableStreamDefaultController<T> | undefined;
+  const link = new AbortLink(action, signal, () => {
+    if (ended) return;
+    ended = true;
+    try {
+      ctl?.error(link.error());
+    } catch { /* already closed */ }
+    void closeQuietly(it); // its pending next() may never settle
+  });
   const stream = new ReadableStream<T>({
+    start(controller) {
+      ctl = controller;
+      if (signal?.aborted) {
+        ended = true;
+        controller.error(link.error());
+        void closeQuietly(it);
+      }
+    },
     async pull(controller) {
       let r: IteratorResult<T>;
       try {
-        r = await it.next();
+        r = resultOf<T>(action, await link.race(nextOf(it)));
       } catch (error) {
+        if (ended) return; // aborted: the stream is already errored
+        ended = true;
+        link.detach();
         controller.error(error);
         return;
       }
-      if (r.done) controller.close();
-      else controller.enqueue(r.value);
+      if (ended) return;
+      if (r.done) {
+        ended = true;
+        link.detach();
+        controller.close();
+      } else controller.enqueue(r.value);
     },
     async cancel(reason) {
-      await it.return?.(reason);
+      if (ended) return;
+      ended = true;
+      link.detach();
+      if (typeof it.return === "function") await it.return(reason);
     },
   }, new CountQueuingStrategy({ highWaterMark }));
   return stream;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { iteratorOf } from "./internal.ts";
 
 /** An async iterable whose item count is known in advance. */
 export type Sized<T> = T & { readonly length: number };
@@ -67,34 +67,12 @@ export function withLength<I extends object>(iterable: I, length: number | undef
   return iterable;
 }
 
-/** Get an async iterator from a sync or async iterable. */
+/**
+ * Get an async iterator from a sync or async iterable, by the stream area's one rule (see
+ * `iteratorOf` in internal.ts: strings refused, iterator methods must be functions, a sync
+ * iterator's promise values awaited, a non-object result rejected), failing with
+ * `InvalidArgumentError` for action "iterate".
+ */
 export function toAsyncIterator<T>(source: AnyIterable<T>): AsyncIterator<T> {
-  if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
-    return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
-  }
-  if (source !== null && typeof source === "object" && Symbol.iterator in source) {
-    const it = (source as Iterable<T>)[Symbol.iterator]();
-    return {
-      next: () => {
-        let r: IteratorResult<T>;
-        try {
-          r = it.next();
-        } catch (error) {
-          return Promise.reject(error); // a throwing sync source rejects, like for await
-        }
-        return Promise.resolve(r).then(async (r) =>
-          ({ done: r.done, value: await r.value }) as IteratorResult<T>
-        );
-      },
-      return: (value?: unknown) =>
-        Promise.resolve(it.return?.(value) ?? { done: true, value: undefined }) as Promise<
-          IteratorResult<T>
-        >,
-    };
-  }
-  throw new InvalidArgumentError(
-    "iterate",
-    "the source is neither iterable nor async iterable",
-    source,
-  );
+  return iteratorOf("iterate", source);
 }

@@ -6,13 +6,31 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger } from "../errors.ts";
-import { checkOptions, closeIterator, iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
+import {
+  AbortLink,
+  badResult,
+  checkOptions,
+  checkSignal,
+  closeIterator,
+  closeQuietly,
+  isResult,
+  iteratorOf,
+  nextOf,
+  Ring,
+  type Waiter,
+  waiter,
+} from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 
 /** Options of {@linkcode tee}. */
 export interface TeeOptions {
   /** How many items the fastest consumer may be ahead of the slowest active one (>= 1). */
   capacity: number;
+  /**
+   * Aborting it ends every branch at once: each gets `AbortedError` (once, on its waiting or next
+   * `next()`), the buffer is dropped and the source returned.
+   */
+  signal?: AbortSignal;
 }
 
 const ACTION = "tee a source";
@@ -35,12 +53,28 @@ class TeeHub<T> {
   returned = false;
   /** Branches waiting for an item or for room. */
   readonly waiting = new Set<() => void>();
+  /** Set when the signal was aborted: every branch reports it once, then ends. */
+  abort: unknown = undefined;
+  readonly link: AbortLink;
 
-  constructor(source: AnyIterable<T>, n: number, capacity: number) {
+  constructor(source: AnyIterable<T>, n: number, capacity: number, signal?: AbortSignal) {
     this.it = iteratorOf(ACTION, source);
     this.capacity = capacity;
     this.pos = new Array(n).fill(0);
     this.active = n;
+    this.link = new AbortLink(ACTION, signal, () => this.aborted());
+  }
+
+  /** The signal fired: drop the buffer, return the source (without waiting), wake every branch. */
+  aborted(): void {
+    if (this.abort !== undefined) return;
+    this.abort = this.link.error();
+    const open = this.endAt < 0 && !this.returned;
+    this.returned = true;
+    this.buf.clear();
+    this.link.detach();
+    if (open) void closeQuietly(this.it);
+    this.wakeAll();
   }
 
   get pulled(): number {
@@ -75,10 +109,15 @@ class TeeHub<T> {
     if (this.pulling || this.endAt >= 0 || this.returned) return;
     if (this.pulled - this.minPos() >= this.capacity) return;
     this.pulling = true;
-    this.it.next().then((r) => {
+    nextOf(this.it).then((r) => {
       this.pulling = false;
       if (this.returned) return;
-      if (r.done) this.endAt = this.pulled;
+      if (!isResult(r)) {
+        this.endAt = this.pulled;
+        this.failed = true;
+        this.error = badResult(ACTION, r);
+        this.link.detach();
+      } else if (r.done) this.endAt = this.pulled;
       else this.buf.push(r.value);
       this.wakeAll();
     }, (error) => {
@@ -87,6 +126,7 @@ class TeeHub<T> {
       this.endAt = this.pulled;
       this.failed = true;
       this.error = error;
+      this.link.detach();
       this.wakeAll();
     });
   }
@@ -97,6 +137,7 @@ class TeeHub<T> {
     this.active--;
     this.trim();
     this.wakeAll();
+    if (this.active === 0) this.link.detach();
     if (this.active === 0 && this.endAt < 0 && !this.returned) {
       this.returned = true;
       this.buf.clear();
@@ -136,6 +177,12 @@ class TeeBranch<T> implements Stage<T> {
     while (this.#waiters.length > 0) {
       if (this.#closed) {
         this.#waiters.shift().resolve({ done: true, value: undefined });
+        continue;
+      }
+      if (hub.abort !== undefined) {
+        this.#closed = true;
+        void hub.detach(k);
+        this.#waiters.shift().reject(hub.abort);
         continue;
       }
       const p = hub.pos[k]!;
@@ -180,6 +227,10 @@ class TeeBranch<T> implements Stage<T> {
   }
 
   async return(value?: unknown): Promise<IteratorResult<T>> {
+    if (!this.#closed && this.#hub.abort !== undefined) {
+      this.#closed = true; // aborted: the source was already returned
+      void this.#hub.detach(this.#k);
+    }
     if (!this.#closed) {
       this.#closed = true;
       if (this.#wake !== null) {
@@ -211,7 +262,7 @@ class TeeBranch<T> implements Stage<T> {
  *
  * @param source any sync or async iterable
  * @param n number of branches (integer >= 1)
- * @param options `capacity` (>= 1)
+ * @param options `capacity` (>= 1), optional `signal`
  * @returns an array of `n` async iterable iterators
  * @throws {InvalidArgumentError} for a bad `n` or `capacity`
  *
@@ -236,9 +287,11 @@ export function tee<T>(
   options: TeeOptions,
 ): (Stage<T>)[] {
   assertInteger(ACTION, "n", n, 1);
-  const o = checkOptions<TeeOptions>(ACTION, options);
+  const o = checkOptions<TeeOptions>(ACTION, options, ["capacity", "signal"]);
   const capacity = assertInteger(ACTION, "capacity", o.capacity, 1);
-  const hub = new TeeHub(source, n, capacity);
+  const signal = checkSignal(ACTION, o.signal);
+  const hub = new TeeHub(source, n, capacity, signal);
+  if (signal?.aborted) hub.aborted();
   const length = lengthOf(source);
   return Array.from({ length: n }, (_, k) => withLength(new TeeBranch(hub, k), length));
 }
