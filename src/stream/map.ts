@@ -24,6 +24,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /**
  * The function of {@linkcode map}: gets the item, its 0-based position in the source and a
@@ -55,6 +56,7 @@ class SerialMap<T, R> implements Stage<R> {
   readonly #asyncIt: AsyncIterator<T> | undefined;
   readonly #fn: MapFn<T, R>;
   readonly #ctl = new AbortController();
+  readonly #gate = new TurnGate();
   #index = 0;
   #closed = false;
 
@@ -78,6 +80,11 @@ class SerialMap<T, R> implements Stage<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<R>> => {
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     const syncIt = this.#syncIt;
     if (syncIt === undefined) {
@@ -98,7 +105,7 @@ class SerialMap<T, R> implements Stage<R> {
       return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onSourceError);
     }
     return this.#apply(r.value);
-  }
+  };
 
   readonly #onPulled = (r: IteratorResult<T>): Promise<IteratorResult<R>> => {
     if (r.done) {
@@ -187,6 +194,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
   #closed = false; // next() resolves done (after delivering #final once)
   #final: { error: unknown } | null = null;
   #idle: (() => void)[] = [];
+  readonly #gate = new TurnGate();
 
   constructor(
     source: AnyIterable<T>,
@@ -234,6 +242,11 @@ class ConcurrentMap<T, R> implements Stage<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<R>> => {
     if (this.#closed) return this.#closedResult();
     if (!this.#started) {
       if (this.#signal?.aborted) {
@@ -276,7 +289,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
     const [p, w] = waiter<R>();
     this.#waiters.push(w);
     return p;
-  }
+  };
 
   async return(value?: unknown): Promise<IteratorResult<R>> {
     if (!this.#stopping) {

@@ -7,6 +7,7 @@
 import type { Stage } from "./types.ts";
 import { iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /** Return every iterator in `its`, all at once; rethrow the first error after all settled. */
 async function closeAll(its: AsyncIterator<unknown>[]): Promise<void> {
@@ -29,6 +30,7 @@ class Merger<T> implements Stage<T> {
   #started = false;
   #closed = false;
   #failure: { error: unknown } | null = null;
+  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<T>[]) {
     this.#its = its;
@@ -45,6 +47,11 @@ class Merger<T> implements Stage<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<T>> => {
     if (!this.#started) {
       this.#started = true;
       for (let i = 0; i < this.#its.length; i++) this.#pull(i);
@@ -64,7 +71,7 @@ class Merger<T> implements Stage<T> {
     const [p, w] = waiter<T>();
     this.#waiters.push(w);
     return p;
-  }
+  };
 
   #pull(i: number): void {
     this.#st[i] = 1;
@@ -190,6 +197,7 @@ export function merge<T>(...sources: AnyIterable<T>[]): Stage<T> {
 class Zipper<T> implements Stage<T> {
   readonly #its: AsyncIterator<unknown>[];
   #closed = false;
+  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<unknown>[]) {
     this.#its = its;
@@ -200,6 +208,8 @@ class Zipper<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
+    const turn = this.#gate.wait();
+    if (turn !== undefined) await turn;
     if (this.#closed || this.#its.length === 0) {
       this.#closed = true;
       return { done: true, value: undefined };

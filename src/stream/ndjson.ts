@@ -8,6 +8,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import { NdjsonParseError } from "./errors.ts";
 import { abortError, checkOptions, checkSignal, closeQuietly, iteratorOf } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, void, undefined> {
   const it = iteratorOf("parse NDJSON", source);
@@ -15,6 +16,7 @@ async function* parseLines<T>(source: AnyIterable<string>): AsyncGenerator<T, vo
   let finished = false;
   try {
     for (;;) {
+      if (turnDue()) await giveTurn();
       const r = await it.next();
       if (r.done) {
         finished = true;
@@ -89,7 +91,10 @@ async function* stringifyAll(
   source: AnyIterable<unknown>,
 ): AsyncGenerator<string, void, undefined> {
   let index = 0;
-  for await (const value of source) yield stringify(value, index++) + "\n";
+  for await (const value of source) {
+    yield stringify(value, index++) + "\n";
+    if (turnDue()) await giveTurn();
+  }
 }
 
 /**

@@ -8,9 +8,11 @@ import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { checkOptions, iteratorOf } from "./internal.ts";
 import type { AnyIterable } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 class ReaderIterator<T> implements Stage<T> {
   #reader: ReadableStreamDefaultReader<T> | null;
+  readonly #gate = new TurnGate();
 
   constructor(stream: ReadableStream<T>) {
     this.#reader = stream.getReader();
@@ -21,6 +23,8 @@ class ReaderIterator<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
+    const turn = this.#gate.wait();
+    if (turn !== undefined) await turn;
     const reader = this.#reader;
     if (reader === null) return { done: true, value: undefined };
     let r: ReadableStreamReadResult<T>;
