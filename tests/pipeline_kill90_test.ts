@@ -24,7 +24,11 @@ for (const items of [4_000_000, 10_000_000]) {
     try {
       const killAt = Math.floor(items * 0.9);
       const killed = await child(store, items, 1000, killAt);
-      assert.equal(killed.signal, "SIGKILL", `the child was not killed: ${killed.text}${killed.err}`);
+      assert.equal(
+        killed.signal,
+        "SIGKILL",
+        `the child was not killed: ${killed.text}${killed.err}`,
+      );
       assert.equal(killed.text, "");
 
       const resumed = await child(store, items, 1000, -1);

@@ -53,3 +53,31 @@ Deno.test("pool turn: close() during a long synchronous chunk disposes of the wo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pool turn: a timer fires while pool.map fills a large window from an in-memory async source", async () => {
+  await using pool = await WorkerPool.start({
+    module: new URL("./fixtures/pool_worker.ts", import.meta.url),
+    size: 1,
+    init: { procId: 1 },
+  });
+  const N = 300_000;
+  let pulled = 0;
+  async function* source() {
+    for (let i = 0; i < N; i++) {
+      pulled++;
+      yield i;
+    }
+  }
+  let pulledAtTick = -1;
+  const id = setInterval(() => {
+    if (pulledAtTick < 0) pulledAtTick = pulled;
+  }, 5);
+  let n = 0;
+  try {
+    for await (const _ of pool.map(source(), { chunkSize: 1000, maxInFlight: N })) n++;
+  } finally {
+    clearInterval(id);
+  }
+  assert.equal(n, N);
+  assert.ok(pulledAtTick >= 0 && pulledAtTick < N, `first tick after ${pulledAtTick} pulls`);
+});

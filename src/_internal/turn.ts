@@ -105,3 +105,28 @@ export async function promptTurns<T>(work: () => Promise<T>): Promise<T> {
     prompt--;
   }
 }
+
+/**
+ * Gives a turn before a call when one is due, keeping calls in their order: for `next()`
+ * methods that may be called again before the previous call settled (a deferred call must not
+ * be overtaken by a later one that found no turn due).
+ *
+ * ```ts ignore
+ * next() {
+ *   const turn = this.#gate.wait();
+ *   return turn === undefined ? this.#next() : turn.then(this.#next);
+ * }
+ * ```
+ */
+export class TurnGate {
+  #turn: Promise<void> | undefined;
+  readonly #clear = (): void => {
+    this.#turn = undefined;
+  };
+
+  /** `undefined` when the call may go on now, else a promise to chain it on (one turn). */
+  wait(): Promise<void> | undefined {
+    if (this.#turn === undefined && !turnDue()) return undefined;
+    return (this.#turn ??= giveTurn().then(this.#clear));
+  }
+}

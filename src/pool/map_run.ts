@@ -8,6 +8,7 @@
 import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Error policy of a map. */
 export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
@@ -311,6 +312,8 @@ export class MapRun implements AsyncIterableIterator<unknown> {
           cs = this.#chunkSize();
           limit = this.#limit();
         }
+        // An in-memory async source resolves at once: let timers and messages in.
+        if (turnDue()) await giveTurn();
       }
     } catch (e) {
       this.#pulling = false;

@@ -23,6 +23,7 @@ import {
   resultOf,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode batch}. At least one of `size`, `maxBytes`, `maxWaitMs` is required. */
 export interface BatchOptions<T> {
@@ -159,6 +160,10 @@ class Batcher<T> implements Stage<T[]> {
     const waitFor = this.#waitFor;
     let bytes = 0;
     for (;;) {
+      if (turnDue()) {
+        await giveTurn();
+        if (this.#state !== RUNNING) return true;
+      }
       let value: T;
       let polled = poll === undefined ? EMPTY : poll();
       if (polled === EMPTY && waitFor !== undefined) {
@@ -192,6 +197,10 @@ class Batcher<T> implements Stage<T[]> {
     let bytes = 0;
     let deadline = 0;
     for (;;) {
+      if (turnDue()) {
+        await giveTurn();
+        if (this.#state !== RUNNING) return true;
+      }
       const pull = this.#pending ?? nextOf(it);
       this.#pending = pull;
       let r: IteratorResult<T> | typeof TIMEOUT;

@@ -17,6 +17,7 @@ import {
   type Waiter,
   waiter,
 } from "./internal.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /** Options of {@linkcode channel}. */
 export interface ChannelOptions {
@@ -82,6 +83,7 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
   readonly #signal: AbortSignal | undefined;
   #onAbort: (() => void) | null = null;
   #state = OPEN;
+  readonly #gate = new TurnGate();
   /** The failure to deliver after the buffered values (the internal sentinel). */
   #failure: { error: unknown } | null = null;
   /** Why sends are refused. */
@@ -151,6 +153,11 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<T>> => {
     const buffer = this.#buffer;
     if (buffer.length > 0) {
       const value = buffer.shift();
@@ -168,7 +175,7 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
       return p;
     }
     return this.#terminal();
-  }
+  };
 
   [kPoll](): T | typeof EMPTY {
     if (this.#buffer.length === 0) return EMPTY;

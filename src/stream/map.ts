@@ -27,6 +27,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /**
  * The function of {@linkcode map}: gets the item, its 0-based position in the source and a
@@ -59,6 +60,7 @@ class SerialMap<T, R> implements Stage<R> {
   readonly #fn: MapFn<T, R>;
   readonly #ctl = new AbortController();
   readonly #action: string;
+  readonly #gate = new TurnGate();
   #index = 0;
   #closed = false;
 
@@ -75,6 +77,11 @@ class SerialMap<T, R> implements Stage<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<R>> => {
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     const syncIt = this.#syncIt;
     if (syncIt === undefined) {
@@ -99,7 +106,7 @@ class SerialMap<T, R> implements Stage<R> {
       return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onValueError);
     }
     return this.#apply(r.value);
-  }
+  };
 
   readonly #onPulled = (r: IteratorResult<T>): Promise<IteratorResult<R>> => {
     if (!isResult(r)) return this.#onSourceError(badResult(this.#action, r));
@@ -197,6 +204,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
   #closed = false; // next() resolves done (after delivering #final once)
   #final: { error: unknown } | null = null;
   #idle: (() => void)[] = [];
+  readonly #gate = new TurnGate();
 
   constructor(
     action: string,
@@ -238,6 +246,11 @@ class ConcurrentMap<T, R> implements Stage<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<R>> => {
     if (this.#closed) return this.#closedResult();
     if (!this.#started) {
       if (this.#signal?.aborted) {
@@ -280,7 +293,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
     const [p, w] = waiter<R>();
     this.#waiters.push(w);
     return p;
-  }
+  };
 
   async return(value?: unknown): Promise<IteratorResult<R>> {
     if (!this.#stopping) {

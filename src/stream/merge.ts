@@ -21,6 +21,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /** Options of {@linkcode merge} and {@linkcode zip}, given after the sources. */
 export interface MergeOptions {
@@ -84,6 +85,7 @@ class Merger<T> implements Stage<T> {
   /** The abort, reported once by the next `next()` when no consumer was waiting. */
   #aborted: { error: unknown } | null = null;
   readonly #link: AbortLink;
+  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<T>[], signal: AbortSignal | undefined) {
     this.#its = its;
@@ -106,6 +108,11 @@ class Merger<T> implements Stage<T> {
       this.#aborted = null;
       return Promise.reject(error);
     }
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<T>> => {
     if (!this.#started) {
       this.#started = true;
       if (this.#link.aborted) {
@@ -130,7 +137,7 @@ class Merger<T> implements Stage<T> {
     const [p, w] = waiter<T>();
     this.#waiters.push(w);
     return p;
-  }
+  };
 
   #pull(i: number): void {
     this.#st[i] = 1;
@@ -292,6 +299,7 @@ class Zipper<T> implements Stage<T> {
   readonly #its: AsyncIterator<unknown>[];
   readonly #link: AbortLink;
   #closed = false;
+  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<unknown>[], signal: AbortSignal | undefined) {
     this.#its = its;
@@ -311,6 +319,8 @@ class Zipper<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
+    const turn = this.#gate.wait();
+    if (turn !== undefined) await turn;
     if (this.#closed || this.#its.length === 0) {
       this.#closed = true;
       return { done: true, value: undefined };

@@ -18,6 +18,7 @@ import {
   resultOf,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode ndjson} and {@linkcode toNdjson}. */
 export interface NdjsonOptions {
@@ -77,6 +78,7 @@ async function* parseLines<T>(
   let failing = false;
   try {
     for (;;) {
+      if (turnDue()) await giveTurn();
       const r = await pull("parse NDJSON", it, link, at);
       if (r.done) return;
       line++;
@@ -165,6 +167,7 @@ async function* stringifyAll(
       const r = await pull("serialize NDJSON", it, link, at);
       if (r.done) return;
       yield stringify(r.value, index++) + "\n";
+      if (turnDue()) await giveTurn();
     }
   } catch (error) {
     failing = true;

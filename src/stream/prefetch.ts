@@ -22,6 +22,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode prefetch}. */
 export interface PrefetchOptions {
@@ -158,6 +159,10 @@ class Prefetcher<T> implements Stage<T>, Pollable<T> {
           await new Promise<void>((resolve) => this.#space = resolve);
           if (this.#stopped) return;
           continue;
+        }
+        if (turnDue()) {
+          await giveTurn();
+          if (this.#stopped) return;
         }
         this.#pulling = true;
         const r = resultOf<T>(ACTION, await it.next());

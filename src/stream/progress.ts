@@ -17,6 +17,7 @@ import {
   resultOf,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /** Options of {@linkcode progress}. */
 export interface ProgressOptions {
@@ -96,6 +97,7 @@ class Progress<T> implements Stage<T> {
   readonly #link: AbortLink;
   #count = 0;
   #start = -1;
+  readonly #gate = new TurnGate();
   #last = 0;
   #finished = false;
 
@@ -135,6 +137,8 @@ class Progress<T> implements Stage<T> {
         return await this.#abandon(error);
       }
     }
+    const turn = this.#gate.wait();
+    if (turn !== undefined) await turn;
     let r: IteratorResult<T>;
     try {
       this.#link.throwIfAborted();

@@ -16,6 +16,7 @@ import {
   resultOf,
 } from "./internal.ts";
 import type { AnyIterable } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /** Options of {@linkcode fromReadable}. */
 export interface FromReadableOptions {
@@ -31,6 +32,7 @@ class ReaderIterator<T> implements Stage<T> {
   readonly #link: AbortLink;
   /** The abort, reported once by the next `next()` when no read was pending. */
   #aborted = false;
+  readonly #gate = new TurnGate();
 
   constructor(stream: ReadableStream<T>, signal: AbortSignal | undefined) {
     this.#reader = stream.getReader();
@@ -57,6 +59,8 @@ class ReaderIterator<T> implements Stage<T> {
       this.#aborted = false;
       throw this.#link.error();
     }
+    const turn = this.#gate.wait();
+    if (turn !== undefined) await turn;
     const reader = this.#reader;
     if (reader === null) return { done: true, value: undefined };
     let r: ReadableStreamReadResult<T>;

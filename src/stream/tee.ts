@@ -21,6 +21,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
+import { TurnGate } from "../_internal/turn.ts";
 
 /** Options of {@linkcode tee}. */
 export interface TeeOptions {
@@ -152,6 +153,7 @@ class TeeBranch<T> implements Stage<T> {
   #closed = false;
   readonly #waiters = new Ring<Waiter<T>>(2);
   #wake: (() => void) | null = null;
+  readonly #gate = new TurnGate();
 
   constructor(hub: TeeHub<T>, k: number) {
     this.#hub = hub;
@@ -163,12 +165,17 @@ class TeeBranch<T> implements Stage<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    const turn = this.#gate.wait();
+    return turn === undefined ? this.#next() : turn.then(this.#next);
+  }
+
+  readonly #next = (): Promise<IteratorResult<T>> => {
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     const [p, w] = waiter<T>();
     this.#waiters.push(w);
     if (this.#waiters.length === 1) this.#serve();
     return p;
-  }
+  };
 
   /** Serve waiting next() calls in order, from the buffer or by pulling. */
   #serve(): void {
