@@ -652,3 +652,16 @@ Deno.test("a busy task past timeoutMs in a thread: the pool reports the thread i
     }
   }
 });
+
+Deno.test("a transfer function that throws fails its own inputs with your error, the rest run", async () => {
+  await using p = await pool(1);
+  const boom = new SyntaxError("no transfer for 2");
+  const transfer = (x: unknown) => {
+    if (x === 2) throw boom;
+    return [];
+  };
+  const res = await collect(p.map([1, 2, 3], { errors: "collect", transfer }));
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
+  assert.ok(!res[1]!.ok && res[1]!.error instanceof TaskError && res[1]!.error.cause === boom);
+  await assert.rejects(() => collect(p.map([1, 2, 3], { transfer })), TaskError);
+});

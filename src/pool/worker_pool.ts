@@ -688,15 +688,43 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const now = performance.now();
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      const out = s.outbox;
+      let out = s.outbox;
       if (out.length === 0) continue;
       s.outbox = [];
+      // Transfer lists first: a transfer function of yours that throws fails its own chunk's
+      // inputs (with your error as cause), the others are sent.
+      let lists: (Transferable[] | undefined)[] | undefined;
+      if (out.some((c) => (c.run.flags & 2) !== 0)) {
+        const kept: Chunk[] = [];
+        lists = [];
+        for (const c of out) {
+          let list: Transferable[] | undefined;
+          if (c.run.flags & 2) {
+            list = [];
+            try {
+              c.run.transferOf(c.items, list);
+            } catch (e) {
+              s.inflight = s.inflight.filter((x) => x !== c);
+              c.run.failChunk(c, s.index, e instanceof Error ? e : new Error(String(e)));
+              continue;
+            }
+          }
+          kept.push(c);
+          lists.push(list);
+        }
+        out = kept;
+        if (out.length === 0) continue;
+      }
       const wire: WireChunk[] = new Array(out.length);
       let transfer: Transferable[] | undefined;
       for (let j = 0; j < out.length; j++) {
         const c = out[j]!;
         wire[j] = [c.id, c.isolate ? c.run.flags | ISOLATE : c.run.flags, c.items];
-        if (c.run.flags & 2) c.run.transferOf(c.items, transfer ??= []);
+        const list = lists?.[j];
+        if (list !== undefined && list.length > 0) {
+          transfer ??= [];
+          for (const b of list) if (!transfer.includes(b)) transfer.push(b);
+        }
         if (c.run.timeoutMs > 0) {
           c.sentAt = now;
           if (s.timer === undefined) {
@@ -708,7 +736,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       try {
         s.handle!.post([RUN, wire], transfer);
       } catch {
-        this.#postOneByOne(s, out, wire);
+        this.#postOneByOne(s, out, wire, lists);
       }
     }
   };
@@ -718,15 +746,19 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    * chunk that still cannot be sent, the inputs that cannot fail alone with a CloneError naming
    * them, and the others are queued again. The worker is fine.
    */
-  #postOneByOne(s: Slot, out: Chunk[], wire: WireChunk[]): void {
+  #postOneByOne(
+    s: Slot,
+    out: Chunk[],
+    wire: WireChunk[],
+    lists: (Transferable[] | undefined)[] | undefined,
+  ): void {
     const handle = s.handle!;
     const failed: [Chunk, unknown][] = [];
     for (let j = 0; j < out.length; j++) {
       const c = out[j]!;
-      let transfer: Transferable[] | undefined;
-      if (c.run.flags & 2) c.run.transferOf(c.items, transfer ??= []);
+      const transfer = lists?.[j];
       try {
-        handle.post([RUN, [wire[j]]], transfer);
+        handle.post([RUN, [wire[j]]], transfer?.length ? transfer : undefined);
       } catch (e) {
         failed.push([c, e]);
       }
