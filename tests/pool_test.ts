@@ -5,6 +5,7 @@ import {
   defineWorker,
   TaskError,
   WorkerCrashError,
+  WorkerDisposeError,
   WorkerInitError,
   WorkerPool,
 } from "../src/pool/mod.ts";
@@ -664,4 +665,20 @@ Deno.test("a transfer function that throws fails its own inputs with your error,
   assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
   assert.ok(!res[1]!.ok && res[1]!.error instanceof TaskError && res[1]!.error.cause === boom);
   await assert.rejects(() => collect(p.map([1, 2, 3], { transfer })), TaskError);
+});
+
+Deno.test("a failing dispose is not lost: close() stops every worker, then rejects with it", async () => {
+  const p = await WorkerPool.start({
+    module: new URL("./fixtures/pool_dispose_fail.ts", import.meta.url),
+    size: 2,
+  });
+  assert.deepEqual(await collect(p.map([1, 2])), [1, 2]);
+  await assert.rejects(
+    () => p.close(),
+    (e: unknown) =>
+      e instanceof WorkerDisposeError && e.cause instanceof RangeError &&
+      (e.cause as unknown as { code: string }).code === "E_DISPOSE" &&
+      /^Cannot dispose worker \d: RangeError: dispose failed/.test(e.message),
+  );
+  assert.ok(p.closed && p.insights().every((w) => w.state === "closed"));
 });

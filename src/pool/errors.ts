@@ -349,6 +349,30 @@ export class WorkerInitError extends SpoolError {
 }
 
 /**
+ * A worker's `dispose` failed while the pool closed. `close()` still stops every worker, then
+ * rejects with this error (the first one, when several failed); `cause` is the worker's error,
+ * rebuilt with its class, and its stack ends `stack`.
+ */
+export class WorkerDisposeError extends SpoolError {
+  /** Index of the worker whose dispose failed. */
+  readonly workerIndex: number;
+  /**
+   * Build the error of a worker whose dispose failed.
+   *
+   * @param workerIndex the worker that failed
+   * @param cause its error (rebuilt with the worker's stack)
+   */
+  constructor(workerIndex: number, cause: Error) {
+    super(`dispose worker ${workerIndex}`, summary(cause), undefined, { cause });
+    this.message = `Cannot dispose worker ${workerIndex}: ${summary(cause)}`;
+    this.workerIndex = workerIndex;
+    if (cause.stack) {
+      this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${cause.stack}`;
+    }
+  }
+}
+
+/**
  * A value cannot cross to (or back from) a worker: a function, a symbol, a class the transport
  * cannot copy. `path` names the part that cannot be sent (`init.f`, `input.items[2]`,
  * `result.handle`); `cause` is the transport's own error (a `DataCloneError`).
@@ -395,4 +419,5 @@ registerSpoolErrors(
   TaskError,
   WorkerCrashError,
   WorkerInitError,
+  WorkerDisposeError,
 );

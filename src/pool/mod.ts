@@ -18,5 +18,11 @@ export type {
   WorkerContext,
   WorkerDefinition,
 } from "./define.ts";
-export { CloneError, TaskError, WorkerCrashError, WorkerInitError } from "./errors.ts";
+export {
+  CloneError,
+  TaskError,
+  WorkerCrashError,
+  WorkerDisposeError,
+  WorkerInitError,
+} from "./errors.ts";
 export type { EncodedError, EncodedThrown } from "./errors.ts";

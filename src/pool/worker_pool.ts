@@ -27,6 +27,7 @@ import {
   findUnsendable,
   unsendableReason,
   WorkerCrashError,
+  WorkerDisposeError,
   WorkerInitError,
 } from "./errors.ts";
 import { type Chunk, type ErrorPolicy, MapRun, type Scheduler, type Settled } from "./map_run.ts";
@@ -250,6 +251,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   #closed = false;
   #closing: Promise<void> | undefined;
   #startDone = false;
+  #disposeError: WorkerDisposeError | undefined;
   readonly #scheduler: Scheduler;
 
   /**
@@ -530,6 +532,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         this.#onDeath(slot, m.reason, m.chunk, m.error ? decodeError(m.error) : undefined);
         return;
       case "disposed":
+        if (m.error !== undefined && this.#disposeError === undefined) {
+          this.#disposeError = new WorkerDisposeError(slot.index, decodeError(m.error));
+        }
         slot.disposed?.();
         return;
     }
@@ -935,7 +940,10 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   /**
    * Stop every worker (each gets `closeTimeoutMs` to run `dispose`), fail active maps with
-   * `ClosedError`. Idempotent.
+   * `ClosedError`. Idempotent (every call returns the same promise).
+   *
+   * @param options none yet (an object with unknown keys is refused)
+   * @throws {WorkerDisposeError} once every worker is stopped, when a worker's `dispose` failed
    */
   close(options?: Record<string, never>): Promise<void> {
     try {
@@ -964,6 +972,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
           'itself (end it with Deno.exit()); use kind: "process" for tasks that may not return',
       );
     }
+    if (this.#disposeError !== undefined) throw this.#disposeError;
   }
 
   async #stopSlot(slot: Slot): Promise<void> {
