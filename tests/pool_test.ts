@@ -412,8 +412,11 @@ Deno.test("a result that cannot be cloned fails its own input only", async () =>
     p.map([1, { op: "fn" as const }, 3], { errors: "collect", chunkSize: 1 }),
   );
   assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
-  assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof Error);
-  assert.match(res[1]!.ok ? "" : res[1]!.error.message, /DataCloneError|could not be cloned/i);
+  assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof CloneError);
+  assert.match(
+    res[1]!.ok ? "" : res[1]!.error.message,
+    /CloneError: Cannot send a result back to the pool: result\.fn cannot be sent back from worker 0: a function/,
+  );
   assert.equal(p.insights()[0]!.restarts, 0);
 });
 
