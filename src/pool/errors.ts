@@ -404,9 +404,9 @@ export class CloneError extends SpoolError {
     received?: unknown,
     options?: ErrorOptions,
   ) {
+    super(action, `${path} ${reason}`, received, options);
     // without a received value, the message has no ", received ..." part
-    if (arguments.length >= 4) super(action, `${path} ${reason}`, received, options);
-    else super(action, `${path} ${reason}`);
+    if (arguments.length < 4) this.message = `Cannot ${action}: ${path} ${reason}`;
     this.path = path;
   }
 }
