@@ -9,6 +9,7 @@ import {
   WorkerInitError,
   WorkerPool,
 } from "../src/pool/mod.ts";
+import type { PoolWarning, WorkerInsights } from "../src/pool/mod.ts";
 import type W from "./fixtures/pool_worker.ts";
 import type Spread from "./fixtures/pool_spread.ts";
 import { checkErrorKinds } from "./fixtures/pool_error_kinds.ts";
@@ -618,43 +619,65 @@ Deno.test("worker errors keep their built-in class, own properties and cause cha
   await checkErrorKinds(p);
 });
 
-Deno.test("a busy task past timeoutMs in a thread: the pool reports the thread it cannot stop", async () => {
+/**
+ * Run tests/fixtures/pool_stuck_child.ts with `args`, read its one-line JSON report, then kill it
+ * if it is still there (a spinning thread never lets it exit).
+ */
+async function runStuckChild(
+  args: string[],
+): Promise<{ report: Record<string, unknown>; stderr: string; status: Deno.CommandStatus }> {
   const child = new URL("./fixtures/pool_stuck_child.ts", import.meta.url);
-  for (const mode of ["console", "events"]) {
-    const proc = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", child.pathname, "worker", mode],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // read stdout until the report line, then kill the child: its spinning thread never ends
-    const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let out = "";
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const limit = new Promise<void>((r) => (timer = setTimeout(r, 60_000)));
-    while (!out.includes("\n")) {
-      const r = await Promise.race([reader.read(), limit.then(() => undefined)]);
-      if (r === undefined || r.done) break;
-      out += r.value;
-    }
-    clearTimeout(timer);
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", child.pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((r) => (timer = setTimeout(r, 60_000)));
+  while (!out.includes("\n")) {
+    const r = await Promise.race([reader.read(), limit.then(() => undefined)]);
+    if (r === undefined || r.done) break;
+    out += r.value;
+  }
+  clearTimeout(timer);
+  try {
     proc.kill("SIGKILL");
-    await reader.cancel();
-    const status = await proc.status;
-    const err = new TextDecoder().decode(
-      (await new Response(proc.stderr).arrayBuffer()) as ArrayBuffer,
-    );
+  } catch { /* it exited by itself */ }
+  await reader.cancel();
+  const status = await proc.status;
+  const stderr = new TextDecoder().decode(
+    (await new Response(proc.stderr).arrayBuffer()) as ArrayBuffer,
+  );
+  assert.ok(out.includes("\n"), `no report from the child: ${stderr}`);
+  return { report: JSON.parse(out), stderr, status };
+}
+
+Deno.test("a busy task past timeoutMs in a thread: the pool reports the thread it cannot stop", async () => {
+  for (const mode of ["console", "events"]) {
+    const { report, stderr, status } = await runStuckChild(["worker", mode]);
     assert.equal(status.signal, "SIGKILL", "the child does not exit by itself (the thread spins)");
-    const report = JSON.parse(out);
+    const insights = report.insights as WorkerInsights[];
     assert.deepEqual(report.results, ["ok", "TimeoutError", "ok"]);
-    assert.equal(report.insights[0].stuckThreads, 1);
+    assert.equal(insights[0]!.stuckThreads, 1);
     if (mode === "console") {
-      assert.match(err, /still running.*kind: "process"/s);
+      assert.match(stderr, /still running.*kind: "process"/s);
     } else {
-      assert.equal(report.warnings.length, 2, JSON.stringify(report.warnings));
-      assert.ok(report.warnings.every((w: { code: string }) => w.code === "thread-still-running"));
-      assert.match(report.warnings[1].message, /close.*kind: "process"/s);
+      const warnings = report.warnings as PoolWarning[];
+      assert.equal(warnings.length, 2, JSON.stringify(warnings));
+      assert.ok(warnings.every((w) => w.code === "thread-still-running"));
+      assert.match(warnings[1]!.message, /close.*kind: "process"/s);
     }
   }
+});
+
+Deno.test("start fails fast with a thread busy in init: the thread that cannot be stopped is reported", async () => {
+  const { report, stderr } = await runStuckChild(["init"]);
+  assert.equal(report.error, "WorkerInitError");
+  const insights = report.insights as WorkerInsights[];
+  assert.deepEqual(insights.map((w) => w.stuckThreads), [0, 1]);
+  assert.match(stderr, /worker 1's thread was still in init at close\(\).*kind: "process"/s);
 });
 
 Deno.test("a transfer function that throws fails its own inputs with your error, the rest run", async () => {

@@ -977,6 +977,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   async #stopSlot(slot: Slot): Promise<void> {
     const ready = slot.state === "ready" && slot.handle !== undefined;
+    const starting = slot.state === "starting" && slot.handle !== undefined;
     if (slot.readyAt > 0) slot.liveMs += performance.now() - slot.readyAt;
     slot.readyAt = 0;
     slot.state = "closed";
@@ -1004,8 +1005,12 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     slot.handle = undefined;
     if (!h) return;
     // A thread that did not stop by itself may be busy in JavaScript: check it really stops.
-    if (ready && !disposed && this.kind === "worker") {
-      await this.#terminateChecked(slot, h, "did not stop at close()");
+    if ((ready || starting) && !disposed && this.kind === "worker") {
+      await this.#terminateChecked(
+        slot,
+        h,
+        ready ? "did not stop at close()" : "was still in init at close()",
+      );
     } else {
       await h.terminate().catch(() => {});
     }
