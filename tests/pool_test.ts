@@ -461,9 +461,9 @@ Deno.test("one worker, alternating crashes: only the crashing inputs fail, reque
 Deno.test("one worker, alternating timeouts: only the inputs that time out fail", async () => {
   await using p = await pool(1);
   const inputs = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? { op: "stall" as const } : i));
-  // 600 ms per input: an instant input never takes that long even on a loaded machine
+  // 1 s per input: an instant input never takes that long even on a loaded machine
   const res = await collect(
-    p.map(inputs, { errors: "collect", ordered: false, timeoutMs: 600 }),
+    p.map(inputs, { errors: "collect", ordered: false, timeoutMs: 1000 }),
   );
   assert.deepEqual(res.map((r) => r.index), inputs.map((_, i) => i));
   assert.deepEqual(res.filter((r) => !r.ok).map((r) => r.index), [0, 2, 4, 6, 8, 10]);
