@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "../src/errors.ts";
 import {
+  CloneError,
   defineWorker,
   TaskError,
   WorkerCrashError,
+  WorkerDisposeError,
   WorkerInitError,
   WorkerPool,
 } from "../src/pool/mod.ts";
+import type { PoolWarning, WorkerInsights } from "../src/pool/mod.ts";
 import type W from "./fixtures/pool_worker.ts";
 import type Spread from "./fixtures/pool_spread.ts";
+import { checkErrorKinds } from "./fixtures/pool_error_kinds.ts";
 
 const MODULE = new URL("./fixtures/pool_worker.ts", import.meta.url);
 
@@ -250,7 +254,8 @@ Deno.test("a crashing worker (Deno.exit, self.close, async throw) fails its task
 
 Deno.test("a hung task is stopped by timeoutMs and its worker replaced", async () => {
   await using p = await pool(2);
-  const inputs = [0, 1, { op: "hang" as const }, 3, 4, 5];
+  // "stall" waits without keeping the thread busy (a busy loop is covered by the stuck-thread test)
+  const inputs = [0, 1, { op: "stall" as const }, 3, 4, 5];
   // 2 s per input: a trivial input never takes that long even on a loaded machine.
   const res = await collect(p.map(inputs, { errors: "collect", timeoutMs: 2_000 }));
   const bad = res.filter((r) => !r.ok);
@@ -408,8 +413,11 @@ Deno.test("a result that cannot be cloned fails its own input only", async () =>
     p.map([1, { op: "fn" as const }, 3], { errors: "collect", chunkSize: 1 }),
   );
   assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
-  assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof Error);
-  assert.match(res[1]!.ok ? "" : res[1]!.error.message, /DataCloneError|could not be cloned/i);
+  assert.ok(!res[1]!.ok && res[1]!.error.cause instanceof CloneError);
+  assert.match(
+    res[1]!.ok ? "" : res[1]!.error.message,
+    /CloneError: Cannot send a result back to the pool: result\.fn cannot be sent back from worker 0: a function/,
+  );
   assert.equal(p.insights()[0]!.restarts, 0);
 });
 
@@ -432,4 +440,271 @@ Deno.test("when every worker is dead for good, maps fail instead of hanging", as
   } finally {
     Deno.env.delete("SPOOL_POOL_INIT_ONCE");
   }
+});
+
+// ------------------------------------------------------------------ issue 9: hardening
+
+Deno.test("one worker, alternating crashes: only the crashing inputs fail, requeued work keeps its order", async () => {
+  await using p = await pool(1);
+  const inputs = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? { op: "exit" as const } : i));
+  // unordered: with one worker the completion order is the order the worker ran the inputs
+  const res = await collect(p.map(inputs, { errors: "collect", ordered: false }));
+  assert.deepEqual(res.map((r) => r.index), inputs.map((_, i) => i));
+  assert.deepEqual(res.filter((r) => !r.ok).map((r) => r.index), [0, 2, 4, 6, 8, 10]);
+  for (const r of res) {
+    if (r.ok) assert.equal(r.value.value, 2 * r.index);
+    else assert.ok(r.error.cause instanceof WorkerCrashError);
+  }
+  assert.equal(p.insights()[0]!.restarts, 6);
+});
+
+Deno.test("one worker, alternating timeouts: only the inputs that time out fail", async () => {
+  await using p = await pool(1);
+  const inputs = Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? { op: "stall" as const } : i));
+  // 1 s per input: an instant input never takes that long even on a loaded machine
+  const res = await collect(
+    p.map(inputs, { errors: "collect", ordered: false, timeoutMs: 1000 }),
+  );
+  assert.deepEqual(res.map((r) => r.index), inputs.map((_, i) => i));
+  assert.deepEqual(res.filter((r) => !r.ok).map((r) => r.index), [0, 2, 4, 6, 8, 10]);
+  for (const r of res) {
+    if (!r.ok) assert.ok(r.error.cause instanceof TimeoutError, String(r.error.cause));
+  }
+});
+
+Deno.test("start fails fast: one init fails at once while another never finishes", async () => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tooLate = new Promise<"hung">((
+    resolve,
+  ) => (timer = setTimeout(() => resolve("hung"), 20_000)));
+  const started = WorkerPool.start({
+    module: new URL("./fixtures/pool_init_race.ts", import.meta.url),
+    size: 3,
+  }).then(
+    async (p) => {
+      await p.close();
+      return "started";
+    },
+    (e: unknown) => e,
+  );
+  const outcome = await Promise.race([started, tooLate]);
+  clearTimeout(timer);
+  assert.ok(
+    outcome instanceof WorkerInitError && outcome.workerIndex === 0 &&
+      outcome.cause instanceof RangeError && /worker 0 cannot start/.test(outcome.message),
+    String(outcome),
+  );
+  // if start had hung, let it end (it cannot: the pool is closed when start rejects)
+});
+
+Deno.test("init arguments that cannot be sent: a typed error naming the key", async () => {
+  await assert.rejects(
+    () => pool(1, { init: { procId: 0, f: () => 1 } as never }),
+    (e: unknown) =>
+      e instanceof CloneError && e.path === "init.f" &&
+      /Cannot start worker pool: init\.f cannot be sent to worker 0: .*function/.test(e.message),
+  );
+  await assert.rejects(
+    () => pool(2, { perWorker: [{ procId: 0 }, { procId: 1, s: Symbol("x") } as never] }),
+    (e: unknown) => e instanceof CloneError && e.path === "init.s" && /worker 1/.test(e.message),
+  );
+});
+
+Deno.test("inputs that cannot be sent fail alone with a typed error naming the input", async () => {
+  await using p = await pool(1);
+  const inputs: unknown[] = [1, { op: "fail", msg: "x", f: () => 1 }, 3, Symbol("s"), 5];
+  const res = await collect(p.map(inputs as number[], { errors: "collect", chunkSize: 1 }));
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true, false, true]);
+  const e1 = !res[1]!.ok ? res[1]!.error : undefined;
+  assert.ok(e1 instanceof TaskError && e1.cause instanceof CloneError, String(e1));
+  assert.equal((e1.cause as CloneError).path, "input.f");
+  assert.match(e1.message, /^Cannot process input #1: /);
+  const e3 = !res[3]!.ok ? res[3]!.error : undefined;
+  assert.ok(e3?.cause instanceof CloneError && e3.cause.path === "input");
+  // in a chunk, only the bad item fails
+  const chunked = await collect(p.map(inputs as number[], { errors: "collect", chunkSize: 5 }));
+  assert.deepEqual(chunked.map((r) => r.ok), [true, false, true, false, true]);
+  assert.deepEqual(chunked.filter((r) => r.ok).map((r) => r.ok && r.value.value), [2, 6, 10]);
+  // throw policy: the map raises the TaskError
+  await assert.rejects(() => collect(p.map(inputs as number[])), TaskError);
+  assert.equal(p.insights()[0]!.restarts, 0);
+});
+
+Deno.test("results that cannot be sent back fail alone, naming the result's key", async () => {
+  await using p = await pool(1);
+  const res = await collect(
+    p.map([1, { op: "sym" as const }, 3, { op: "fn" as const }], {
+      errors: "collect",
+      chunkSize: 4,
+    }),
+  );
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true, false]);
+  const e = !res[1]!.ok ? res[1]!.error : undefined;
+  assert.ok(e?.cause instanceof CloneError && e.cause.path === "result.sym", String(e?.cause));
+  const f = !res[3]!.ok ? res[3]!.error : undefined;
+  assert.ok(f?.cause instanceof CloneError && f.cause.path === "result.fn", String(f?.cause));
+});
+
+Deno.test("init arguments for a module without init are an error", async () => {
+  await assert.rejects(
+    () =>
+      WorkerPool.start({
+        module: new URL("./fixtures/pool_spread.ts", import.meta.url),
+        size: 1,
+        init: { a: 1 },
+      }),
+    (e: unknown) =>
+      e instanceof WorkerInitError && e.cause instanceof InvalidArgumentError &&
+      /has no init/.test(e.message),
+  );
+});
+
+Deno.test("every options object validates: unknown keys listed, wrong types named", async () => {
+  assert.throws(
+    () => new WorkerPool({ module: MODULE, size: 1, sise: 2 } as never),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError &&
+      /unknown option "sise" \(known: module, size/.test(e.message),
+  );
+  for (
+    const bad of [
+      { kind: "thread" },
+      { exportName: 3 },
+      { denoArgs: "-A" },
+      { denoArgs: [1] },
+      { onWarning: "log" },
+      { perWorker: {} },
+      { closeTimeoutMs: -1 },
+      { depth: 1.5 },
+    ]
+  ) {
+    assert.throws(
+      () => new WorkerPool({ module: MODULE, size: 1, ...bad } as never),
+      InvalidArgumentError,
+      JSON.stringify(bad),
+    );
+  }
+  assert.throws(() => new WorkerPool(null as never), InvalidArgumentError);
+  await using p = await pool(1);
+  assert.throws(
+    () => p.map([1], { chunksize: 4 } as never),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && /unknown option "chunksize" \(known: /.test(e.message),
+  );
+  for (
+    const bad of [
+      { ordered: "yes" },
+      { spread: 1 },
+      { timeoutMs: 0 },
+      { signal: {} },
+      { transfer: "all" },
+    ]
+  ) {
+    assert.throws(() => p.map([1], bad as never), InvalidArgumentError, JSON.stringify(bad));
+  }
+  assert.throws(() => p.map([1], 5 as never), InvalidArgumentError);
+  assert.throws(() => p.insights({ x: 1 } as never), InvalidArgumentError);
+  assert.throws(
+    () => defineWorker({ process: (_s: unknown, x: number) => x, dispoze: () => {} } as never),
+    /unknown key "dispoze" \(known: init, process, dispose\)/,
+  );
+  assert.throws(
+    () => defineWorker({ process: (_s: unknown, x: number) => x, init: 3 } as never),
+    InvalidArgumentError,
+  );
+});
+
+Deno.test("worker errors keep their built-in class, own properties and cause chain", async () => {
+  await using p = await pool(1);
+  await checkErrorKinds(p);
+});
+
+/**
+ * Run tests/fixtures/pool_stuck_child.ts with `args`, read its one-line JSON report, then kill it
+ * if it is still there (a spinning thread never lets it exit).
+ */
+async function runStuckChild(
+  args: string[],
+): Promise<{ report: Record<string, unknown>; stderr: string; status: Deno.CommandStatus }> {
+  const child = new URL("./fixtures/pool_stuck_child.ts", import.meta.url);
+  const proc = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", child.pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((r) => (timer = setTimeout(r, 60_000)));
+  while (!out.includes("\n")) {
+    const r = await Promise.race([reader.read(), limit.then(() => undefined)]);
+    if (r === undefined || r.done) break;
+    out += r.value;
+  }
+  clearTimeout(timer);
+  try {
+    proc.kill("SIGKILL");
+  } catch { /* it exited by itself */ }
+  await reader.cancel();
+  const status = await proc.status;
+  const stderr = new TextDecoder().decode(
+    (await new Response(proc.stderr).arrayBuffer()) as ArrayBuffer,
+  );
+  assert.ok(out.includes("\n"), `no report from the child: ${stderr}`);
+  return { report: JSON.parse(out), stderr, status };
+}
+
+Deno.test("a busy task past timeoutMs in a thread: the pool reports the thread it cannot stop", async () => {
+  for (const mode of ["console", "events"]) {
+    const { report, stderr, status } = await runStuckChild(["worker", mode]);
+    assert.equal(status.signal, "SIGKILL", "the child does not exit by itself (the thread spins)");
+    const insights = report.insights as WorkerInsights[];
+    assert.deepEqual(report.results, ["ok", "TimeoutError", "ok"]);
+    assert.equal(insights[0]!.stuckThreads, 1);
+    if (mode === "console") {
+      assert.match(stderr, /still running.*kind: "process"/s);
+    } else {
+      const warnings = report.warnings as PoolWarning[];
+      assert.equal(warnings.length, 2, JSON.stringify(warnings));
+      assert.ok(warnings.every((w) => w.code === "thread-still-running"));
+      assert.match(warnings[1]!.message, /close.*kind: "process"/s);
+    }
+  }
+});
+
+Deno.test("start fails fast with a thread busy in init: the thread that cannot be stopped is reported", async () => {
+  const { report, stderr } = await runStuckChild(["init"]);
+  assert.equal(report.error, "WorkerInitError");
+  const insights = report.insights as WorkerInsights[];
+  assert.deepEqual(insights.map((w) => w.stuckThreads), [0, 1]);
+  assert.match(stderr, /worker 1's thread was still in init at close\(\).*kind: "process"/s);
+});
+
+Deno.test("a transfer function that throws fails its own inputs with your error, the rest run", async () => {
+  await using p = await pool(1);
+  const boom = new SyntaxError("no transfer for 2");
+  const transfer = (x: unknown) => {
+    if (x === 2) throw boom;
+    return [];
+  };
+  const res = await collect(p.map([1, 2, 3], { errors: "collect", transfer }));
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
+  assert.ok(!res[1]!.ok && res[1]!.error instanceof TaskError && res[1]!.error.cause === boom);
+  await assert.rejects(() => collect(p.map([1, 2, 3], { transfer })), TaskError);
+});
+
+Deno.test("a failing dispose is not lost: close() stops every worker, then rejects with it", async () => {
+  const p = await WorkerPool.start({
+    module: new URL("./fixtures/pool_dispose_fail.ts", import.meta.url),
+    size: 2,
+  });
+  assert.deepEqual(await collect(p.map([1, 2])), [1, 2]);
+  await assert.rejects(
+    () => p.close(),
+    (e: unknown) =>
+      e instanceof WorkerDisposeError && e.cause instanceof RangeError &&
+      (e.cause as unknown as { code: string }).code === "E_DISPOSE" &&
+      /^Cannot dispose worker \d: RangeError: dispose failed/.test(e.message),
+  );
+  assert.ok(p.closed && p.insights().every((w) => w.state === "closed"));
 });

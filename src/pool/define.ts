@@ -6,6 +6,29 @@
  */
 
 import { InvalidArgumentError } from "../errors.ts";
+import { checkKeys, isRecord, optionalFunction } from "../_internal/options.ts";
+
+const DEFINITION_KEYS = ["init", "process", "dispose"] as const;
+
+/**
+ * Check a worker definition: an object with a `process` function, optional `init` and `dispose`
+ * functions, and no other key (a typo such as `dispoze` would silently never run).
+ *
+ * @param action what was attempted ("define a worker", "load the worker module")
+ * @param definition the candidate
+ */
+export function checkDefinition(action: string, definition: unknown): void {
+  if (!isRecord(definition) || typeof definition.process !== "function") {
+    throw new InvalidArgumentError(
+      action,
+      "the definition needs a process(state, input) function",
+      definition,
+    );
+  }
+  checkKeys(action, definition, DEFINITION_KEYS, "key");
+  optionalFunction(action, "init", definition.init);
+  optionalFunction(action, "dispose", definition.dispose);
+}
 
 /** What a worker's `init` learns about its place in the pool. */
 export interface WorkerContext {
@@ -70,15 +93,6 @@ export type OutputOf<D> = D extends WorkerDefinition<infer _A, infer _S, infer _
 export function defineWorker<Args, State, Input extends unknown[], Output>(
   definition: WorkerDefinition<Args, State, Input, Output>,
 ): WorkerDefinition<Args, State, Input, Output> {
-  if (
-    definition === null || typeof definition !== "object" ||
-    typeof definition.process !== "function"
-  ) {
-    throw new InvalidArgumentError(
-      "define a worker",
-      "the definition needs a process(state, input) function",
-      definition,
-    );
-  }
+  checkDefinition("define a worker", definition);
   return definition;
 }

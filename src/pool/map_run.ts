@@ -144,12 +144,70 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     return c;
   }
 
-  /** Put chunks back at the front of the queue (their worker died before running them). */
-  requeue(chunk: Chunk): void {
-    this.outstanding--;
+  /**
+   * Put chunks back at the front of the queue, in the order given (their worker died before
+   * finishing them: they run again before anything newer, in their original order).
+   */
+  requeue(chunks: readonly Chunk[]): void {
+    this.outstanding -= chunks.length;
     if (this.closed) return;
-    if (this.#pendingHead > 0) this.#pending[--this.#pendingHead] = chunk;
-    else this.#pending.unshift(chunk);
+    this.#unshift(chunks);
+  }
+
+  #unshift(chunks: readonly Chunk[]): void {
+    const n = chunks.length;
+    if (n === 0) return;
+    if (this.#pendingHead >= n) {
+      this.#pendingHead -= n;
+      for (let i = 0; i < n; i++) this.#pending[this.#pendingHead + i] = chunks[i]!;
+    } else {
+      const rest = this.#pending.slice(this.#pendingHead);
+      this.#pending.length = 0;
+      this.#pending.push(...chunks, ...rest);
+      this.#pendingHead = 0;
+    }
+  }
+
+  /**
+   * A taken chunk could not be sent to a worker. `why(item, index)` says why an item cannot be
+   * sent (or `undefined` when it can): those inputs fail alone, the others are queued again one
+   * by one at the front. When no single item is to blame, every input fails with `fallback`.
+   */
+  rejectUnsendable(
+    chunk: Chunk,
+    worker: number,
+    why: (item: unknown, index: number) => Error | undefined,
+    fallback: Error,
+  ): void {
+    const items = chunk.items;
+    const reasons = items.map((item, i) => why(item, chunk.start + i));
+    if (reasons.every((r) => r === undefined)) {
+      this.failChunk(chunk, worker, fallback);
+      return;
+    }
+    this.outstanding--;
+    const good: Chunk[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const piece: Chunk = {
+        id: this.#pool.nextId(),
+        run: this,
+        start: chunk.start + i,
+        items: [items[i]],
+        sentAt: 0,
+        retries: chunk.retries,
+        isolate: chunk.isolate,
+      };
+      const reason = reasons[i];
+      if (reason === undefined) {
+        good.push(piece);
+        continue;
+      }
+      this.outstanding++;
+      this.failChunk(piece, worker, reason);
+      if (this.closed) return;
+    }
+    this.#unshift(good);
+    this.#pool.schedule();
   }
 
   /** Transfer list of a chunk's inputs. */

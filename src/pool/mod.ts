@@ -6,7 +6,7 @@
  */
 
 export { WorkerPool } from "./worker_pool.ts";
-export type { PoolMapOptions, PoolOptions, WorkerInsights } from "./worker_pool.ts";
+export type { PoolMapOptions, PoolOptions, PoolWarning, WorkerInsights } from "./worker_pool.ts";
 export type { ErrorPolicy, Settled } from "./map_run.ts";
 export { defineWorker } from "./define.ts";
 export type {
@@ -18,5 +18,11 @@ export type {
   WorkerContext,
   WorkerDefinition,
 } from "./define.ts";
-export { TaskError, WorkerCrashError, WorkerInitError } from "./errors.ts";
-export type { EncodedError } from "./errors.ts";
+export {
+  CloneError,
+  TaskError,
+  WorkerCrashError,
+  WorkerDisposeError,
+  WorkerInitError,
+} from "./errors.ts";
+export type { EncodedError, EncodedThrown } from "./errors.ts";

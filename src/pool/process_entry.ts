@@ -38,4 +38,5 @@ serve({
     })();
   },
   exit: (code) => exit(code),
+  probe: (value) => void serialize(value),
 });

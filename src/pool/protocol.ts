@@ -41,12 +41,17 @@ export interface InitMessage {
 export interface StopMessage {
   t: "stop";
 }
+/** Ping (main -> worker): a worker whose event loop is free answers `pong` at once. */
+export interface PingMessage {
+  t: "ping";
+}
 /** Control messages (worker -> main). */
 export type ControlMessage =
   | { t: "ready"; initMs: number }
   | { t: "initError"; error: EncodedError }
   | { t: "crash"; chunk: number; reason: string; error?: EncodedError }
-  | { t: "disposed"; error?: EncodedError };
+  | { t: "disposed"; error?: EncodedError }
+  | { t: "pong" };
 
 /**
  * ArrayBuffers reachable from `value` (the value itself, a typed array's buffer, or one level of

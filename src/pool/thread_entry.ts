@@ -19,4 +19,5 @@ serve({
     scope.onmessage = (e) => handler(e.data);
   },
   exit: () => close(),
+  probe: (value) => void structuredClone(value),
 });

@@ -13,6 +13,8 @@ export interface WorkerHandle {
   post(message: unknown, transfer?: Transferable[]): void;
   /** Stop the worker now and release every resource it holds. */
   terminate(): Promise<void>;
+  /** Throw when `value` cannot be sent to this kind of worker (the same encoder, nothing sent). */
+  probe(value: unknown): void;
 }
 
 /** Callbacks a handle reports to. */
@@ -47,6 +49,7 @@ export function spawnThread(events: HandleEvents): WorkerHandle {
       worker.terminate();
       return Promise.resolve();
     },
+    probe: (value) => void structuredClone(value),
   };
 }
 
@@ -103,5 +106,6 @@ export function spawnProcess(events: HandleEvents, denoArgs: readonly string[]):
       await status;
       await writer.close().catch(() => {});
     },
+    probe: (value) => void serialize(value),
   };
 }

@@ -11,9 +11,25 @@ import {
   InvalidArgumentError,
   TimeoutError,
 } from "../errors.ts";
+import {
+  optionalBoolean,
+  optionalFunction,
+  optionalOneOf,
+  optionalString,
+  optionsOf,
+} from "../_internal/options.ts";
 import { type AnyIterable, lengthOf, withLength } from "../stream/sized.ts";
 import type { AnyWorkerDefinition, ArgsOf, InitArgsOf, InputOf, OutputOf } from "./define.ts";
-import { decodeError, type EncodedError, WorkerCrashError, WorkerInitError } from "./errors.ts";
+import {
+  CloneError,
+  decodeError,
+  type EncodedError,
+  findUnsendable,
+  unsendableReason,
+  WorkerCrashError,
+  WorkerDisposeError,
+  WorkerInitError,
+} from "./errors.ts";
 import { type Chunk, type ErrorPolicy, MapRun, type Scheduler, type Settled } from "./map_run.ts";
 import { type ControlMessage, ISOLATE, RUN, type WireChunk, type WireReply } from "./protocol.ts";
 import { type HandleEvents, spawnProcess, spawnThread, type WorkerHandle } from "./transport.ts";
@@ -39,7 +55,56 @@ export interface PoolOptions<D extends AnyWorkerDefinition> {
   closeTimeoutMs?: number;
   /** Flags for `deno run` of process workers (default `["-A"]`). */
   denoArgs?: readonly string[];
+  /**
+   * Called with each {@linkcode PoolWarning} (default: `console.warn` of its message), e.g. a
+   * timed-out thread that Deno cannot stop.
+   */
+  onWarning?: (warning: PoolWarning) => void;
 }
+
+/**
+ * Something the pool could not fix by itself and that you should know about.
+ *
+ * `"thread-still-running"`: a thread worker ran past `timeoutMs` (or did not stop at `close()`)
+ * and did not answer: it is busy in JavaScript, and Deno (2.9.6) cannot stop a busy thread, so
+ * `terminate()` leaves it running (a core busy, the process kept alive). Use `kind: "process"`
+ * for tasks that may not return: a child process is killed for sure.
+ */
+export interface PoolWarning {
+  /** What happened. */
+  code: "thread-still-running";
+  /** The worker concerned (for the warning at close: the first one). */
+  workerIndex: number;
+  /** A sentence for a log. */
+  message: string;
+}
+
+const POOL_KEYS = [
+  "module",
+  "size",
+  "init",
+  "perWorker",
+  "kind",
+  "exportName",
+  "depth",
+  "closeTimeoutMs",
+  "denoArgs",
+  "onWarning",
+] as const;
+
+const MAP_KEYS = [
+  "maxInFlight",
+  "ordered",
+  "errors",
+  "spread",
+  "chunkSize",
+  "transfer",
+  "timeoutMs",
+  "signal",
+] as const;
+
+/** How long a timed-out thread gets to answer a ping before it is reported as still running. */
+const PING_MS = 1000;
 
 /** Options of {@linkcode WorkerPool.map}. */
 export interface PoolMapOptions {
@@ -83,6 +148,11 @@ export interface WorkerInsights {
   initMs: number;
   /** Times the worker was replaced after a crash or a timeout. */
   restarts: number;
+  /**
+   * Threads of this worker terminated while busy in JavaScript (after a timeout, or at close):
+   * Deno cannot stop them, they may still be running. Always 0 with `kind: "process"`.
+   */
+  stuckThreads: number;
 }
 
 interface Slot {
@@ -100,6 +170,7 @@ interface Slot {
   busyMs: number;
   initMs: number;
   restarts: number;
+  stuckThreads: number;
   readyAt: number;
   liveMs: number;
   depth: number;
@@ -172,12 +243,15 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #closeTimeoutMs: number;
   readonly #denoArgs: readonly string[];
   readonly #terminating = new Set<Promise<void>>();
+  readonly #pongs = new Map<WorkerHandle, () => void>();
+  readonly #onWarning: (warning: PoolWarning) => void;
   #rr = 0;
   #scheduled = false;
   #chunkId = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
   #startDone = false;
+  #disposeError: WorkerDisposeError | undefined;
   readonly #scheduler: Scheduler;
 
   /**
@@ -186,10 +260,11 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    * @param options module, size, init arguments, backend
    */
   constructor(options: PoolOptions<D>) {
-    if (options === null || typeof options !== "object") {
+    if (options === undefined) {
       throw new InvalidArgumentError(ACTION, "options must be an object", options);
     }
-    this.#module = resolveModule(options.module);
+    const o = optionsOf(ACTION, options, POOL_KEYS);
+    this.#module = resolveModule(o.module as string | URL);
     this.size = assertInteger(
       ACTION,
       "size",
@@ -203,13 +278,16 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       options.closeTimeoutMs ?? 2000,
       0,
     );
-    const kind = options.kind ?? "worker";
-    if (kind !== "worker" && kind !== "process") {
-      throw new InvalidArgumentError(ACTION, 'kind must be "worker" or "process"', kind);
+    this.kind = optionalOneOf(ACTION, "kind", o.kind, ["worker", "process"] as const) ?? "worker";
+    this.#exportName = optionalString(ACTION, "exportName", o.exportName) ?? "default";
+    const denoArgs = o.denoArgs ?? ["-A"];
+    if (!Array.isArray(denoArgs) || !denoArgs.every((a) => typeof a === "string")) {
+      throw new InvalidArgumentError(ACTION, "denoArgs must be an array of strings", denoArgs);
     }
-    this.kind = kind;
-    this.#exportName = options.exportName ?? "default";
-    this.#denoArgs = options.denoArgs ?? ["-A"];
+    this.#denoArgs = denoArgs;
+    this.#onWarning =
+      optionalFunction<(w: PoolWarning) => void>(ACTION, "onWarning", o.onWarning) ??
+        ((w) => console.warn(`spool WorkerPool: ${w.message}`));
     const per = options.perWorker;
     if (per !== undefined && (!Array.isArray(per) || per.length !== this.size)) {
       throw new InvalidArgumentError(
@@ -236,6 +314,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         busyMs: 0,
         initMs: 0,
         restarts: 0,
+        stuckThreads: 0,
         readyAt: 0,
         liveMs: 0,
         depth: Math.min(this.#depth, 4), // grows once task times are known
@@ -279,13 +358,16 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   async #startAll(): Promise<void> {
-    const results = await Promise.allSettled(this.#slots.map((s) => this.#spawn(s)));
-    this.#startDone = true;
-    const failed = results.findIndex((r) => r.status === "rejected");
-    if (failed >= 0) {
+    try {
+      // Fail fast: the first init that fails stops the others (a slow or hung init elsewhere
+      // must not delay the report).
+      await Promise.all(this.#slots.map((s) => this.#spawn(s)));
+    } catch (error) {
+      this.#startDone = true;
       await this.close();
-      throw (results[failed] as PromiseRejectedResult).reason;
+      throw error;
     }
+    this.#startDone = true;
     if (this.#closed) throw new ClosedError(ACTION, "the pool was closed while starting");
   }
 
@@ -298,12 +380,21 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         if (error) reject(new WorkerInitError(slot.index, error));
         else resolve();
       };
+      let handle: WorkerHandle | undefined;
+      // A replaced worker's late messages (stale replies, a pong) never reach the new one's slot.
       const events: HandleEvents = {
-        message: (m) => this.#onMessage(slot, m),
-        exit: (reason, error) => this.#onDeath(slot, reason, -1, error),
+        message: (m) => {
+          if (handle !== undefined && slot.handle === handle) this.#onMessage(slot, m);
+          else if (handle !== undefined) this.#onStale(handle, m);
+        },
+        exit: (reason, error) => {
+          if (handle !== undefined && slot.handle === handle) {
+            this.#onDeath(slot, reason, -1, error);
+          }
+        },
       };
       try {
-        slot.handle = this.kind === "process"
+        handle = slot.handle = this.kind === "process"
           ? spawnProcess(events, this.#denoArgs)
           : spawnThread(events);
       } catch (e) {
@@ -311,16 +402,80 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         reject(new WorkerInitError(slot.index, e instanceof Error ? e : new Error(String(e))));
         return;
       }
-      slot.handle.post({
-        t: "init",
-        module: this.#module,
-        exportName: this.#exportName,
-        args: this.#args[slot.index],
-        index: slot.index,
-        size: this.size,
-        kind: this.kind,
-      });
+      const args = this.#args[slot.index];
+      try {
+        handle.post({
+          t: "init",
+          module: this.#module,
+          exportName: this.#exportName,
+          args,
+          index: slot.index,
+          size: this.size,
+          kind: this.kind,
+        });
+      } catch (e) {
+        // init arguments the transport cannot copy (a function, a symbol, ...): name the key
+        const bad = findUnsendable(args, handle.probe, "init") ??
+          { path: "init", value: args, error: e };
+        slot.state = "dead";
+        this.#kill(slot);
+        slot.started = undefined;
+        reject(
+          new CloneError(
+            ACTION,
+            bad.path,
+            `cannot be sent to worker ${slot.index}: ${unsendableReason(bad.value, bad.error)}`,
+            bad.value,
+            { cause: bad.error },
+          ),
+        );
+      }
     });
+  }
+
+  /** A message from a worker that was replaced: only a pong matters (see #terminateChecked). */
+  #onStale(handle: WorkerHandle, msg: unknown): void {
+    if (!Array.isArray(msg) && (msg as ControlMessage).t === "pong") this.#pongs.get(handle)?.();
+  }
+
+  #warn(workerIndex: number, message: string): void {
+    try {
+      this.#onWarning({ code: "thread-still-running", workerIndex, message });
+    } catch { /* a failing warning handler must not break the pool */ }
+  }
+
+  /**
+   * Terminate a thread that may be busy: ping it first. A thread whose event loop is free
+   * answers at once and terminate() stops it; one that does not answer within PING_MS is busy in
+   * JavaScript, and Deno cannot stop it: it is counted and reported.
+   */
+  async #terminateChecked(slot: Slot, handle: WorkerHandle, when: string): Promise<void> {
+    const answered = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pongs.delete(handle);
+        resolve(false);
+      }, PING_MS);
+      this.#pongs.set(handle, () => {
+        clearTimeout(timer);
+        this.#pongs.delete(handle);
+        resolve(true);
+      });
+      try {
+        handle.post({ t: "ping" });
+      } catch {
+        this.#pongs.get(handle)?.();
+      }
+    });
+    await handle.terminate().catch(() => {});
+    if (answered) return;
+    slot.stuckThreads++;
+    this.#warn(
+      slot.index,
+      `worker ${slot.index}'s thread ${when} and does not answer: it is busy in JavaScript, and ` +
+        "Deno cannot stop a busy thread, so it is still running (a core stays busy and the " +
+        'process cannot exit by itself); use kind: "process" for tasks that may not return ' +
+        "(a child process is killed for sure)",
+    );
   }
 
   #onMessage(slot: Slot, msg: unknown): void {
@@ -377,6 +532,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         this.#onDeath(slot, m.reason, m.chunk, m.error ? decodeError(m.error) : undefined);
         return;
       case "disposed":
+        if (m.error !== undefined && this.#disposeError === undefined) {
+          this.#disposeError = new WorkerDisposeError(slot.index, decodeError(m.error));
+        }
         slot.disposed?.();
         return;
     }
@@ -393,7 +551,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     slot.state = "dead";
     if (slot.readyAt > 0) slot.liveMs += performance.now() - slot.readyAt;
     slot.readyAt = 0;
-    this.#kill(slot);
+    this.#kill(slot, timeout ? "ran past timeoutMs" : undefined);
     if (wasStarting && slot.started) {
       slot.started(error ?? new WorkerCrashError(slot.index, reason));
       this.#checkAlive();
@@ -412,14 +570,22 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const cause = timeout
       ? new TimeoutError(`finish a task within ${inflight[culprit]?.run.timeoutMs} ms`, reason)
       : new WorkerCrashError(slot.index, reason, error);
+    // Only the culprit fails when it is known; the others did nothing wrong and run again (not
+    // counted as retries). When nobody is known, each is retried isolated, at most 3 times.
+    const again = new Map<MapRun, Chunk[]>();
     for (let i = 0; i < inflight.length; i++) {
       const c = inflight[i]!;
-      if (i === culprit || ++c.retries > 3) c.run.failChunk(c, slot.index, cause);
-      else {
+      if (i === culprit || (culprit < 0 && ++c.retries > 3)) {
+        c.run.failChunk(c, slot.index, cause);
+      } else {
         if (culprit < 0) c.isolate = true;
-        c.run.requeue(c);
+        const list = again.get(c.run);
+        if (list) list.push(c);
+        else again.set(c.run, [c]);
       }
     }
+    // back at the front of their maps' queues, in their original order
+    for (const [run, chunks] of again) run.requeue(chunks);
     slot.restarts++;
     {
       this.#spawn(slot).then(
@@ -441,7 +607,8 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     for (const run of [...this.#runs]) run.fail(err);
   }
 
-  #kill(slot: Slot): void {
+  /** Stop a slot's worker; `check` (threads): find out whether it really stops, see below. */
+  #kill(slot: Slot, check?: string): void {
     if (slot.timer !== undefined) {
       clearTimeout(slot.timer);
       slot.timer = undefined;
@@ -449,7 +616,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const h = slot.handle;
     slot.handle = undefined;
     if (h) {
-      const p = h.terminate().catch(() => {});
+      const p = check !== undefined && this.kind === "worker"
+        ? this.#terminateChecked(slot, h, check)
+        : h.terminate().catch(() => {});
       this.#terminating.add(p);
       p.then(() => this.#terminating.delete(p));
     }
@@ -524,15 +693,43 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const now = performance.now();
     for (let i = 0; i < slots.length; i++) {
       const s = slots[i]!;
-      const out = s.outbox;
+      let out = s.outbox;
       if (out.length === 0) continue;
       s.outbox = [];
+      // Transfer lists first: a transfer function of yours that throws fails its own chunk's
+      // inputs (with your error as cause), the others are sent.
+      let lists: (Transferable[] | undefined)[] | undefined;
+      if (out.some((c) => (c.run.flags & 2) !== 0)) {
+        const kept: Chunk[] = [];
+        lists = [];
+        for (const c of out) {
+          let list: Transferable[] | undefined;
+          if (c.run.flags & 2) {
+            list = [];
+            try {
+              c.run.transferOf(c.items, list);
+            } catch (e) {
+              s.inflight = s.inflight.filter((x) => x !== c);
+              c.run.failChunk(c, s.index, e instanceof Error ? e : new Error(String(e)));
+              continue;
+            }
+          }
+          kept.push(c);
+          lists.push(list);
+        }
+        out = kept;
+        if (out.length === 0) continue;
+      }
       const wire: WireChunk[] = new Array(out.length);
       let transfer: Transferable[] | undefined;
       for (let j = 0; j < out.length; j++) {
         const c = out[j]!;
         wire[j] = [c.id, c.isolate ? c.run.flags | ISOLATE : c.run.flags, c.items];
-        if (c.run.flags & 2) c.run.transferOf(c.items, transfer ??= []);
+        const list = lists?.[j];
+        if (list !== undefined && list.length > 0) {
+          transfer ??= [];
+          for (const b of list) if (!transfer.includes(b)) transfer.push(b);
+        }
         if (c.run.timeoutMs > 0) {
           c.sentAt = now;
           if (s.timer === undefined) {
@@ -543,14 +740,59 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       }
       try {
         s.handle!.post([RUN, wire], transfer);
-      } catch (e) {
-        // e.g. an input that cannot be cloned: those chunks fail, the worker is fine
-        s.inflight.splice(s.inflight.length - out.length, out.length);
-        const err = e instanceof Error ? e : new Error(String(e));
-        for (const c of out) c.run.failChunk(c, s.index, err);
+      } catch {
+        this.#postOneByOne(s, out, wire, lists);
       }
     }
   };
+
+  /**
+   * A batch could not be sent (some input cannot be copied): send its chunks one by one; in a
+   * chunk that still cannot be sent, the inputs that cannot fail alone with a CloneError naming
+   * them, and the others are queued again. The worker is fine.
+   */
+  #postOneByOne(
+    s: Slot,
+    out: Chunk[],
+    wire: WireChunk[],
+    lists: (Transferable[] | undefined)[] | undefined,
+  ): void {
+    const handle = s.handle!;
+    const failed: [Chunk, unknown][] = [];
+    for (let j = 0; j < out.length; j++) {
+      const c = out[j]!;
+      const transfer = lists?.[j];
+      try {
+        handle.post([RUN, [wire[j]]], transfer?.length ? transfer : undefined);
+      } catch (e) {
+        failed.push([c, e]);
+      }
+    }
+    if (failed.length === 0) return;
+    const bad = new Set(failed.map(([c]) => c));
+    s.inflight = s.inflight.filter((c) => !bad.has(c));
+    for (const [c, e] of failed) {
+      const why = (item: unknown, index: number): Error | undefined => {
+        const found = findUnsendable(item, handle.probe, "input");
+        if (found === undefined) return undefined;
+        return new CloneError(
+          `send input #${index}`,
+          found.path,
+          `cannot be sent to worker ${s.index}: ${unsendableReason(found.value, found.error)}`,
+          found.value,
+          { cause: found.error },
+        );
+      };
+      const fallback = new CloneError(
+        `send input #${c.start}`,
+        "input",
+        `cannot be sent to worker ${s.index}: ${unsendableReason(undefined, e)}`,
+        c.items,
+        { cause: e },
+      );
+      c.run.rejectUnsendable(c, s.index, why, fallback);
+    }
+  }
 
   #arm(slot: Slot, ms: number): void {
     slot.timer = setTimeout(() => {
@@ -612,9 +854,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     options: PoolMapOptions = {},
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const action = "map over the worker pool";
-    if (options === null || typeof options !== "object") {
-      throw new InvalidArgumentError(action, "options must be an object", options);
-    }
+    optionsOf(action, options, MAP_KEYS);
+    const ordered = optionalBoolean(action, "ordered", options.ordered) ?? true;
+    const spread = optionalBoolean(action, "spread", options.spread) ?? false;
     const chunkSize = options.chunkSize ?? 1;
     if (chunkSize !== "auto") assertInteger(action, "chunkSize", chunkSize, 1);
     const errors = options.errors ?? "throw";
@@ -656,9 +898,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     if (this.#closed) throw new ClosedError(action, "the pool is closed");
     const run = new MapRun(this.#scheduler, source, {
       maxInFlight,
-      ordered: options.ordered ?? true,
+      ordered,
       errors,
-      spread: options.spread ?? false,
+      spread,
       chunkSize,
       transfer: t,
       timeoutMs,
@@ -667,8 +909,13 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     return withLength(run, lengthOf(source));
   }
 
-  /** Per-worker figures (tasks, busy, idle and init time, restarts). */
-  insights(): WorkerInsights[] {
+  /**
+   * Per-worker figures (tasks, busy, idle and init time, restarts, threads still running).
+   *
+   * @param options none yet (an object with unknown keys is refused)
+   */
+  insights(options?: Record<string, never>): WorkerInsights[] {
+    optionsOf("get worker pool insights", options, []);
     const now = performance.now();
     return this.#slots.map((s) => {
       const live = s.liveMs + (s.readyAt > 0 ? now - s.readyAt : 0);
@@ -681,6 +928,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         idleMs: Math.max(0, live - s.busyMs),
         initMs: s.initMs,
         restarts: s.restarts,
+        stuckThreads: s.stuckThreads,
       };
     });
   }
@@ -692,9 +940,17 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   /**
    * Stop every worker (each gets `closeTimeoutMs` to run `dispose`), fail active maps with
-   * `ClosedError`. Idempotent.
+   * `ClosedError`. Idempotent (every call returns the same promise).
+   *
+   * @param options none yet (an object with unknown keys is refused)
+   * @throws {WorkerDisposeError} once every worker is stopped, when a worker's `dispose` failed
    */
-  close(): Promise<void> {
+  close(options?: Record<string, never>): Promise<void> {
+    try {
+      optionsOf("close the worker pool", options, []);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#closing ??= this.#close();
   }
 
@@ -705,10 +961,23 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     }
     await Promise.all(this.#slots.map((s) => this.#stopSlot(s)));
     while (this.#terminating.size) await Promise.all([...this.#terminating]);
+    const stuck = this.#slots.filter((s) => s.stuckThreads > 0);
+    if (stuck.length > 0) {
+      const n = stuck.reduce((a, s) => a + s.stuckThreads, 0);
+      this.#warn(
+        stuck[0]!.index,
+        `the pool closed with ${n} thread${n > 1 ? "s" : ""} still running (worker ${
+          stuck.map((s) => s.index).join(", ")
+        }): Deno cannot stop a thread busy in JavaScript, so this process will not exit by ` +
+          'itself (end it with Deno.exit()); use kind: "process" for tasks that may not return',
+      );
+    }
+    if (this.#disposeError !== undefined) throw this.#disposeError;
   }
 
   async #stopSlot(slot: Slot): Promise<void> {
     const ready = slot.state === "ready" && slot.handle !== undefined;
+    const starting = slot.state === "starting" && slot.handle !== undefined;
     if (slot.readyAt > 0) slot.liveMs += performance.now() - slot.readyAt;
     slot.readyAt = 0;
     slot.state = "closed";
@@ -717,15 +986,16 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       slot.timer = undefined;
     }
     if (slot.started) slot.started(new ClosedError(ACTION, "the pool was closed while starting"));
+    let disposed = false;
     if (ready && this.#closeTimeoutMs > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        slot.disposed = resolve;
-        timer = setTimeout(resolve, this.#closeTimeoutMs);
+      disposed = await new Promise<boolean>((resolve) => {
+        slot.disposed = () => resolve(true);
+        timer = setTimeout(() => resolve(false), this.#closeTimeoutMs);
         try {
           slot.handle!.post({ t: "stop" });
         } catch {
-          resolve();
+          resolve(false);
         }
       });
       clearTimeout(timer);
@@ -733,7 +1003,17 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     }
     const h = slot.handle;
     slot.handle = undefined;
-    if (h) await h.terminate().catch(() => {});
+    if (!h) return;
+    // A thread that did not stop by itself may be busy in JavaScript: check it really stops.
+    if ((ready || starting) && !disposed && this.kind === "worker") {
+      await this.#terminateChecked(
+        slot,
+        h,
+        ready ? "did not stop at close()" : "was still in init at close()",
+      );
+    } else {
+      await h.terminate().catch(() => {});
+    }
   }
 
   /** Same as {@linkcode WorkerPool.close} (for `await using`). */

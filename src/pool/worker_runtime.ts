@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { AnyWorkerDefinition } from "./define.ts";
+import { type AnyWorkerDefinition, checkDefinition } from "./define.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { encodeError } from "./errors.ts";
+import { CloneError, encodeError, findUnsendable, unsendableReason } from "./errors.ts";
 import {
   collectTransferables,
   type ControlMessage,
@@ -29,6 +29,8 @@ export interface Port {
   listen(handler: (message: unknown) => void): void;
   /** End this worker for good. */
   exit(code: number): void;
+  /** Throw when `value` cannot be sent (the transport's encoder, without sending). */
+  probe(value: unknown): void;
 }
 
 /** Replies are flushed when the worker runs out of queued chunks, or after this long. */
@@ -46,6 +48,31 @@ export function serve(port: Port): void {
   let transfer: Transferable[] = [];
   let lastFlush = 0;
   let dead = false;
+  let workerIndex = -1;
+
+  /** A reply that cannot be sent: fail the results that cannot, with a CloneError naming them. */
+  const sendable = (reply: WireReply): WireReply => {
+    const values = reply[2];
+    const errs = new Set(reply[3] === 0 ? [] : reply[3]);
+    for (let i = 0; i < values.length; i++) {
+      if (errs.has(i)) continue;
+      const bad = findUnsendable(values[i], port.probe, "result");
+      if (bad === undefined) continue;
+      values[i] = encodeError(
+        new CloneError(
+          "send a result back to the pool",
+          bad.path,
+          `cannot be sent back from worker ${workerIndex}: ${
+            unsendableReason(bad.value, bad.error)
+          }`,
+          bad.value,
+          { cause: bad.error },
+        ),
+      );
+      errs.add(i);
+    }
+    return [reply[0], reply[1], values, errs.size ? [...errs].sort((a, b) => a - b) : 0];
+  };
 
   const flush = () => {
     if (replies.length === 0) return;
@@ -56,15 +83,19 @@ export function serve(port: Port): void {
     try {
       port.post(msg, t.length ? t : undefined);
     } catch {
-      // Some result cannot be cloned: send chunk by chunk, and fail the inputs of a chunk that
-      // still cannot be sent (the worker itself is fine).
+      // Some result cannot be sent: send chunk by chunk; in a chunk that still cannot be sent,
+      // only the results that cannot are failed (the worker itself is fine).
       for (const reply of msg[1] as WireReply[]) {
         try {
           port.post([RUN, [reply]]);
         } catch (e) {
-          const n = reply[2].length;
-          const err = encodeError(e);
-          port.post([RUN, [[reply[0], reply[1], new Array(n).fill(err), [...Array(n).keys()]]]]);
+          try {
+            port.post([RUN, [sendable(reply)]]);
+          } catch {
+            const n = reply[2].length;
+            const err = encodeError(e);
+            port.post([RUN, [[reply[0], reply[1], new Array(n).fill(err), [...Array(n).keys()]]]]);
+          }
         }
       }
     }
@@ -168,6 +199,7 @@ export function serve(port: Port): void {
   const init = async (m: InitMessage) => {
     const t0 = performance.now();
     try {
+      workerIndex = m.index;
       const mod = await import(m.module);
       const d = mod[m.exportName] as AnyWorkerDefinition | undefined;
       if (d === null || typeof d !== "object" || typeof d.process !== "function") {
@@ -175,6 +207,16 @@ export function serve(port: Port): void {
           "load the worker module",
           `it has no export "${m.exportName}" with a process(state, input) function (use defineWorker)`,
           m.module,
+        );
+      }
+      checkDefinition(`load the worker module ${m.module}`, d);
+      if (d.init === undefined && m.args !== undefined) {
+        // the arguments would be dropped silently: the state would be undefined
+        throw new InvalidArgumentError(
+          "initialise the worker",
+          `the module's "${m.exportName}" export has no init, so the init arguments given to ` +
+            "the pool would be dropped (add an init(args) to the worker, or pass no init/perWorker)",
+          m.args,
         );
       }
       def = d;
@@ -208,8 +250,9 @@ export function serve(port: Port): void {
       }
       return;
     }
-    const m = msg as InitMessage | { t: "stop" };
+    const m = msg as InitMessage | { t: "stop" } | { t: "ping" };
     if (m.t === "init") init(m);
     else if (m.t === "stop") stop();
+    else if (m.t === "ping") port.post({ t: "pong" } satisfies ControlMessage);
   });
 }
