@@ -708,3 +708,24 @@ Deno.test("a failing dispose is not lost: close() stops every worker, then rejec
   );
   assert.ok(p.closed && p.insights().every((w) => w.state === "closed"));
 });
+
+Deno.test("a module given as a relative path under a directory named with # and % loads", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool pool #1 %20 " });
+  const spool = new URL("../src/pool/mod.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    `${dir}/w.ts`,
+    `import { defineWorker } from ${JSON.stringify(spool)};\n` +
+      `export default defineWorker({ process: (_s: unknown, x: number) => x + 1 });\n`,
+  );
+  const cwd = Deno.cwd();
+  Deno.chdir(dir);
+  try {
+    await using p = await WorkerPool.start({ module: "./w.ts", size: 1 });
+    const out: number[] = [];
+    for await (const r of p.map([1, 2, 3])) out.push(r as number);
+    assert.deepEqual(out, [2, 3, 4]);
+  } finally {
+    Deno.chdir(cwd);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   assertInteger,
   assertNumber,
@@ -195,8 +197,10 @@ function resolveModule(module: string | URL): string {
   if (typeof module !== "string" || module === "") {
     throw new InvalidArgumentError(ACTION, "module must be a URL or a path", module);
   }
-  if (/^[a-z][a-z0-9+.-]*:/i.test(module)) return module;
-  return new URL(module, `file://${Deno.cwd().replace(/\/?$/, "/")}`).href;
+  // A path (absolute, or relative to the cwd) becomes a file URL with `#`, `%` and spaces escaped;
+  // anything else with a scheme ("file:", "https:", "data:") is already a URL.
+  if (!isAbsolute(module) && /^[a-z][a-z0-9+.-]*:/i.test(module)) return module;
+  return pathToFileURL(resolve(module)).href;
 }
 
 /**
