@@ -729,3 +729,14 @@ Deno.test("a module given as a relative path under a directory named with # and 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("map refuses a string source (the stream rule: it would iterate characters)", async () => {
+  await using p = await pool(1);
+  await assert.rejects(
+    async () => {
+      for await (const _ of p.map("abc" as never)) { /* never reached */ }
+    },
+    InvalidArgumentError,
+    "string",
+  );
+});

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { AbortedError, ClosedError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
+import { openSource } from "../stream/internal.ts";
 
 /** Error policy of a map. */
 export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
@@ -234,24 +235,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       this.#ringV = new Array(o.maxInFlight);
       this.#ringF = new Uint8Array(o.maxInFlight);
     }
-    const src = this.#source as Record<symbol, unknown>;
     try {
-      if (
-        src !== null && typeof src === "object" && typeof src[Symbol.asyncIterator] === "function"
-      ) {
-        this.#asyncIt = (src[Symbol.asyncIterator] as () => AsyncIt)();
-      } else if (
-        src !== null && (typeof src === "object" || typeof src === "string") &&
-        typeof src[Symbol.iterator] === "function"
-      ) {
-        this.#syncIt = (src[Symbol.iterator] as () => SyncIt)();
-      } else {
-        throw new InvalidArgumentError(
-          "map over the worker pool",
-          "the source is neither iterable nor async iterable",
-          src,
-        );
-      }
+      // The stream area's rule (strings refused, iterator methods must be functions).
+      const opened = openSource<unknown>("map over the worker pool", this.#source);
+      if (opened.async) this.#asyncIt = opened.async as AsyncIt;
+      else this.#syncIt = opened.sync as SyncIt;
     } catch (e) {
       this.#fail(e);
       return;
