@@ -171,6 +171,8 @@ interface SourceRt {
   waiter: (() => void) | undefined;
   wake: () => void;
   sinceBarrier: number;
+  /** The position of the last barrier injected (or resumed from). */
+  barrierAt: number;
 }
 
 interface SinkRt {
@@ -217,6 +219,22 @@ function groupSlots(group: unknown[]): Slot[] {
  */
 function userError(error: unknown): unknown {
   return error instanceof TaskError && error.cause !== undefined ? error.cause : error;
+}
+/**
+ * A typed error of the store (a corrupt snapshot, a lock held) passes as it is; a raw file-system
+ * error (the path is a file, a parent is missing or not writable) becomes a `CheckpointError`
+ * naming the directory, with the original as `cause`.
+ */
+function storeError(error: unknown, dir: string): unknown {
+  if (error instanceof SpoolError) return error;
+  return new CheckpointError(
+    "open the checkpoint store",
+    `its directory cannot be used (${
+      error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    })`,
+    dir,
+    { cause: error },
+  );
 }
 /** The good items of a `consume` group (holes left out, order kept). */
 function goodOf(group: unknown[]): unknown[] {
@@ -488,6 +506,7 @@ export class PipelineRun {
             w?.();
           },
           sinceBarrier: 0,
+          barrierAt: 0,
         };
         this.#sources.set(name, src);
       }
@@ -866,7 +885,11 @@ export class PipelineRun {
     if (store === undefined) return;
     if (options.stateName !== undefined) this.#stateName = options.stateName;
     if (typeof store === "string") {
-      this.#store = new StateStore(store, { keeper: new LatestStatesKeeper(options.keep ?? 3) });
+      try {
+        this.#store = new StateStore(store, { keeper: new LatestStatesKeeper(options.keep ?? 3) });
+      } catch (error) {
+        throw storeError(error, store);
+      }
       this.#ownStore = true;
     } else if (store instanceof StateStore) {
       this.#store = store;
@@ -881,17 +904,7 @@ export class PipelineRun {
     try {
       await this.#store.load("latest");
     } catch (error) {
-      // A typed error of the store (a corrupt snapshot, a lock held) passes as it is; a raw
-      // file-system error (the path is a file, a parent is missing or not writable) is named.
-      if (error instanceof SpoolError) throw error;
-      throw new CheckpointError(
-        "open the checkpoint store",
-        `its directory cannot be used (${
-          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-        })`,
-        typeof store === "string" ? store : this.#store.dir,
-        { cause: error },
-      );
+      throw storeError(error, this.#store.dir);
     }
     const data = this.#component.loaded;
     if (data === undefined) return;
@@ -912,7 +925,9 @@ export class PipelineRun {
       rt.dead = rt.restored?.dead ?? 0;
       this.#deadBefore += rt.dead;
     }
-    for (const [name, src] of this.#sources) src.position = data.positions[name] ?? 0;
+    for (const [name, src] of this.#sources) {
+      src.position = src.barrierAt = data.positions[name] ?? 0;
+    }
     for (const [name, s] of this.#sinks) s.seq = data.sinks[name] ?? 0;
     (this as { resumedFrom: unknown }).resumedFrom = {
       checkpoint: data.checkpoint,
@@ -926,6 +941,11 @@ export class PipelineRun {
   #request(force: boolean): void {
     if (!this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted) return;
     if ([...this.#sources.values()].every((src) => src.ended)) return;
+    // Nothing read since the last barrier (a paused or idle run): the checkpoint would be the
+    // same as the last one (or the one resumed from), so none is taken.
+    if (!force && [...this.#sources.values()].every((src) => src.position === src.barrierAt)) {
+      return;
+    }
     if (this.#outstanding && !force) {
       this.#due = true;
       return;
@@ -936,8 +956,10 @@ export class PipelineRun {
     const p: Pending = { k, positions: {}, nodes: {}, sinks: {}, buffers: [] };
     this.#pending.set(k, p);
     for (const src of this.#sources.values()) {
-      if (src.ended) p.positions[src.name] = src.position;
-      else {
+      if (src.ended) {
+        p.positions[src.name] = src.position;
+        src.barrierAt = src.position;
+      } else {
         src.barriers.push(k);
         src.wake();
       }
@@ -1163,6 +1185,7 @@ export class PipelineRun {
           const k = src.barriers.shift()!;
           const p = this.#pending.get(k);
           if (p) p.positions[src.name] = src.position;
+          src.barrierAt = src.position;
           src.sinceBarrier = 0;
           await this.#emit(src.outs, { t: BARRIER, k });
           continue;
