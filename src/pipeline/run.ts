@@ -58,6 +58,8 @@ export type PipelineEvent =
   | {
     type: "node-error";
     node: string;
+    /** The input position of the failed call (see `DeadLetter.position`). */
+    position: number;
     item: unknown;
     error: unknown;
     policy: "fail" | "dead-letter";
@@ -1393,6 +1395,7 @@ export class PipelineRun {
       this.log({
         type: "node-error",
         node: def.name,
+        position,
         item: input,
         error: value,
         policy: def.errors,
@@ -1437,7 +1440,14 @@ export class PipelineRun {
       item,
     );
     rt.zipDead++;
-    this.log({ type: "node-error", node: def.name, item, error, policy: "dead-letter" });
+    this.log({
+      type: "node-error",
+      node: def.name,
+      position: rt.read,
+      item,
+      error,
+      policy: "dead-letter",
+    });
     this.deadLetters.push({ node: def.name, position: rt.read, count: 1, item, error });
   }
 
