@@ -262,3 +262,26 @@ Deno.test("holes: stop and resume keep group boundaries, outputs and dead letter
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("holes: items a zip cannot pair at the end (inputs of different lengths) are dead letters", async () => {
+  for (const fuse of [true, false]) {
+    const p = new Pipeline({ fuse });
+    p.source("s");
+    p.source("t");
+    p.node("z", { inputs: ["s", "t"], fn: (a: number, b: string) => `${a}${b}` });
+    const events: string[] = [];
+    const r = await p.runToCompletion({ s: range(5), t: ["a", "b", "c"] }, {
+      logger: (e) => {
+        if (e.type === "zip-leftover") events.push(`${e.node}:${e.items}`);
+      },
+    });
+    assert.deepEqual(r.outputs.z, ["0a", "1b", "2c"]);
+    assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position, d.item]), [
+      ["z", 3, [3, undefined]],
+      ["z", 4, [4, undefined]],
+    ]);
+    assert.ok(r.deadLetters[0]!.error instanceof HoleError);
+    assert.match((r.deadLetters[0]!.error as Error).message, /input "t" ended before it/);
+    assert.deepEqual(events, ["z:2"]);
+  }
+});

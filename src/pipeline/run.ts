@@ -252,15 +252,17 @@ class InputReader {
   flush = true;
   readonly #run: PipelineRun;
   readonly #node: string;
-  /** Called with the zipped heads when some (not all) of them are holes. */
-  readonly #onHole: ((heads: Msg[]) => void) | undefined;
+  /** Called with the zipped heads when some (not all) of them are holes, and at the end with
+   * the heads of each tuple left unzipped (`undefined` for an input that had ended), with the
+   * tuple's offset after the last zipped one. */
+  readonly #onHole: ((heads: (Msg | undefined)[], offset: number) => void) | undefined;
 
   constructor(
     run: PipelineRun,
     node: string,
     edges: Edge[],
     restored?: Slot[][],
-    onHole?: (heads: Msg[]) => void,
+    onHole?: (heads: (Msg | undefined)[], offset: number) => void,
   ) {
     this.#run = run;
     this.#node = node;
@@ -296,7 +298,7 @@ class InputReader {
         for (const h of heads) if (h.t === HOLE) holes++;
         if (holes > 0) {
           // The good items zipped with a hole go to the dead letters (never silently).
-          if (holes < heads.length) this.#onHole?.(heads);
+          if (holes < heads.length) this.#onHole?.(heads, 0);
           return HOLE_MSG;
         }
         return { t: ITEM, v: heads.map((h) => (h as { v: unknown }).v) };
@@ -327,7 +329,16 @@ class InputReader {
       }
       if (open === 0) {
         const left = this.pending.reduce((a, q) => a + q.length, 0);
-        if (left > 0) this.#run.log({ type: "zip-leftover", node: this.#node, items: left });
+        if (left > 0) {
+          this.#run.log({ type: "zip-leftover", node: this.#node, items: left });
+          if (this.flush) {
+            // Some inputs ended before others (sources of different lengths): the items left
+            // cannot be zipped; they go to the dead letters rather than vanish.
+            const depth = Math.max(...this.pending.map((q) => q.length));
+            for (let j = 0; j < depth; j++) this.#onHole?.(this.pending.map((q) => q[j]), j);
+            for (const q of this.pending) q.length = 0;
+          }
+        }
         return { t: END, flush: this.flush };
       }
       return undefined;
@@ -1428,27 +1439,28 @@ export class PipelineRun {
    * (the function needs every input), so they go to the dead letters with a `HoleError` naming
    * the inputs that had the hole. Called before the tuple's slot is counted in `rt.read`.
    */
-  #zipHole(rt: NodeRt, heads: Msg[]): void {
+  #zipHole(rt: NodeRt, heads: (Msg | undefined)[], offset: number): void {
     const def = rt.def;
-    const missing = def.inputs.filter((_, i) => heads[i]!.t === HOLE);
-    const item = heads.map((h) => (h.t === ITEM ? h.v : undefined));
+    if (!heads.some((h) => h?.t === ITEM)) return; // nothing good to report
+    const names = (t: typeof HOLE | undefined) => def.inputs.filter((_, i) => heads[i]?.t === t);
+    const holes = names(HOLE);
+    const ended = names(undefined);
+    const list = (ns: string[]) =>
+      `input${ns.length > 1 ? "s" : ""} ${ns.map((n) => JSON.stringify(n)).join(", ")}`;
+    const why = [
+      holes.length > 0 ? `${list(holes)} had no item there (it failed upstream)` : "",
+      ended.length > 0 ? `${list(ended)} ended before it` : "",
+    ].filter((w) => w !== "").join(" and ");
+    const position = rt.read + offset;
+    const item = heads.map((h) => (h?.t === ITEM ? h.v : undefined));
     const error = new HoleError(
-      `zip the inputs of node ${JSON.stringify(def.name)} at position ${rt.read}`,
-      `input${missing.length > 1 ? "s" : ""} ${
-        missing.map((n) => JSON.stringify(n)).join(", ")
-      } had no item there (it failed upstream), so the items of the other inputs cannot be processed`,
+      `zip the inputs of node ${JSON.stringify(def.name)} at position ${position}`,
+      `${why}, so the items of the other inputs cannot be processed`,
       item,
     );
     rt.zipDead++;
-    this.log({
-      type: "node-error",
-      node: def.name,
-      position: rt.read,
-      item,
-      error,
-      policy: "dead-letter",
-    });
-    this.deadLetters.push({ node: def.name, position: rt.read, count: 1, item, error });
+    this.log({ type: "node-error", node: def.name, position, item, error, policy: "dead-letter" });
+    this.deadLetters.push({ node: def.name, position, count: 1, item, error });
   }
 
   async #holes(rt: NodeRt): Promise<void> {
@@ -1494,7 +1506,7 @@ export class PipelineRun {
       def.name,
       rt.ins,
       rt.restored?.pending,
-      (heads) => this.#zipHole(rt, heads),
+      (heads, offset) => this.#zipHole(rt, heads, offset),
     );
     const call = this.#caller(rt);
     let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
@@ -1608,7 +1620,7 @@ export class PipelineRun {
       def.name,
       rt.ins,
       rt.restored?.pending,
-      (heads) => this.#zipHole(rt, heads),
+      (heads, offset) => this.#zipHole(rt, heads, offset),
     );
     // The feeder reads ahead of the results: a barrier's entry records the input slots read and
     // the zip dead letters up to it, so the capture matches the outputs before it.
