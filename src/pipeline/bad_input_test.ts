@@ -55,7 +55,7 @@ Deno.test("node specs: unknown fields are refused with the known ones listed", (
     () => p.node("a", { inputs: ["s"], fn, ordered: false } as never),
     is(
       InvalidArgumentError,
-      /unknown field of a fn node "ordered" \(known: inputs, consume, produce, repeat, spawn, errors, fn\)/,
+      /unknown function node field "ordered" \(known: inputs, consume, produce, repeat, spawn, errors, fn\)/,
     ),
   );
   const pool = { map: () => [] } as never;
