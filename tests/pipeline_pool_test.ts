@@ -183,3 +183,27 @@ Deno.test("pool node: consume groups keep their good items; a zip with a hole de
     for (const d of zips) assert.ok(d.error instanceof HoleError);
   }
 });
+
+Deno.test("pool node: a hole in gives produce holes (repeat), zips downstream stay aligned", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  const p = new Pipeline();
+  p.source("s");
+  p.node("parse", {
+    inputs: ["s"],
+    errors: "dead-letter",
+    fn: (x: number) => {
+      if (x === 2) throw new Error("two");
+      return x;
+    },
+  });
+  p.node("w", { inputs: ["parse"], pool, produce: 2, repeat: true });
+  p.node("twice", { inputs: ["s"], produce: 2, fn: (x: number) => [x, x] });
+  p.node("j", { inputs: ["w", "twice"], fn: (r: { x: number }, x: number) => r.x === x });
+  const r = await p.runToCompletion({ s: range(5) });
+  assert.deepEqual(r.outputs.j, [true, true, true, true, true, true, true, true]);
+  assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position]), [
+    ["parse", 2],
+    ["j", 4],
+    ["j", 5],
+  ]);
+});

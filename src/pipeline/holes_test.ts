@@ -285,3 +285,29 @@ Deno.test("holes: items a zip cannot pair at the end (inputs of different length
     assert.deepEqual(events, ["z:2"]);
   }
 });
+
+Deno.test("holes: spawn with consume/produce groups keeps slots aligned", async () => {
+  const p = parsing(new Set([2, 3, 4, 5, 9]));
+  p.node("batch", {
+    inputs: ["parse"],
+    spawn: 2,
+    consume: 3,
+    produce: 3,
+    fn: async (g: number[]) => {
+      await new Promise((r) => setTimeout(r, g[0]! % 3));
+      return g.map((x) => x + 100);
+    },
+  });
+  p.node("pair", { inputs: ["s", "batch"], fn: (a: number, b: number) => b - a });
+  const r = await p.runToCompletion({ s: range(11) });
+  // [0 1 H] [H H H] [6 7 8] [H 10]: every good item is paired with itself.
+  assert.deepEqual(r.outputs.pair, [100, 100, 100, 100, 100, 100]);
+  // The source items whose parse failed are dead-lettered at the zip (their partner is a hole).
+  assert.deepEqual(r.deadLetters.filter((d) => d.node === "pair").map((d) => d.position), [
+    2,
+    3,
+    4,
+    5,
+    9,
+  ]);
+});
