@@ -76,9 +76,10 @@ export type PipelineEvent =
   | { type: "run-end"; ok: boolean; error?: unknown };
 
 /**
- * An input that did not become an output: it failed in a node with `errors: "dead-letter"`, or
- * it was zipped with a hole (its partner on another input failed upstream). See "Holes, dead
- * letters and failing neighbours" in docs/pipeline.md.
+ * An input that did not become an output: it failed in a node with `errors: "dead-letter"`, it
+ * was zipped with a hole (its partner on another input failed upstream), or a zip could not pair
+ * it at the end (another input ended first). See "Holes, dead letters and failing neighbours" in
+ * docs/pipeline.md.
  */
 export interface DeadLetter {
   /** The node whose function threw (or whose zip met a hole). */
