@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { WorkerPool } from "../src/pool/mod.ts";
-import { NodeError, Pipeline } from "../src/pipeline/mod.ts";
+import { TaskError, WorkerPool } from "../src/pool/mod.ts";
+import { HoleError, NodeError, Pipeline } from "../src/pipeline/mod.ts";
 
 const MODULE = new URL("./fixtures/pipeline_worker.ts", import.meta.url);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -51,7 +51,13 @@ Deno.test("pool node: dead-letter and fail policies", async () => {
   const src = [1, 2, -1, 3, -1, 4];
   const r = await mk("dead-letter").runToCompletion({ s: src });
   assert.deepEqual(r.outputs.j, [true, true, true, true]);
-  assert.deepEqual(r.deadLetters.map((d) => [d.node, d.item]), [["w", -1], ["w", -1]]);
+  // w's failures, then j's items zipped with w's holes (dead-lettered with the reason).
+  assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position, d.item]), [
+    ["w", 2, -1],
+    ["j", 2, [-1, undefined]],
+    ["w", 4, -1],
+    ["j", 4, [-1, undefined]],
+  ]);
   await assert.rejects(mk("fail").runToCompletion({ s: src }), NodeError);
 });
 
@@ -93,4 +99,111 @@ Deno.test("pool node with checkpoints: stop and resume gives the uninterrupted r
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a pool node's failure reaches the user as a function node's does (NodeError, the user's error as cause)", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  const local = (x: number) => {
+    if (x === -1) throw new Error("minus one");
+    return hash(x);
+  };
+  const src = [1, 2, -1, 3];
+  const failure = async (spec: Record<string, unknown>) => {
+    const p = new Pipeline();
+    p.source("s");
+    p.node("w", { inputs: ["s"], ...spec } as never);
+    try {
+      await p.runToCompletion({ s: src });
+    } catch (e) {
+      return e;
+    }
+    assert.fail("the run should have failed");
+  };
+  const fromFn = await failure({ fn: local });
+  const fromPool = await failure({ pool });
+  for (const e of [fromFn, fromPool]) {
+    assert.ok(e instanceof NodeError);
+    assert.equal(e.node, "w");
+    assert.equal(e.position, 2);
+    assert.ok(e.cause instanceof Error && !(e.cause instanceof TaskError));
+    assert.equal(e.cause.message, "minus one");
+    assert.equal(e.cause.name, "Error");
+  }
+  const letters = async (spec: Record<string, unknown>) => {
+    const p = new Pipeline();
+    p.source("s");
+    p.node("w", { inputs: ["s"], errors: "dead-letter", ...spec } as never);
+    return (await p.runToCompletion({ s: src })).deadLetters;
+  };
+  for (const dl of [await letters({ fn: local }), await letters({ pool })]) {
+    assert.equal(dl.length, 1);
+    assert.deepEqual([dl[0]!.node, dl[0]!.position, dl[0]!.count, dl[0]!.item], ["w", 2, 1, -1]);
+    assert.ok(dl[0]!.error instanceof Error && !(dl[0]!.error instanceof TaskError));
+    assert.equal((dl[0]!.error as Error).message, "minus one");
+  }
+});
+
+Deno.test("pool node: consume groups keep their good items; a zip with a hole dead-letters the partner", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  for (const ordered of [true, false]) {
+    const p = new Pipeline({ buffer: 2 });
+    p.source("s");
+    p.node("parse", {
+      inputs: ["s"],
+      errors: "dead-letter",
+      fn: (x: number) => {
+        if (x % 10 === 4) throw new RangeError(`bad ${x}`);
+        return x;
+      },
+    });
+    // The worker sums an array input (+ salt 0).
+    p.node("sum", { inputs: ["parse"], pool, consume: 3, ordered });
+    p.node("pair", { inputs: ["parse", "s"], pool, ordered });
+    const r = await p.runToCompletion({ s: range(30) });
+    const expected: number[] = [];
+    for (let i = 0; i < 30; i += 3) {
+      expected.push([i, i + 1, i + 2].filter((x) => x % 10 !== 4).reduce((a, b) => a + b, 0));
+    }
+    const sums = r.outputs.sum as number[];
+    const byValue = (a: number, b: number) => a - b;
+    assert.deepEqual(
+      ordered ? sums : [...sums].sort(byValue),
+      ordered ? expected : expected.sort(byValue),
+    );
+    const pairs = (r.outputs.pair as { x: number }[]).map((o) => o.x);
+    assert.deepEqual(
+      ordered ? pairs : [...pairs].sort((a, b) => a - b),
+      range(30).filter((x) => x % 10 !== 4),
+    );
+    const zips = r.deadLetters.filter((d) => d.node === "pair");
+    assert.deepEqual(zips.map((d) => [d.position, d.item]), [[4, [undefined, 4]], [
+      14,
+      [undefined, 14],
+    ], [24, [undefined, 24]]]);
+    for (const d of zips) assert.ok(d.error instanceof HoleError);
+  }
+});
+
+Deno.test("pool node: a hole in gives produce holes (repeat), zips downstream stay aligned", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  const p = new Pipeline();
+  p.source("s");
+  p.node("parse", {
+    inputs: ["s"],
+    errors: "dead-letter",
+    fn: (x: number) => {
+      if (x === 2) throw new Error("two");
+      return x;
+    },
+  });
+  p.node("w", { inputs: ["parse"], pool, produce: 2, repeat: true });
+  p.node("twice", { inputs: ["s"], produce: 2, fn: (x: number) => [x, x] });
+  p.node("j", { inputs: ["w", "twice"], fn: (r: { x: number }, x: number) => r.x === x });
+  const r = await p.runToCompletion({ s: range(5) });
+  assert.deepEqual(r.outputs.j, [true, true, true, true, true, true, true, true]);
+  assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position]), [
+    ["parse", 2],
+    ["j", 4],
+    ["j", 5],
+  ]);
 });

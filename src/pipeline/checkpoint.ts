@@ -118,7 +118,8 @@ export function jsonLoss(
  * as JSON, or a JSON value.
  */
 export function stateLoss(state: unknown, path = "state"): string | undefined {
-  if (dtypeOf(state) !== undefined) return undefined;
+  // A whole state of `undefined` comes back as `undefined` (the field is simply absent).
+  if (state === undefined || dtypeOf(state) !== undefined) return undefined;
   if (isPlainObject(state) && Object.values(state).some((v) => dtypeOf(v) !== undefined)) {
     for (const [k, v] of Object.entries(state)) {
       if (dtypeOf(v) !== undefined) continue;

@@ -262,3 +262,52 @@ Deno.test("holes: stop and resume keep group boundaries, outputs and dead letter
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("holes: items a zip cannot pair at the end (inputs of different lengths) are dead letters", async () => {
+  for (const fuse of [true, false]) {
+    const p = new Pipeline({ fuse });
+    p.source("s");
+    p.source("t");
+    p.node("z", { inputs: ["s", "t"], fn: (a: number, b: string) => `${a}${b}` });
+    const events: string[] = [];
+    const r = await p.runToCompletion({ s: range(5), t: ["a", "b", "c"] }, {
+      logger: (e) => {
+        if (e.type === "zip-leftover") events.push(`${e.node}:${e.items}`);
+      },
+    });
+    assert.deepEqual(r.outputs.z, ["0a", "1b", "2c"]);
+    assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position, d.item]), [
+      ["z", 3, [3, undefined]],
+      ["z", 4, [4, undefined]],
+    ]);
+    assert.ok(r.deadLetters[0]!.error instanceof HoleError);
+    assert.match((r.deadLetters[0]!.error as Error).message, /input "t" ended before it/);
+    assert.deepEqual(events, ["z:2"]);
+  }
+});
+
+Deno.test("holes: spawn with consume/produce groups keeps slots aligned", async () => {
+  const p = parsing(new Set([2, 3, 4, 5, 9]));
+  p.node("batch", {
+    inputs: ["parse"],
+    spawn: 2,
+    consume: 3,
+    produce: 3,
+    fn: async (g: number[]) => {
+      await new Promise((r) => setTimeout(r, g[0]! % 3));
+      return g.map((x) => x + 100);
+    },
+  });
+  p.node("pair", { inputs: ["s", "batch"], fn: (a: number, b: number) => b - a });
+  const r = await p.runToCompletion({ s: range(11) });
+  // [0 1 H] [H H H] [6 7 8] [H 10]: every good item is paired with itself.
+  assert.deepEqual(r.outputs.pair, [100, 100, 100, 100, 100, 100]);
+  // The source items whose parse failed are dead-lettered at the zip (their partner is a hole).
+  assert.deepEqual(r.deadLetters.filter((d) => d.node === "pair").map((d) => d.position), [
+    2,
+    3,
+    4,
+    5,
+    9,
+  ]);
+});

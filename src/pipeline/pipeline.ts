@@ -44,6 +44,12 @@ const KIND_KEYS: Record<string, string[]> = {
   pool: ["pool", "ordered", "chunkSize", "maxInFlight"],
   state: ["state", "fn"],
 };
+const KIND_NAMES: Record<string, string> = {
+  fn: "function",
+  chain: "chain",
+  pool: "pool",
+  state: "stateful",
+};
 const ALL_NODE_KEYS = [...new Set([...COMMON_NODE_KEYS, ...Object.values(KIND_KEYS).flat()])];
 
 /** Options of {@linkcode Pipeline}. */
@@ -169,7 +175,7 @@ export class Pipeline {
       action,
       bag,
       [...COMMON_NODE_KEYS, ...KIND_KEYS[resolved.kind]!],
-      `field of a ${resolved.kind === "state" ? "stateful" : resolved.kind} node`,
+      `${KIND_NAMES[resolved.kind]} node field`,
     );
     if (resolved.kind === "pool") {
       const c = bag.chunkSize;

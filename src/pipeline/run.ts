@@ -59,6 +59,8 @@ export type PipelineEvent =
   | {
     type: "node-error";
     node: string;
+    /** The input position of the failed call (see `DeadLetter.position`). */
+    position: number;
     item: unknown;
     error: unknown;
     policy: "fail" | "dead-letter";
@@ -75,9 +77,10 @@ export type PipelineEvent =
   | { type: "run-end"; ok: boolean; error?: unknown };
 
 /**
- * An input that did not become an output: it failed in a node with `errors: "dead-letter"`, or
- * it was zipped with a hole (its partner on another input failed upstream). See "Holes, dead
- * letters and failing neighbours" in docs/pipeline.md.
+ * An input that did not become an output: it failed in a node with `errors: "dead-letter"`, it
+ * was zipped with a hole (its partner on another input failed upstream), or a zip could not pair
+ * it at the end (another input ended first). See "Holes, dead letters and failing neighbours" in
+ * docs/pipeline.md.
  */
 export interface DeadLetter {
   /** The node whose function threw (or whose zip met a hole). */
@@ -172,6 +175,8 @@ interface SourceRt {
   waiter: (() => void) | undefined;
   wake: () => void;
   sinceBarrier: number;
+  /** The position of the last barrier injected (or resumed from). */
+  barrierAt: number;
 }
 
 interface SinkRt {
@@ -219,6 +224,22 @@ function groupSlots(group: unknown[]): Slot[] {
 function userError(error: unknown): unknown {
   return error instanceof TaskError && error.cause !== undefined ? error.cause : error;
 }
+/**
+ * A typed error of the store (a corrupt snapshot, a lock held) passes as it is; a raw file-system
+ * error (the path is a file, a parent is missing or not writable) becomes a `CheckpointError`
+ * naming the directory, with the original as `cause`.
+ */
+function storeError(error: unknown, dir: string): unknown {
+  if (error instanceof SpoolError) return error;
+  return new CheckpointError(
+    "open the checkpoint store",
+    `its directory cannot be used (${
+      error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    })`,
+    dir,
+    { cause: error },
+  );
+}
 /** The good items of a `consume` group (holes left out, order kept). */
 function goodOf(group: unknown[]): unknown[] {
   return group.includes(HOLE_VALUE) ? group.filter((v) => v !== HOLE_VALUE) : group;
@@ -233,15 +254,17 @@ class InputReader {
   flush = true;
   readonly #run: PipelineRun;
   readonly #node: string;
-  /** Called with the zipped heads when some (not all) of them are holes. */
-  readonly #onHole: ((heads: Msg[]) => void) | undefined;
+  /** Called with the zipped heads when some (not all) of them are holes, and at the end with
+   * the heads of each tuple left unzipped (`undefined` for an input that had ended), with the
+   * tuple's offset after the last zipped one. */
+  readonly #onHole: ((heads: (Msg | undefined)[], offset: number) => void) | undefined;
 
   constructor(
     run: PipelineRun,
     node: string,
     edges: Edge[],
     restored?: Slot[][],
-    onHole?: (heads: Msg[]) => void,
+    onHole?: (heads: (Msg | undefined)[], offset: number) => void,
   ) {
     this.#run = run;
     this.#node = node;
@@ -277,7 +300,7 @@ class InputReader {
         for (const h of heads) if (h.t === HOLE) holes++;
         if (holes > 0) {
           // The good items zipped with a hole go to the dead letters (never silently).
-          if (holes < heads.length) this.#onHole?.(heads);
+          if (holes < heads.length) this.#onHole?.(heads, 0);
           return HOLE_MSG;
         }
         return { t: ITEM, v: heads.map((h) => (h as { v: unknown }).v) };
@@ -308,7 +331,16 @@ class InputReader {
       }
       if (open === 0) {
         const left = this.pending.reduce((a, q) => a + q.length, 0);
-        if (left > 0) this.#run.log({ type: "zip-leftover", node: this.#node, items: left });
+        if (left > 0) {
+          this.#run.log({ type: "zip-leftover", node: this.#node, items: left });
+          if (this.flush) {
+            // Some inputs ended before others (sources of different lengths): the items left
+            // cannot be zipped; they go to the dead letters rather than vanish.
+            const depth = Math.max(...this.pending.map((q) => q.length));
+            for (let j = 0; j < depth; j++) this.#onHole?.(this.pending.map((q) => q[j]), j);
+            for (const q of this.pending) q.length = 0;
+          }
+        }
         return { t: END, flush: this.flush };
       }
       return undefined;
@@ -489,6 +521,7 @@ export class PipelineRun {
             w?.();
           },
           sinceBarrier: 0,
+          barrierAt: 0,
         };
         this.#sources.set(name, src);
       }
@@ -869,7 +902,11 @@ export class PipelineRun {
     if (store === undefined) return;
     if (options.stateName !== undefined) this.#stateName = options.stateName;
     if (typeof store === "string") {
-      this.#store = new StateStore(store, { keeper: new LatestStatesKeeper(options.keep ?? 3) });
+      try {
+        this.#store = new StateStore(store, { keeper: new LatestStatesKeeper(options.keep ?? 3) });
+      } catch (error) {
+        throw storeError(error, store);
+      }
       this.#ownStore = true;
     } else if (store instanceof StateStore) {
       this.#store = store;
@@ -884,17 +921,7 @@ export class PipelineRun {
     try {
       await this.#store.load("latest");
     } catch (error) {
-      // A typed error of the store (a corrupt snapshot, a lock held) passes as it is; a raw
-      // file-system error (the path is a file, a parent is missing or not writable) is named.
-      if (error instanceof SpoolError) throw error;
-      throw new CheckpointError(
-        "open the checkpoint store",
-        `its directory cannot be used (${
-          error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-        })`,
-        typeof store === "string" ? store : this.#store.dir,
-        { cause: error },
-      );
+      throw storeError(error, this.#store.dir);
     }
     const data = this.#component.loaded;
     if (data === undefined) return;
@@ -915,7 +942,9 @@ export class PipelineRun {
       rt.dead = rt.restored?.dead ?? 0;
       this.#deadBefore += rt.dead;
     }
-    for (const [name, src] of this.#sources) src.position = data.positions[name] ?? 0;
+    for (const [name, src] of this.#sources) {
+      src.position = src.barrierAt = data.positions[name] ?? 0;
+    }
     for (const [name, s] of this.#sinks) s.seq = data.sinks[name] ?? 0;
     (this as { resumedFrom: unknown }).resumedFrom = {
       checkpoint: data.checkpoint,
@@ -929,6 +958,11 @@ export class PipelineRun {
   #request(force: boolean): void {
     if (!this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted) return;
     if ([...this.#sources.values()].every((src) => src.ended)) return;
+    // Nothing read since the last barrier (a paused or idle run): the checkpoint would be the
+    // same as the last one (or the one resumed from), so none is taken.
+    if (!force && [...this.#sources.values()].every((src) => src.position === src.barrierAt)) {
+      return;
+    }
     if (this.#outstanding && !force) {
       this.#due = true;
       return;
@@ -939,8 +973,10 @@ export class PipelineRun {
     const p: Pending = { k, positions: {}, nodes: {}, sinks: {}, buffers: [] };
     this.#pending.set(k, p);
     for (const src of this.#sources.values()) {
-      if (src.ended) p.positions[src.name] = src.position;
-      else {
+      if (src.ended) {
+        p.positions[src.name] = src.position;
+        src.barrierAt = src.position;
+      } else {
         src.barriers.push(k);
         src.wake();
       }
@@ -1170,6 +1206,7 @@ export class PipelineRun {
           const k = src.barriers.shift()!;
           const p = this.#pending.get(k);
           if (p) p.positions[src.name] = src.position;
+          src.barrierAt = src.position;
           src.sinceBarrier = 0;
           await this.#emit(src.outs, { t: BARRIER, k });
           continue;
@@ -1380,6 +1417,7 @@ export class PipelineRun {
       this.log({
         type: "node-error",
         node: def.name,
+        position,
         item: input,
         error: value,
         policy: def.errors,
@@ -1412,20 +1450,28 @@ export class PipelineRun {
    * (the function needs every input), so they go to the dead letters with a `HoleError` naming
    * the inputs that had the hole. Called before the tuple's slot is counted in `rt.read`.
    */
-  #zipHole(rt: NodeRt, heads: Msg[]): void {
+  #zipHole(rt: NodeRt, heads: (Msg | undefined)[], offset: number): void {
     const def = rt.def;
-    const missing = def.inputs.filter((_, i) => heads[i]!.t === HOLE);
-    const item = heads.map((h) => (h.t === ITEM ? h.v : undefined));
+    if (!heads.some((h) => h?.t === ITEM)) return; // nothing good to report
+    const names = (t: typeof HOLE | undefined) => def.inputs.filter((_, i) => heads[i]?.t === t);
+    const holes = names(HOLE);
+    const ended = names(undefined);
+    const list = (ns: string[]) =>
+      `input${ns.length > 1 ? "s" : ""} ${ns.map((n) => JSON.stringify(n)).join(", ")}`;
+    const why = [
+      holes.length > 0 ? `${list(holes)} had no item there (it failed upstream)` : "",
+      ended.length > 0 ? `${list(ended)} ended before it` : "",
+    ].filter((w) => w !== "").join(" and ");
+    const position = rt.read + offset;
+    const item = heads.map((h) => (h?.t === ITEM ? h.v : undefined));
     const error = new HoleError(
-      `zip the inputs of node ${JSON.stringify(def.name)} at position ${rt.read}`,
-      `input${missing.length > 1 ? "s" : ""} ${
-        missing.map((n) => JSON.stringify(n)).join(", ")
-      } had no item there (it failed upstream), so the items of the other inputs cannot be processed`,
+      `zip the inputs of node ${JSON.stringify(def.name)} at position ${position}`,
+      `${why}, so the items of the other inputs cannot be processed`,
       item,
     );
     rt.zipDead++;
-    this.log({ type: "node-error", node: def.name, item, error, policy: "dead-letter" });
-    this.deadLetters.push({ node: def.name, position: rt.read, count: 1, item, error });
+    this.log({ type: "node-error", node: def.name, position, item, error, policy: "dead-letter" });
+    this.deadLetters.push({ node: def.name, position, count: 1, item, error });
   }
 
   async #holes(rt: NodeRt): Promise<void> {
@@ -1471,7 +1517,7 @@ export class PipelineRun {
       def.name,
       rt.ins,
       rt.restored?.pending,
-      (heads) => this.#zipHole(rt, heads),
+      (heads, offset) => this.#zipHole(rt, heads, offset),
     );
     const call = this.#caller(rt);
     let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
@@ -1586,7 +1632,7 @@ export class PipelineRun {
       def.name,
       rt.ins,
       rt.restored?.pending,
-      (heads) => this.#zipHole(rt, heads),
+      (heads, offset) => this.#zipHole(rt, heads, offset),
     );
     // The feeder reads ahead of the results: a barrier's entry records the input slots read and
     // the zip dead letters up to it, so the capture matches the outputs before it.
