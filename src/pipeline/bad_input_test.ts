@@ -233,15 +233,15 @@ Deno.test("an item held in a partial group that JSON would change fails the chec
   });
 });
 
-Deno.test("a checkpoint path that is a file or cannot be created gives CheckpointError", async () => {
+Deno.test("a checkpoint path that is a file or cannot be created gives the store's typed error", async () => {
   const file = await Deno.makeTempFile();
   try {
     for (const store of [file, `${file}/sub`]) {
       await assert.rejects(
         simple().runToCompletion({ s: [1] }, { store }),
         (e: unknown) =>
-          e instanceof CheckpointError && /Cannot open the checkpoint store/.test(e.message) &&
-          e.cause instanceof Deno.errors.NotADirectory,
+          e instanceof InvalidArgumentError && /^Cannot open the state store: /.test(e.message) &&
+          e.message.includes(file),
       );
     }
   } finally {
