@@ -194,7 +194,7 @@ Deno.test("a state that cannot be copied is refused at node(); one JSON would ch
 Deno.test("a state that turns into something JSON would change fails the checkpoint (CheckpointError)", async () => {
   for (
     const [bad, pattern] of [
-      [NaN, /state.v is NaN, which JSON writes as null/],
+      [NaN, /state.v is NaN; JSON cannot keep it/],
       [new Map(), /state.v is a Map/],
       [[1, undefined], /state.v\[1\] is undefined/],
     ] as const

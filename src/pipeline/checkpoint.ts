@@ -8,6 +8,7 @@
 import type { LoadContext, SaveContext } from "../state/context.ts";
 import { dtypeOf, type NumericArray } from "../state/dtype.ts";
 import type { PersistentState } from "../state/store.ts";
+import { jsonRefusal, jsonRefusalReason } from "../state/json.ts";
 import { CheckpointError } from "./errors.ts";
 
 /** A queued value: `[0, value]` for an item, `[1]` for a hole. */
@@ -56,60 +57,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /**
  * Why `value` would not come back the same from JSON (`path` names where, e.g. `state.when`), or
- * `undefined` when it would. JSON keeps strings, finite numbers, booleans, null, arrays and plain
- * objects; it turns NaN/Infinity into null, a Date into a string, a Map/Set or a class instance
- * into a plain object, and drops functions, symbols and undefined fields.
+ * `undefined` when it would: the state area's exact-JSON rule ({@linkcode jsonRefusal}), so a
+ * pipeline checkpoint and a `jsonState` refuse the same values with the same words.
  */
-export function jsonLoss(
-  value: unknown,
-  path: string,
-  seen = new Set<object>(),
-): string | undefined {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return undefined;
-    case "number":
-      return Number.isFinite(value) ? undefined : `${path} is ${value}, which JSON writes as null`;
-    case "bigint":
-      return `${path} is a bigint, which JSON cannot write`;
-    case "undefined":
-      return `${path} is undefined, which JSON drops`;
-    case "function":
-      return `${path} is a function, which JSON drops`;
-    case "symbol":
-      return `${path} is a symbol, which JSON drops`;
-  }
-  if (value === null) return undefined;
-  const obj = value as object;
-  if (seen.has(obj)) return `${path} is circular, which JSON cannot write`;
-  seen.add(obj);
-  try {
-    if (Array.isArray(obj)) {
-      for (let i = 0; i < obj.length; i++) {
-        const loss = jsonLoss(obj[i], `${path}[${i}]`, seen);
-        if (loss !== undefined) return loss;
-      }
-      return undefined;
-    }
-    const proto = Object.getPrototypeOf(obj);
-    if (proto !== Object.prototype && proto !== null) {
-      const name = (obj as { constructor?: { name?: string } }).constructor?.name || "object";
-      return `${path} is a ${name}, which JSON turns into ${
-        name === "Date" ? "a string" : "a plain object"
-      }`;
-    }
-    if (Object.getOwnPropertySymbols(obj).length > 0) {
-      return `${path} has symbol keys, which JSON drops`;
-    }
-    for (const [k, v] of Object.entries(obj)) {
-      const loss = jsonLoss(v, `${path}.${k}`, seen);
-      if (loss !== undefined) return loss;
-    }
-    return undefined;
-  } finally {
-    seen.delete(obj);
-  }
+export function jsonLoss(value: unknown, path: string): string | undefined {
+  const r = jsonRefusal(value);
+  return r === undefined ? undefined : jsonRefusalReason(r, path);
 }
 
 /**
