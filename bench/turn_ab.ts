@@ -114,6 +114,14 @@ const cases: Case[] = [
     },
   },
   {
+    label: "map c=8 ordered, async identity (async gen)",
+    run: async (t) => {
+      let s = 0;
+      for await (const x of t.stream.map(gen(N), identity, { concurrency: 8 })) s += x;
+      return s;
+    },
+  },
+  {
     label: "map c=1, sync fn (array)",
     run: async (t) => {
       let s = 0;
