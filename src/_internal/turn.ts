@@ -112,26 +112,14 @@ export async function promptTurns<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Gives a turn before a call when one is due, keeping calls in their order: for `next()`
- * methods that may be called again before the previous call settled (a deferred call must not
- * be overtaken by a later one that found no turn due).
+ * `value`, after one turn of the event loop: for a `next()` that has already taken its item (so
+ * that a later call cannot overtake it) and delays only the settlement when a turn is due.
  *
  * ```ts ignore
- * next() {
- *   const turn = this.#gate.wait();
- *   return turn === undefined ? this.#next() : turn.then(this.#next);
- * }
+ * const result = { done: false, value };
+ * return turnDue() ? afterTurn(result) : Promise.resolve(result);
  * ```
  */
-export class TurnGate {
-  #turn: Promise<void> | undefined;
-  readonly #clear = (): void => {
-    this.#turn = undefined;
-  };
-
-  /** `undefined` when the call may go on now, else a promise to chain it on (one turn). */
-  wait(): Promise<void> | undefined {
-    if (this.#turn === undefined && !turnDue()) return undefined;
-    return (this.#turn ??= giveTurn().then(this.#clear));
-  }
+export function afterTurn<T>(value: T): Promise<T> {
+  return giveTurn().then(() => value);
 }

@@ -24,7 +24,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { giveTurn, turnDue } from "../_internal/turn.ts";
+import { afterTurn, giveTurn, turnDue } from "../_internal/turn.ts";
 
 /**
  * The function of {@linkcode map}: gets the item, its 0-based position in the source and a
@@ -49,11 +49,6 @@ const FREE = 0;
 const PENDING = 1;
 const OK = 2;
 const ERR = 3;
-
-/** `result`, after a turn of the event loop. */
-function afterTurn<T>(result: T): Promise<T> {
-  return giveTurn().then(() => result);
-}
 
 /** Concurrency 1, no signal: one item at a time, the least machinery (no async function). */
 class SerialMap<T, R> implements Stage<R> {

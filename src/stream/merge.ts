@@ -7,7 +7,7 @@
 import type { Stage } from "./types.ts";
 import { iteratorOf, Ring, type Waiter, waiter } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { afterTurn, giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Return every iterator in `its`, all at once; rethrow the first error after all settled. */
 async function closeAll(its: AsyncIterator<unknown>[]): Promise<void> {
@@ -30,7 +30,6 @@ class Merger<T> implements Stage<T> {
   #started = false;
   #closed = false;
   #failure: { error: unknown } | null = null;
-  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<T>[]) {
     this.#its = its;
@@ -47,11 +46,6 @@ class Merger<T> implements Stage<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const turn = this.#gate.wait();
-    return turn === undefined ? this.#next() : turn.then(this.#next);
-  }
-
-  readonly #next = (): Promise<IteratorResult<T>> => {
     if (!this.#started) {
       this.#started = true;
       for (let i = 0; i < this.#its.length; i++) this.#pull(i);
@@ -61,7 +55,10 @@ class Merger<T> implements Stage<T> {
       const i = this.#from.shift();
       this.#st[i] = 0;
       if (this.#failure === null && !this.#closed) this.#pull(i);
-      return Promise.resolve({ done: false, value });
+      // The item is taken now; when a turn is due it is handed over after the turn.
+      return turnDue()
+        ? afterTurn({ done: false, value })
+        : Promise.resolve({ done: false, value });
     }
     if (this.#failure !== null) return this.#fail();
     if (this.#closed || this.#remaining === 0) {
@@ -71,7 +68,7 @@ class Merger<T> implements Stage<T> {
     const [p, w] = waiter<T>();
     this.#waiters.push(w);
     return p;
-  };
+  }
 
   #pull(i: number): void {
     this.#st[i] = 1;
@@ -93,7 +90,9 @@ class Merger<T> implements Stage<T> {
     }
     if (this.#waiters.length > 0) {
       this.#st[i] = 0;
-      this.#waiters.shift().resolve({ done: false, value: r.value });
+      const w = this.#waiters.shift();
+      if (turnDue()) afterTurn({ done: false, value: r.value }).then(w.resolve);
+      else w.resolve({ done: false, value: r.value });
       if (this.#failure === null) this.#pull(i);
       return;
     }
@@ -197,7 +196,6 @@ export function merge<T>(...sources: AnyIterable<T>[]): Stage<T> {
 class Zipper<T> implements Stage<T> {
   readonly #its: AsyncIterator<unknown>[];
   #closed = false;
-  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<unknown>[]) {
     this.#its = its;
@@ -208,8 +206,6 @@ class Zipper<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
-    const turn = this.#gate.wait();
-    if (turn !== undefined) await turn;
     if (this.#closed || this.#its.length === 0) {
       this.#closed = true;
       return { done: true, value: undefined };
@@ -232,7 +228,10 @@ class Zipper<T> implements Stage<T> {
         tuple[i] = s.value.value;
       }
     }
-    if (failure === null && !ended) return { done: false, value: tuple as T };
+    if (failure === null && !ended) {
+      if (turnDue()) await giveTurn(); // the tuple is taken: a later next() cannot overtake it
+      return { done: false, value: tuple as T };
+    }
     this.#closed = true;
     if (failure !== null) {
       try {

@@ -8,7 +8,7 @@ import type { Stage } from "./types.ts";
 import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
 import { checkOptions, iteratorOf } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode progress}. */
 export interface ProgressOptions {
@@ -71,7 +71,6 @@ class Progress<T> implements Stage<T> {
   readonly #width: number;
   #count = 0;
   #start = -1;
-  readonly #gate = new TurnGate();
   #last = 0;
   #finished = false;
 
@@ -105,8 +104,6 @@ class Progress<T> implements Stage<T> {
       this.#start = this.#last = this.#now();
       if (this.#tty) this.#out(this.#bar(this.#start));
     }
-    const turn = this.#gate.wait();
-    if (turn !== undefined) await turn;
     let r: IteratorResult<T>;
     try {
       r = await this.#it.next();
@@ -124,6 +121,7 @@ class Progress<T> implements Stage<T> {
       this.#last = t;
       this.#out(this.#tty ? this.#bar(t) : this.#line(t));
     }
+    if (turnDue()) await giveTurn(); // the item is taken: a later next() cannot overtake it
     return r;
   }
 

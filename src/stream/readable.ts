@@ -8,11 +8,10 @@ import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { checkOptions, iteratorOf } from "./internal.ts";
 import type { AnyIterable } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 class ReaderIterator<T> implements Stage<T> {
   #reader: ReadableStreamDefaultReader<T> | null;
-  readonly #gate = new TurnGate();
 
   constructor(stream: ReadableStream<T>) {
     this.#reader = stream.getReader();
@@ -23,8 +22,6 @@ class ReaderIterator<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
-    const turn = this.#gate.wait();
-    if (turn !== undefined) await turn;
     const reader = this.#reader;
     if (reader === null) return { done: true, value: undefined };
     let r: ReadableStreamReadResult<T>;
@@ -38,6 +35,7 @@ class ReaderIterator<T> implements Stage<T> {
       this.#release();
       return { done: true, value: undefined };
     }
+    if (turnDue()) await giveTurn(); // the chunk is taken: a later next() cannot overtake it
     return { done: false, value: r.value };
   }
 
