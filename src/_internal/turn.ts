@@ -24,6 +24,15 @@
  * The clock is per thread (module state), shared by every loop on it: when one loop gives a turn,
  * the others' budgets restart too, which is right since the event loop turned for all of them.
  *
+ * A `next()` that has already taken its item uses {@linkcode afterTurn} to delay only the
+ * settlement (what the call does synchronously stays the same, and a later call cannot overtake
+ * it). While the thread's own I/O is in flight beside its loops (a pipeline checkpoint being
+ * written), {@linkcode promptTurns} makes turns come every {@linkcode PROMPT_STRIDE} calls, so
+ * that I/O completes in about its own time.
+ *
+ * A loop must make progress between turns: check after an item, or before pulling the next one,
+ * never in a way that re-checks before any work (a due turn can be due again at once).
+ *
  * @module
  */
 
