@@ -99,7 +99,9 @@ const cases: Case[] = [
     label: "batch(prefetch(gen, {size: 1024}), {size: 1000})",
     run: async (t) => {
       let s = 0;
-      for await (const b of t.stream.batch(t.stream.prefetch(gen(N), { size: 1024 }), { size: 1000 })) {
+      for await (
+        const b of t.stream.batch(t.stream.prefetch(gen(N), { size: 1024 }), { size: 1000 })
+      ) {
         for (const x of b) s += x;
       }
       return s;
