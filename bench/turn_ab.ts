@@ -99,7 +99,9 @@ const cases: Case[] = [
     label: "batch(prefetch(gen, {size: 1024}), {size: 1000})",
     run: async (t) => {
       let s = 0;
-      for await (const b of t.stream.batch(t.stream.prefetch(gen(N), { size: 1024 }), { size: 1000 })) {
+      for await (
+        const b of t.stream.batch(t.stream.prefetch(gen(N), { size: 1024 }), { size: 1000 })
+      ) {
         for (const x of b) s += x;
       }
       return s;
@@ -110,6 +112,14 @@ const cases: Case[] = [
     run: async (t) => {
       let s = 0;
       for await (const x of t.stream.map(array, identity, { concurrency: 8 })) s += x;
+      return s;
+    },
+  },
+  {
+    label: "map c=8 ordered, async identity (async gen)",
+    run: async (t) => {
+      let s = 0;
+      for await (const x of t.stream.map(gen(N), identity, { concurrency: 8 })) s += x;
       return s;
     },
   },

@@ -16,9 +16,10 @@ async function child(store: string, items: number, every: number, killAt: number
   return { code, signal, text, err: new TextDecoder().decode(stderr) };
 }
 
-// Sizes where 10% of the run is ~40 ms or more at full speed: a checkpoint commits in about its
-// own I/O time (a few ms, fsync-bound; more on a loaded disk), see docs/pipeline.md.
-for (const items of [4_000_000, 10_000_000]) {
+// Sizes where 10% of the run is ~80 ms or more at full speed: a checkpoint commits in about its
+// own I/O time, a few ms (fsync-bound), with outliers of ~50 ms on a loaded disk; see
+// docs/pipeline.md ("Checkpoints under load").
+for (const items of [10_000_000, 30_000_000]) {
   Deno.test(`pipeline killed at 90% of ${items} items resumes near there, exactly once`, async () => {
     const store = await Deno.makeTempDir({ prefix: "spool-kill90-" });
     try {

@@ -24,6 +24,15 @@
  * The clock is per thread (module state), shared by every loop on it: when one loop gives a turn,
  * the others' budgets restart too, which is right since the event loop turned for all of them.
  *
+ * A `next()` that has already taken its item uses {@linkcode afterTurn} to delay only the
+ * settlement (what the call does synchronously stays the same, and a later call cannot overtake
+ * it). While the thread's own I/O is in flight beside its loops (a pipeline checkpoint being
+ * written), {@linkcode promptTurns} makes turns come every {@linkcode PROMPT_STRIDE} calls, so
+ * that I/O completes in about its own time.
+ *
+ * A loop must make progress between turns: check after an item, or before pulling the next one,
+ * never in a way that re-checks before any work (a due turn can be due again at once).
+ *
  * @module
  */
 
@@ -52,7 +61,12 @@ let prompt = 0;
  * turn: the caller should `await giveTurn()` before its next item.
  */
 export function turnDue(): boolean {
-  if (--countdown > 0) return false;
+  // The common case is this one decrement: kept tiny so that it inlines into the caller's loop.
+  return --countdown <= 0 && readClock();
+}
+
+/** Every `stride` calls: read the clock, adapt the stride, say whether the slice is over. */
+function readClock(): boolean {
   const now = Date.now();
   const elapsed = now - lastRead;
   lastRead = now;
@@ -107,26 +121,14 @@ export async function promptTurns<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Gives a turn before a call when one is due, keeping calls in their order: for `next()`
- * methods that may be called again before the previous call settled (a deferred call must not
- * be overtaken by a later one that found no turn due).
+ * `value`, after one turn of the event loop: for a `next()` that has already taken its item (so
+ * that a later call cannot overtake it) and delays only the settlement when a turn is due.
  *
  * ```ts ignore
- * next() {
- *   const turn = this.#gate.wait();
- *   return turn === undefined ? this.#next() : turn.then(this.#next);
- * }
+ * const result = { done: false, value };
+ * return turnDue() ? afterTurn(result) : Promise.resolve(result);
  * ```
  */
-export class TurnGate {
-  #turn: Promise<void> | undefined;
-  readonly #clear = (): void => {
-    this.#turn = undefined;
-  };
-
-  /** `undefined` when the call may go on now, else a promise to chain it on (one turn). */
-  wait(): Promise<void> | undefined {
-    if (this.#turn === undefined && !turnDue()) return undefined;
-    return (this.#turn ??= giveTurn().then(this.#clear));
-  }
+export function afterTurn<T>(value: T): Promise<T> {
+  return giveTurn().then(() => value);
 }

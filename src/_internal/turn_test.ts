@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { giveTurn, PROMPT_STRIDE, promptTurns, TURN_SLICE_MS, turnDue, TurnGate } from "./turn.ts";
+import { afterTurn, giveTurn, PROMPT_STRIDE, promptTurns, TURN_SLICE_MS, turnDue } from "./turn.ts";
 
 Deno.test("turn: a timer fires during a loop of resolved awaits that checks turnDue", async () => {
   let fired = 0;
@@ -61,21 +61,14 @@ Deno.test("turn: promptTurns passes the work's error through and restores the sl
   assert.equal(due, false, "a turn was due right after a turn: the prompt slice stayed on");
 });
 
-Deno.test("turn: TurnGate defers a call when a turn is due and keeps later calls behind it", async () => {
-  const gate = new TurnGate();
-  const order: number[] = [];
-  // Make a turn due: work past the slice.
+Deno.test("turn: afterTurn settles with its value after timers that were due have run", async () => {
+  let fired = false;
+  const t = setTimeout(() => (fired = true), 0);
+  // Make the timer due without letting the event loop turn.
   const t0 = Date.now();
-  let due: Promise<void> | undefined;
-  while (due === undefined && Date.now() - t0 < 10 * TURN_SLICE_MS) due = gate.wait();
-  assert.ok(due !== undefined, "no turn became due");
-  const first = due.then(() => order.push(1));
-  // A later call while the turn is pending waits for the same turn, behind the first.
-  const again = gate.wait();
-  assert.ok(again !== undefined, "a call during a pending turn went ahead");
-  const second = again.then(() => order.push(2));
-  await Promise.all([first, second]);
-  assert.deepEqual(order, [1, 2]);
-  // Once the turn was taken, calls go on at once again.
-  assert.equal(gate.wait(), undefined);
+  while (Date.now() - t0 < 5) { /* busy */ }
+  const v = await afterTurn(42);
+  clearTimeout(t);
+  assert.equal(v, 42);
+  assert.ok(fired, "the due timer had not run when afterTurn settled");
 });

@@ -41,7 +41,7 @@ import { type AnyIterable, toAsyncIterator } from "../stream/sized.ts";
 import { type Flush, frameSignature, SiteBuffer, type SiteInfo } from "./buffers.ts";
 import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 import { parameterInfo } from "./params.ts";
-import { giveTurn, turnDue } from "../_internal/turn.ts";
+import { afterTurn, giveTurn, turnDue } from "../_internal/turn.ts";
 import { recordProblems } from "./record.ts";
 import {
   assertStateObject,
@@ -993,8 +993,11 @@ export class StatefulLoop implements AsyncDisposable {
       inflight = undefined;
       return r;
     };
-    // Asynchronous source, nothing due: one `then` on the source's promise.
-    const onPulled = (r: IteratorResult<T>): R | Promise<R> => {
+    // Asynchronous source, nothing due: one `then` on the source's promise. An in-memory source
+    // resolves at once: when a turn is due the item waits for it (still in flight).
+    const onPulled = (r: IteratorResult<T>): R | Promise<R> =>
+      !r.done && turnDue() ? afterTurn(r).then(onPulledNow) : onPulledNow(r);
+    const onPulledNow = (r: IteratorResult<T>): R | Promise<R> => {
       if (r.done) {
         peeked = r;
         return advance().then(settle, fail);
@@ -1009,19 +1012,12 @@ export class StatefulLoop implements AsyncDisposable {
     const next = (): Promise<R> => {
       if (inflight) return inflight.then(next, next); // next() called before the last settled
       if (phase === "done") return Promise.resolve(DONE);
-      // Timers, signals and the time trigger get a turn (a sync source never yields).
-      if (turnDue()) return (inflight = giveTurn().then(resume));
-      return step();
-    };
-    const resume = (): Promise<R> => {
-      inflight = undefined;
-      return phase === "done" ? Promise.resolve(DONE) : step();
-    };
-    const step = (): Promise<R> => {
       try {
         if (sync) {
           const r = fast();
-          if (r !== undefined) return Promise.resolve(r);
+          // Timers, signals and the time trigger get a turn (a sync source never yields): the
+          // item is taken, its hand-over waits for the turn.
+          if (r !== undefined) return turnDue() ? afterTurn(r) : Promise.resolve(r);
         } else if (phase === "items" && !this.#closed && !signal?.aborted) {
           let ok = true;
           if (inItem) {

@@ -267,7 +267,9 @@ for (const fuse of [true, false]) {
     const dir = await Deno.makeTempDir();
     try {
       const mk = (f: boolean) => {
-        const p = new Pipeline({ buffer: 2, fuse: f });
+        // A small sink buffer bounds how far the source runs ahead of the reader whatever the
+        // scheduling (a turn of the event loop lets it run on until the buffers are full).
+        const p = new Pipeline({ buffer: 2, sinkBuffer: 4, fuse: f });
         p.source("s");
         p.node("inc", {
           inputs: ["s"],

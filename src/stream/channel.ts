@@ -17,7 +17,7 @@ import {
   type Waiter,
   waiter,
 } from "./internal.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { afterTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode channel}. */
 export interface ChannelOptions {
@@ -83,7 +83,6 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
   readonly #signal: AbortSignal | undefined;
   #onAbort: (() => void) | null = null;
   #state = OPEN;
-  readonly #gate = new TurnGate();
   /** The failure to deliver after the buffered values (the internal sentinel). */
   #failure: { error: unknown } | null = null;
   /** Why sends are refused. */
@@ -125,7 +124,9 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
   trySend(value: T): boolean {
     if (this.#state !== OPEN) throw this.#refusalError();
     if (this.#receivers.length > 0) {
-      this.#receivers.shift().resolve({ done: false, value });
+      const w = this.#receivers.shift();
+      if (turnDue()) afterTurn({ done: false, value }).then(w.resolve);
+      else w.resolve({ done: false, value });
       return true;
     }
     if (this.#buffer.length < this.#capacity) {
@@ -153,21 +154,23 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const turn = this.#gate.wait();
-    return turn === undefined ? this.#next() : turn.then(this.#next);
-  }
-
-  readonly #next = (): Promise<IteratorResult<T>> => {
     const buffer = this.#buffer;
+    // A value taken now is handed over after a turn when one is due (timers and signals run
+    // even when sender and receiver only ever wait on each other in memory).
     if (buffer.length > 0) {
       const value = buffer.shift();
       this.#admitSender();
-      return Promise.resolve({ done: false, value });
+      return turnDue()
+        ? afterTurn({ done: false, value })
+        : Promise.resolve({ done: false, value });
     }
     if (this.#senders.length > 0) { // capacity 0: take straight from a blocked sender
       const s = this.#senders.shift();
       s.resolve();
-      return Promise.resolve({ done: false, value: s.value });
+      const value = s.value;
+      return turnDue()
+        ? afterTurn({ done: false, value })
+        : Promise.resolve({ done: false, value });
     }
     if (this.#state === OPEN) {
       const [p, w] = waiter<T>();
@@ -175,7 +178,7 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
       return p;
     }
     return this.#terminal();
-  };
+  }
 
   [kPoll](): T | typeof EMPTY {
     if (this.#buffer.length === 0) return EMPTY;

@@ -27,7 +27,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { afterTurn, giveTurn, turnDue } from "../_internal/turn.ts";
 
 /**
  * The function of {@linkcode map}: gets the item, its 0-based position in the source and a
@@ -60,7 +60,6 @@ class SerialMap<T, R> implements Stage<R> {
   readonly #fn: MapFn<T, R>;
   readonly #ctl = new AbortController();
   readonly #action: string;
-  readonly #gate = new TurnGate();
   #index = 0;
   #closed = false;
 
@@ -77,11 +76,6 @@ class SerialMap<T, R> implements Stage<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
-    const turn = this.#gate.wait();
-    return turn === undefined ? this.#next() : turn.then(this.#next);
-  }
-
-  readonly #next = (): Promise<IteratorResult<R>> => {
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     const syncIt = this.#syncIt;
     if (syncIt === undefined) {
@@ -106,7 +100,7 @@ class SerialMap<T, R> implements Stage<R> {
       return Promise.resolve(r.value as PromiseLike<T>).then(this.#apply, this.#onValueError);
     }
     return this.#apply(r.value);
-  };
+  }
 
   readonly #onPulled = (r: IteratorResult<T>): Promise<IteratorResult<R>> => {
     if (!isResult(r)) return this.#onSourceError(badResult(this.#action, r));
@@ -126,10 +120,15 @@ class SerialMap<T, R> implements Stage<R> {
       return this.#fail(error);
     }
     if (isThenable(v)) return Promise.resolve(v).then(this.#wrap, this.#fail);
-    return Promise.resolve({ done: false, value: v });
+    // A turn is given by delaying this result: the item was pulled in call order, so a later
+    // next() cannot overtake it.
+    return turnDue()
+      ? afterTurn({ done: false, value: v })
+      : Promise.resolve({ done: false, value: v });
   };
 
-  readonly #wrap = (value: R): IteratorResult<R> => ({ done: false, value });
+  readonly #wrap = (value: R): IteratorResult<R> | Promise<IteratorResult<R>> =>
+    turnDue() ? afterTurn({ done: false, value }) : { done: false, value };
 
   readonly #fail = async (error: unknown): Promise<IteratorResult<R>> => {
     this.#closed = true;
@@ -204,7 +203,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
   #closed = false; // next() resolves done (after delivering #final once)
   #final: { error: unknown } | null = null;
   #idle: (() => void)[] = [];
-  readonly #gate = new TurnGate();
+  #turnWait = false; // pulling is paused for a turn of the event loop
 
   constructor(
     action: string,
@@ -246,11 +245,6 @@ class ConcurrentMap<T, R> implements Stage<R> {
   }
 
   next(): Promise<IteratorResult<R>> {
-    const turn = this.#gate.wait();
-    return turn === undefined ? this.#next() : turn.then(this.#next);
-  }
-
-  readonly #next = (): Promise<IteratorResult<R>> => {
     if (this.#closed) return this.#closedResult();
     if (!this.#started) {
       if (this.#signal?.aborted) {
@@ -293,7 +287,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
     const [p, w] = waiter<R>();
     this.#waiters.push(w);
     return p;
-  };
+  }
 
   async return(value?: unknown): Promise<IteratorResult<R>> {
     if (!this.#stopping) {
@@ -396,7 +390,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
 
   /** Launch calls while there is room. */
   #fill(): void {
-    if (this.#halted || this.#srcDone || this.#srcFailed) return;
+    if (this.#halted || this.#srcDone || this.#srcFailed || this.#turnWait) return;
     const conc = this.#conc;
     const window = this.#window;
     const syncIt = this.#syncIt;
@@ -437,9 +431,27 @@ class ConcurrentMap<T, R> implements Stage<R> {
       const v = r.value;
       if (isThenable(v)) this.#launchLater(v as PromiseLike<T>);
       else this.#launch(v);
-      if (this.#halted) return;
+      if (this.#halted || this.#pauseForTurn()) return;
     }
   }
+
+  /**
+   * Called after each item pulled (every item goes through a pull, so one check per pull covers
+   * every path: results ready at `next()`, or handed to a waiting consumer): when a turn is due,
+   * pulling pauses until the event loop has turned (the consumer drains what is ready, then
+   * waits). Checked after a pull, so a resumed fill always pulls at least one item.
+   */
+  #pauseForTurn(): boolean {
+    if (!turnDue()) return false;
+    this.#turnWait = true;
+    giveTurn().then(this.#resumeAfterTurn);
+    return true;
+  }
+
+  readonly #resumeAfterTurn = (): void => {
+    this.#turnWait = false;
+    this.#fill();
+  };
 
   /** Items held (ordered: undelivered positions; unordered: running + queued). */
   #room(): number {
@@ -459,7 +471,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
       return;
     }
     this.#launch(r.value);
-    this.#fill();
+    if (!this.#pauseForTurn()) this.#fill();
   };
 
   readonly #onPullError = (error: unknown): void => {

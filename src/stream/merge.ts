@@ -21,7 +21,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { afterTurn, giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode merge} and {@linkcode zip}, given after the sources. */
 export interface MergeOptions {
@@ -85,7 +85,6 @@ class Merger<T> implements Stage<T> {
   /** The abort, reported once by the next `next()` when no consumer was waiting. */
   #aborted: { error: unknown } | null = null;
   readonly #link: AbortLink;
-  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<T>[], signal: AbortSignal | undefined) {
     this.#its = its;
@@ -108,11 +107,6 @@ class Merger<T> implements Stage<T> {
       this.#aborted = null;
       return Promise.reject(error);
     }
-    const turn = this.#gate.wait();
-    return turn === undefined ? this.#next() : turn.then(this.#next);
-  }
-
-  readonly #next = (): Promise<IteratorResult<T>> => {
     if (!this.#started) {
       this.#started = true;
       if (this.#link.aborted) {
@@ -126,7 +120,10 @@ class Merger<T> implements Stage<T> {
       const i = this.#from.shift();
       this.#st[i] = 0;
       if (this.#failure === null && !this.#closed) this.#pull(i);
-      return Promise.resolve({ done: false, value });
+      // The item is taken now; when a turn is due it is handed over after the turn.
+      return turnDue()
+        ? afterTurn({ done: false, value })
+        : Promise.resolve({ done: false, value });
     }
     if (this.#failure !== null) return this.#fail();
     if (this.#closed || this.#remaining === 0) {
@@ -137,7 +134,7 @@ class Merger<T> implements Stage<T> {
     const [p, w] = waiter<T>();
     this.#waiters.push(w);
     return p;
-  };
+  }
 
   #pull(i: number): void {
     this.#st[i] = 1;
@@ -181,7 +178,9 @@ class Merger<T> implements Stage<T> {
     }
     if (this.#waiters.length > 0) {
       this.#st[i] = 0;
-      this.#waiters.shift().resolve({ done: false, value: r.value });
+      const w = this.#waiters.shift();
+      if (turnDue()) afterTurn({ done: false, value: r.value }).then(w.resolve);
+      else w.resolve({ done: false, value: r.value });
       if (this.#failure === null) this.#pull(i);
       return;
     }
@@ -299,7 +298,6 @@ class Zipper<T> implements Stage<T> {
   readonly #its: AsyncIterator<unknown>[];
   readonly #link: AbortLink;
   #closed = false;
-  readonly #gate = new TurnGate();
 
   constructor(its: AsyncIterator<unknown>[], signal: AbortSignal | undefined) {
     this.#its = its;
@@ -319,8 +317,6 @@ class Zipper<T> implements Stage<T> {
   }
 
   async next(): Promise<IteratorResult<T>> {
-    const turn = this.#gate.wait();
-    if (turn !== undefined) await turn;
     if (this.#closed || this.#its.length === 0) {
       this.#closed = true;
       return { done: true, value: undefined };
@@ -353,7 +349,10 @@ class Zipper<T> implements Stage<T> {
         tuple[i] = s.value.value;
       }
     }
-    if (failure === null && !ended) return { done: false, value: tuple as T };
+    if (failure === null && !ended) {
+      if (turnDue()) await giveTurn(); // the tuple is taken: a later next() cannot overtake it
+      return { done: false, value: tuple as T };
+    }
     this.#closed = true;
     this.#link.detach();
     if (failure !== null) {

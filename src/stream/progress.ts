@@ -17,7 +17,7 @@ import {
   resultOf,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode progress}. */
 export interface ProgressOptions {
@@ -97,7 +97,6 @@ class Progress<T> implements Stage<T> {
   readonly #link: AbortLink;
   #count = 0;
   #start = -1;
-  readonly #gate = new TurnGate();
   #last = 0;
   #finished = false;
 
@@ -137,8 +136,6 @@ class Progress<T> implements Stage<T> {
         return await this.#abandon(error);
       }
     }
-    const turn = this.#gate.wait();
-    if (turn !== undefined) await turn;
     let r: IteratorResult<T>;
     try {
       this.#link.throwIfAborted();
@@ -167,6 +164,7 @@ class Progress<T> implements Stage<T> {
     } catch (error) {
       return await this.#abandon(error);
     }
+    if (turnDue()) await giveTurn(); // the item is taken: a later next() cannot overtake it
     return r;
   }
 

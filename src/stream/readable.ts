@@ -16,7 +16,7 @@ import {
   resultOf,
 } from "./internal.ts";
 import type { AnyIterable } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode fromReadable}. */
 export interface FromReadableOptions {
@@ -32,7 +32,6 @@ class ReaderIterator<T> implements Stage<T> {
   readonly #link: AbortLink;
   /** The abort, reported once by the next `next()` when no read was pending. */
   #aborted = false;
-  readonly #gate = new TurnGate();
 
   constructor(stream: ReadableStream<T>, signal: AbortSignal | undefined) {
     this.#reader = stream.getReader();
@@ -59,8 +58,6 @@ class ReaderIterator<T> implements Stage<T> {
       this.#aborted = false;
       throw this.#link.error();
     }
-    const turn = this.#gate.wait();
-    if (turn !== undefined) await turn;
     const reader = this.#reader;
     if (reader === null) return { done: true, value: undefined };
     let r: ReadableStreamReadResult<T>;
@@ -78,6 +75,7 @@ class ReaderIterator<T> implements Stage<T> {
       this.#release();
       return { done: true, value: undefined };
     }
+    if (turnDue()) await giveTurn(); // the chunk is taken: a later next() cannot overtake it
     return { done: false, value: r.value };
   }
 

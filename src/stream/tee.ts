@@ -21,7 +21,7 @@ import {
   waiter,
 } from "./internal.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
-import { TurnGate } from "../_internal/turn.ts";
+import { afterTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode tee}. */
 export interface TeeOptions {
@@ -153,7 +153,6 @@ class TeeBranch<T> implements Stage<T> {
   #closed = false;
   readonly #waiters = new Ring<Waiter<T>>(2);
   #wake: (() => void) | null = null;
-  readonly #gate = new TurnGate();
 
   constructor(hub: TeeHub<T>, k: number) {
     this.#hub = hub;
@@ -165,17 +164,12 @@ class TeeBranch<T> implements Stage<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    const turn = this.#gate.wait();
-    return turn === undefined ? this.#next() : turn.then(this.#next);
-  }
-
-  readonly #next = (): Promise<IteratorResult<T>> => {
     if (this.#closed) return Promise.resolve({ done: true, value: undefined });
     const [p, w] = waiter<T>();
     this.#waiters.push(w);
     if (this.#waiters.length === 1) this.#serve();
     return p;
-  };
+  }
 
   /** Serve waiting next() calls in order, from the buffer or by pulling. */
   #serve(): void {
@@ -200,7 +194,10 @@ class TeeBranch<T> implements Stage<T> {
           hub.trim();
           hub.wakeAll(); // room for a faster branch that waits for it
         }
-        this.#waiters.shift().resolve({ done: false, value });
+        // The item is taken now; when a turn is due it is handed over after the turn.
+        const w = this.#waiters.shift();
+        if (turnDue()) afterTurn({ done: false, value }).then(w.resolve);
+        else w.resolve({ done: false, value });
         continue;
       }
       if (hub.endAt >= 0 && p >= hub.endAt) {

@@ -16,6 +16,7 @@ import {
   toNdjson,
   zip,
 } from "./mod.ts";
+import { promptTurns } from "../_internal/turn.ts";
 
 const N = 1_000_000;
 
@@ -105,4 +106,29 @@ Deno.test("stream turn: concurrent next() calls keep their order across turns", 
   }
   assert.equal(got.length, 200_000);
   assert.ok(got.every((v, i) => v === i), "results came out of order");
+});
+
+Deno.test("stream turn: every stage makes progress while turns are prompt (a turn at each check)", async () => {
+  // promptTurns is on while a checkpoint is written: turnDue() may say yes at every call, and a
+  // stage must still move at least one item per turn.
+  const M = 20_000;
+  const stages: [string, () => AsyncIterable<unknown>][] = cases.map(([name, make]) => [
+    name,
+    () => {
+      const it = make()[Symbol.asyncIterator]();
+      let k = 0;
+      return { [Symbol.asyncIterator]: () => ({ next: () => k++ < M ? it.next() : it.return!() }) };
+    },
+  ]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<string>((r) => (timer = setTimeout(() => r("stuck"), 20_000)));
+  try {
+    const done = promptTurns(async () => {
+      for (const [, make] of stages) for await (const _ of make()) { /* drain */ }
+      return "done";
+    });
+    assert.equal(await Promise.race([done, stuck]), "done");
+  } finally {
+    clearTimeout(timer);
+  }
 });
