@@ -48,17 +48,18 @@ function bufferCases(): Case[] {
       ["{ v: 42 }", { v: 42 }],
       ["{ v: [1, 2] } (not a Frame)", { v: [1, 2] }],
     ]),
+  ].map((c) => {
+    // wrongTypes/optionCases built `run` as (ctx) => inBody(...): call the inner runner too.
+    const outer = c.run;
+    return { ...c, run: (ctx: Ctx) => (outer(ctx) as (ctx: Ctx) => unknown)(ctx) };
+  }).concat([
     {
       name: "buffer options.adapter: { name: 42 }",
       run: inBody((s) => ["s", s.final ? undefined : { v: s.item }, {
         adapter: { name: 42, byteSize: () => 1, concat: (f: unknown[]) => f[0] },
       }]),
     },
-  ].map((c) => {
-    // wrongTypes/optionCases built `run` as (ctx) => inBody(...): call the inner runner too.
-    const outer = c.run;
-    return { ...c, run: (ctx: Ctx) => (outer(ctx) as (ctx: Ctx) => unknown)(ctx) };
-  });
+  ]);
 }
 
 export const loopRows: Row[] = [
@@ -77,7 +78,6 @@ export const loopRows: Row[] = [
           }),
         {
           memoryLimitMb: num(0),
-          checkpoint: "object",
           keep: int(1),
           fallback: "bool",
           clock: "fn",
