@@ -198,6 +198,38 @@ for (const impl of IMPLS) {
   });
 }
 
+for (const impl of IMPLS) {
+  Deno.test({
+    name: `FrameBuffer[${impl}]: recycle refuses a value that is not an object of columns`,
+    ignore: impl === "native" && noNative,
+    fn() {
+      using buf = createFrameBuffer({ x: "Int8Array" }, { implementation: impl });
+      for (const v of [42, "x", null, undefined]) {
+        assert.throws(
+          () => buf.recycle(v as never),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError &&
+            /^Cannot recycle FrameBuffer columns: .*, received /.test(e.message),
+        );
+      }
+      buf.recycle({ x: new Int8Array(1) }); // an array it did not produce: ignored, as documented
+    },
+  });
+}
+
+Deno.test("createFrameBuffer: options are checked once (object, known keys) and schemas are records", () => {
+  for (const options of [42, "ts", { implementation: "ts", sizee: 1 }]) {
+    assert.throws(
+      () => createFrameBuffer({ x: "Int8Array" }, options as never),
+      InvalidArgumentError,
+    );
+  }
+  assert.throws(
+    () => createFrameBuffer(["Float64Array"] as never, { implementation: "ts" }),
+    InvalidArgumentError,
+  );
+});
+
 Deno.test("createFrameBuffer refuses an unknown implementation", () => {
   assert.throws(
     () => createFrameBuffer({ x: "Int8Array" }, { implementation: "wasm" as never }),
