@@ -323,6 +323,7 @@ export type Kind =
   | "bool"
   | "fn"
   | "str" // a non-empty string
+  | "string" // any string, "" included
   | "signal"
   | { oneOf: readonly (string | number | boolean)[] }
   | "object";
@@ -366,6 +367,8 @@ export function badValues(kind: Kind): [string, unknown][] {
       return [["42", 42], ['"f"', "f"]];
     case "str":
       return [['""', ""], ["42", 42]];
+    case "string":
+      return [["42", 42], ["true", true]];
     case "signal":
       return [["{}", {}], ['"signal"', "signal"]];
     case "object":

@@ -224,7 +224,7 @@ export const pipelineRows: Row[] = [
         {},
         "run options",
       ),
-      ...wrongTypes("run options.store", (s, ctx) => complete({ s: [1] }, { store: s }), [
+      ...wrongTypes("run options.store", (s) => complete({ s: [1] }, { store: s }), [
         ["42", 42],
         ['""', ""],
       ]),
@@ -358,7 +358,7 @@ export const pipelineRows: Row[] = [
       ...dirPathCases((d) => fileSink(d as string)("x", { seq: 0 }), "dir"),
       ...optionCases((o, ctx) => fileSink(ctx.fresh("sink"), o as never)("x", { seq: 0 }), {
         encode: "fn",
-        extension: "str",
+        extension: "string", // "" is valid: files without an extension
       }),
       {
         name: "options.extension: a path separator",

@@ -220,7 +220,7 @@ export const streamRows: Row[] = [
         (o) => progress(items(), o as never),
         {
           total: int(0),
-          label: "str",
+          label: "string",
           output: "fn",
           tty: "bool",
           intervalMs: num(0),
