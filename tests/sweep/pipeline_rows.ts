@@ -45,6 +45,14 @@ function complete(sources: unknown, options?: unknown) {
   return simple().runToCompletion(sources as never, options as never);
 }
 
+/** `loadPipeline(...)`, whose pools are closed after the case when it is (wrongly) accepted. */
+function load(ctx: Ctx, input: unknown, options?: unknown) {
+  return loadPipeline(input as never, options as never).then((loaded) => {
+    ctx.defer(() => loaded.close());
+    return loaded;
+  });
+}
+
 /** A run of `simple()` on [1, 2, 3], stopped after the case. */
 function started(ctx: Ctx): PipelineRun {
   const run = simple().run({ s: [1, 2, 3] });
@@ -311,14 +319,14 @@ export const pipelineRows: Row[] = [
     export: "loadPipeline",
     area: "pipeline",
     cases: [
-      ...wrongTypes("input", (d) => loadPipeline(d as never), descriptions.slice(0, 6)),
+      ...wrongTypes("input", (d, ctx) => load(ctx, d), descriptions.slice(0, 6)),
       ...optionCases(
-        (o) => loadPipeline({ nodes: [{ name: "s", source: true }] }, o as never),
+        (o, ctx) => load(ctx, { nodes: [{ name: "s", source: true }] }, o),
         {},
       ),
       ...wrongTypes(
         "options.base",
-        (b) => loadPipeline({ nodes: [{ name: "s", source: true }] }, { base: b as never }),
+        (b, ctx) => load(ctx, { nodes: [{ name: "s", source: true }] }, { base: b }),
         [
           ["42", 42],
           ['""', ""],
@@ -327,7 +335,7 @@ export const pipelineRows: Row[] = [
       {
         name: "a node fn module that does not exist",
         run: (ctx) =>
-          loadPipeline({
+          load(ctx, {
             nodes: [{ name: "s", source: true }, {
               name: "n",
               inputs: ["s"],
@@ -337,8 +345,8 @@ export const pipelineRows: Row[] = [
       },
       {
         name: "a node fn export that does not exist",
-        run: () =>
-          loadPipeline({
+        run: (ctx) =>
+          load(ctx, {
             nodes: [{ name: "s", source: true }, {
               name: "n",
               inputs: ["s"],
