@@ -212,6 +212,11 @@ export const stateRows: Row[] = [
     area: "state",
     cases: [
       ...argCases("maxKeep", int(0), (n) => new LatestStatesKeeper(n as number)),
+      ...wrongTypes("cleanup(store)", (s) => new LatestStatesKeeper(1).cleanup(s as never), [
+        ["undefined", undefined],
+        ["42", 42],
+        ["{}", {}],
+      ]),
       ...wrongTypes("select(snapshots)", (s) => new LatestStatesKeeper(1).select(s as never), [
         ["undefined", undefined],
         ["42", 42],
