@@ -316,6 +316,16 @@ function checkExtra(cols: Record<string, unknown>, names: string[]): void {
   }
 }
 
+/** The machine's memory in bytes (1 TiB when the `sys` permission does not allow reading it). */
+function memoryBytes(): number {
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state === "granted") {
+      return Deno.systemMemoryInfo().total;
+    }
+  } catch { /* not readable here */ }
+  return 2 ** 40;
+}
+
 /** Rethrow an addon error as spool's typed error (the message is kept). */
 function typed(error: unknown): Error {
   if (!(error instanceof Error)) {
@@ -456,9 +466,29 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
     }
   }
 
-  /** Reserve room for `rows` more rows (avoids regrowth when the total is known). */
+  /**
+   * Reserve room for `rows` more rows (avoids regrowth when the total is known).
+   *
+   * @throws {InvalidArgumentError} when `rows` is not an integer >= 0, or when the rows would take
+   * more bytes than the machine has memory (the addon would abort the process on a failed
+   * allocation instead of throwing)
+   */
   reserve(rows: number): void {
-    assertInteger("reserve rows in a FrameBuffer", "rows", rows, 0);
+    const action = "reserve rows in a FrameBuffer";
+    assertInteger(action, "rows", rows, 0);
+    let rowBytes = 0;
+    for (const name of this.#names) {
+      rowBytes += (CTORS[this.schema[name]!] as unknown as { BYTES_PER_ELEMENT: number })
+        .BYTES_PER_ELEMENT;
+    }
+    const limit = memoryBytes();
+    if (rows * rowBytes > limit) {
+      throw new InvalidArgumentError(
+        action,
+        `${rowBytes} bytes per row would exceed the machine's memory (${limit} bytes)`,
+        rows,
+      );
+    }
     this.#inner.reserve(rows);
   }
 

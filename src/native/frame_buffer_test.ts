@@ -7,6 +7,7 @@ import {
   createFrameBuffer,
   type FrameBuffer,
   type FrameSchema,
+  NativeFrameBuffer,
 } from "./frame_buffer.ts";
 import { activeImplementation } from "./load.ts";
 
@@ -228,6 +229,19 @@ Deno.test("createFrameBuffer: options are checked once (object, known keys) and 
     () => createFrameBuffer(["Float64Array"] as never, { implementation: "ts" }),
     InvalidArgumentError,
   );
+});
+
+Deno.test({
+  name: "NativeFrameBuffer.reserve: more bytes than the machine has is refused, not an abort",
+  ignore: noNative,
+  fn() {
+    using buf = new NativeFrameBuffer({ x: "Float64Array", y: "Int8Array" });
+    buf.reserve(16); // a small reservation is fine
+    // 2^50 rows of 9 bytes: the addon's allocation would fail and abort the whole process.
+    for (const rows of [2 ** 50, 1e17, -1, 1.5, NaN]) {
+      assert.throws(() => buf.reserve(rows), InvalidArgumentError, String(rows));
+    }
+  },
 });
 
 Deno.test("createFrameBuffer refuses an unknown implementation", () => {

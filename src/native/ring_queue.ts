@@ -124,7 +124,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * @throws {NativeLoadError} when the addon is not loaded (there is no TypeScript RingQueue).
    */
   static create(capacity: number): RingQueue {
-    assertInteger("create a RingQueue", "capacity", capacity, 1);
+    assertInteger("create a RingQueue", "capacity", capacity, 1, 2 ** 32 - 1); // the addon's u32
     const b = requireNative();
     return new RingQueue(b, b.ringCreate(capacity));
   }

@@ -107,6 +107,7 @@ Deno.test({
         ["close discard 1", () => q.close({ discard: 1 as never })],
         ["close unknown key", () => q.close({ drop: true } as never)],
         ["open 2^31 (no such queue)", () => RingQueue.open(2 ** 31)],
+        ["create 2^40 (more than the addon's u32)", () => RingQueue.create(2 ** 40)],
         ["open 2^32 (not a queue id)", () => RingQueue.open(2 ** 32)],
       ];
       for (const [label, call] of bad) {

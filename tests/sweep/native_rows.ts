@@ -78,7 +78,15 @@ function bufferCases(
     out.push({ name: `${label}.recycle(${shown})`, run: withBuffer((b) => b.recycle(cols)) });
   }
   if (make().reserve) {
-    for (const [shown, n] of [["-1", -1], ["1.5", 1.5], ["NaN", NaN], ['"1"', "1"]] as const) {
+    for (
+      const [shown, n] of [
+        ["-1", -1],
+        ["1.5", 1.5],
+        ["NaN", NaN],
+        ['"1"', "1"],
+        ["2^50 (more than the machine's memory)", 2 ** 50],
+      ] as const
+    ) {
       out.push({
         name: `${label}.reserve(${shown})`,
         run: withBuffer((b) => b.reserve!(n as number)),
@@ -156,6 +164,7 @@ export const nativeRows: Row[] = [
     area: "native",
     cases: [
       ...argCases("create(capacity)", int(1), (c) => RingQueue.create(c as number).release()),
+      { name: "create(capacity): 2^40", run: () => RingQueue.create(2 ** 40).release() },
       ...argCases("open(id)", int(1), (id) => RingQueue.open(id as number).release()),
       ...(native
         ? [
