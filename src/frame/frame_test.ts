@@ -258,11 +258,17 @@ Deno.test("writeFrame/readFrame: bad out, input, prefix and header are FrameErro
     [[{ name: "a", kind: "plain", values: 42 }]],
     [[42]],
     [[], -1],
+    // plain values with a malformed tag (they used to be SyntaxErrors or TypeErrors)
+    [[{ name: "a", kind: "plain", values: [{ $spool: "bigint", v: "12abc" }, 1] }]],
+    [[{ name: "a", kind: "plain", values: [{ $spool: "map", v: 42 }, 1] }]],
+    [[{ name: "a", kind: "plain", values: [{ $spool: "set", v: "x" }, 1] }]],
+    [[{ name: "a", kind: "plain", values: [{ $spool: "num", v: "12" }, 1] }]],
   ];
   for (const [columns, length] of bad) {
     assert.throws(
       () => readFrame(reader(columns, length), ""),
-      (e: unknown) => e instanceof FrameError && FORM.test(e.message),
+      (e: unknown) =>
+        (e instanceof FrameError || e instanceof InvalidArgumentError) && FORM.test(e.message),
       JSON.stringify(columns),
     );
   }

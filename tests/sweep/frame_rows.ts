@@ -93,6 +93,18 @@ function headerCases(): Case[] {
     ["header.columns[0].values: 42 (plain)", header([{ name: "a", kind: "plain", values: 42 }])],
     ["header.length: -1", header([{ name: "a", kind: "float64", file: "c0" }], -1)],
     ["header.length: 3 (rows differ)", header([{ name: "a", kind: "float64", file: "c0" }], 3)],
+    ...([
+      ["bigint", { $spool: "bigint", v: "12abc" }],
+      ["num", { $spool: "num", v: "12" }],
+      ["map", { $spool: "map", v: 42 }],
+      ["set", { $spool: "set", v: "x" }],
+      ["date", { $spool: "date", v: "today" }],
+      ["array", { $spool: "array" }],
+      ["obj", { $spool: "obj", v: 42 }],
+    ] as const).map(([tag, value]): [string, unknown] => [
+      `header.columns[0].values[0]: a malformed "${tag}" value`,
+      header([{ name: "a", kind: "plain", values: [value, 1] }]),
+    ]),
     [
       "header.columns[0].kind: int32 (file holds float64)",
       header([
