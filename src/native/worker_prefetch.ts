@@ -57,7 +57,7 @@ export function workerPrefetch(
   if (!(module instanceof URL) && (typeof module !== "string" || module === "")) {
     throw new InvalidArgumentError(ACTION, "module must be a non-empty string or a URL", module);
   }
-  const size = assertInteger(ACTION, "size", o.size ?? 16, 1);
+  const size = assertInteger(ACTION, "size", o.size ?? 16, 1, 2 ** 32 - 1); // a RingQueue capacity
   const requested = optionalOneOf(ACTION, "transport", o.transport, [
     "auto",
     "ring",

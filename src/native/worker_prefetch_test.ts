@@ -17,6 +17,7 @@ Deno.test("workerPrefetch: module, options, signal and args are checked at the c
     ["transport bogus", () => workerPrefetch(empty, { transport: "bogus" as never })],
     ["signal {}", () => workerPrefetch(empty, { signal: {} as never })],
     ["args a function", () => workerPrefetch(empty, { args: () => 1 })],
+    ["size 2^40", () => workerPrefetch(empty, { size: 2 ** 40 })],
   ];
   for (const [label, call] of bad) {
     assert.throws(
