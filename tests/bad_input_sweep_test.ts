@@ -5,7 +5,9 @@
  * `Cannot <action>: <reason>, received <value>` (or with the user's own error, unchanged or as
  * `cause`), within a generous time limit; a case that resolves is a silent acceptance and fails.
  *
- * The rows live in tests/sweep/*_rows.ts; the machinery in tests/sweep/harness.ts.
+ * The rows live in tests/sweep/*_rows.ts; the machinery in tests/sweep/harness.ts. A new export
+ * fails the first test until it has a row. One area only:
+ * `deno test -A --sanitize-ops --sanitize-resources --filter "/^sweep frame./" tests/bad_input_sweep_test.ts`.
  *
  * @module
  */
