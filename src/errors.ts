@@ -87,10 +87,20 @@ export class AbortedError extends SpoolError {}
 /** An operation that did not finish within its time limit. */
 export class TimeoutError extends SpoolError {}
 
-/** Throw {@linkcode InvalidArgumentError} unless `value` is an integer >= `min`. */
-export function assertInteger(action: string, name: string, value: unknown, min = 1): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-    throw new InvalidArgumentError(action, `${name} must be an integer >= ${min}`, value);
+/**
+ * Throw {@linkcode InvalidArgumentError} unless `value` is an integer >= `min` (and <= `max`
+ * when `max` is given).
+ */
+export function assertInteger(
+  action: string,
+  name: string,
+  value: unknown,
+  min = 1,
+  max = Infinity,
+): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidArgumentError(action, `${name} must be an integer ${range}`, value);
   }
   return value;
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, InvalidArgumentError, SpoolError } from "./errors.ts";
+import { assertInteger, describe, InvalidArgumentError, SpoolError } from "./errors.ts";
 
 Deno.test("SpoolError messages follow 'Cannot <action>: <reason>, received <value>'", () => {
   const e = new InvalidArgumentError("create a batch", "size must be >= 1", -3);
@@ -18,4 +18,19 @@ Deno.test("describe renders values briefly and never throws", () => {
   cyclic.self = cyclic;
   assert.equal(describe(cyclic), "[object Object]");
   assert.ok(describe("x".repeat(200)).length < 90);
+});
+
+Deno.test("assertInteger: an optional upper bound, named in the message", () => {
+  assert.equal(assertInteger("slice a frame", "end", 3, 0, 3), 3);
+  assert.throws(
+    () => assertInteger("slice a frame", "end", 4, 0, 3),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError &&
+      e.message === "Cannot slice a frame: end must be an integer from 0 to 3, received 4",
+  );
+  assert.throws(
+    () => assertInteger("x", "n", 0),
+    (e: unknown) =>
+      e instanceof InvalidArgumentError && /n must be an integer >= 1/.test(e.message),
+  );
 });

@@ -7,8 +7,15 @@
  */
 
 import { FrameError } from "./errors.ts";
-import { concat, Frame } from "./frame.ts";
-import { type FrameReader, type FrameWriter, readFrame, writeFrame } from "./codec.ts";
+import { byteSize, concat, Frame } from "./frame.ts";
+import {
+  checkReader,
+  checkWriter,
+  type FrameReader,
+  type FrameWriter,
+  readFrame,
+  writeFrame,
+} from "./codec.ts";
 
 /**
  * What a buffer needs to hold frames of type `F`: a byte size and a concatenation, plus
@@ -49,7 +56,7 @@ export interface FrameAdapter<F> {
  */
 export const frameAdapter: FrameAdapter<Frame> = Object.freeze({
   name: "frame",
-  byteSize: (frame: Frame) => frame.byteSize,
+  byteSize: (frame: Frame) => byteSize(frame),
   concat: (frames: readonly Frame[]) => concat(frames),
   accepts: (value: unknown) => value instanceof Frame,
   save: (frame: Frame, out: FrameWriter) => writeFrame(out, "", frame),
@@ -105,11 +112,12 @@ export function arrowAdapter<T extends ArrowTableLike>(
 ): FrameAdapter<T> {
   if (
     arrow === null || typeof arrow !== "object" || typeof arrow.tableToIPC !== "function" ||
-    typeof arrow.tableFromIPC !== "function"
+    typeof arrow.tableFromIPC !== "function" ||
+    (arrow.Table !== undefined && typeof arrow.Table !== "function")
   ) {
     throw new FrameError(
       "build an Arrow adapter",
-      'pass the module imported from "npm:apache-arrow" (tableToIPC, tableFromIPC)',
+      'pass the module imported from "npm:apache-arrow" (tableToIPC, tableFromIPC, Table)',
       undefined,
       arrow,
     );
@@ -138,12 +146,14 @@ export function arrowAdapter<T extends ArrowTableLike>(
       if (!Array.isArray(tables) || tables.length === 0) {
         throw new FrameError(action, "tables must be a non-empty array", undefined, tables);
       }
+      for (let i = 0; i < tables.length; i++) {
+        const t = tables[i];
+        if (!isTable(t)) throw new FrameError(action, `tables[${i}] is not a Table`, undefined, t);
+      }
       const head = tables[0] as T;
       const fields = head.schema.fields;
       for (let i = 1; i < tables.length; i++) {
-        const t = tables[i] as T;
-        if (!isTable(t)) throw new FrameError(action, `tables[${i}] is not a Table`, undefined, t);
-        const other = t.schema.fields;
+        const other = (tables[i] as T).schema.fields;
         const n = Math.max(fields.length, other.length);
         for (let j = 0; j < n; j++) {
           const a = fields[j];
@@ -152,10 +162,11 @@ export function arrowAdapter<T extends ArrowTableLike>(
             const col = (a ?? b)?.name ?? String(j);
             throw new FrameError(
               action,
-              `column "${col}" is ${a ? `${a.name}: ${a.type}` : "absent"} in tables[0] but ${
-                b ? `${b.name}: ${b.type}` : "absent"
-              } in tables[${i}]`,
+              `column ${j} of tables[${i}] differs from tables[0], which has ${
+                a ? `${a.name}: ${a.type}` : "no such column"
+              }`,
               col,
+              b ? `${b.name}: ${b.type}` : "no such column",
             );
           }
         }
@@ -164,9 +175,15 @@ export function arrowAdapter<T extends ArrowTableLike>(
       return head.concat(...tables.slice(1)) as T;
     },
     save(table: T, out: FrameWriter) {
+      const action = "save an Arrow table";
+      if (!isTable(table)) {
+        throw new FrameError(action, "the value is not a Table", undefined, table);
+      }
+      checkWriter(action, out, ["writeBytes"]);
       return out.writeBytes("ipc", arrow.tableToIPC(table));
     },
     load(input: FrameReader): T {
+      checkReader("load an Arrow table", input, ["readBytes"]);
       return arrow.tableFromIPC(input.readBytes("ipc"));
     },
   });

@@ -9,7 +9,7 @@
  */
 
 import { FrameError } from "./errors.ts";
-import { type Column, columnKind, Frame, type NumericColumn } from "./frame.ts";
+import { type Column, columnKind, ctorOfKind, Frame, type NumericColumn } from "./frame.ts";
 import { decodeValue, encodeValue } from "./values.ts";
 
 /** Where a frame is written (a `SaveContext` fits). */
@@ -32,6 +32,54 @@ export interface FrameReader {
   readBytes(name: string): Uint8Array;
   /** The typed array written under `name`. */
   readArray(name: string): NumericColumn;
+}
+
+/**
+ * Throw {@linkcode FrameError} unless `out` is an object with the writer `methods` a frame
+ * codec calls (all three by default).
+ */
+export function checkWriter(
+  action: string,
+  out: unknown,
+  methods: readonly (keyof FrameWriter)[] = ["writeJson", "writeBytes", "writeArray"],
+): asserts out is FrameWriter {
+  checkMethods(action, "out", "a FrameWriter", out, methods);
+}
+
+/** Throw {@linkcode FrameError} unless `input` is an object with the reader `methods` used. */
+export function checkReader(
+  action: string,
+  input: unknown,
+  methods: readonly (keyof FrameReader)[] = ["readJson", "readArray"],
+): asserts input is FrameReader {
+  checkMethods(action, "input", "a FrameReader", input, methods);
+}
+
+function checkMethods(
+  action: string,
+  name: string,
+  what: string,
+  value: unknown,
+  methods: readonly string[],
+): void {
+  const bag = value as Record<string, unknown> | null;
+  if (
+    bag === null || (typeof bag !== "object" && typeof bag !== "function") ||
+    methods.some((m) => typeof bag[m] !== "function")
+  ) {
+    throw new FrameError(
+      action,
+      `${name} must be ${what} (with ${methods.join(", ")} methods)`,
+      undefined,
+      value,
+    );
+  }
+}
+
+function checkPrefix(action: string, prefix: unknown): void {
+  if (typeof prefix !== "string") {
+    throw new FrameError(action, "prefix must be a string (may be empty)", undefined, prefix);
+  }
 }
 
 const FORMAT = "spool.frame";
@@ -70,8 +118,11 @@ interface FrameHeader {
  * ```
  */
 export async function writeFrame(out: FrameWriter, prefix: string, frame: Frame): Promise<void> {
+  const action = "save a frame";
+  checkWriter(action, out, ["writeJson", "writeArray"]);
+  checkPrefix(action, prefix);
   if (!(frame instanceof Frame)) {
-    throw new FrameError("save a frame", "the value is not a Frame", undefined, frame);
+    throw new FrameError(action, "the value is not a Frame", undefined, frame);
   }
   const pending: (Promise<void> | void)[] = [];
   const header: FrameHeader = {
@@ -105,8 +156,13 @@ export async function writeFrame(out: FrameWriter, prefix: string, frame: Frame)
 /** Read a frame written by {@linkcode writeFrame} with the same `prefix`. */
 export function readFrame(input: FrameReader, prefix: string): Frame {
   const action = "load a frame";
+  checkReader(action, input);
+  checkPrefix(action, prefix);
   const header = input.readJson<FrameHeader>(`${prefix}frame.json`);
-  if (header?.format !== FORMAT || header.version !== VERSION || !Array.isArray(header.columns)) {
+  if (
+    header?.format !== FORMAT || header.version !== VERSION || !Array.isArray(header.columns) ||
+    !Number.isSafeInteger(header.length) || header.length < 0
+  ) {
     throw new FrameError(
       action,
       `unsupported frame format (expected ${FORMAT} v${VERSION})`,
@@ -115,7 +171,22 @@ export function readFrame(input: FrameReader, prefix: string): Frame {
     );
   }
   const cols: Record<string, Column> = {};
-  for (const c of header.columns) {
+  for (let j = 0; j < header.columns.length; j++) {
+    const c = header.columns[j]!;
+    const bad = (reason: string, received: unknown, column?: string) =>
+      new FrameError(action, `columns[${j}] ${reason}`, column, received);
+    if (c === null || typeof c !== "object") throw bad("must be an object", c);
+    if (typeof c.name !== "string") throw bad("has no name", c.name);
+    if (Object.hasOwn(cols, c.name)) throw bad(`repeats column "${c.name}"`, c.name, c.name);
+    if (c.kind !== "plain" && ctorOfKind(c.kind) === undefined) {
+      throw bad(`(column "${c.name}") has an unknown kind`, c.kind, c.name);
+    }
+    if (c.kind === "plain" && !Array.isArray(c.values)) {
+      throw bad(`(column "${c.name}") has no values`, c.values, c.name);
+    }
+    if (c.kind !== "plain" && (typeof c.file !== "string" || c.file === "")) {
+      throw bad(`(column "${c.name}") has no file`, c.file, c.name);
+    }
     if (c.kind === "plain") {
       cols[c.name] = decodeValue(c.values, (f) => input.readArray(f)) as unknown[];
     } else {

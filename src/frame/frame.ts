@@ -5,6 +5,7 @@
  * @module
  */
 
+import { assertInteger } from "../errors.ts";
 import type { NumericArray } from "../native/binding.ts";
 import { type DType, dtypeCtor, dtypeOf } from "../state/dtype.ts";
 import { byteSizeOf } from "./bytes.ts";
@@ -43,6 +44,14 @@ export function ctorOfKind(kind: string): TypedCtor | undefined {
  * estimate of a concatenation is exactly the sum of the estimates of its parts).
  */
 export function plainColumnBytes(column: readonly unknown[]): number {
+  if (!Array.isArray(column)) {
+    throw new FrameError(
+      "measure a plain column",
+      "the column must be an Array",
+      undefined,
+      column,
+    );
+  }
   let total = 8 * column.length;
   for (const v of column) {
     switch (typeof v) {
@@ -159,8 +168,17 @@ export class Frame<C extends Columns = Columns> {
     return columnKind(col) as FrameColumnKind;
   }
 
-  /** Rows `start` (inclusive) to `end` (exclusive) as a new frame sharing memory (`subarray`). */
+  /**
+   * Rows `start` (inclusive) to `end` (exclusive) as a new frame sharing memory (`subarray`).
+   * Both are integers with `0 <= start <= end <= length` (no negative or clamped indices: an
+   * index out of range is a bug in the caller, not a request for fewer rows).
+   *
+   * @throws {InvalidArgumentError} when `start` or `end` is not such an integer
+   */
   slice(start = 0, end: number = this.length): Frame<C> {
+    const action = "slice a frame";
+    assertInteger(action, "start", start, 0, this.length);
+    assertInteger(action, "end", end, start, this.length);
     const out: Record<string, Column> = {};
     for (const [name, col] of Object.entries(this.columns)) {
       out[name] = Array.isArray(col)

@@ -14,6 +14,7 @@ import {
   readFrame,
   writeFrame,
 } from "./mod.ts";
+import { InvalidArgumentError } from "../errors.ts";
 
 function memoryStore(): { out: FrameWriter; input: FrameReader; files: Map<string, unknown> } {
   const files = new Map<string, unknown>();
@@ -198,4 +199,93 @@ Deno.test("arrowAdapter: byteSize, concat with schema check, IPC round trip", as
   assert.equal(back?.numRows, 3);
   assert.deepEqual([...back!.getChild("s")!.toArray()], ["x", "y", "z"]);
   assert.throws(() => arrowAdapter({} as typeof arrow), FrameError);
+});
+
+const FORM = /^Cannot [^:]+: .+, received .+/s;
+
+Deno.test("slice: indices must be integers with 0 <= start <= end <= length", () => {
+  const f = new Frame({ x: new Float64Array([1, 2, 3]) });
+  assert.equal(f.slice(3).length, 0); // an empty tail is in range
+  assert.equal(f.slice(1, 1).length, 0);
+  for (const args of [[NaN], [1.5], [-1], [4], [0, 4], [2, 1], [0, Infinity], ["1"]]) {
+    assert.throws(
+      () => f.slice(...(args as [number, number])),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError && /^Cannot slice a frame: /.test(e.message),
+      `slice(${args.join(", ")})`,
+    );
+  }
+});
+
+Deno.test("plainColumnBytes: a value that is not an Array is a FrameError", () => {
+  for (const v of [undefined, 42, "abc", new Float64Array(2), { length: 2 }]) {
+    assert.throws(
+      () => plainColumnBytes(v as never),
+      (e: unknown) => e instanceof FrameError && FORM.test(e.message),
+    );
+  }
+});
+
+Deno.test("frameAdapter: a non-Frame and a bad writer/reader are FrameErrors, not TypeErrors", async () => {
+  for (const v of [undefined, 42, {}]) {
+    assert.throws(() => frameAdapter.byteSize(v as never), FrameError);
+    await assert.rejects(
+      async () => await frameAdapter.save!(new Frame({}), v as never),
+      FrameError,
+    );
+    assert.throws(() => frameAdapter.load!(v as never), FrameError);
+  }
+});
+
+Deno.test("writeFrame/readFrame: bad out, input, prefix and header are FrameErrors", async () => {
+  const { out, input } = memoryStore();
+  const f = new Frame({ x: new Float64Array([1, 2]) });
+  await assert.rejects(() => writeFrame({} as never, "", f), FrameError);
+  await assert.rejects(() => writeFrame(out, 42 as never, f), FrameError);
+  assert.throws(() => readFrame({} as never, ""), FrameError);
+  assert.throws(() => readFrame(input, undefined as never), FrameError);
+  const reader = (columns: unknown, length = 2): FrameReader => ({
+    has: () => true,
+    readJson: <T>() => ({ format: "spool.frame", version: 1, length, columns }) as T,
+    readBytes: () => new Uint8Array(0),
+    readArray: () => new Float64Array(2),
+  });
+  const bad: [unknown, number?][] = [
+    [[{ name: 42, kind: "float64", file: "c0" }]],
+    [[{ name: "a", kind: "float64", file: "c0" }, { name: "a", kind: "float64", file: "c1" }]],
+    [[{ name: "a", kind: "float99", file: "c0" }]],
+    [[{ name: "a", kind: "float64" }]],
+    [[{ name: "a", kind: "plain", values: 42 }]],
+    [[42]],
+    [[], -1],
+    // plain values with a malformed tag (they used to be SyntaxErrors or TypeErrors)
+    [[{ name: "a", kind: "plain", values: [{ $spool: "bigint", v: "12abc" }, 1] }]],
+    [[{ name: "a", kind: "plain", values: [{ $spool: "map", v: 42 }, 1] }]],
+    [[{ name: "a", kind: "plain", values: [{ $spool: "set", v: "x" }, 1] }]],
+    [[{ name: "a", kind: "plain", values: [{ $spool: "num", v: "12" }, 1] }]],
+  ];
+  for (const [columns, length] of bad) {
+    assert.throws(
+      () => readFrame(reader(columns, length), ""),
+      (e: unknown) =>
+        (e instanceof FrameError || e instanceof InvalidArgumentError) && FORM.test(e.message),
+      JSON.stringify(columns),
+    );
+  }
+});
+
+Deno.test("arrowAdapter: Table must be a class, every table is checked, mismatches say what was received", async () => {
+  assert.throws(() => arrowAdapter({ ...arrow, Table: 42 } as never), FrameError);
+  const adapter = arrowAdapter(arrow);
+  assert.throws(() => adapter.concat([42 as never]), FrameError);
+  const a = arrow.tableFromArrays({ v: new Float64Array([1]) });
+  const wrong = arrow.tableFromArrays({ v: new Int32Array([3]) });
+  assert.throws(
+    () => adapter.concat([a, wrong]),
+    (e: unknown) =>
+      e instanceof FrameError && e.column === "v" && FORM.test(e.message) &&
+      /received "v: Int32"/.test(e.message),
+  );
+  await assert.rejects(async () => await adapter.save!(42 as never, memoryStore().out), FrameError);
+  assert.throws(() => adapter.load!({} as never), FrameError);
 });

@@ -107,27 +107,41 @@ export function decodeValue(json: unknown, arrays: ArraySource): unknown {
   const o = json as Record<string, unknown>;
   const tag = o[TAG];
   if (typeof tag === "string") {
+    // A tagged value whose payload has the wrong shape (a file edited by hand, another writer)
+    // is refused by name; the reader's own errors (from `arrays`) pass through unchanged.
+    const malformed = () =>
+      new InvalidArgumentError("load a checkpointed value", `malformed "${tag}" value`, o);
+    const v = o.v;
     switch (tag) {
       case "num":
-        return Number(o.v);
+        if (v !== "NaN" && v !== "Infinity" && v !== "-Infinity" && v !== "-0") throw malformed();
+        return Number(v);
       case "undef":
         return undefined;
       case "bigint":
-        return BigInt(o.v as string);
+        if (typeof v !== "string" || !/^-?\d+$/.test(v)) throw malformed();
+        return BigInt(v);
       case "array":
-        return arrays(o.file as string);
+        if (typeof o.file !== "string" || o.file === "") throw malformed();
+        return arrays(o.file);
       case "date":
-        return new Date(o.v as number);
+        if (typeof v !== "number") throw malformed();
+        return new Date(v);
       case "map":
+        if (!Array.isArray(v) || !v.every((e) => Array.isArray(e) && e.length === 2)) {
+          throw malformed();
+        }
         return new Map(
-          (o.v as [unknown, unknown][]).map((
+          (v as [unknown, unknown][]).map((
             [k, x],
           ) => [decodeValue(k, arrays), decodeValue(x, arrays)]),
         );
       case "set":
-        return new Set((o.v as unknown[]).map((x) => decodeValue(x, arrays)));
+        if (!Array.isArray(v)) throw malformed();
+        return new Set(v.map((x) => decodeValue(x, arrays)));
       case "obj":
-        return decodePlain(o.v as Record<string, unknown>, arrays);
+        if (v === null || typeof v !== "object" || Array.isArray(v)) throw malformed();
+        return decodePlain(v as Record<string, unknown>, arrays);
     }
   }
   return decodePlain(o, arrays);

@@ -12,8 +12,9 @@
  */
 
 import { assertInteger, describe, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { isRecord, optionalOneOf, optionsOf } from "../_internal/options.ts";
 import type { ColumnKind, NativeFrameBufferInstance, NumericArray } from "./binding.ts";
-import { nativeBinding } from "./load.ts";
+import { nativeBinding, nativeStatus } from "./load.ts";
 import { ClosedError } from "../errors.ts";
 import { NativeLoadError, withCause } from "./errors.ts";
 
@@ -109,8 +110,12 @@ const TAKE = "take from FrameBuffer";
 
 function checkSchema(schema: FrameSchema): string[] {
   const action = "create a FrameBuffer";
-  if (schema === null || typeof schema !== "object") {
-    throw new InvalidArgumentError(action, "the schema must be an object", schema);
+  if (!isRecord(schema)) {
+    throw new InvalidArgumentError(
+      action,
+      "the schema must be an object of column names to typed-array kinds",
+      schema,
+    );
   }
   const names = Object.keys(schema);
   if (names.length === 0) {
@@ -257,7 +262,7 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
 
   /** Keep taken columns for reuse by the next takes (one spare array per column). */
   recycle(columns: Partial<ColumnsOf<S>>): void {
-    const cols = columns as Record<string, NumericArray | undefined>;
+    const cols = checkRecycled(columns);
     for (let i = 0; i < this.#names.length; i++) {
       const col = cols[this.#names[i]!];
       if (!col || !this.#taken.has(col)) continue;
@@ -285,6 +290,18 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
   }
 }
 
+/** The columns given to `recycle`: an object (its arrays this buffer did not produce are ignored). */
+function checkRecycled(columns: unknown): Record<string, NumericArray | undefined> {
+  if (!isRecord(columns)) {
+    throw new InvalidArgumentError(
+      "recycle FrameBuffer columns",
+      "columns must be an object of taken columns (as take() returned them)",
+      columns,
+    );
+  }
+  return columns as Record<string, NumericArray | undefined>;
+}
+
 function checkExtra(cols: Record<string, unknown>, names: string[]): void {
   // Cheap check for an extra column: count keys only when the count differs.
   let n = 0;
@@ -299,6 +316,16 @@ function checkExtra(cols: Record<string, unknown>, names: string[]): void {
   }
 }
 
+/** The machine's memory in bytes (1 TiB when the `sys` permission does not allow reading it). */
+function memoryBytes(): number {
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "systemMemoryInfo" }).state === "granted") {
+      return Deno.systemMemoryInfo().total;
+    }
+  } catch { /* not readable here */ }
+  return 2 ** 40;
+}
+
 /** Rethrow an addon error as spool's typed error (the message is kept). */
 function typed(error: unknown): Error {
   if (!(error instanceof Error)) {
@@ -308,7 +335,13 @@ function typed(error: unknown): Error {
   const code = (error as { code?: string }).code;
   if (!match) return error;
   const Ctor = code === "Closing" ? ClosedError : InvalidArgumentError;
-  return withCause(new Ctor(match[1]!, match[2]!), error);
+  // The addon's message names the value when there is one ("..., received Float32Array").
+  const parts = /^(.*), received (.*)$/s.exec(match[2]!);
+  const typedError = parts
+    ? new Ctor(match[1]!, parts[1]!, parts[2]!)
+    : new Ctor(match[1]!, match[2]!); // nothing was received (a closed buffer)
+  if (parts) typedError.message = error.message; // the addon's rendering, not a quoted string
+  return withCause(typedError, error);
 }
 
 /** The Rust FrameBuffer behind the same interface. */
@@ -335,7 +368,8 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
     if (!binding) {
       throw new NativeLoadError(
         "create a native FrameBuffer",
-        "the native module is not loaded (see nativeStatus())",
+        "the native module is not loaded (the reason is nativeStatus().reason)",
+        nativeStatus().reason,
       );
     }
     this.#inner = new binding.NativeFrameBuffer(this.#names, this.#names.map((n) => schema[n]!));
@@ -424,7 +458,7 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
 
   /** Detach taken columns: their Rust memory returns to the page pool at once. */
   recycle(columns: Partial<ColumnsOf<S>>): void {
-    for (const col of Object.values(columns as Record<string, NumericArray | undefined>)) {
+    for (const col of Object.values(checkRecycled(columns))) {
       if (!col || !this.#taken.has(col)) continue;
       this.#taken.delete(col);
       // Detaching drops the engine's reference: the finalizer gives the memory back now.
@@ -432,9 +466,29 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
     }
   }
 
-  /** Reserve room for `rows` more rows (avoids regrowth when the total is known). */
+  /**
+   * Reserve room for `rows` more rows (avoids regrowth when the total is known).
+   *
+   * @throws {InvalidArgumentError} when `rows` is not an integer >= 0, or when the rows would take
+   * more bytes than the machine has memory (the addon would abort the process on a failed
+   * allocation instead of throwing)
+   */
   reserve(rows: number): void {
-    assertInteger("reserve rows in a FrameBuffer", "rows", rows, 0);
+    const action = "reserve rows in a FrameBuffer";
+    assertInteger(action, "rows", rows, 0);
+    let rowBytes = 0;
+    for (const name of this.#names) {
+      rowBytes += (CTORS[this.schema[name]!] as unknown as { BYTES_PER_ELEMENT: number })
+        .BYTES_PER_ELEMENT;
+    }
+    const limit = memoryBytes();
+    if (rows * rowBytes > limit) {
+      throw new InvalidArgumentError(
+        action,
+        `${rowBytes} bytes per row would exceed the machine's memory (${limit} bytes)`,
+        rows,
+      );
+    }
     this.#inner.reserve(rows);
   }
 
@@ -475,16 +529,15 @@ export function createFrameBuffer<S extends FrameSchema>(
   schema: S,
   options: FrameBufferOptions = {},
 ): FrameBuffer<S> {
-  const impl = options.implementation ?? "auto";
+  const action = "create a FrameBuffer";
+  const o = optionsOf(action, options, ["implementation"]);
+  const impl = optionalOneOf(action, "implementation", o.implementation, [
+    "auto",
+    "native",
+    "ts",
+  ]) ?? "auto";
   if (impl === "ts") return new TsFrameBuffer(schema);
   if (impl === "native") return new NativeFrameBuffer(schema);
-  if (impl !== "auto") {
-    throw new InvalidArgumentError(
-      "create a FrameBuffer",
-      'implementation must be "auto", "native" or "ts"',
-      impl,
-    );
-  }
   // Per use, as measured (docs/bench-native.md): native for plain append + take cycles, the TS
   // buffer once taken columns are recycled. Without the addon: TS.
   return nativeBinding() ? new AdaptiveFrameBuffer(schema) : new TsFrameBuffer(schema);

@@ -7,6 +7,7 @@ import {
   createFrameBuffer,
   type FrameBuffer,
   type FrameSchema,
+  NativeFrameBuffer,
 } from "./frame_buffer.ts";
 import { activeImplementation } from "./load.ts";
 
@@ -197,6 +198,51 @@ for (const impl of IMPLS) {
     assert.deepEqual([...b], [7, 8, 9, 10]);
   });
 }
+
+for (const impl of IMPLS) {
+  Deno.test({
+    name: `FrameBuffer[${impl}]: recycle refuses a value that is not an object of columns`,
+    ignore: impl === "native" && noNative,
+    fn() {
+      using buf = createFrameBuffer({ x: "Int8Array" }, { implementation: impl });
+      for (const v of [42, "x", null, undefined]) {
+        assert.throws(
+          () => buf.recycle(v as never),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError &&
+            /^Cannot recycle FrameBuffer columns: .*, received /.test(e.message),
+        );
+      }
+      buf.recycle({ x: new Int8Array(1) }); // an array it did not produce: ignored, as documented
+    },
+  });
+}
+
+Deno.test("createFrameBuffer: options are checked once (object, known keys) and schemas are records", () => {
+  for (const options of [42, "ts", { implementation: "ts", sizee: 1 }]) {
+    assert.throws(
+      () => createFrameBuffer({ x: "Int8Array" }, options as never),
+      InvalidArgumentError,
+    );
+  }
+  assert.throws(
+    () => createFrameBuffer(["Float64Array"] as never, { implementation: "ts" }),
+    InvalidArgumentError,
+  );
+});
+
+Deno.test({
+  name: "NativeFrameBuffer.reserve: more bytes than the machine has is refused, not an abort",
+  ignore: noNative,
+  fn() {
+    using buf = new NativeFrameBuffer({ x: "Float64Array", y: "Int8Array" });
+    buf.reserve(16); // a small reservation is fine
+    // 2^50 rows of 9 bytes: the addon's allocation would fail and abort the whole process.
+    for (const rows of [2 ** 50, 1e17, -1, 1.5, NaN]) {
+      assert.throws(() => buf.reserve(rows), InvalidArgumentError, String(rows));
+    }
+  },
+});
 
 Deno.test("createFrameBuffer refuses an unknown implementation", () => {
   assert.throws(

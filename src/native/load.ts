@@ -135,7 +135,11 @@ function load(): { binding: NativeBinding | null; status: NativeStatus } {
 export function nativeBinding(): NativeBinding | null {
   const { binding, status } = load();
   if (!binding && status.mode === "1") {
-    throw new NativeLoadError(ACTION, `SPOOL_NATIVE=1 requires it but ${status.reason}`);
+    throw new NativeLoadError(
+      ACTION,
+      `SPOOL_NATIVE=1 requires it but ${status.reason}`,
+      status.path ?? "no library path",
+    );
   }
   return binding;
 }
@@ -146,7 +150,13 @@ export function nativeBinding(): NativeBinding | null {
  */
 export function requireNative(): NativeBinding {
   const { binding, status } = load();
-  if (!binding) throw new NativeLoadError(ACTION, status.reason ?? "it is unavailable");
+  if (!binding) {
+    throw new NativeLoadError(
+      ACTION,
+      status.reason ?? "it is unavailable",
+      status.path ?? "no library path",
+    );
+  }
   return binding;
 }
 

@@ -10,7 +10,14 @@
  * @module
  */
 
-import { assertInteger, ClosedError, InvalidArgumentError, TimeoutError } from "../errors.ts";
+import {
+  assertInteger,
+  assertNumber,
+  ClosedError,
+  InvalidArgumentError,
+  TimeoutError,
+} from "../errors.ts";
+import { optionalBoolean, optionsOf } from "../_internal/options.ts";
 import type { NativeBinding } from "./binding.ts";
 import { ProducerError, withCause } from "./errors.ts";
 import { requireNative } from "./load.ts";
@@ -37,20 +44,50 @@ function bytesOf(action: string, message: RingMessage): Uint8Array {
   );
 }
 
-/** Rethrow an addon error as spool's typed error. */
-export function ringError(action: string, error: unknown): Error {
+/**
+ * Rethrow an addon error as spool's typed error; `id` (the queue's) is what was received, unless
+ * the addon's message names a value itself.
+ */
+export function ringError(action: string, error: unknown, id: number): Error {
   if (!(error instanceof Error)) return new ProducerError(action, "the producer failed", error);
   const code = (error as { code?: string }).code;
   if (code === "Closing") {
-    return withCause(new ClosedError(action, "the RingQueue is closed"), error);
-  }
-  if (code === "InvalidArg") {
+    const released = /released/.test(error.message);
     return withCause(
-      new InvalidArgumentError(action, error.message.replace(/^Cannot [^:]+: /, "")),
+      new ClosedError(
+        action,
+        released ? "the RingQueue is closed and released" : "the RingQueue is closed",
+        `queue id ${id}`,
+      ),
       error,
     );
   }
-  return withCause(new ProducerError(action, `the producer failed: ${error.message}`), error);
+  if (code === "InvalidArg") {
+    const reason = error.message.replace(/^Cannot [^:]+: /, "");
+    const parts = /^(.*), received (.*)$/s.exec(reason);
+    const typed = parts
+      ? new InvalidArgumentError(action, parts[1]!, parts[2]!)
+      : new InvalidArgumentError(action, reason, `queue id ${id}`);
+    if (parts) typed.message = `Cannot ${action}: ${reason}`; // the addon's rendering
+    return withCause(typed, error);
+  }
+  return withCause(
+    new ProducerError(action, `the producer failed: ${error.message}`, `queue id ${id}`),
+    error,
+  );
+}
+
+/** The `timeoutMs` of push/pop options: undefined (wait forever) or a finite number >= 0. */
+function timeoutOf(action: string, options: unknown): number | undefined {
+  const o = optionsOf(action, options, ["timeoutMs"]);
+  return o.timeoutMs === undefined ? undefined : assertNumber(action, "timeoutMs", o.timeoutMs, 0);
+}
+
+/** The `max` and `copy` of tryPopMany/batches. */
+function popManyArgs(action: string, max: unknown, options: unknown): [number, boolean] {
+  assertInteger(action, "max", max, 1);
+  const o = optionsOf(action, options, ["copy"]);
+  return [max as number, optionalBoolean(action, "copy", o.copy) ?? true];
 }
 
 /**
@@ -87,15 +124,29 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * @throws {NativeLoadError} when the addon is not loaded (there is no TypeScript RingQueue).
    */
   static create(capacity: number): RingQueue {
-    assertInteger("create a RingQueue", "capacity", capacity, 1);
+    assertInteger("create a RingQueue", "capacity", capacity, 1, 2 ** 32 - 1); // the addon's u32
     const b = requireNative();
     return new RingQueue(b, b.ringCreate(capacity));
   }
 
   /** The queue `id` created in another thread (or this one). */
   static open(id: number): RingQueue {
-    assertInteger("open a RingQueue", "id", id, 1);
-    return new RingQueue(requireNative(), id);
+    const action = "open a RingQueue";
+    assertInteger(action, "id", id, 1, 2 ** 32 - 1);
+    const b = requireNative();
+    try {
+      b.ringStats(id);
+    } catch (error) {
+      throw withCause(
+        new InvalidArgumentError(
+          action,
+          "no RingQueue has this id (released or never created)",
+          id,
+        ),
+        error,
+      );
+    }
+    return new RingQueue(b, id);
   }
 
   /**
@@ -108,13 +159,14 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   push(message: RingMessage, options: RingWaitOptions = {}): void {
     const action = "push to RingQueue";
     const data = bytesOf(action, message);
+    const timeoutMs = timeoutOf(action, options);
     let ok: boolean;
     try {
-      ok = this.#b.ringPush(this.id, data, options.timeoutMs);
+      ok = this.#b.ringPush(this.id, data, timeoutMs);
     } catch (error) {
-      throw ringError(action, error);
+      throw ringError(action, error, this.id);
     }
-    if (!ok) throw new TimeoutError(action, "the queue stayed full", options.timeoutMs);
+    if (!ok) throw new TimeoutError(action, "the queue stayed full", timeoutMs);
   }
 
   /** Copy `message` into the queue unless it is full; never blocks. */
@@ -124,7 +176,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     try {
       return this.#b.ringTryPush(this.id, data);
     } catch (error) {
-      throw ringError(action, error);
+      throw ringError(action, error, this.id);
     }
   }
 
@@ -137,13 +189,14 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    */
   pop(options: RingWaitOptions = {}): Uint8Array | undefined {
     const action = "pop from RingQueue";
+    const timeoutMs = timeoutOf(action, options);
     let got: Uint8Array | null | false;
     try {
-      got = this.#b.ringPop(this.id, options.timeoutMs);
+      got = this.#b.ringPop(this.id, timeoutMs);
     } catch (error) {
-      throw ringError(action, error);
+      throw ringError(action, error, this.id);
     }
-    if (got === false) throw new TimeoutError(action, "the queue stayed empty", options.timeoutMs);
+    if (got === false) throw new TimeoutError(action, "the queue stayed empty", timeoutMs);
     return got ?? undefined;
   }
 
@@ -157,12 +210,16 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * docs/bench-native.md).
    */
   tryPopMany(max = 64, options: { copy?: boolean } = {}): Uint8Array[] | null {
+    const action = "pop from RingQueue";
+    const [n, copy] = popManyArgs(action, max, options);
+    return this.#popMany(n, copy);
+  }
+
+  #popMany(max: number, copy: boolean): Uint8Array[] | null {
     try {
-      return options.copy === false
-        ? this.#b.ringPopMany(this.id, max)
-        : this.#b.ringPopManyCopied(this.id, max);
+      return copy ? this.#b.ringPopManyCopied(this.id, max) : this.#b.ringPopMany(this.id, max);
     } catch (error) {
-      throw ringError("pop from RingQueue", error);
+      throw ringError("pop from RingQueue", error, this.id);
     }
   }
 
@@ -172,18 +229,26 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
       try {
         if (this.#b.ringWait(this.id, () => resolve())) resolve();
       } catch (error) {
-        reject(ringError("wait on RingQueue", error));
+        reject(ringError("wait on RingQueue", error, this.id));
       }
     });
   }
 
-  /** Messages in batches of up to `max`, without blocking the thread (see `tryPopMany`). */
-  async *batches(
+  /**
+   * Messages in batches of up to `max`, without blocking the thread (see `tryPopMany`). The
+   * arguments are checked at the call, not at the first `next()`.
+   */
+  batches(
     max = 64,
     options: { copy?: boolean } = {},
   ): AsyncGenerator<Uint8Array[], void, undefined> {
+    const [n, copy] = popManyArgs("pop from RingQueue", max, options);
+    return this.#batches(n, copy);
+  }
+
+  async *#batches(max: number, copy: boolean): AsyncGenerator<Uint8Array[], void, undefined> {
     while (true) {
-      const got = this.tryPopMany(max, options);
+      const got = this.#popMany(max, copy);
       if (got === null) return;
       if (got.length > 0) yield got;
       else await this.ready();
@@ -197,8 +262,20 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
 
   /** [messages queued, bytes queued, closed]. */
   stats(): { messages: number; bytes: number; closed: boolean } {
-    const [messages, bytes, closed] = this.#b.ringStats(this.id);
+    const [messages, bytes, closed] = this.#call(
+      "read RingQueue stats",
+      (b) => b.ringStats(this.id),
+    );
     return { messages, bytes, closed: closed === 1 };
+  }
+
+  /** An addon call whose errors become spool's typed errors. */
+  #call<T>(action: string, fn: (b: NativeBinding) => T): T {
+    try {
+      return fn(this.#b);
+    } catch (error) {
+      throw ringError(action, error, this.id);
+    }
   }
 
   /**
@@ -206,13 +283,16 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * messages are dropped: use it when the consumer stops). Pushes throw from now on.
    */
   close(options: { discard?: boolean } = {}): void {
-    this.#b.ringClose(this.id, options.discard ?? false);
+    const action = "close RingQueue";
+    const o = optionsOf(action, options, ["discard"]);
+    const discard = optionalBoolean(action, "discard", o.discard) ?? false;
+    this.#call(action, (b) => b.ringClose(this.id, discard));
   }
 
   /** Close with an error: consumers get what is queued, then a {@linkcode ProducerError}. */
   fail(reason: unknown): void {
     const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
-    this.#b.ringFail(this.id, text);
+    this.#call("fail RingQueue", (b) => b.ringFail(this.id, text));
   }
 
   /**
@@ -220,12 +300,12 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * queue fails, so its consumer gets a {@linkcode ProducerError} instead of waiting forever.
    */
   attachProducer(): void {
-    this.#b.ringAttachProducer(this.id);
+    this.#call("attach a producer to RingQueue", (b) => b.ringAttachProducer(this.id));
   }
 
   /** Close (dropping queued messages) and forget the queue; its id becomes invalid everywhere. */
   release(): void {
-    this.#b.ringRelease(this.id);
+    this.#call("release RingQueue", (b) => b.ringRelease(this.id));
   }
 
   /** Same as {@linkcode RingQueue.release}. */

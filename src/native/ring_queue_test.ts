@@ -82,6 +82,47 @@ Deno.test({
     assert.throws(() => RingQueue.create(0), InvalidArgumentError);
     q.release();
     assert.throws(() => q.tryPush(new Uint8Array(1)), ClosedError);
-    assert.throws(() => RingQueue.open(q.id).pop(), ClosedError);
+    // A released id is one no queue has: refused at open (before, only the first use failed).
+    assert.throws(() => RingQueue.open(q.id), InvalidArgumentError);
+  },
+});
+
+Deno.test({
+  name: "RingQueue: options and counts are checked at the call; an unknown id is refused at open",
+  ignore,
+  fn() {
+    const q = RingQueue.create(2);
+    try {
+      const msg = new Uint8Array(1);
+      const bad: [string, () => unknown][] = [
+        ["push options 42", () => q.push(msg, 42 as never)],
+        ["push unknown key", () => q.push(msg, { timeout: 1 } as never)],
+        ["push timeoutMs -1", () => q.push(msg, { timeoutMs: -1 })],
+        ["push timeoutMs NaN", () => q.push(msg, { timeoutMs: NaN })],
+        ["pop timeoutMs Infinity", () => q.pop({ timeoutMs: Infinity })],
+        ["tryPopMany 0", () => q.tryPopMany(0)],
+        ["tryPopMany 1.5", () => q.tryPopMany(1.5)],
+        ["tryPopMany copy 1", () => q.tryPopMany(4, { copy: 1 as never })],
+        ["batches 0 (at the call, not at next())", () => q.batches(0)],
+        ["close discard 1", () => q.close({ discard: 1 as never })],
+        ["close unknown key", () => q.close({ drop: true } as never)],
+        ["open 2^31 (no such queue)", () => RingQueue.open(2 ** 31)],
+        ["create 2^40 (more than the addon's u32)", () => RingQueue.create(2 ** 40)],
+        ["open 2^32 (not a queue id)", () => RingQueue.open(2 ** 32)],
+      ];
+      for (const [label, call] of bad) {
+        assert.throws(call, (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          /^Cannot [^:]+: .+, received .+/s.test(e.message), label);
+      }
+      assert.equal(q.stats().messages, 0); // nothing was pushed by a refused call
+    } finally {
+      q.release();
+    }
+    // After release, every use is a ClosedError naming the queue.
+    assert.throws(
+      () => q.stats(),
+      (e: unknown) => e instanceof ClosedError && /received "queue id \d+"/.test(e.message),
+    );
   },
 });

@@ -6,6 +6,7 @@
  */
 
 import { assertInteger, InvalidArgumentError, throwIfAborted } from "../errors.ts";
+import { optionalOneOf, optionsOf } from "../_internal/options.ts";
 import { AbortedError } from "../errors.ts";
 import { ProducerError, withCause } from "./errors.ts";
 import { loadedLibraryPath, nativeBinding } from "./load.ts";
@@ -52,14 +53,27 @@ export function workerPrefetch(
   module: string | URL,
   options: WorkerPrefetchOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const size = assertInteger(ACTION, "size", options.size ?? 16, 1);
-  const requested = options.transport ?? "auto";
-  if (!["auto", "ring", "postMessage"].includes(requested)) {
-    throw new InvalidArgumentError(
-      ACTION,
-      'transport must be "auto", "ring" or "postMessage"',
-      requested,
-    );
+  const o = optionsOf(ACTION, options, ["size", "transport", "args", "signal"]);
+  if (!(module instanceof URL) && (typeof module !== "string" || module === "")) {
+    throw new InvalidArgumentError(ACTION, "module must be a non-empty string or a URL", module);
+  }
+  const size = assertInteger(ACTION, "size", o.size ?? 16, 1, 2 ** 32 - 1); // a RingQueue capacity
+  const requested = optionalOneOf(ACTION, "transport", o.transport, [
+    "auto",
+    "ring",
+    "postMessage",
+  ]) ?? "auto";
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError(ACTION, "signal must be an AbortSignal", o.signal);
+  }
+  if (o.args !== undefined) {
+    try {
+      structuredClone(o.args); // what postMessage does to it in the Worker's start message
+    } catch (error) {
+      throw new InvalidArgumentError(ACTION, "args must be structured-cloneable", o.args, {
+        cause: error,
+      });
+    }
   }
   const transport = requested === "auto" ? (nativeBinding() ? "ring" : "postMessage") : requested;
   throwIfAborted(ACTION, options.signal);
@@ -116,7 +130,7 @@ async function* viaRing(
   } catch (error) {
     if (abortError) throw abortError;
     throw error instanceof ProducerError
-      ? withCause(new ProducerError(ACTION, error.reason), error)
+      ? withCause(new ProducerError(ACTION, error.reason, module), error)
       : error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -154,13 +168,17 @@ async function* viaPostMessage(
     if (data.value) items.push(data.value);
     else if (data.done) done = true;
     else if (data.error) {
-      failure ??= new ProducerError(ACTION, `the producer failed: ${data.error}`);
+      failure ??= new ProducerError(ACTION, `the producer failed: ${data.error}`, module);
     }
     notify();
   };
   worker.onerror = (event) => {
     event.preventDefault();
-    failure ??= new ProducerError(ACTION, `the producer Worker crashed: ${event.message}`);
+    failure ??= new ProducerError(
+      ACTION,
+      `the producer Worker crashed: ${event.message}`,
+      module,
+    );
     notify();
   };
   try {
