@@ -74,8 +74,10 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const status = await exitWithin(child, 30_000);
       await out.done;
       assert.notEqual(status, "timeout", `no exit after ${signal}:\n${out.lines.join("\n")}`);
-      assert.equal((status as Deno.CommandStatus).code, 0, out.lines.join("\n"));
-      const stopping = out.lines.findIndex((l) => l.startsWith("spool: stopping"));
+      // The shell convention for a run ended by a signal: 128 + its number (143, 130).
+      const code = signal === "SIGTERM" ? 143 : 130;
+      assert.equal((status as Deno.CommandStatus).code, code, out.lines.join("\n"));
+      const stopping = out.lines.findIndex((l) => l.startsWith(`spool: ${signal}: stopping`));
       assert.ok(stopping >= 0, out.lines.join("\n"));
       assert.ok(
         out.lines.slice(stopping).some((l) => l.startsWith("spool: checkpoint ")),
