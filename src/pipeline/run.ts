@@ -6,8 +6,9 @@
  */
 
 import { AbortedError, assertNumber, InvalidArgumentError, SpoolError } from "../errors.ts";
-import { optionsOf } from "../_internal/options.ts";
+import { optionalFunction, optionsOf } from "../_internal/options.ts";
 import type { AnyIterable } from "../stream/sized.ts";
+import { nextOf, openSource, resultOf } from "../stream/internal.ts";
 import { StateStore } from "../state/store.ts";
 import { LatestStatesKeeper } from "../state/keepers.ts";
 import {
@@ -368,6 +369,21 @@ class InputReader {
   }
 }
 
+/** Refuse a plan that `Pipeline.run` did not build (`new PipelineRun` is internal). */
+function checkPlan(plan: unknown): asserts plan is RunPlan {
+  const p = plan as Partial<RunPlan> | null;
+  if (
+    p === null || typeof p !== "object" || !Array.isArray(p.order) || !(p.nodes instanceof Map) ||
+    typeof p.outputsOf !== "function" || !Array.isArray(p.sources) || !Array.isArray(p.sinks)
+  ) {
+    throw new InvalidArgumentError(
+      "start a pipeline run",
+      "the plan must be one Pipeline.run builds (start a run with pipeline.run(sources))",
+      plan,
+    );
+  }
+}
+
 /**
  * One run of a pipeline (see `Pipeline.run`). Read `outputs[sink]` (async iterables; any order
  * is safe), await `done`, and control it with `pause`, `resume`, `stop`, `wait`.
@@ -458,6 +474,7 @@ export class PipelineRun {
     inputs: Record<string, SourceInput>,
     options: RunOptions,
   ) {
+    checkPlan(plan);
     this.#plan = plan;
     this.#logger = options.logger ?? plan.logger;
     this.#failPromise = new Promise<void>((resolve) => (this.#failResolve = resolve));
@@ -752,7 +769,13 @@ export class PipelineRun {
     fn?: (item: unknown, info: { seq: number }) => unknown,
     keep?: unknown[],
   ) {
-    const s = this.#sinks.get(sink)!;
+    const action = "read a sink";
+    const s = this.#sinks.get(sink);
+    if (s === undefined) throw new InvalidArgumentError(action, "no sink has this name", sink);
+    optionalFunction(action, "fn", fn);
+    if (keep !== undefined && !Array.isArray(keep)) {
+      throw new InvalidArgumentError(action, "keep must be an array", keep);
+    }
     if (s.reading) {
       throw new InvalidArgumentError("read a sink", "the sink is already being read", s.name);
     }
@@ -1182,20 +1205,22 @@ export class PipelineRun {
       const iterable = typeof input === "function"
         ? input(src.position, { signal: ctl.signal })
         : input;
-      if (iterable !== null && typeof iterable === "object" && Symbol.asyncIterator in iterable) {
-        asyncIt = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      } else if (iterable !== null && typeof iterable === "object" && Symbol.iterator in iterable) {
-        syncIt = (iterable as Iterable<unknown>)[Symbol.iterator]();
-      } else {
+      const action = `read source ${JSON.stringify(src.name)}`;
+      if (iterable === null || (typeof iterable !== "object" && typeof iterable !== "function")) {
         throw new InvalidArgumentError(
-          `read source ${JSON.stringify(src.name)}`,
+          action,
           "a source must be an iterable, an async iterable, or a function (position) => iterable",
           iterable,
         );
       }
+      // The stream area's one rule (strings refused, iterator methods must be functions, a
+      // next() that gives a non-object is an error as in `for await`).
+      const opened = openSource<unknown>(action, iterable);
+      syncIt = opened.sync;
+      asyncIt = opened.async;
       if (typeof input !== "function") {
         for (let i = 0; i < src.position; i++) {
-          const r = syncIt ? syncIt.next() : await asyncIt!.next();
+          const r = resultOf(action, syncIt ? syncIt.next() : await nextOf(asyncIt!));
           if (r.done) break;
           if (turnDue()) await giveTurn();
         }
@@ -1221,13 +1246,13 @@ export class PipelineRun {
           continue;
         }
         let r: IteratorResult<unknown>;
-        if (syncIt) r = syncIt.next();
+        if (syncIt) r = resultOf(action, syncIt.next());
         else {
-          nextP ??= asyncIt!.next();
+          nextP ??= nextOf(asyncIt!);
           const got = await this.#wait(src, nextP);
           if (got === WOKEN) continue;
           nextP = undefined;
-          r = got;
+          r = resultOf(action, got);
         }
         if (r.done) {
           src.ended = true;
