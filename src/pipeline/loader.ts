@@ -657,6 +657,14 @@ export async function loadPipeline(
   if (o.base !== undefined && typeof o.base !== "string" && !(o.base instanceof URL)) {
     throw new InvalidArgumentError(ACTION, "base must be a URL or a path", o.base);
   }
+  if (o.base === "") {
+    // An empty path would silently mean the working directory: say so explicitly instead.
+    throw new InvalidArgumentError(
+      ACTION,
+      'base must be a non-empty path or URL (omit it, or pass ".", for the working directory)',
+      o.base,
+    );
+  }
   const base = baseOf(o.base as string | URL | undefined);
   const file = fileOf(base);
   const action = actionOf(file);
