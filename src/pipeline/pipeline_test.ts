@@ -238,6 +238,45 @@ Deno.test("pause stops pulling, resume goes on", async () => {
   assert.deepEqual(out, range(500));
 });
 
+Deno.test("a pull that settles while the source is paused does not lose the resume (no hang)", async () => {
+  // The source's first next() stays pending while the run is woken (resume) and paused again;
+  // when it settles, during the pause, the earlier wait must not unhook the pause's waiter, or
+  // the later resume() wakes nobody and the run hangs (seen as a rare hang of a test).
+  let release!: (r: IteratorResult<number>) => void;
+  let calls = 0;
+  let pending!: () => void;
+  const pulling = new Promise<void>((r) => (pending = r));
+  const source: AsyncIterable<number> = {
+    [Symbol.asyncIterator]: () => ({
+      next(): Promise<IteratorResult<number>> {
+        calls++;
+        if (calls === 1) {
+          pending();
+          return new Promise((r) => (release = r));
+        }
+        return Promise.resolve(
+          calls <= 3 ? { done: false, value: calls } : { done: true, value: undefined },
+        );
+      },
+    }),
+  };
+  const p = new Pipeline();
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  const run = p.run({ s: source });
+  await pulling;
+  run.resume(); // wakes the source's wait on its pending pull...
+  run.pause(); // ...which then waits again, paused
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  release({ done: false, value: 1 }); // the first pull settles during the pause
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  run.resume();
+  const reading = collect(run.outputs.a!);
+  // Generous: this only waits for the run to end (a hang rejects with a timeout).
+  await run.wait({ timeoutMs: 10_000 });
+  assert.deepEqual(await reading, [1, 2, 3]);
+});
+
 Deno.test("stop drains in-flight items and ends the sinks", async () => {
   let i = 0;
   const endless = { [Symbol.iterator]: () => ({ next: () => ({ done: false, value: i++ }) }) };

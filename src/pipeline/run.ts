@@ -1178,14 +1178,21 @@ export class PipelineRun {
         resolve(WOKEN);
         return;
       }
-      src.waiter = () => {
+      const waiter = () => {
         src.woke = false;
         resolve(WOKEN);
       };
+      src.waiter = waiter;
+      // A pull outlives the wait woken before it settles: it may unhook only its own waiter,
+      // never that of a later wait (a paused one), or the next wake() would find none and the
+      // source would wait forever.
       next?.then((r) => {
-        src.waiter = undefined;
+        if (src.waiter === waiter) src.waiter = undefined;
         resolve(r);
-      }, reject);
+      }, (error) => {
+        if (src.waiter === waiter) src.waiter = undefined;
+        reject(error);
+      });
     });
   }
 
