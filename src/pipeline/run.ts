@@ -54,6 +54,11 @@ export type PipelineEvent =
     positions?: Record<string, number>;
     /** Dead letters of the earlier runs up to the checkpoint resumed from. */
     deadLetters?: number;
+    /**
+     * The checkpoint resumed from marks the job finished: no source is read, nothing reaches
+     * the sinks, and no checkpoint is written (the store stays as it is).
+     */
+    alreadyComplete: boolean;
   }
   | { type: "node-start"; node: string }
   | { type: "node-end"; node: string; outputs: number }
@@ -623,6 +628,7 @@ export class PipelineRun {
         checkpoint: this.resumedFrom?.checkpoint,
         positions: this.resumedFrom?.positions,
         deadLetters: this.resumedFrom ? this.#deadBefore : undefined,
+        alreadyComplete: this.resumedFrom?.done === true,
       });
       const all: Promise<unknown>[] = [];
       this.#started = true;
@@ -699,6 +705,9 @@ export class PipelineRun {
   stop(): Promise<void> {
     if (!this.#stopRequested) {
       this.#stopRequested = true;
+      // A sink nobody reads would hold the run forever (its items have nowhere to go): it is
+      // abandoned, as when a reader leaves early; a later reader finds it ended.
+      for (const s of this.#sinks.values()) if (!s.reading && !s.ended) this.#abandon(s);
       // Before the checkpoint store is loaded, stopping waits for it (checkpoint numbers
       // continue the loaded ones).
       if (this.#opened) this.#stopNow();
@@ -781,6 +790,7 @@ export class PipelineRun {
     }
     s.reading = true;
     s.managed = true;
+    if (s.ended) return; // abandoned by stop() before anyone read it
     const node = this.#nodes.get(sink)!;
     const at = node.outs.indexOf(s.edge);
     if (this.#plan.fuse && !this.#started && at >= 0) {
@@ -879,6 +889,7 @@ export class PipelineRun {
     }
     s.reading = true;
     s.managed = managed;
+    if (s.ended) return; // abandoned by stop() before anyone read it
     let finished = false;
     try {
       for (;;) {
@@ -900,13 +911,16 @@ export class PipelineRun {
         }
       }
     } finally {
-      if (!finished && !this.#failed) {
-        // The reader left early: drop the rest of this sink and stop waiting for it.
-        s.edge.discard = true;
-        while (s.edge.size > 0) s.edge.tryPull();
-        this.#sinkEnded(s, false, true);
-      }
+      // The reader left early: drop the rest of this sink and stop waiting for it.
+      if (!finished && !this.#failed) this.#abandon(s);
     }
+  }
+
+  /** Drop the rest of sink `s` (nobody will read it) and stop waiting for it. */
+  #abandon(s: SinkRt): void {
+    s.edge.discard = true;
+    while (s.edge.size > 0) s.edge.tryPull();
+    this.#sinkEnded(s, false, true);
   }
 
   #fail(error: unknown): void {
@@ -979,7 +993,10 @@ export class PipelineRun {
   // ---- checkpoints ----
 
   #request(force: boolean): void {
-    if (!this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted) return;
+    if (
+      !this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted ||
+      this.resumedFrom?.done
+    ) return;
     if ([...this.#sources.values()].every((src) => src.ended)) return;
     // Nothing read since the last barrier (a paused or idle run): the checkpoint would be the
     // same as the last one (or the one resumed from), so none is taken.
@@ -1089,6 +1106,8 @@ export class PipelineRun {
       [...this.#sources.values()].every((s) => s.ended)
     ) {
       this.#finalCommitted = true;
+      // A job that was complete already keeps its final snapshot (no new one per re-run).
+      if (this.resumedFrom?.done) return;
       const nodes: Record<string, NodeSnapshot> = {};
       for (const [name, snap] of this.#endSnaps) nodes[name] = snap;
       const positions: Record<string, number> = {};
