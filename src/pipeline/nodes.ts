@@ -41,7 +41,8 @@ export function join(separator = ""): (...inputs: unknown[]) => string {
  * function, a symbol, a BigInt, a cycle). An error thrown by the value's own `toJSON` passes
  * through unchanged.
  */
-function jsonText(action: string, value: unknown): string {
+/** @internal Also the encoder of the loader's ndjson and stdout sinks. */
+export function jsonText(action: string, value: unknown): string {
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
