@@ -1,5 +1,6 @@
 // SIGTERM / SIGINT to `spool run` with a synchronous `range` source: the run gives signal
-// handlers a turn, stops gracefully with a last checkpoint, exits 0, and a rerun resumes there.
+// handlers a turn, stops gracefully with a last checkpoint, exits 130 / 143 (stopped, resumable:
+// see docs/cli.md), and a rerun resumes there.
 import assert from "node:assert/strict";
 
 const CLI = new URL("../src/pipeline/cli.ts", import.meta.url).pathname;
@@ -74,9 +75,11 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const status = await exitWithin(child, 30_000);
       await out.done;
       assert.notEqual(status, "timeout", `no exit after ${signal}:\n${out.lines.join("\n")}`);
-      // The shell convention for a run ended by a signal: 128 + its number (143, 130).
-      const code = signal === "SIGTERM" ? 143 : 130;
-      assert.equal((status as Deno.CommandStatus).code, code, out.lines.join("\n"));
+      assert.equal(
+        (status as Deno.CommandStatus).code,
+        signal === "SIGINT" ? 130 : 143,
+        out.lines.join("\n"),
+      );
       const stopping = out.lines.findIndex((l) => l.startsWith(`spool: ${signal}: stopping`));
       assert.ok(stopping >= 0, out.lines.join("\n"));
       assert.ok(

@@ -323,3 +323,52 @@ Deno.test("CLI: --flag value and --flag=value; unknown flags and bad description
     assert.equal(JSON.parse(schema.stdout).title, "spool pipeline description");
   });
 });
+
+Deno.test("CLI: after a resume the dead-letter line gives this run's count and the total", async () => {
+  await withDir(async (dir) => {
+    const go = `${dir}/go`;
+    // `odd` dead-letters every item ending in 3; `gate` (slow, so checkpoints commit) fails the
+    // first run at item 85 (the file `go` lets the second run through).
+    await Deno.writeTextFile(
+      `${dir}/dead.js`,
+      `export function odd(x) { if (x % 10 === 3) throw new Error("bad " + x); return x; }
+export async function gate(x) {
+  await new Promise((r) => setTimeout(r, 2));
+  let open = true;
+  try { Deno.statSync(${JSON.stringify(go)}); } catch { open = false; }
+  if (x === 85 && !open) throw new Error("stop here");
+  return x;
+}
+`,
+    );
+    const path = await job(dir, {
+      nodes: [
+        { name: "n", source: true },
+        {
+          name: "odd",
+          inputs: ["n"],
+          errors: "dead-letter",
+          fn: { module: "./dead.js", export: "odd" },
+        },
+        { name: "gate", inputs: ["odd"], fn: { module: "./dead.js", export: "gate" } },
+      ],
+      sources: { n: { range: 100 } },
+      sinks: { gate: { files: "out" } },
+      checkpoint: { store: "ckpt", every: { items: 10 } },
+    });
+    const first = await spool(["run", path]);
+    assert.equal(first.code, 1, first.stderr);
+    assert.match(first.stderr, /spool: checkpoint \d+/);
+    await Deno.writeTextFile(go, "");
+    const again = await spool(["run", path]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /spool: resumed from checkpoint \d+/);
+    const m = again.stderr.match(
+      /spool: (\d+) item\(s\) went to the dead-letter output in this run \((\d+) in all runs\)/,
+    );
+    assert.ok(m, again.stderr);
+    // Items 3, 13, ..., 93: ten in all; the resumed run re-met only those after its checkpoint.
+    assert.equal(Number(m[2]), 10);
+    assert.ok(Number(m[1]) < 10, again.stderr);
+  });
+});

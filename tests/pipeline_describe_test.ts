@@ -261,3 +261,32 @@ Deno.test("loader: a missing input file is named at load; an ndjson sink's direc
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("loader: an ndjson sink refuses an item without JSON form (no `undefined` line written)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/fns.js`,
+      "export const f = (x) => (x === 'b' ? undefined : x);",
+    );
+    await Deno.writeTextFile(`${dir}/in.txt`, "a\nb\nc\n");
+    await using loaded = await loadPipeline({
+      nodes: [
+        { name: "n", source: true },
+        { name: "m", inputs: ["n"], fn: { module: "./fns.js", export: "f" } },
+      ],
+      sources: { n: { lines: "in.txt" } },
+      sinks: { m: { ndjson: "out.ndjson" } },
+    }, { base: `${dir}/job.json` });
+    await assert.rejects(
+      loaded.pipeline.runToCompletion(loaded.sources, { sinks: loaded.sinks }),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /^Cannot write to the ndjson sink "m": the value has no JSON form, received undefined/
+          .test(e.message),
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/out.ndjson`), '"a"\n');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

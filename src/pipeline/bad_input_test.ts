@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { CheckpointError, Graph, Pipeline, PipelineBuildError } from "./mod.ts";
-import { fileSink } from "./nodes.ts";
+import { fileSink, jsonDecode, jsonEncode, lineSource } from "./nodes.ts";
+import { FileAccessError } from "../stream/errors.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -287,6 +288,89 @@ Deno.test("fileSink: unknown options and wrong types are refused", () => {
     () => fileSink("/tmp/x", { extension: 1 } as never),
     is(InvalidArgumentError, /extension/),
   );
+});
+
+Deno.test("jsonEncode/jsonDecode: JSON's refusals are typed; a toJSON's own error passes through", () => {
+  const enc = jsonEncode();
+  const cycle: Record<string, unknown> = {};
+  cycle.self = cycle;
+  assert.throws(() => enc(1n), is(InvalidArgumentError, /no JSON form \(.*BigInt/));
+  assert.throws(() => enc(cycle), is(InvalidArgumentError, /no JSON form \(.*circular/));
+  const own = new TypeError("mine");
+  assert.throws(
+    () =>
+      enc({
+        toJSON() {
+          throw own;
+        },
+      }),
+    (e) => e === own,
+  );
+  const dec = jsonDecode();
+  assert.throws(() => dec("{bad"), (e) => {
+    is(InvalidArgumentError, /^Cannot decode JSON: the text is not JSON .*, received "\{bad"$/)(e);
+    return (e as Error).cause instanceof SyntaxError;
+  });
+  assert.throws(() => dec(42 as never), is(InvalidArgumentError, /must be a string/));
+});
+
+Deno.test("lineSource: the resume position must be an integer >= 0", () => {
+  for (const bad of ["1", -1, 1.5, Infinity, NaN]) {
+    assert.throws(
+      () => lineSource("/no/such/file")(bad as never),
+      is(InvalidArgumentError, /^Cannot read a line source: position must be an integer >= 0/),
+    );
+  }
+});
+
+Deno.test("fileSink: seq, encode's result, extension and a dir that is a file are checked", async () => {
+  await withDir(async (dir) => {
+    const sink = fileSink(`${dir}/out`);
+    for (const seq of [-1, 1.5, NaN, undefined]) {
+      await assert.rejects(sink("x", { seq } as never), is(InvalidArgumentError, /seq must be/));
+    }
+    await assert.rejects(sink(undefined, { seq: 0 }), is(InvalidArgumentError, /no JSON form/));
+    await assert.rejects(
+      fileSink(`${dir}/out`, { encode: () => 42 as never })("x", { seq: 0 }),
+      is(InvalidArgumentError, /encode must return a string, received 42/),
+    );
+    // The user's own encode error passes through unchanged.
+    const own = new Error("mine");
+    await assert.rejects(
+      fileSink(`${dir}/out`, {
+        encode: () => {
+          throw own;
+        },
+      })("x", { seq: 0 }),
+      (e) => e === own,
+    );
+    assert.throws(
+      () => fileSink(`${dir}/out`, { extension: "/../x" }),
+      is(InvalidArgumentError, /path separator/),
+    );
+    await Deno.writeTextFile(`${dir}/file`, "");
+    await assert.rejects(
+      fileSink(`${dir}/file`)("x", { seq: 0 }),
+      is(FileAccessError, /the path is a file, not a directory/),
+    );
+    await assert.rejects(
+      fileSink(`${dir}/file/below`)("x", { seq: 0 }),
+      is(FileAccessError, /not a directory/),
+    );
+    // The refused calls wrote nothing (the directory was not even created).
+    await assert.rejects(Deno.stat(`${dir}/out`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("PipelineRun.consume: an unknown sink or a consumer that is not a function is refused", async () => {
+  const run = simple().run({ s: [1, 2, 3] });
+  await assert.rejects(run.consume("nope"), is(InvalidArgumentError, /no sink has this name/));
+  await assert.rejects(run.consume("a", 42 as never), is(InvalidArgumentError, /fn/));
+  // Neither refused call took the sink: it is still read normally.
+  const out: unknown[] = [];
+  await run.consume("a", (x) => void out.push(x));
+  await run.done;
+  assert.deepEqual(out, [2, 3, 4]);
 });
 
 Deno.test("a paused run with checkpointEvery.ms writes no identical checkpoints", async () => {

@@ -68,6 +68,41 @@ Deno.test("a checkpointed run gives the same outputs; a rerun resumes as done", 
   }
 });
 
+Deno.test("re-running a finished pipeline writes no snapshot and says the job was complete", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await build().runToCompletion(inputs(), { store: dir, checkpointEvery: { items: 10 } });
+    const snapshots = async () => {
+      const names: string[] = [];
+      for await (const e of Deno.readDir(dir)) names.push(e.name);
+      return names.sort();
+    };
+    const before = await snapshots();
+    for (let i = 0; i < 2; i++) {
+      const events: PipelineEvent[] = [];
+      const again = await build().runToCompletion(inputs(), {
+        store: dir,
+        checkpointEvery: { items: 1, ms: 1 },
+        logger: (e) => events.push(e),
+      });
+      assert.equal(again.resumedFrom?.done, true);
+      const start = events.find((e) => e.type === "run-start");
+      assert.ok(
+        start?.type === "run-start" && start.alreadyComplete === true,
+        JSON.stringify(start),
+      );
+      assert.deepEqual(events.filter((e) => e.type === "checkpoint"), []);
+      assert.deepEqual(await snapshots(), before);
+    }
+    // stop() of a run that resumed a finished job writes nothing either.
+    const run = build().run(inputs(), { store: dir });
+    await run.stop();
+    assert.deepEqual(await snapshots(), before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("stop takes a checkpoint; the next run resumes exactly (outputs by seq, state)", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -210,8 +210,15 @@ async function runCommand(args: string[]): Promise<number> {
   } finally {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   }
-  if (run.deadLetters.length > 0) {
-    say(`${run.deadLetters.length} item(s) went to the dead-letter output`);
+  const dead = run.deadLetters.length;
+  const deadTotal = run.deadLettersTotal;
+  if (deadTotal > 0) {
+    // After a resume the earlier runs' dead letters count too (each once): say both.
+    say(
+      deadTotal === dead
+        ? `${dead} item(s) went to the dead-letter output`
+        : `${dead} item(s) went to the dead-letter output in this run (${deadTotal} in all runs)`,
+    );
   }
   // A signal that came after the last item still let the run finish: then it is done.
   const finished = paths.store === undefined ? stoppedBy === undefined : last?.done === true;

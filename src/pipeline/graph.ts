@@ -163,8 +163,15 @@ export class Graph {
     return this.nodes().filter((n) => this.#outputs.get(n)!.length === 0);
   }
 
-  /** Whether a path leads from `from` to `to` (a node reaches itself). */
+  /**
+   * Whether a path leads from `from` to `to` (a node reaches itself).
+   *
+   * @throws {GraphError} when `from` or `to` is not a node.
+   */
   reaches(from: string, to: string): boolean {
+    const action = `check whether ${JSON.stringify(from)} reaches ${JSON.stringify(to)}`;
+    this.#require(action, from);
+    this.#require(action, to);
     const stack = [from];
     const seen = new Set<string>();
     while (stack.length > 0) {

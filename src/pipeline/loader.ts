@@ -13,7 +13,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import { WorkerPool } from "../pool/worker_pool.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import { PipelineBuildError } from "./errors.ts";
-import { fileSink, lineSource, ndjsonSource } from "./nodes.ts";
+import { fileSink, jsonText, lineSource, ndjsonSource } from "./nodes.ts";
 import { Pipeline } from "./pipeline.ts";
 import type { RunOptions, SourceInput } from "./run.ts";
 import type { NodeFunction, NodeSpec } from "./spec.ts";
@@ -657,6 +657,14 @@ export async function loadPipeline(
   if (o.base !== undefined && typeof o.base !== "string" && !(o.base instanceof URL)) {
     throw new InvalidArgumentError(ACTION, "base must be a URL or a path", o.base);
   }
+  if (o.base === "") {
+    // An empty path would silently mean the working directory: say so explicitly instead.
+    throw new InvalidArgumentError(
+      ACTION,
+      'base must be a non-empty path or URL (omit it, or pass ".", for the working directory)',
+      o.base,
+    );
+  }
   const base = baseOf(o.base as string | URL | undefined);
   const file = fileOf(base);
   const action = actionOf(file);
@@ -788,13 +796,16 @@ export async function loadPipeline(
         }
         files.push(file);
         const enc = new TextEncoder();
+        const write = `write to the ndjson sink ${JSON.stringify(name)}`;
         sinks[name] = async (item) => {
-          const bytes = enc.encode(JSON.stringify(item) + "\n");
+          // An item without JSON form is refused (JSON.stringify would write "undefined").
+          const bytes = enc.encode(jsonText(write, item) + "\n");
           // write() may write less than asked: loop until the whole line is in the file.
           for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
         };
       } else if ("stdout" in sd) {
-        sinks[name] = (item) => console.log(JSON.stringify(item));
+        const write = `write to the stdout sink ${JSON.stringify(name)}`;
+        sinks[name] = (item) => console.log(jsonText(write, item));
       } else sinks[name] = () => {};
     }
     for (const s of pipeline.sinks()) sinks[s] ??= () => {};

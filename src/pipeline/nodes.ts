@@ -8,6 +8,8 @@ import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { optionalFunction, optionsOf } from "../_internal/options.ts";
 import { lines, type LinesOptions } from "../stream/lines.ts";
 import { ndjson } from "../stream/ndjson.ts";
+import { closeIterator, iteratorOf, nextOf, resultOf } from "../stream/internal.ts";
+import { FileAccessError, fileAccessError } from "../stream/errors.ts";
 
 /** A node function returning its `index`-th input. */
 export function pass(index = 0): (...inputs: unknown[]) => unknown {
@@ -34,25 +36,86 @@ export function join(separator = ""): (...inputs: unknown[]) => string {
   return (...inputs) => inputs.join(separator);
 }
 
+/**
+ * `value` as JSON text, or an {@linkcode InvalidArgumentError} when it has none (undefined, a
+ * function, a symbol, a BigInt, a cycle). An error thrown by the value's own `toJSON` passes
+ * through unchanged.
+ */
+/** @internal Also the encoder of the loader's ndjson and stdout sinks. */
+export function jsonText(action: string, value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    // JSON.stringify's own refusals are TypeErrors naming a BigInt or a circular structure.
+    if (error instanceof TypeError && /BigInt|circular/i.test(error.message)) {
+      throw new InvalidArgumentError(
+        action,
+        `the value has no JSON form (${error.message})`,
+        value,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+  if (text === undefined) {
+    throw new InvalidArgumentError(action, "the value has no JSON form", value);
+  }
+  return text;
+}
+
 /** A node function encoding its input as JSON text. */
 export function jsonEncode(): (value: unknown) => string {
-  return (value) => {
-    const text = JSON.stringify(value);
-    if (text === undefined) {
-      throw new InvalidArgumentError("encode JSON", "the value has no JSON form", value);
-    }
-    return text;
-  };
+  return (value) => jsonText("encode JSON", value);
 }
 
 /** A node function decoding JSON text. */
 export function jsonDecode(): (text: string) => unknown {
-  return (text) => JSON.parse(text);
+  return (text) => {
+    const action = "decode JSON";
+    if (typeof text !== "string") {
+      throw new InvalidArgumentError(action, "the input must be a string of JSON text", text);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        action,
+        `the text is not JSON (${(error as Error).message})`,
+        text,
+        { cause: error },
+      );
+    }
+  };
 }
 
-async function* skip<T>(source: AsyncIterable<T>, n: number): AsyncGenerator<T, void, undefined> {
-  let i = 0;
-  for await (const v of source) if (i++ >= n) yield v;
+/** The items of `source` after the first `n` (the file is closed when the reader stops). */
+async function* skip<T>(
+  action: string,
+  source: AsyncIterable<T>,
+  n: number,
+): AsyncGenerator<T, void, undefined> {
+  const it = iteratorOf(action, source);
+  let finished = false;
+  try {
+    for (let i = 0;; i++) {
+      const r = resultOf<T>(action, await nextOf(it));
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      if (i >= n) yield r.value;
+    }
+  } finally {
+    if (!finished) await closeIterator(it);
+  }
+}
+
+/** The position a resumable source is called with: an integer >= 0. */
+function positionOf(action: string, position: unknown): number {
+  return assertInteger(action, "position", position, 0);
 }
 
 function withSignal(options: LinesOptions | undefined, signal: AbortSignal | undefined) {
@@ -89,7 +152,11 @@ export function lineSource(
   path: string | URL,
   options?: LinesOptions,
 ): (position: number, context?: { signal?: AbortSignal }) => AsyncIterable<string> {
-  return (position, context) => skip(lines(path, withSignal(options, context?.signal)), position);
+  return (position, context) => {
+    const action = "read a line source";
+    const n = positionOf(action, position);
+    return skip(action, lines(path, withSignal(options, context?.signal)), n);
+  };
 }
 
 /**
@@ -113,8 +180,11 @@ export function ndjsonSource(
   path: string | URL,
   options?: LinesOptions,
 ): (position: number, context?: { signal?: AbortSignal }) => AsyncIterable<unknown> {
-  return (position, context) =>
-    skip(ndjson(lines(path, withSignal(options, context?.signal))), position);
+  return (position, context) => {
+    const action = "read an NDJSON source";
+    const n = positionOf(action, position);
+    return skip(action, ndjson(lines(path, withSignal(options, context?.signal))), n);
+  };
 }
 
 /** Options of {@linkcode fileSink}. */
@@ -154,21 +224,48 @@ export function fileSink(
   }
   const action = "create a file sink";
   const o = optionsOf(action, options, ["encode", "extension"]);
-  const encode = optionalFunction<(item: unknown) => string>(action, "encode", o.encode) ??
-    ((v: unknown) => JSON.stringify(v));
+  const encode = optionalFunction<(item: unknown) => string>(action, "encode", o.encode);
   if (o.extension !== undefined && typeof o.extension !== "string") {
     throw new InvalidArgumentError(action, "extension must be a string", o.extension);
   }
   const ext = (o.extension as string | undefined) ?? ".json";
+  if (/[/\\\0]/.test(ext)) {
+    throw new InvalidArgumentError(
+      action,
+      "extension must not contain a path separator or NUL (files stay inside dir)",
+      ext,
+    );
+  }
   let made = false;
-  return async (item, { seq }) => {
+  return async (item, info) => {
+    const write = "write a sink item";
+    const seq = assertInteger(write, "seq", (info as { seq?: unknown } | undefined)?.seq, 0);
+    let text: unknown;
+    if (encode === undefined) text = jsonText(write, item);
+    else {
+      text = encode(item);
+      if (typeof text !== "string") {
+        throw new InvalidArgumentError(write, "encode must return a string", text);
+      }
+    }
     if (!made) {
-      await Deno.mkdir(dir, { recursive: true });
+      try {
+        await Deno.mkdir(dir, { recursive: true });
+      } catch (error) {
+        throw error instanceof Deno.errors.AlreadyExists
+          ? new FileAccessError(action, "the path is a file, not a directory", dir, error)
+          : fileAccessError(action, dir, error);
+      }
       made = true;
     }
     const name = `${dir}/${String(seq).padStart(12, "0")}${ext}`;
     const tmp = `${name}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.writeTextFile(tmp, encode(item));
-    await Deno.rename(tmp, name);
+    try {
+      await Deno.writeTextFile(tmp, text as string);
+      await Deno.rename(tmp, name);
+    } catch (error) {
+      await Deno.remove(tmp).catch(() => {});
+      throw fileAccessError(write, name, error);
+    }
   };
 }

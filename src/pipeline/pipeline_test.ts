@@ -238,6 +238,67 @@ Deno.test("pause stops pulling, resume goes on", async () => {
   assert.deepEqual(out, range(500));
 });
 
+Deno.test("a pull that settles while the source is paused does not lose the resume (no hang)", async () => {
+  // The source's first next() stays pending while the run is woken (resume) and paused again;
+  // when it settles, during the pause, the earlier wait must not unhook the pause's waiter, or
+  // the later resume() wakes nobody and the run hangs (seen as a rare hang of a test).
+  let release!: (r: IteratorResult<number>) => void;
+  let calls = 0;
+  let pending!: () => void;
+  const pulling = new Promise<void>((r) => (pending = r));
+  const source: AsyncIterable<number> = {
+    [Symbol.asyncIterator]: () => ({
+      next(): Promise<IteratorResult<number>> {
+        calls++;
+        if (calls === 1) {
+          pending();
+          return new Promise((r) => (release = r));
+        }
+        return Promise.resolve(
+          calls <= 3 ? { done: false, value: calls } : { done: true, value: undefined },
+        );
+      },
+    }),
+  };
+  const p = new Pipeline();
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  const run = p.run({ s: source });
+  await pulling;
+  run.resume(); // wakes the source's wait on its pending pull...
+  run.pause(); // ...which then waits again, paused
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  release({ done: false, value: 1 }); // the first pull settles during the pause
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  run.resume();
+  const reading = collect(run.outputs.a!);
+  // Generous: this only waits for the run to end (a hang rejects with a timeout).
+  await run.wait({ timeoutMs: 10_000 });
+  assert.deepEqual(await reading, [1, 2, 3]);
+});
+
+Deno.test("stop finishes while nobody reads a sink; that sink's items are discarded", async () => {
+  let i = 0;
+  const endless = { [Symbol.iterator]: () => ({ next: () => ({ done: false, value: i++ }) }) };
+  const p = new Pipeline({ buffer: 4, sinkBuffer: 4 });
+  p.source("s");
+  p.node("a", { inputs: ["s"], fn: (x: number) => x });
+  p.node("b", { inputs: ["s"], fn: (x: number) => -x });
+  const run = p.run({ s: endless });
+  const it = run.outputs.b![Symbol.asyncIterator]();
+  assert.deepEqual(await it.next(), { done: false, value: -0 });
+  for (let k = 0; k < 5; k++) await new Promise((r) => setTimeout(r, 0));
+  run.stop().catch(() => {});
+  // Sink "b" has a reader: its in-flight items still reach it, then it ends.
+  const rest: unknown[] = [];
+  for (let r = await it.next(); !r.done; r = await it.next()) rest.push(r.value);
+  // Generous: only waits for the run to end (before the fix, "a" held it forever).
+  await run.wait({ timeoutMs: 10_000 });
+  assert.ok(rest.length > 0 && rest.every((v, k) => v === -(k + 1)), JSON.stringify(rest));
+  // Sink "a" had no reader when stop() was called: abandoned, a late reader sees it ended.
+  assert.deepEqual(await collect(run.outputs.a!), []);
+});
+
 Deno.test("stop drains in-flight items and ends the sinks", async () => {
   let i = 0;
   const endless = { [Symbol.iterator]: () => ({ next: () => ({ done: false, value: i++ }) }) };

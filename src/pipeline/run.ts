@@ -6,8 +6,9 @@
  */
 
 import { AbortedError, assertNumber, InvalidArgumentError, SpoolError } from "../errors.ts";
-import { optionsOf } from "../_internal/options.ts";
+import { optionalFunction, optionsOf } from "../_internal/options.ts";
 import type { AnyIterable } from "../stream/sized.ts";
+import { nextOf, openSource, resultOf } from "../stream/internal.ts";
 import { StateStore } from "../state/store.ts";
 import { LatestStatesKeeper } from "../state/keepers.ts";
 import {
@@ -53,6 +54,11 @@ export type PipelineEvent =
     positions?: Record<string, number>;
     /** Dead letters of the earlier runs up to the checkpoint resumed from. */
     deadLetters?: number;
+    /**
+     * The checkpoint resumed from marks the job finished: no source is read, nothing reaches
+     * the sinks, and no checkpoint is written (the store stays as it is).
+     */
+    alreadyComplete: boolean;
   }
   | { type: "node-start"; node: string }
   | { type: "node-end"; node: string; outputs: number }
@@ -368,6 +374,21 @@ class InputReader {
   }
 }
 
+/** Refuse a plan that `Pipeline.run` did not build (`new PipelineRun` is internal). */
+function checkPlan(plan: unknown): asserts plan is RunPlan {
+  const p = plan as Partial<RunPlan> | null;
+  if (
+    p === null || typeof p !== "object" || !Array.isArray(p.order) || !(p.nodes instanceof Map) ||
+    typeof p.outputsOf !== "function" || !Array.isArray(p.sources) || !Array.isArray(p.sinks)
+  ) {
+    throw new InvalidArgumentError(
+      "start a pipeline run",
+      "the plan must be one Pipeline.run builds (start a run with pipeline.run(sources))",
+      plan,
+    );
+  }
+}
+
 /**
  * One run of a pipeline (see `Pipeline.run`). Read `outputs[sink]` (async iterables; any order
  * is safe), await `done`, and control it with `pause`, `resume`, `stop`, `wait`.
@@ -458,6 +479,7 @@ export class PipelineRun {
     inputs: Record<string, SourceInput>,
     options: RunOptions,
   ) {
+    checkPlan(plan);
     this.#plan = plan;
     this.#logger = options.logger ?? plan.logger;
     this.#failPromise = new Promise<void>((resolve) => (this.#failResolve = resolve));
@@ -606,6 +628,7 @@ export class PipelineRun {
         checkpoint: this.resumedFrom?.checkpoint,
         positions: this.resumedFrom?.positions,
         deadLetters: this.resumedFrom ? this.#deadBefore : undefined,
+        alreadyComplete: this.resumedFrom?.done === true,
       });
       const all: Promise<unknown>[] = [];
       this.#started = true;
@@ -682,6 +705,9 @@ export class PipelineRun {
   stop(): Promise<void> {
     if (!this.#stopRequested) {
       this.#stopRequested = true;
+      // A sink nobody reads would hold the run forever (its items have nowhere to go): it is
+      // abandoned, as when a reader leaves early; a later reader finds it ended.
+      for (const s of this.#sinks.values()) if (!s.reading && !s.ended) this.#abandon(s);
       // Before the checkpoint store is loaded, stopping waits for it (checkpoint numbers
       // continue the loaded ones).
       if (this.#opened) this.#stopNow();
@@ -752,12 +778,19 @@ export class PipelineRun {
     fn?: (item: unknown, info: { seq: number }) => unknown,
     keep?: unknown[],
   ) {
-    const s = this.#sinks.get(sink)!;
+    const action = "read a sink";
+    const s = this.#sinks.get(sink);
+    if (s === undefined) throw new InvalidArgumentError(action, "no sink has this name", sink);
+    optionalFunction(action, "fn", fn);
+    if (keep !== undefined && !Array.isArray(keep)) {
+      throw new InvalidArgumentError(action, "keep must be an array", keep);
+    }
     if (s.reading) {
       throw new InvalidArgumentError("read a sink", "the sink is already being read", s.name);
     }
     s.reading = true;
     s.managed = true;
+    if (s.ended) return; // abandoned by stop() before anyone read it
     const node = this.#nodes.get(sink)!;
     const at = node.outs.indexOf(s.edge);
     if (this.#plan.fuse && !this.#started && at >= 0) {
@@ -856,6 +889,7 @@ export class PipelineRun {
     }
     s.reading = true;
     s.managed = managed;
+    if (s.ended) return; // abandoned by stop() before anyone read it
     let finished = false;
     try {
       for (;;) {
@@ -877,13 +911,16 @@ export class PipelineRun {
         }
       }
     } finally {
-      if (!finished && !this.#failed) {
-        // The reader left early: drop the rest of this sink and stop waiting for it.
-        s.edge.discard = true;
-        while (s.edge.size > 0) s.edge.tryPull();
-        this.#sinkEnded(s, false, true);
-      }
+      // The reader left early: drop the rest of this sink and stop waiting for it.
+      if (!finished && !this.#failed) this.#abandon(s);
     }
+  }
+
+  /** Drop the rest of sink `s` (nobody will read it) and stop waiting for it. */
+  #abandon(s: SinkRt): void {
+    s.edge.discard = true;
+    while (s.edge.size > 0) s.edge.tryPull();
+    this.#sinkEnded(s, false, true);
   }
 
   #fail(error: unknown): void {
@@ -956,7 +993,10 @@ export class PipelineRun {
   // ---- checkpoints ----
 
   #request(force: boolean): void {
-    if (!this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted) return;
+    if (
+      !this.#checkpointing || this.#failed || this.#stopping || this.#finalCommitted ||
+      this.resumedFrom?.done
+    ) return;
     if ([...this.#sources.values()].every((src) => src.ended)) return;
     // Nothing read since the last barrier (a paused or idle run): the checkpoint would be the
     // same as the last one (or the one resumed from), so none is taken.
@@ -1066,6 +1106,8 @@ export class PipelineRun {
       [...this.#sources.values()].every((s) => s.ended)
     ) {
       this.#finalCommitted = true;
+      // A job that was complete already keeps its final snapshot (no new one per re-run).
+      if (this.resumedFrom?.done) return;
       const nodes: Record<string, NodeSnapshot> = {};
       for (const [name, snap] of this.#endSnaps) nodes[name] = snap;
       const positions: Record<string, number> = {};
@@ -1155,14 +1197,21 @@ export class PipelineRun {
         resolve(WOKEN);
         return;
       }
-      src.waiter = () => {
+      const waiter = () => {
         src.woke = false;
         resolve(WOKEN);
       };
+      src.waiter = waiter;
+      // A pull outlives the wait woken before it settles: it may unhook only its own waiter,
+      // never that of a later wait (a paused one), or the next wake() would find none and the
+      // source would wait forever.
       next?.then((r) => {
-        src.waiter = undefined;
+        if (src.waiter === waiter) src.waiter = undefined;
         resolve(r);
-      }, reject);
+      }, (error) => {
+        if (src.waiter === waiter) src.waiter = undefined;
+        reject(error);
+      });
     });
   }
 
@@ -1182,20 +1231,22 @@ export class PipelineRun {
       const iterable = typeof input === "function"
         ? input(src.position, { signal: ctl.signal })
         : input;
-      if (iterable !== null && typeof iterable === "object" && Symbol.asyncIterator in iterable) {
-        asyncIt = (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]();
-      } else if (iterable !== null && typeof iterable === "object" && Symbol.iterator in iterable) {
-        syncIt = (iterable as Iterable<unknown>)[Symbol.iterator]();
-      } else {
+      const action = `read source ${JSON.stringify(src.name)}`;
+      if (iterable === null || (typeof iterable !== "object" && typeof iterable !== "function")) {
         throw new InvalidArgumentError(
-          `read source ${JSON.stringify(src.name)}`,
+          action,
           "a source must be an iterable, an async iterable, or a function (position) => iterable",
           iterable,
         );
       }
+      // The stream area's one rule (strings refused, iterator methods must be functions, a
+      // next() that gives a non-object is an error as in `for await`).
+      const opened = openSource<unknown>(action, iterable);
+      syncIt = opened.sync;
+      asyncIt = opened.async;
       if (typeof input !== "function") {
         for (let i = 0; i < src.position; i++) {
-          const r = syncIt ? syncIt.next() : await asyncIt!.next();
+          const r = resultOf(action, syncIt ? syncIt.next() : await nextOf(asyncIt!));
           if (r.done) break;
           if (turnDue()) await giveTurn();
         }
@@ -1221,13 +1272,13 @@ export class PipelineRun {
           continue;
         }
         let r: IteratorResult<unknown>;
-        if (syncIt) r = syncIt.next();
+        if (syncIt) r = resultOf(action, syncIt.next());
         else {
-          nextP ??= asyncIt!.next();
+          nextP ??= nextOf(asyncIt!);
           const got = await this.#wait(src, nextP);
           if (got === WOKEN) continue;
           nextP = undefined;
-          r = got;
+          r = resultOf(action, got);
         }
         if (r.done) {
           src.ended = true;
