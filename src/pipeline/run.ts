@@ -193,6 +193,11 @@ interface SinkRt {
   flushed: boolean;
   managed: boolean;
   reading: boolean;
+  /**
+   * Abandoned by `stop()` before anyone read it: its items were discarded, so no checkpoint may
+   * count them as delivered (a resume delivers them again, as after a crash).
+   */
+  unread?: boolean;
   lastPull: number;
   endResolve: () => void;
   endPromise: Promise<void>;
@@ -706,8 +711,14 @@ export class PipelineRun {
     if (!this.#stopRequested) {
       this.#stopRequested = true;
       // A sink nobody reads would hold the run forever (its items have nowhere to go): it is
-      // abandoned, as when a reader leaves early; a later reader finds it ended.
-      for (const s of this.#sinks.values()) if (!s.reading && !s.ended) this.#abandon(s);
+      // abandoned and a later reader finds it ended. Its items are not lost: no checkpoint after
+      // this point counts them as delivered, so a resume delivers them again.
+      for (const s of this.#sinks.values()) {
+        if (!s.reading && !s.ended) {
+          s.unread = true;
+          this.#abandon(s);
+        }
+      }
       // Before the checkpoint store is loaded, stopping waits for it (checkpoint numbers
       // continue the loaded ones).
       if (this.#opened) this.#stopNow();
@@ -1021,7 +1032,7 @@ export class PipelineRun {
         src.wake();
       }
     }
-    for (const s of this.#sinks.values()) if (s.ended) p.sinks[s.name] = s.seq;
+    for (const s of this.#sinks.values()) if (s.ended && !s.unread) p.sinks[s.name] = s.seq;
     this.#maybeCommit();
   }
 
@@ -1070,7 +1081,8 @@ export class PipelineRun {
     if (s.ended) return;
     s.ended = true;
     s.flushed = flush && !abandoned;
-    for (const p of this.#pending.values()) p.sinks[s.name] ??= s.seq;
+    // An unread sink leaves its pending checkpoints incomplete: they never commit.
+    if (!s.unread) { for (const p of this.#pending.values()) p.sinks[s.name] ??= s.seq; }
     this.#maybeCommit();
     s.endResolve();
   }
