@@ -455,6 +455,34 @@ mod tests {
     assert_eq!(c.bytes(), 12);
   }
 
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn an_append_that_cannot_be_allocated_is_an_error_and_appends_nothing() {
+    crate::limited::run(
+      "frame_buffer::tests::an_append_that_cannot_be_allocated_is_an_error_and_appends_nothing",
+      16 << 20,
+      || (cols(), vec![0u8; 64 << 20], vec![0u8; 32 << 20]),
+      |(mut c, x, y)| {
+        let x1 = 1f64.to_ne_bytes();
+        let y1 = 2i32.to_ne_bytes();
+        c.push(1, &[&x1, &y1]).unwrap();
+        // 8 Mi rows: 64 MiB in x, 32 MiB in y, past the cap.
+        let e = c.push(8 << 20, &[&x, &y]).unwrap_err();
+        assert_eq!(e.status, Status::GenericFailure);
+        assert!(
+          e.reason
+            .starts_with("Cannot append to FrameBuffer: out of memory for "),
+          "{}",
+          e.reason
+        );
+        assert_eq!((c.rows(), c.bytes()), (1, 12), "nothing was appended");
+        let out = c.take().unwrap();
+        assert_eq!(out[0].1.as_slice(), &x1);
+        assert_eq!(out[1].1.as_slice(), &y1);
+      },
+    );
+  }
+
   #[test]
   fn closed_refuses() {
     let mut c = cols();

@@ -360,6 +360,36 @@ mod tests {
   }
 }
 
+#[cfg(all(test, target_os = "linux"))]
+mod limited_tests {
+  use super::*;
+
+  #[test]
+  fn an_allocation_that_really_fails_is_an_error() {
+    crate::limited::run(
+      "storage::limited_tests::an_allocation_that_really_fails_is_an_error",
+      16 << 20,
+      || {
+        let mut s = Storage::new();
+        s.try_extend_from_slice(&[1; 10]).unwrap();
+        (s, vec![2u8; 3 << 20])
+      },
+      |(mut s, more)| {
+        // Past the cap: neither a mapping (over 2 MiB) nor a Vec can be had; nothing changes.
+        assert_eq!(s.try_reserve(64 << 20), Err(OutOfMemory));
+        assert_eq!(s.as_slice(), &[1; 10]);
+        // Within it the column still grows, into a mapping (past 2 MiB)...
+        s.try_extend_from_slice(&more).unwrap();
+        assert_eq!(s.len(), 10 + (3 << 20));
+        // ...whose growth past the cap fails the same way.
+        assert_eq!(s.try_reserve(64 << 20), Err(OutOfMemory));
+        assert_eq!(s.len(), 10 + (3 << 20));
+        assert!(s.as_slice()[10..].iter().all(|&b| b == 2));
+      },
+    );
+  }
+}
+
 #[cfg(test)]
 mod timing {
   use super::*;
