@@ -153,6 +153,16 @@ impl Ledger {
     change
   }
 
+  /// Undo a [`Ledger::settle`] whose change the engine did not take (its report failed), so that
+  /// the account still matches what the engine was told.
+  pub fn revert(&self, added: usize, change: i64) {
+    self.charged.fetch_sub(change, Ordering::Relaxed);
+    let credit = added as i64 - change;
+    if credit > 0 {
+      self.freed.fetch_add(credit, Ordering::Relaxed);
+    }
+  }
+
   /// Bytes charged and not given back.
   pub fn charged(&self) -> i64 {
     self.charged.load(Ordering::Relaxed)
@@ -216,8 +226,11 @@ pub(crate) fn report_external_memory(env: sys::napi_env, added: usize) {
   let change = ledger.settle(added);
   if change != 0 {
     let mut total = 0i64;
-    // A failure only means the engine's estimate is off; nothing to undo.
-    let _ = unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
+    let status = unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
+    if status != sys::Status::napi_ok {
+      // Not taken: the account must not credit later what the engine was never charged.
+      ledger.revert(added, change);
+    }
   }
 }
 
@@ -297,6 +310,26 @@ mod tests {
     assert_eq!(a.settle(30), 0, "pending frees cover new charges");
     assert_eq!(a.settle(20), 10);
     assert_eq!(a.charged(), 10);
+  }
+
+  #[test]
+  fn a_report_the_engine_did_not_take_is_undone() {
+    let a = Ledger::new();
+    let change = a.settle(100);
+    a.revert(100, change); // the engine never got +100
+    assert_eq!(a.charged(), 0);
+    a.free(100); // that column is freed later
+    assert_eq!(a.settle(0), 0, "nothing charged: nothing credited");
+    // A credit whose report failed stays pending.
+    let b = Ledger::new();
+    assert_eq!(b.settle(100), 100);
+    b.free(100);
+    let change = b.settle(0);
+    assert_eq!(change, -100);
+    b.revert(0, change);
+    assert_eq!(b.charged(), 100);
+    assert_eq!(b.settle(0), -100, "credited at the next report");
+    assert_eq!(b.charged(), 0);
   }
 
   #[test]
