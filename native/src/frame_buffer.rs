@@ -45,6 +45,15 @@ fn invalid(action: &str, reason: String) -> Error {
   Error::new(Status::InvalidArg, format!("Cannot {action}: {reason}"))
 }
 
+fn out_of_memory(action: &str, bytes: usize, column: &str, rows: usize) -> Error {
+  Error::new(
+    Status::GenericFailure,
+    format!(
+      "Cannot {action}: out of memory for {bytes} more bytes in column {column:?}, received {rows}"
+    ),
+  )
+}
+
 fn closed(action: &str) -> Error {
   Error::new(
     Status::Closing,
@@ -117,13 +126,18 @@ impl Columns {
     self.bytes
   }
 
-  /// Reserve room for `rows` more rows in every column.
+  /// Reserve room for `rows` more rows in every column. A failed allocation is an error (the
+  /// rows held are unchanged), never an abort of the process.
   pub fn reserve(&mut self, rows: usize) -> Result<()> {
+    const ACTION: &str = "reserve rows in a FrameBuffer";
     if self.closed {
-      return Err(closed("reserve rows in a FrameBuffer"));
+      return Err(closed(ACTION));
     }
-    for (column, kind) in self.data.iter_mut().zip(&self.kinds) {
-      column.reserve(rows.saturating_mul(element_size(*kind)));
+    for ((column, kind), name) in self.data.iter_mut().zip(&self.kinds).zip(&self.names) {
+      let bytes = rows.saturating_mul(element_size(*kind));
+      column
+        .try_reserve(bytes)
+        .map_err(|_| out_of_memory(ACTION, bytes, name, rows))?;
     }
     Ok(())
   }
@@ -176,16 +190,27 @@ impl Columns {
     Ok(rows.unwrap_or(0))
   }
 
-  /// Append one chunk already checked with [`Columns::check`].
-  pub fn push(&mut self, rows: usize, chunk: &[&[u8]]) {
-    for (column, bytes) in self.data.iter_mut().zip(chunk) {
+  /// Append one chunk already checked with [`Columns::check`]: all of it, or nothing when a
+  /// column cannot get the memory (an error, never an abort of the process).
+  pub fn push(&mut self, rows: usize, chunk: &[&[u8]]) -> Result<()> {
+    const ACTION: &str = "append to FrameBuffer";
+    // Room in every column first, so that a failure leaves the buffer as it was.
+    for ((column, bytes), name) in self.data.iter_mut().zip(chunk).zip(&self.names) {
+      column
+        .try_reserve(bytes.len())
+        .map_err(|_| out_of_memory(ACTION, bytes.len(), name, rows))?;
+    }
+    for ((column, bytes), name) in self.data.iter_mut().zip(chunk).zip(&self.names) {
       if bytes.is_empty() {
         continue;
       }
-      column.extend_from_slice(bytes);
+      column
+        .try_extend_from_slice(bytes)
+        .map_err(|_| out_of_memory(ACTION, bytes.len(), name, rows))?;
       self.bytes += bytes.len();
     }
     self.rows += rows;
+    Ok(())
   }
 
   /// Hand the columns over and start empty.
@@ -249,8 +274,7 @@ impl NativeFrameBuffer {
       .collect();
     let rows = self.columns.check(&shape)?;
     let slices: Vec<&[u8]> = chunk.iter().map(|a| &*a.arraybuffer).collect();
-    self.columns.push(rows, &slices);
-    Ok(())
+    self.columns.push(rows, &slices)
   }
 
   /// Append a single-column chunk (no array of arrays to build on the JS side).
@@ -260,8 +284,7 @@ impl NativeFrameBuffer {
       column.typed_array_type as sys::napi_typedarray_type,
       column.arraybuffer.len(),
     )])?;
-    self.columns.push(rows, &[&column.arraybuffer]);
-    Ok(())
+    self.columns.push(rows, &[&column.arraybuffer])
   }
 
   /// Reserve room for `rows` more rows in every column.
@@ -299,21 +322,27 @@ impl NativeFrameBuffer {
   pub fn take(&mut self, env: Env) -> Result<RawValue> {
     let columns = self.columns.take()?;
     let raw = env.raw();
-    let taken: usize = columns.iter().map(|(_, d)| d.len()).sum();
-    crate::external::report_external_memory(raw, taken as i64);
-    let mut array = std::ptr::null_mut();
-    crate::external::check(
-      unsafe { sys::napi_create_array_with_length(raw, columns.len(), &mut array) },
-      "create an array",
-    )?;
-    for (i, (kind, data)) in columns.into_iter().enumerate() {
-      let value = typed_array_from_storage(raw, kind, data)?;
+    let mut external = 0usize;
+    let result = (|| {
+      let mut array = std::ptr::null_mut();
       crate::external::check(
-        unsafe { sys::napi_set_element(raw, array, i as u32, value) },
-        "set an array element",
+        unsafe { sys::napi_create_array_with_length(raw, columns.len(), &mut array) },
+        "create an array",
       )?;
-    }
-    Ok(RawValue(array))
+      for (i, (kind, data)) in columns.into_iter().enumerate() {
+        let (value, bytes) = typed_array_from_storage(raw, kind, data)?;
+        external += bytes;
+        crate::external::check(
+          unsafe { sys::napi_set_element(raw, array, i as u32, value) },
+          "set an array element",
+        )?;
+      }
+      Ok(RawValue(array))
+    })();
+    // Exactly the bytes handed over as external ArrayBuffers (whose finalizers will credit
+    // them), also when a later column failed.
+    crate::external::report_external_memory(raw, external);
+    result
   }
 
   /// Free the memory; later appends and takes throw.
@@ -353,8 +382,8 @@ mod tests {
     ];
     let rows = c.check(&shape).unwrap();
     assert_eq!(rows, 2);
-    c.push(rows, &[&x, &y]);
-    c.push(rows, &[&x, &y]);
+    c.push(rows, &[&x, &y]).unwrap();
+    c.push(rows, &[&x, &y]).unwrap();
     assert_eq!(c.rows(), 4);
     assert_eq!(c.bytes(), 48);
     let out = c.take().unwrap();
@@ -397,6 +426,61 @@ mod tests {
     )
     .is_err());
     assert!(Columns::new(vec!["a".into()], &["Float128Array".into()]).is_err());
+  }
+
+  #[test]
+  fn a_reservation_beyond_memory_is_an_error_not_an_abort() {
+    let mut c = cols();
+    c.reserve(16).unwrap();
+    for rows in [usize::MAX, 1 << 50, 1 << 60] {
+      let e = c.reserve(rows).unwrap_err();
+      assert_eq!(e.status, Status::GenericFailure);
+      assert!(
+        e.reason
+          .starts_with("Cannot reserve rows in a FrameBuffer: out of memory for "),
+        "{}",
+        e.reason
+      );
+      assert!(
+        e.reason.ends_with(&format!(", received {rows}")),
+        "{}",
+        e.reason
+      );
+    }
+    // Still usable.
+    let x = 1f64.to_ne_bytes();
+    let y = 2i32.to_ne_bytes();
+    c.push(1, &[&x, &y]).unwrap();
+    assert_eq!(c.rows(), 1);
+    assert_eq!(c.bytes(), 12);
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn an_append_that_cannot_be_allocated_is_an_error_and_appends_nothing() {
+    crate::limited::run(
+      "frame_buffer::tests::an_append_that_cannot_be_allocated_is_an_error_and_appends_nothing",
+      16 << 20,
+      || (cols(), vec![0u8; 64 << 20], vec![0u8; 32 << 20]),
+      |(mut c, x, y)| {
+        let x1 = 1f64.to_ne_bytes();
+        let y1 = 2i32.to_ne_bytes();
+        c.push(1, &[&x1, &y1]).unwrap();
+        // 8 Mi rows: 64 MiB in x, 32 MiB in y, past the cap.
+        let e = c.push(8 << 20, &[&x, &y]).unwrap_err();
+        assert_eq!(e.status, Status::GenericFailure);
+        assert!(
+          e.reason
+            .starts_with("Cannot append to FrameBuffer: out of memory for "),
+          "{}",
+          e.reason
+        );
+        assert_eq!((c.rows(), c.bytes()), (1, 12), "nothing was appended");
+        let out = c.take().unwrap();
+        assert_eq!(out[0].1.as_slice(), &x1);
+        assert_eq!(out[1].1.as_slice(), &y1);
+      },
+    );
   }
 
   #[test]

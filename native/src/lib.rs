@@ -20,6 +20,47 @@ pub fn version() -> String {
   env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// Tests of what happens when an allocation really fails: the body runs in a child process (this
+/// test executable, running that one test) whose address space is capped just above its size.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) mod limited {
+  const CHILD: &str = "SPOOL_NATIVE_LIMITED_TEST";
+
+  fn address_space() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm.split_whitespace().next().unwrap().parse().unwrap();
+    pages * 4096
+  }
+
+  /// In the parent: run test `name` in a child and assert it exited 0 after the body (a failed
+  /// allocation that aborts the process fails the test). In the child: `prepare` (allocations
+  /// made before the cap), then cap the address space at its size + `headroom`, then `body`.
+  pub fn run<T>(name: &str, headroom: usize, prepare: impl FnOnce() -> T, body: impl FnOnce(T)) {
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+      let data = prepare();
+      let cap = (address_space() + headroom) as libc::rlim_t;
+      let limit = libc::rlimit {
+        rlim_cur: cap,
+        rlim_max: libc::RLIM_INFINITY,
+      };
+      // SAFETY: plain system call on a local struct.
+      assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+      body(data);
+      println!("limited body done");
+      return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+      .args([name, "--exact", "--test-threads=1", "--nocapture"])
+      .env(CHILD, name)
+      .output()
+      .unwrap();
+    let text =
+      String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child {:?}: {text}", out.status);
+    assert!(text.contains("limited body done"), "{text}");
+  }
+}
+
 /// `cargo test` builds an executable with no Node-API host: these stand-ins satisfy the symbols
 /// the loader must resolve at start-up. The unit tests never reach them.
 #[cfg(test)]

@@ -32,8 +32,9 @@ pub fn give(mut buffer: Vec<u8>) {
   }
 }
 
-/// A copy of `data` in a recycled buffer when one is large enough, else in a new one.
-pub fn copy_of(data: &[u8]) -> Vec<u8> {
+/// A copy of `data` in a recycled buffer when one is large enough, else in a new one; None when
+/// the memory cannot be allocated (an error for the caller, never an abort of the process).
+pub fn copy_of(data: &[u8]) -> Option<Vec<u8>> {
   if data.len() >= 4096 {
     let reused = {
       let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
@@ -50,11 +51,14 @@ pub fn copy_of(data: &[u8]) -> Vec<u8> {
       })
     };
     if let Some(mut b) = reused {
-      b.extend_from_slice(data);
-      return b;
+      b.extend_from_slice(data); // fits: capacity >= data.len(), no allocation
+      return Some(b);
     }
   }
-  data.to_vec()
+  let mut copy = Vec::new();
+  copy.try_reserve_exact(data.len()).ok()?;
+  copy.extend_from_slice(data);
+  Some(copy)
 }
 
 /// (buffers kept, bytes kept)
@@ -69,14 +73,28 @@ mod tests {
 
   #[test]
   fn reuses_a_fitting_buffer() {
-    let a = copy_of(&[1u8; 8192]);
+    let a = copy_of(&[1u8; 8192]).unwrap();
     let ptr = a.as_ptr();
     give(a);
-    let b = copy_of(&[2u8; 8000]);
+    let b = copy_of(&[2u8; 8000]).unwrap();
     assert_eq!(b.as_ptr(), ptr);
     assert_eq!(b.len(), 8000);
     assert!(b.iter().all(|&x| x == 2));
-    let c = copy_of(&[3u8; 100]);
+    let c = copy_of(&[3u8; 100]).unwrap();
     assert_eq!(c.len(), 100);
+  }
+
+  #[cfg(target_os = "linux")]
+  #[test]
+  fn a_copy_that_cannot_be_allocated_is_none() {
+    crate::limited::run(
+      "recycle::tests::a_copy_that_cannot_be_allocated_is_none",
+      16 << 20,
+      || vec![9u8; 64 << 20],
+      |message| {
+        assert!(copy_of(&message).is_none());
+        assert_eq!(copy_of(&message[..4096]).unwrap(), &message[..4096]);
+      },
+    );
   }
 }

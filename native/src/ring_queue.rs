@@ -273,7 +273,7 @@ pub fn ring_create(capacity: u32) -> Result<u32> {
 #[napi]
 pub fn ring_push(id: u32, data: &[u8], timeout_ms: Option<f64>) -> Result<bool> {
   let q = queue(id, "push to RingQueue")?;
-  q.push(crate::recycle::copy_of(data), timeout_of(timeout_ms))
+  q.push(copy_message(data)?, timeout_of(timeout_ms))
 }
 
 /// Like `ring_push` without waiting: false when the queue is full. Safe on the main thread.
@@ -284,7 +284,20 @@ pub fn ring_try_push(id: u32, data: &[u8]) -> Result<bool> {
   if queued >= q.capacity && !closed {
     return Ok(false); // full: do not copy for nothing
   }
-  q.push(crate::recycle::copy_of(data), Some(Duration::ZERO))
+  q.push(copy_message(data)?, Some(Duration::ZERO))
+}
+
+/// The queue's copy of a pushed message; an error (not an abort) when it cannot be allocated.
+fn copy_message(data: &[u8]) -> Result<Vec<u8>> {
+  crate::recycle::copy_of(data).ok_or_else(|| {
+    Error::new(
+      Status::GenericFailure,
+      format!(
+        "Cannot push to RingQueue: out of memory for a copy of the message, received {} bytes",
+        data.len()
+      ),
+    )
+  })
 }
 
 fn empty_value(env: &Env, empty: Empty) -> Result<RawValue> {

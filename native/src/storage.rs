@@ -69,55 +69,56 @@ impl Storage {
     self.vec.as_mut_ptr()
   }
 
-  /// Make room for `additional` more bytes.
-  pub fn reserve(&mut self, additional: usize) {
-    let needed = self
-      .len()
-      .checked_add(additional)
-      .expect("capacity overflow");
+  /// Make room for `additional` more bytes, or fail without changing anything (a failed
+  /// allocation is an error here, never an abort of the process).
+  pub fn try_reserve(&mut self, additional: usize) -> Result<(), OutOfMemory> {
+    let needed = self.len().checked_add(additional).ok_or(OutOfMemory)?;
     #[cfg(target_os = "linux")]
     {
       if let Some(m) = &mut self.map {
         if needed > m.cap {
-          m.grow(needed.max(m.cap.saturating_mul(2)));
+          // Double when possible (amortised growth), else exactly what is needed.
+          let doubled = needed.max(m.cap.saturating_mul(2));
+          if m.try_grow(doubled).is_err() {
+            m.try_grow(needed)?;
+          }
         }
-        return;
+        return Ok(());
       }
       if needed > HUGE {
         let cap = needed.max(self.vec.capacity().saturating_mul(2));
-        if let Some(mut m) = Mapping::new(cap) {
+        if let Some(mut m) = Mapping::new(cap).or_else(|| Mapping::new(needed)) {
           // SAFETY: the mapping has room for the Vec's bytes.
           unsafe { std::ptr::copy_nonoverlapping(self.vec.as_ptr(), m.ptr, self.vec.len()) };
           m.len = self.vec.len();
           self.vec = Vec::new();
           self.map = Some(m);
-          return;
+          return Ok(());
         }
       }
     }
-    self.vec.reserve(additional);
+    self.vec.try_reserve(additional).map_err(|_| OutOfMemory)
   }
 
-  /// Append `bytes` (one memcpy).
-  pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+  /// Append `bytes` (one memcpy), or fail without changing anything.
+  pub fn try_extend_from_slice(&mut self, bytes: &[u8]) -> Result<(), OutOfMemory> {
+    self.try_reserve(bytes.len())?;
     #[cfg(target_os = "linux")]
-    {
-      if self.map.is_none() && self.vec.len() + bytes.len() > HUGE {
-        self.reserve(bytes.len());
-      }
-      if let Some(m) = &mut self.map {
-        if m.len + bytes.len() > m.cap {
-          m.grow((m.len + bytes.len()).max(m.cap.saturating_mul(2)));
-        }
-        // SAFETY: room was made above; the regions do not overlap (the mapping is ours).
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.ptr.add(m.len), bytes.len()) };
-        m.len += bytes.len();
-        return;
-      }
+    if let Some(m) = &mut self.map {
+      // SAFETY: room was made above; the regions do not overlap (the mapping is ours).
+      unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.ptr.add(m.len), bytes.len()) };
+      m.len += bytes.len();
+      return Ok(());
     }
-    self.vec.extend_from_slice(bytes);
+    self.vec.extend_from_slice(bytes); // capacity reserved above: no reallocation
+    Ok(())
   }
 }
+
+/// A column could not get the memory it asked for (the allocation or mapping failed, or the
+/// size overflows). Nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory;
 
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
@@ -136,12 +137,12 @@ impl Mapping {
   /// Map `at_least` bytes (rounded up to 2 MiB) at a 2 MiB-aligned address, or None.
   fn new(at_least: usize) -> Option<Self> {
     if let Some(mut m) = pool::take() {
-      if m.cap < at_least {
-        m.grow(at_least);
+      if m.cap < at_least && m.try_grow(at_least).is_err() {
+        return None; // `m` goes back to the pool when dropped
       }
       return Some(m);
     }
-    let cap = round_up(at_least);
+    let cap = round_up(at_least)?;
     let ptr = reserve_aligned(cap)?;
     // SAFETY: a fresh mapping of `cap` bytes.
     if use_thp() {
@@ -152,10 +153,11 @@ impl Mapping {
     Some(Self { ptr, len: 0, cap })
   }
 
-  /// Grow to at least `at_least` bytes, moving the pages (not the bytes) when needed.
-  fn grow(&mut self, at_least: usize) {
-    let cap = round_up(at_least);
-    let target = reserve_aligned(cap).expect("out of memory: cannot map a FrameBuffer column");
+  /// Grow to at least `at_least` bytes, moving the pages (not the bytes) when needed; on
+  /// failure the mapping is unchanged.
+  fn try_grow(&mut self, at_least: usize) -> Result<(), OutOfMemory> {
+    let cap = round_up(at_least).ok_or(OutOfMemory)?;
+    let target = reserve_aligned(cap).ok_or(OutOfMemory)?;
     // SAFETY: moves our mapping onto `target` (replacing the placeholder mapped there).
     let moved = unsafe {
       libc::mremap(
@@ -181,6 +183,7 @@ impl Mapping {
     }
     self.ptr = target;
     self.cap = cap;
+    Ok(())
   }
 }
 
@@ -284,14 +287,14 @@ fn use_thp() -> bool {
 }
 
 #[cfg(target_os = "linux")]
-fn round_up(n: usize) -> usize {
-  n.max(1).div_ceil(HUGE) * HUGE
+fn round_up(n: usize) -> Option<usize> {
+  n.max(1).div_ceil(HUGE).checked_mul(HUGE)
 }
 
 /// Map `cap` bytes (a multiple of 2 MiB) at a 2 MiB-aligned address.
 #[cfg(target_os = "linux")]
 fn reserve_aligned(cap: usize) -> Option<*mut u8> {
-  let span = cap + HUGE;
+  let span = cap.checked_add(HUGE)?;
   // SAFETY: anonymous private mapping; trimmed below to the aligned part.
   unsafe {
     let raw = libc::mmap(
@@ -327,16 +330,63 @@ mod tests {
     let mut s = Storage::new();
     let chunk: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
     for _ in 0..30 {
-      s.extend_from_slice(&chunk);
+      s.try_extend_from_slice(&chunk).unwrap();
     }
     assert_eq!(s.len(), 9_000_000);
     for (i, part) in s.as_slice().chunks(300_000).enumerate() {
       assert_eq!(part, &chunk[..], "chunk {i}");
     }
     let mut r = Storage::new();
-    r.reserve(5 << 20);
-    r.extend_from_slice(&[7; 10]);
+    r.try_reserve(5 << 20).unwrap();
+    r.try_extend_from_slice(&[7; 10]).unwrap();
     assert_eq!(r.as_slice(), &[7; 10]);
+  }
+
+  #[test]
+  fn a_failed_reservation_is_an_error_and_changes_nothing() {
+    for start in [10usize, 3 << 20] {
+      // A small Vec, then a mapped column (past HUGE).
+      let mut s = Storage::new();
+      s.try_extend_from_slice(&vec![5u8; start]).unwrap();
+      for huge in [usize::MAX, usize::MAX / 2, 1 << 60, (1 << 47) + 12345] {
+        assert_eq!(s.try_reserve(huge), Err(OutOfMemory), "{start} + {huge}");
+      }
+      assert_eq!(s.len(), start);
+      assert!(s.as_slice().iter().all(|&b| b == 5));
+      s.try_extend_from_slice(&[6; 3]).unwrap();
+      assert_eq!(s.len(), start + 3);
+      assert_eq!(&s.as_slice()[start..], &[6; 3]);
+    }
+  }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod limited_tests {
+  use super::*;
+
+  #[test]
+  fn an_allocation_that_really_fails_is_an_error() {
+    crate::limited::run(
+      "storage::limited_tests::an_allocation_that_really_fails_is_an_error",
+      16 << 20,
+      || {
+        let mut s = Storage::new();
+        s.try_extend_from_slice(&[1; 10]).unwrap();
+        (s, vec![2u8; 3 << 20])
+      },
+      |(mut s, more)| {
+        // Past the cap: neither a mapping (over 2 MiB) nor a Vec can be had; nothing changes.
+        assert_eq!(s.try_reserve(64 << 20), Err(OutOfMemory));
+        assert_eq!(s.as_slice(), &[1; 10]);
+        // Within it the column still grows, into a mapping (past 2 MiB)...
+        s.try_extend_from_slice(&more).unwrap();
+        assert_eq!(s.len(), 10 + (3 << 20));
+        // ...whose growth past the cap fails the same way.
+        assert_eq!(s.try_reserve(64 << 20), Err(OutOfMemory));
+        assert_eq!(s.len(), 10 + (3 << 20));
+        assert!(s.as_slice()[10..].iter().all(|&b| b == 2));
+      },
+    );
   }
 }
 
@@ -354,7 +404,7 @@ mod timing {
       let t = Instant::now();
       let mut s = Storage::new();
       for _ in 0..4096 {
-        s.extend_from_slice(&chunk);
+        s.try_extend_from_slice(&chunk).unwrap();
       }
       let filled = t.elapsed();
       drop(s);

@@ -469,9 +469,9 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
   /**
    * Reserve room for `rows` more rows (avoids regrowth when the total is known).
    *
-   * @throws {InvalidArgumentError} when `rows` is not an integer >= 0, or when the rows would take
-   * more bytes than the machine has memory (the addon would abort the process on a failed
-   * allocation instead of throwing)
+   * @throws {InvalidArgumentError} when `rows` is not an integer >= 0, when the rows would take
+   * more bytes than the machine has memory (checked here, with a clearer message), or when the
+   * addon cannot allocate them (its error, rethrown; the rows held are unchanged)
    */
   reserve(rows: number): void {
     const action = "reserve rows in a FrameBuffer";

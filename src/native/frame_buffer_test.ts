@@ -237,7 +237,8 @@ Deno.test({
   fn() {
     using buf = new NativeFrameBuffer({ x: "Float64Array", y: "Int8Array" });
     buf.reserve(16); // a small reservation is fine
-    // 2^50 rows of 9 bytes: the addon's allocation would fail and abort the whole process.
+    // 2^50 rows of 9 bytes: refused here (the addon's own failure is tested in
+    // tests/native_memory_test.ts: it used to abort the whole process).
     for (const rows of [2 ** 50, 1e17, -1, 1.5, NaN]) {
       assert.throws(() => buf.reserve(rows), InvalidArgumentError, String(rows));
     }
