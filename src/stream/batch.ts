@@ -30,8 +30,9 @@ export interface BatchOptions<T> {
   /** Emit a batch when it holds this many items (integer >= 1). */
   size?: number;
   /**
-   * Emit a batch as soon as its items add up to at least this many bytes (number > 0). The item
-   * that reaches the limit is part of the batch, so one large item makes a batch of its own.
+   * Emit a batch as soon as its items add up to at least this many bytes (finite number > 0; leave
+   * it out for no byte limit). The item that reaches the limit is part of the batch, so one large
+   * item makes a batch of its own.
    */
   maxBytes?: number;
   /**
@@ -350,8 +351,10 @@ export function batch<T>(
   }
   let maxBytes = Infinity;
   if (o.maxBytes !== undefined) {
-    if (typeof o.maxBytes !== "number" || !(o.maxBytes > 0) || Number.isNaN(o.maxBytes)) {
-      throw new InvalidArgumentError(ACTION, "maxBytes must be a number > 0", o.maxBytes);
+    // Infinity is refused like an infinite size or maxWaitMs: "no byte limit" is said by leaving
+    // maxBytes out, and an Infinity computed by mistake (an overflow) must not turn the limit off.
+    if (typeof o.maxBytes !== "number" || !Number.isFinite(o.maxBytes) || !(o.maxBytes > 0)) {
+      throw new InvalidArgumentError(ACTION, "maxBytes must be a finite number > 0", o.maxBytes);
     }
     maxBytes = o.maxBytes;
   }

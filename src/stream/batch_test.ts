@@ -129,6 +129,8 @@ Deno.test("batch rejects bad options", () => {
     { size: -3 },
     { maxBytes: 0 },
     { maxBytes: Number.NaN },
+    { maxBytes: Infinity }, // "no byte limit" is said by leaving maxBytes out
+    { size: 2, maxBytes: Infinity },
     { maxWaitMs: 0 },
     { maxWaitMs: Infinity },
     { size: 2, byteSize: 3 },
