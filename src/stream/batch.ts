@@ -248,14 +248,28 @@ class Batcher<T> implements Stage<T[]> {
     );
   }
 
-  /** The user's `byteSize(item)`; when it throws, the source is returned (it did not fail). */
+  /**
+   * The user's `byteSize(item)`; when it throws, the source is returned (it did not fail). A
+   * result that is not a finite number >= 0 is refused: NaN or a string would never reach
+   * `maxBytes`, silently turning the byte limit (and the memory bound) off.
+   */
   #sizeOf(byteSize: (item: T) => number, value: T): number {
+    let n: number;
     try {
-      return byteSize(value);
+      n = byteSize(value);
     } catch (error) {
       this.#ownError = true;
       throw error;
     }
+    if (typeof n !== "number" || !(n >= 0) || n === Infinity) {
+      this.#ownError = true;
+      throw new InvalidArgumentError(
+        ACTION,
+        "byteSize(item) must return a finite number >= 0",
+        n,
+      );
+    }
+    return n;
   }
 
   /** Aborted: close now (the source is returned without waiting for it), report once. */

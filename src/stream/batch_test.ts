@@ -199,3 +199,22 @@ Deno.test("batch: a throwing byteSize is thrown after the batch so far, and retu
   assert.deepEqual(got, [[0, 1, 2]]);
   assert.equal(track.returned, true, "the source is returned");
 });
+
+Deno.test("batch: a byteSize that returns a non-number, NaN, a negative or Infinity is an InvalidArgumentError", async () => {
+  for (const bad of ["3", NaN, -1, Infinity, undefined]) {
+    const [gen, track] = tracked(10);
+    const b = batch(gen, { maxBytes: 100, byteSize: (x: number) => (x === 2 ? bad : 1) as number });
+    await assert.rejects(
+      async () => {
+        for await (const _ of b) { /* consume */ }
+      },
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /^Cannot batch a source: byteSize\(item\) must return a finite number >= 0, received /.test(
+          e.message,
+        ),
+      String(bad),
+    );
+    assert.equal(track.returned, true, "the source is returned");
+  }
+});
