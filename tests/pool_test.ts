@@ -716,6 +716,19 @@ Deno.test("a transfer function that throws fails its own inputs with your error,
   await assert.rejects(() => collect(p.map([1, 2, 3], { transfer })), TaskError);
 });
 
+Deno.test("a transfer function that returns something other than an array fails its inputs with a typed error", async () => {
+  await using p = await pool(1);
+  const transfer = (x: unknown) => (x === 2 ? 42 : []) as Transferable[];
+  const res = await collect(p.map([1, 2, 3], { errors: "collect", transfer }));
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
+  const e = !res[1]!.ok ? res[1]!.error : undefined;
+  assert.ok(e instanceof TaskError && e.cause instanceof InvalidArgumentError, String(e));
+  assert.match(
+    (e.cause as Error).message,
+    /^Cannot map over the worker pool: transfer\(input\) must return an array of Transferable, received 42$/,
+  );
+});
+
 Deno.test("a failing dispose is not lost: close() stops every worker, then rejects with it", async () => {
   const p = await WorkerPool.start({
     module: new URL("./fixtures/pool_dispose_fail.ts", import.meta.url),

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { AbortedError, ClosedError, SpoolError } from "../errors.ts";
+import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
@@ -219,7 +219,15 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (t === true) collectTransferables(items, out, 3);
     else if (typeof t === "function") {
       for (const item of items) {
-        for (const b of t(item)) if (!out.includes(b)) out.push(b);
+        const list: unknown = t(item);
+        if (!Array.isArray(list)) {
+          throw new InvalidArgumentError(
+            ACTION,
+            "transfer(input) must return an array of Transferable",
+            list,
+          );
+        }
+        for (const b of list as Transferable[]) if (!out.includes(b)) out.push(b);
       }
     }
   }
