@@ -152,6 +152,24 @@ Deno.test("spread passes positional arguments", async () => {
   assert.deepEqual(out, ["a1", "b2"]);
 });
 
+Deno.test("spread: an input that is not an array fails alone, naming it, not a raw TypeError", async () => {
+  await using p = await WorkerPool.start<typeof Spread>({
+    module: new URL("./fixtures/pool_spread.ts", import.meta.url),
+    size: 1,
+  });
+  const inputs = [[1, "a"], 42, [3, "c"]] as unknown as [number, string][];
+  const res = await collect(p.map(inputs, { spread: true, errors: "collect" }));
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
+  const e = !res[1]!.ok ? res[1]!.error : undefined;
+  assert.ok(e instanceof TaskError && e.cause instanceof InvalidArgumentError, String(e));
+  assert.equal(e.received, 42);
+  assert.match(
+    e.message,
+    /^Cannot process input #1: worker 0 threw InvalidArgumentError: .*must be an array.*, received 42$/,
+  );
+  await assert.rejects(() => collect(p.map(inputs, { spread: true })), TaskError);
+});
+
 Deno.test("errors: throw raises at once with the worker's stack and the input index", async () => {
   await using p = await pool(2);
   const inputs = Array.from({ length: 200 }, (_, i) => (i === 10 ? -1 : i));
@@ -165,7 +183,11 @@ Deno.test("errors: throw raises at once with the worker's stack and the input in
   } catch (e) {
     assert.ok(e instanceof TaskError);
     assert.equal(e.index, 10);
-    assert.match(e.message, /^Cannot process input #10: worker \d threw Error: negative input -1$/);
+    assert.match(
+      e.message,
+      /^Cannot process input #10: worker \d threw Error: negative input -1, received -1$/,
+    );
+    assert.equal(e.received, -1);
     assert.match(e.workerStack ?? "", /pool_worker\.ts/);
     assert.match(e.stack ?? "", /Caused by \(in worker \d\)/);
   }
@@ -202,7 +224,8 @@ Deno.test("init failure rejects start naming the worker, the others are stopped"
     () => WorkerPool.start<typeof W>({ module: MODULE, size: 3, init: { procId: 0, failInit: 1 } }),
     (e: unknown) =>
       e instanceof WorkerInitError && e.workerIndex === 1 &&
-      /worker 1 failed to initialise: RangeError: init failed in worker 1/.test(e.message) &&
+      /worker 1 failed to initialise: RangeError: init failed in worker 1, received \{"procId":0,"failInit":1\}$/
+        .test(e.message) &&
       /pool_worker\.ts/.test(e.stack ?? ""),
   );
   await assert.rejects(
@@ -693,6 +716,19 @@ Deno.test("a transfer function that throws fails its own inputs with your error,
   await assert.rejects(() => collect(p.map([1, 2, 3], { transfer })), TaskError);
 });
 
+Deno.test("a transfer function that returns something other than an array fails its inputs with a typed error", async () => {
+  await using p = await pool(1);
+  const transfer = (x: unknown) => (x === 2 ? 42 : []) as Transferable[];
+  const res = await collect(p.map([1, 2, 3], { errors: "collect", transfer }));
+  assert.deepEqual(res.map((r) => r.ok), [true, false, true]);
+  const e = !res[1]!.ok ? res[1]!.error : undefined;
+  assert.ok(e instanceof TaskError && e.cause instanceof InvalidArgumentError, String(e));
+  assert.match(
+    (e.cause as Error).message,
+    /^Cannot map over the worker pool: transfer\(input\) must return an array of Transferable, received 42$/,
+  );
+});
+
 Deno.test("a failing dispose is not lost: close() stops every worker, then rejects with it", async () => {
   const p = await WorkerPool.start({
     module: new URL("./fixtures/pool_dispose_fail.ts", import.meta.url),
@@ -704,7 +740,8 @@ Deno.test("a failing dispose is not lost: close() stops every worker, then rejec
     (e: unknown) =>
       e instanceof WorkerDisposeError && e.cause instanceof RangeError &&
       (e.cause as unknown as { code: string }).code === "E_DISPOSE" &&
-      /^Cannot dispose worker \d: RangeError: dispose failed/.test(e.message),
+      /^Cannot dispose of a worker: dispose\(\) threw RangeError: dispose failed, received worker \d$/
+        .test(e.message),
   );
   assert.ok(p.closed && p.insights().every((w) => w.state === "closed"));
 });

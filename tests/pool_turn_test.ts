@@ -81,3 +81,35 @@ Deno.test("pool turn: a timer fires while pool.map fills a large window from an 
   assert.equal(n, N);
   assert.ok(pulledAtTick >= 0 && pulledAtTick < N, `first tick after ${pulledAtTick} pulls`);
 });
+
+Deno.test("pool turn: a timer fires while pool.map fills a window of 1e6 from a sync generator", async () => {
+  await using pool = await WorkerPool.start({
+    module: new URL("./fixtures/pool_worker.ts", import.meta.url),
+    size: 1,
+    init: { procId: 1 },
+  });
+  const N = 1_000_000;
+  let pulled = 0;
+  function* source() {
+    for (let i = 0; i < N; i++) {
+      pulled++;
+      yield i;
+    }
+  }
+  // Without turns, the whole window is pulled in one synchronous call: the first tick sees N.
+  let pulledAtTick = -1;
+  const id = setInterval(() => {
+    if (pulledAtTick < 0 && pulled > 0) pulledAtTick = pulled;
+  }, 1);
+  try {
+    for await (const _ of pool.map(source(), { chunkSize: 1000, maxInFlight: N })) {
+      if (pulledAtTick >= 0) break;
+    }
+  } finally {
+    clearInterval(id);
+  }
+  assert.ok(
+    pulledAtTick > 0 && pulledAtTick < N,
+    `first tick after ${pulledAtTick} of ${N} pulled`,
+  );
+});

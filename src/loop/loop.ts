@@ -37,7 +37,8 @@ import {
   StateMismatchError,
   StateStore,
 } from "../state/mod.ts";
-import { type AnyIterable, toAsyncIterator } from "../stream/sized.ts";
+import type { AnyIterable } from "../stream/sized.ts";
+import { badResult, isResult, nextOf, openSource, resultOf } from "../stream/internal.ts";
 import { type Flush, frameSignature, SiteBuffer, type SiteInfo } from "./buffers.ts";
 import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 import { parameterInfo } from "./params.ts";
@@ -226,11 +227,12 @@ function unwrap(error: unknown): unknown {
 }
 
 const THENABLE = Symbol("thenable");
+const ITERATE = "iterate a StatefulLoop";
 let lastThenable: unknown;
 
 /** Next result of a sync iterator; `THENABLE` (value in `lastThenable`) when it must be awaited. */
 function pullSync<T>(it: Iterator<T>): IteratorResult<T> | typeof THENABLE {
-  const r = it.next();
+  const r = resultOf<T>(ITERATE, it.next());
   const v = r.value as unknown;
   if (
     !r.done && v !== null && (typeof v === "object" || typeof v === "function") &&
@@ -770,16 +772,12 @@ export class StatefulLoop implements AsyncDisposable {
     const o = optionsOf(action, options, ITERATE_OPTIONS);
     const skipCompleted = optionalBoolean(action, "skipCompleted", o.skipCompleted) ?? true;
     const signal = optionalSignal(action, "signal", o.signal);
-    let it: Iterator<T> | AsyncIterator<T>;
-    let sync = false;
-    if (source !== null && typeof source === "object" && Symbol.asyncIterator in source) {
-      it = toAsyncIterator(source);
-    } else if (source !== null && typeof source === "object" && Symbol.iterator in source) {
-      it = (source as Iterable<T>)[Symbol.iterator]();
-      sync = true; // pulled directly: no per-item promise wrapping (thenables are still awaited)
-    } else {
-      it = toAsyncIterator(source); // throws the typed error
-    }
+    // The stream area's one rule (strings refused, iterator methods must be functions, a typed
+    // error naming this action). A sync source is pulled directly: no per-item promise wrapping
+    // (thenables are still awaited); every result, sync or async, must be an object.
+    const opened = openSource<T>(action, source);
+    const it: Iterator<T> | AsyncIterator<T> = opened.async ?? opened.sync;
+    const sync = opened.async === undefined;
     this.#started = true;
     if (plain && [...this.#sites.values()].some((x) => x.holds)) {
       throw new LoopMisuseError(
@@ -866,7 +864,9 @@ export class StatefulLoop implements AsyncDisposable {
     };
     const pullAsync = async (): Promise<IteratorResult<T>> => {
       const r = peeked ??
-        (sync ? pullSync(it as Iterator<T>) : await (it as AsyncIterator<T>).next());
+        (sync
+          ? pullSync(it as Iterator<T>)
+          : resultOf<T>(action, await (it as AsyncIterator<T>).next()));
       peeked = undefined;
       if (r !== THENABLE) return r;
       const pending = lastThenable as T;
@@ -997,6 +997,9 @@ export class StatefulLoop implements AsyncDisposable {
     // resolves at once: when a turn is due the item waits for it (still in flight).
     const onPulled = (r: IteratorResult<T>): R | Promise<R> =>
       !r.done && turnDue() ? afterTurn(r).then(onPulledNow) : onPulledNow(r);
+    // A result that is not an object fails the run (as `for await` would, with a typed error).
+    const onChecked = (r: IteratorResult<T>): R | Promise<R> =>
+      isResult(r) ? onPulled(r) : fail(badResult(action, r));
     const onPulledNow = (r: IteratorResult<T>): R | Promise<R> => {
       if (r.done) {
         peeked = r;
@@ -1026,7 +1029,7 @@ export class StatefulLoop implements AsyncDisposable {
             sinceSave--;
             if (ok) complete();
           }
-          if (ok) return (inflight = (it as AsyncIterator<T>).next().then(onPulled, fail));
+          if (ok) return (inflight = nextOf(it as AsyncIterator<T>).then(onChecked, fail));
         }
       } catch (error) {
         return fail(error);

@@ -152,3 +152,53 @@ Deno.test("bind options: unknown keys, names, and every bad state key at once", 
     loop.bindObjectState(new Counter(), { keys: ["n"] });
   });
 });
+
+Deno.test("iterate/items: a source result that is not an object fails with a typed error, the source is returned", async () => {
+  await withDir(async (dir) => {
+    for (const kind of ["sync", "async"] as const) {
+      for (const method of ["items", "iterate"] as const) {
+        let returned = false;
+        let n = 0;
+        // 42 three times, then the end (a loop that accepts 42 finishes instead of spinning)
+        const result = () => (n++ < 3 ? 42 : { done: true, value: undefined });
+        const it = {
+          next: () => (kind === "sync" ? result() : Promise.resolve(result())) as never,
+          return: () => {
+            returned = true;
+            return (kind === "sync" ? { done: true } : Promise.resolve({ done: true })) as never;
+          },
+        };
+        const source = kind === "sync" ? { [Symbol.iterator]: () => it } : {
+          [Symbol.asyncIterator]: () => it,
+        };
+        await using loop = await StatefulLoop.open(`${dir}/${kind}-${method}`);
+        await assert.rejects(
+          async () => {
+            for await (const _ of loop[method](source as Iterable<number>)) { /* none */ }
+          },
+          invalid(
+            /^Cannot iterate a StatefulLoop: the source's next\(\) must give an iterator result object .*, received 42$/,
+          ),
+          `${kind} ${method}`,
+        );
+        assert.ok(returned, `${kind} ${method}: the source was returned`);
+      }
+    }
+  });
+});
+
+Deno.test("iterate/items: an async next() giving a plain result object (no promise) is accepted, as for await does", async () => {
+  await withDir(async (dir) => {
+    let i = 0;
+    const source = {
+      [Symbol.asyncIterator]: () => ({
+        next: () =>
+          (i < 3 ? { done: false, value: i++ } : { done: true, value: undefined }) as never,
+      }),
+    } as AsyncIterable<number>;
+    await using loop = await StatefulLoop.open(dir);
+    const got: number[] = [];
+    for await (const n of loop.items(source)) got.push(n);
+    assert.deepEqual(got, [0, 1, 2]);
+  });
+});

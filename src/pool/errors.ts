@@ -249,24 +249,33 @@ export function unsendableReason(value: unknown, error: unknown): string {
   return `the value cannot be copied between workers (${msg})`;
 }
 
-function summary(error: Error): string {
-  return `${error.name}: ${error.message}`;
+function summary(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : describe(error);
+}
+
+/** The stack of a worker-side error (appended to the spool error's own stack), if it has one. */
+function workerStackOf(cause: unknown): string | undefined {
+  return cause instanceof Error && typeof cause.stack === "string" ? cause.stack : undefined;
 }
 
 /**
  * A task of `pool.map` failed: the worker threw, crashed, or ran past `timeoutMs`.
  *
- * `index` is the 0-based position of the input in the source; `cause` is the worker's error
- * rebuilt with its original name, message and stack (or a {@linkcode WorkerCrashError} /
- * `TimeoutError`); `stack` ends with the worker's stack.
+ * `index` is the 0-based position of the input in the source; `received` is that input (what the
+ * task was given); `cause` is the worker's error rebuilt with its original name, message and
+ * stack (or a {@linkcode WorkerCrashError} / `TimeoutError`); `stack` ends with the worker's
+ * stack.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { TaskError } from "@spool/spool";
- * const err = new TaskError(7, 1, new RangeError("bad input"));
+ * const err = new TaskError(7, 1, new RangeError("bad input"), { n: -1 });
  * assert.ok(err.index === 7 && err.workerIndex === 1);
- * assert.ok(err.message === "Cannot process input #7: worker 1 threw RangeError: bad input");
+ * assert.equal(
+ *   err.message,
+ *   'Cannot process input #7: worker 1 threw RangeError: bad input, received {"n":-1}',
+ * );
  * ```
  */
 export class TaskError extends SpoolError {
@@ -283,18 +292,17 @@ export class TaskError extends SpoolError {
    * @param index input index in the source
    * @param workerIndex worker that ran the task
    * @param cause the worker-side error (its stack is kept)
+   * @param input the input the task was given (the message's received value)
    */
-  constructor(index: number, workerIndex: number, cause: Error) {
-    super(`process input #${index}`, `worker ${workerIndex} threw ${summary(cause)}`, undefined, {
+  constructor(index: number, workerIndex: number, cause: Error, input?: unknown) {
+    super(`process input #${index}`, `worker ${workerIndex} threw ${summary(cause)}`, input, {
       cause,
     });
-    // The base class appends ", received ..." only when given 3+ arguments; keep the message short.
-    this.message = `Cannot process input #${index}: worker ${workerIndex} threw ${summary(cause)}`;
     this.index = index;
     this.workerIndex = workerIndex;
-    this.workerStack = cause.stack;
-    if (cause.stack) {
-      this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${cause.stack}`;
+    this.workerStack = workerStackOf(cause);
+    if (this.workerStack) {
+      this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${this.workerStack}`;
     }
   }
 }
@@ -302,6 +310,19 @@ export class TaskError extends SpoolError {
 /**
  * A worker died while running a task: an uncaught error outside `process`, `self.close()`,
  * `Deno.exit()`, a killed or crashed child process. The pool replaces the worker.
+ *
+ * The message's received value is the worker (`received worker 0`); `received` holds its index.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WorkerCrashError } from "@spool/spool";
+ * const err = new WorkerCrashError(2, "the worker called Deno.exit(3)");
+ * assert.equal(
+ *   err.message,
+ *   "Cannot keep a worker running: the worker called Deno.exit(3), received worker 2",
+ * );
+ * ```
  */
 export class WorkerCrashError extends SpoolError {
   /** Index of the worker that died. */
@@ -314,18 +335,29 @@ export class WorkerCrashError extends SpoolError {
    * @param cause the uncaught error, when there was one
    */
   constructor(workerIndex: number, reason: string, cause?: Error) {
-    super(`keep worker ${workerIndex} running`, reason, undefined, cause ? { cause } : undefined);
-    this.message = `Cannot keep worker ${workerIndex} running: ${reason}`;
+    super("keep a worker running", reason, workerIndex, cause ? { cause } : undefined);
+    this.message = `Cannot keep a worker running: ${reason}, received worker ${workerIndex}`;
     this.workerIndex = workerIndex;
-    if (cause?.stack) {
-      this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${cause.stack}`;
-    }
+    const stack = workerStackOf(cause);
+    if (stack) this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${stack}`;
   }
 }
 
 /**
  * A worker's `init` failed (or the module could not be loaded) while the pool started. The other
- * workers are stopped. `cause` carries the worker's error with its stack.
+ * workers are stopped. `cause` carries the worker's error with its stack; `received` is the
+ * init arguments that worker was given (what `init` received).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WorkerInitError } from "@spool/spool";
+ * const err = new WorkerInitError(1, new RangeError("no model"), { model: "m.bin" });
+ * assert.equal(
+ *   err.message,
+ *   'Cannot start worker pool: worker 1 failed to initialise: RangeError: no model, received {"model":"m.bin"}',
+ * );
+ * ```
  */
 export class WorkerInitError extends SpoolError {
   /** Index of the worker whose init failed. */
@@ -335,23 +367,37 @@ export class WorkerInitError extends SpoolError {
    *
    * @param workerIndex the worker that failed
    * @param cause its error (rebuilt with the worker's stack)
+   * @param init the init arguments the worker was given (the message's received value)
    */
-  constructor(workerIndex: number, cause: Error) {
-    super("start worker pool", `worker ${workerIndex} failed to initialise`, undefined, { cause });
-    this.message = `Cannot start worker pool: worker ${workerIndex} failed to initialise: ${
-      summary(cause)
-    }`;
+  constructor(workerIndex: number, cause: Error, init?: unknown) {
+    super(
+      "start worker pool",
+      `worker ${workerIndex} failed to initialise: ${summary(cause)}`,
+      init,
+      { cause },
+    );
     this.workerIndex = workerIndex;
-    if (cause.stack) {
-      this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${cause.stack}`;
-    }
+    const stack = workerStackOf(cause);
+    if (stack) this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${stack}`;
   }
 }
 
 /**
  * A worker's `dispose` failed while the pool closed. `close()` still stops every worker, then
  * rejects with this error (the first one, when several failed); `cause` is the worker's error,
- * rebuilt with its class, and its stack ends `stack`.
+ * rebuilt with its class, and its stack ends `stack`. The message's received value is the worker
+ * (`received worker 0`); `received` holds its index.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WorkerDisposeError } from "@spool/spool";
+ * const err = new WorkerDisposeError(0, new RangeError("flush failed"));
+ * assert.equal(
+ *   err.message,
+ *   "Cannot dispose of a worker: dispose() threw RangeError: flush failed, received worker 0",
+ * );
+ * ```
  */
 export class WorkerDisposeError extends SpoolError {
   /** Index of the worker whose dispose failed. */
@@ -363,12 +409,13 @@ export class WorkerDisposeError extends SpoolError {
    * @param cause its error (rebuilt with the worker's stack)
    */
   constructor(workerIndex: number, cause: Error) {
-    super(`dispose worker ${workerIndex}`, summary(cause), undefined, { cause });
-    this.message = `Cannot dispose worker ${workerIndex}: ${summary(cause)}`;
+    super("dispose of a worker", `dispose() threw ${summary(cause)}`, workerIndex, { cause });
+    this.message = `Cannot dispose of a worker: dispose() threw ${
+      summary(cause)
+    }, received worker ${workerIndex}`;
     this.workerIndex = workerIndex;
-    if (cause.stack) {
-      this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${cause.stack}`;
-    }
+    const stack = workerStackOf(cause);
+    if (stack) this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${stack}`;
   }
 }
 
@@ -381,8 +428,9 @@ export class WorkerDisposeError extends SpoolError {
  * ```ts
  * import assert from "node:assert/strict";
  * import { CloneError } from "@spool/spool";
- * const err = new CloneError("start worker pool", "init.f", "cannot be sent to worker 0: a function cannot be copied to another worker", () => 1);
+ * const err = new CloneError("start worker pool", "init.f", "cannot be sent to worker 0: a function cannot be copied to another worker", function f() {});
  * assert.ok(err.path === "init.f" && /^Cannot start worker pool: init\.f cannot be sent/.test(err.message));
+ * assert.ok(err.message.endsWith(", received function f"));
  * ```
  */
 export class CloneError extends SpoolError {
@@ -394,7 +442,8 @@ export class CloneError extends SpoolError {
    * @param action what was attempted ("start worker pool", "send input #3 to worker 1")
    * @param path where the offending value is (`init.f`)
    * @param reason what is wrong with it, after the path
-   * @param received the offending value
+   * @param received the offending value (always in the message: `received undefined` when not
+   *   given)
    * @param options the transport's error as `cause`
    */
   constructor(
@@ -405,8 +454,6 @@ export class CloneError extends SpoolError {
     options?: ErrorOptions,
   ) {
     super(action, `${path} ${reason}`, received, options);
-    // without a received value, the message has no ", received ..." part
-    if (arguments.length < 4) this.message = `Cannot ${action}: ${path} ${reason}`;
     this.path = path;
   }
 }

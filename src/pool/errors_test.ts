@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { deserialize, serialize } from "node:v8";
 import { InvalidArgumentError } from "../errors.ts";
-import { CloneError, decodeError, encodeError, findUnsendable } from "./errors.ts";
+import {
+  CloneError,
+  decodeError,
+  encodeError,
+  findUnsendable,
+  TaskError,
+  WorkerCrashError,
+  WorkerDisposeError,
+  WorkerInitError,
+} from "./errors.ts";
 
 const viaThread = (e: unknown) => decodeError(structuredClone(encodeError(e)));
 const viaProcess = (e: unknown) => decodeError(deserialize(serialize(encodeError(e))));
@@ -43,7 +52,44 @@ Deno.test("findUnsendable names the part that cannot be copied", () => {
   const inMap = findUnsendable(new Map([["k", { f: Symbol("x") }]]), probe, "init");
   assert.equal(inMap?.path, 'init.get("k").f');
   assert.equal(typeof inMap?.value, "symbol");
-  const err = new CloneError("send input #0", "input.f", "cannot be sent to worker 0: no");
+  const err = new CloneError("send input #0", "input.f", "cannot be sent to worker 0: no", 1n);
   assert.ok(err instanceof CloneError && err.path === "input.f");
-  assert.equal(err.message, "Cannot send input #0: input.f cannot be sent to worker 0: no");
+  assert.equal(
+    err.message,
+    "Cannot send input #0: input.f cannot be sent to worker 0: no, received 1n",
+  );
+  // without a received value, the message still has the project's form
+  assert.equal(
+    new CloneError("send input #0", "input", "cannot be sent").message,
+    "Cannot send input #0: input cannot be sent, received undefined",
+  );
+});
+
+Deno.test("pool errors follow the message form: the input, the init arguments or the worker as received", () => {
+  const cause = new RangeError("bad");
+  const task = new TaskError(3, 1, cause, { id: 7 });
+  assert.equal(
+    task.message,
+    'Cannot process input #3: worker 1 threw RangeError: bad, received {"id":7}',
+  );
+  assert.deepEqual(task.received, { id: 7 });
+  assert.equal(task.cause, cause);
+  const init = new WorkerInitError(0, cause, { model: "m" });
+  assert.equal(
+    init.message,
+    'Cannot start worker pool: worker 0 failed to initialise: RangeError: bad, received {"model":"m"}',
+  );
+  const crash = new WorkerCrashError(2, "the worker called Deno.exit(3)");
+  assert.equal(
+    crash.message,
+    "Cannot keep a worker running: the worker called Deno.exit(3), received worker 2",
+  );
+  assert.equal(crash.received, 2);
+  const dispose = new WorkerDisposeError(1, cause);
+  assert.equal(
+    dispose.message,
+    "Cannot dispose of a worker: dispose() threw RangeError: bad, received worker 1",
+  );
+  // a non-error cause (a hand-built error) is described, not read as `undefined: undefined`
+  assert.match(new WorkerDisposeError(0, "oops" as never).message, /dispose\(\) threw "oops"/);
 });

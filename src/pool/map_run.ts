@@ -5,11 +5,13 @@
  * @module
  */
 
-import { AbortedError, ClosedError, SpoolError } from "../errors.ts";
+import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
-import { openSource } from "../stream/internal.ts";
+import { openSource, resultOf } from "../stream/internal.ts";
+
+const ACTION = "map over the worker pool";
 
 /** Error policy of a map. */
 export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
@@ -217,7 +219,15 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (t === true) collectTransferables(items, out, 3);
     else if (typeof t === "function") {
       for (const item of items) {
-        for (const b of t(item)) if (!out.includes(b)) out.push(b);
+        const list: unknown = t(item);
+        if (!Array.isArray(list)) {
+          throw new InvalidArgumentError(
+            ACTION,
+            "transfer(input) must return an array of Transferable",
+            list,
+          );
+        }
+        for (const b of list as Transferable[]) if (!out.includes(b)) out.push(b);
       }
     }
   }
@@ -237,7 +247,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
     try {
       // The stream area's rule (strings refused, iterator methods must be functions).
-      const opened = openSource<unknown>("map over the worker pool", this.#source);
+      const opened = openSource<unknown>(ACTION, this.#source);
       if (opened.async) this.#asyncIt = opened.async as AsyncIt;
       else this.#syncIt = opened.sync as SyncIt;
     } catch (e) {
@@ -308,12 +318,13 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 
   #fillSync(limit: number, cs: number): void {
     const it = this.#syncIt!;
+    let paused = false;
     try {
       while (this.#pulled - this.#yielded < limit) {
         const n = Math.min(cs, limit - (this.#pulled - this.#yielded));
         const items: unknown[] = [];
         while (items.length < n) {
-          const r = it.next();
+          const r = resultOf(ACTION, it.next());
           if (r.done) {
             this.#sourceDone = this.#stopped = true;
             break;
@@ -325,6 +336,12 @@ export class MapRun implements AsyncIterableIterator<unknown> {
           this.#pulled += items.length;
         }
         if (this.#sourceDone) break;
+        // A large window filled from a fast sync source: let timers and messages in, then go on
+        // (`#pulling` keeps any other fill out meanwhile).
+        if (turnDue()) {
+          paused = true;
+          break;
+        }
       }
     } catch (e) {
       this.#fail(e);
@@ -332,6 +349,13 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
     this.#pool.schedule();
     if (this.#sourceDone) this.#wake();
+    else if (paused) {
+      this.#pulling = true;
+      giveTurn().then(() => {
+        this.#pulling = false;
+        this.#fill();
+      });
+    }
   }
 
   async #fillAsync(): Promise<void> {
@@ -341,7 +365,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       let cs = this.#chunkSize();
       let limit = this.#limit();
       while (!this.#stopped && !this.closed && this.#pulled - this.#yielded < limit) {
-        const r = await it.next();
+        const r = resultOf<unknown>(ACTION, await it.next());
         if (this.closed || this.#stopped) break;
         if (r.done) {
           this.#sourceDone = this.#stopped = true;
@@ -430,6 +454,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
               chunk.start + i,
               worker,
               asError(values[i]),
+              chunk.items[i],
             );
             if (policy === "throw") {
               this.#fail(err);
@@ -454,6 +479,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
             chunk.start + i,
             worker,
             asError(values[i]),
+            chunk.items[i],
           );
           if (policy === "throw") {
             this.#fail(err);

@@ -381,7 +381,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     return new Promise<void>((resolve, reject) => {
       slot.started = (error) => {
         slot.started = undefined;
-        if (error) reject(new WorkerInitError(slot.index, error));
+        if (error) reject(new WorkerInitError(slot.index, error, this.#args[slot.index]));
         else resolve();
       };
       let handle: WorkerHandle | undefined;
@@ -403,7 +403,13 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
           : spawnThread(events);
       } catch (e) {
         slot.started = undefined;
-        reject(new WorkerInitError(slot.index, e instanceof Error ? e : new Error(String(e))));
+        reject(
+          new WorkerInitError(
+            slot.index,
+            e instanceof Error ? e : new Error(String(e)),
+            this.#args[slot.index],
+          ),
+        );
         return;
       }
       const args = this.#args[slot.index];
@@ -529,7 +535,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         {
           const err = decodeError(m.error);
           slot.started?.(err);
-          this.#checkAlive(new WorkerInitError(slot.index, err));
+          this.#checkAlive(new WorkerInitError(slot.index, err, this.#args[slot.index]));
         }
         return;
       case "crash":
@@ -572,7 +578,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       culprit = 0;
     }
     const cause = timeout
-      ? new TimeoutError(`finish a task within ${inflight[culprit]?.run.timeoutMs} ms`, reason)
+      ? new TimeoutError("finish a task in time", reason, inflight[culprit]?.run.timeoutMs)
       : new WorkerCrashError(slot.index, reason, error);
     // Only the culprit fails when it is known; the others did nothing wrong and run again (not
     // counted as retries). When nobody is known, each is retried isolated, at most 3 times.

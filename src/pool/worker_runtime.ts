@@ -161,7 +161,7 @@ export function serve(port: Port): void {
       let errs: number[] | 0 = 0;
       for (let i = 0; i < n; i++) {
         try {
-          let r = spread ? proc(state, ...(items[i] as unknown[])) : proc(state, items[i]);
+          let r = spread ? proc(state, ...spreadOf(items[i])) : proc(state, items[i]);
           if (
             r !== null && typeof r === "object" &&
             typeof (r as PromiseLike<unknown>).then === "function"
@@ -255,4 +255,14 @@ export function serve(port: Port): void {
     else if (m.t === "stop") stop();
     else if (m.t === "ping") port.post({ t: "pong" } satisfies ControlMessage);
   });
+}
+
+/** The argument list of a `spread: true` input: an array, else an InvalidArgumentError. */
+function spreadOf(item: unknown): unknown[] {
+  if (Array.isArray(item)) return item;
+  throw new InvalidArgumentError(
+    "spread an input into process() arguments",
+    "with spread: true each input must be an array of arguments",
+    item,
+  );
 }

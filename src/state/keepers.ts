@@ -59,9 +59,36 @@ export class LatestStatesKeeper implements StatesKeeper {
     return store.prune(this);
   }
 
-  /** The snapshots older than the `maxKeep` newest. */
+  /**
+   * The snapshots older than the `maxKeep` newest.
+   *
+   * @throws {InvalidArgumentError} when `snapshots` is not an array of snapshot descriptions
+   *   (objects with an integer `sequence`, as `store.list()` gives)
+   */
   select(snapshots: readonly SnapshotInfo[]): SnapshotInfo[] {
+    checkSnapshots("select snapshots to delete", snapshots);
     const sorted = [...snapshots].sort((a, b) => a.sequence - b.sequence);
     return sorted.slice(0, Math.max(0, sorted.length - this.maxKeep));
+  }
+}
+
+/** Throw unless `snapshots` is an array of objects with an integer `sequence` (order is by it). */
+function checkSnapshots(action: string, snapshots: unknown): void {
+  if (!Array.isArray(snapshots)) {
+    throw new InvalidArgumentError(
+      action,
+      "snapshots must be an array of SnapshotInfo (as store.list() gives)",
+      snapshots,
+    );
+  }
+  for (let i = 0; i < snapshots.length; i++) {
+    const s = snapshots[i] as Partial<SnapshotInfo> | null;
+    if (s === null || typeof s !== "object" || !Number.isInteger(s.sequence)) {
+      throw new InvalidArgumentError(
+        action,
+        `snapshots[${i}] must be a SnapshotInfo with an integer sequence`,
+        s,
+      );
+    }
   }
 }

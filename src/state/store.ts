@@ -708,8 +708,26 @@ export class StateStore implements AsyncDisposable {
     const infos = await this.#list();
     const known = new Map(infos.map((i) => [i.path, i]));
     const removed: string[] = [];
-    for (const chosen of keeper.select(infos)) {
-      const info = known.get(chosen?.path);
+    const selected: unknown = keeper.select(infos);
+    if (
+      selected === null || typeof selected !== "object" ||
+      typeof (selected as Iterable<unknown>)[Symbol.iterator] !== "function"
+    ) {
+      throw new InvalidArgumentError(
+        "prune snapshots",
+        "keeper.select() must return an iterable of the SnapshotInfo it was given",
+        selected,
+      );
+    }
+    for (const chosen of selected as Iterable<SnapshotInfo>) {
+      if (typeof (chosen as Partial<SnapshotInfo> | null)?.path !== "string") {
+        throw new InvalidArgumentError(
+          "prune snapshots",
+          "keeper.select() must return SnapshotInfo objects (with their path)",
+          chosen,
+        );
+      }
+      const info = known.get(chosen.path);
       if (!info) continue;
       known.delete(info.path);
       const trash = join(this.dir, `${TRASH_PREFIX}${info.sequence}-${randomSuffix()}`);

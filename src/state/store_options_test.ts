@@ -140,3 +140,49 @@ Deno.test("save conditions and keepers: options and arguments are validated", as
   const due = anyCondition(new EveryNCondition(1));
   assert.equal(due.shouldSave(), true);
 });
+
+Deno.test("LatestStatesKeeper.select: a non-array or an entry without a sequence is an InvalidArgumentError", () => {
+  const keeper = new LatestStatesKeeper(1);
+  for (const bad of [undefined, 42, "1.snapshot", { length: 1 }]) {
+    assert.throws(
+      () => keeper.select(bad as never),
+      invalid(
+        /^Cannot select snapshots to delete: snapshots must be an array of SnapshotInfo .*, received /,
+      ),
+    );
+  }
+  assert.throws(
+    () => keeper.select([{ sequence: 1 }, { name: "2.snapshot" }] as never),
+    invalid(
+      /snapshots\[1\] must be a SnapshotInfo with an integer sequence, received \{"name":"2.snapshot"\}$/,
+    ),
+  );
+  const infos = [3, 1, 2].map((sequence) => ({ sequence }) as never);
+  assert.deepEqual(keeper.select(infos).map((s: { sequence: number }) => s.sequence), [1, 2]);
+});
+
+Deno.test("prune: a keeper whose select() returns a non-iterable or entries without a path is refused", async () => {
+  await withDir(async (dir) => {
+    await using store = new StateStore(dir);
+    store.register("n", jsonState(0));
+    await store.save();
+    for (
+      const [returned, pattern] of [
+        [
+          42,
+          /keeper\.select\(\) must return an iterable of the SnapshotInfo it was given, received 42$/,
+        ],
+        [
+          ["1.snapshot"],
+          /keeper\.select\(\) must return SnapshotInfo objects .*, received "1\.snapshot"$/,
+        ],
+      ] as const
+    ) {
+      await assert.rejects(
+        store.prune({ select: () => returned as never }),
+        invalid(new RegExp(`^Cannot prune snapshots: ${pattern.source}`)),
+      );
+    }
+    assert.equal((await store.list()).length, 1);
+  });
+});

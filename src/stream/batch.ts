@@ -30,8 +30,9 @@ export interface BatchOptions<T> {
   /** Emit a batch when it holds this many items (integer >= 1). */
   size?: number;
   /**
-   * Emit a batch as soon as its items add up to at least this many bytes (number > 0). The item
-   * that reaches the limit is part of the batch, so one large item makes a batch of its own.
+   * Emit a batch as soon as its items add up to at least this many bytes (finite number > 0; leave
+   * it out for no byte limit). The item that reaches the limit is part of the batch, so one large
+   * item makes a batch of its own.
    */
   maxBytes?: number;
   /**
@@ -247,14 +248,28 @@ class Batcher<T> implements Stage<T[]> {
     );
   }
 
-  /** The user's `byteSize(item)`; when it throws, the source is returned (it did not fail). */
+  /**
+   * The user's `byteSize(item)`; when it throws, the source is returned (it did not fail). A
+   * result that is not a finite number >= 0 is refused: NaN or a string would never reach
+   * `maxBytes`, silently turning the byte limit (and the memory bound) off.
+   */
   #sizeOf(byteSize: (item: T) => number, value: T): number {
+    let n: number;
     try {
-      return byteSize(value);
+      n = byteSize(value);
     } catch (error) {
       this.#ownError = true;
       throw error;
     }
+    if (typeof n !== "number" || !(n >= 0) || n === Infinity) {
+      this.#ownError = true;
+      throw new InvalidArgumentError(
+        ACTION,
+        "byteSize(item) must return a finite number >= 0",
+        n,
+      );
+    }
+    return n;
   }
 
   /** Aborted: close now (the source is returned without waiting for it), report once. */
@@ -350,8 +365,10 @@ export function batch<T>(
   }
   let maxBytes = Infinity;
   if (o.maxBytes !== undefined) {
-    if (typeof o.maxBytes !== "number" || !(o.maxBytes > 0) || Number.isNaN(o.maxBytes)) {
-      throw new InvalidArgumentError(ACTION, "maxBytes must be a number > 0", o.maxBytes);
+    // Infinity is refused like an infinite size or maxWaitMs: "no byte limit" is said by leaving
+    // maxBytes out, and an Infinity computed by mistake (an overflow) must not turn the limit off.
+    if (typeof o.maxBytes !== "number" || !Number.isFinite(o.maxBytes) || !(o.maxBytes > 0)) {
+      throw new InvalidArgumentError(ACTION, "maxBytes must be a finite number > 0", o.maxBytes);
     }
     maxBytes = o.maxBytes;
   }

@@ -129,6 +129,8 @@ Deno.test("batch rejects bad options", () => {
     { size: -3 },
     { maxBytes: 0 },
     { maxBytes: Number.NaN },
+    { maxBytes: Infinity }, // "no byte limit" is said by leaving maxBytes out
+    { size: 2, maxBytes: Infinity },
     { maxWaitMs: 0 },
     { maxWaitMs: Infinity },
     { size: 2, byteSize: 3 },
@@ -196,4 +198,23 @@ Deno.test("batch: a throwing byteSize is thrown after the batch so far, and retu
   }, RangeError);
   assert.deepEqual(got, [[0, 1, 2]]);
   assert.equal(track.returned, true, "the source is returned");
+});
+
+Deno.test("batch: a byteSize that returns a non-number, NaN, a negative or Infinity is an InvalidArgumentError", async () => {
+  for (const bad of ["3", NaN, -1, Infinity, undefined]) {
+    const [gen, track] = tracked(10);
+    const b = batch(gen, { maxBytes: 100, byteSize: (x: number) => (x === 2 ? bad : 1) as number });
+    await assert.rejects(
+      async () => {
+        for await (const _ of b) { /* consume */ }
+      },
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        /^Cannot batch a source: byteSize\(item\) must return a finite number >= 0, received /.test(
+          e.message,
+        ),
+      String(bad),
+    );
+    assert.equal(track.returned, true, "the source is returned");
+  }
 });

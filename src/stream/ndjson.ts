@@ -144,7 +144,21 @@ export function ndjson<T = unknown>(
 }
 
 function stringify(value: unknown, index: number): string {
-  const text = JSON.stringify(value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    // A bigint or a cycle (the engine's TypeError) is the caller's bad input: typed, naming the
+    // item and where in it. Anything else (a toJSON of the user's that threw) passes unchanged.
+    const found = noJsonForm(value, "", new Set());
+    if (found === undefined) throw error;
+    throw new InvalidArgumentError(
+      "serialize NDJSON",
+      `item ${index} has no JSON form: ${found.what}${found.at ? ` at ${found.at}` : ""}`,
+      value,
+      { cause: error },
+    );
+  }
   if (text === undefined) {
     throw new InvalidArgumentError(
       "serialize NDJSON",
@@ -153,6 +167,42 @@ function stringify(value: unknown, index: number): string {
     );
   }
   return text;
+}
+
+/**
+ * Where `value` holds what JSON.stringify refuses (a bigint, a cycle), as a path from the item
+ * (`.a[2]`, empty for the item itself), or `undefined`. Objects with a `toJSON` are not entered.
+ */
+function noJsonForm(
+  value: unknown,
+  at: string,
+  ancestors: Set<object>,
+): { what: string; at: string } | undefined {
+  if (typeof value === "bigint") return { what: "a bigint", at };
+  if (value === null || typeof value !== "object") return undefined;
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return undefined;
+  if (ancestors.has(value)) return { what: "a cycle (the value contains itself)", at };
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const found = noJsonForm(value[i], `${at}[${i}]`, ancestors);
+        if (found) return found;
+      }
+    } else {
+      for (const key of Object.keys(value)) {
+        const found = noJsonForm(
+          (value as Record<string, unknown>)[key],
+          /^[A-Za-z_$][\w$]*$/.test(key) ? `${at}.${key}` : `${at}[${JSON.stringify(key)}]`,
+          ancestors,
+        );
+        if (found) return found;
+      }
+    }
+  } finally {
+    ancestors.delete(value);
+  }
+  return undefined;
 }
 
 async function* stringifyAll(
@@ -179,7 +229,9 @@ async function* stringifyAll(
 
 /**
  * Serialize each value of `source` to one NDJSON line (with its `\n`). A value without a JSON
- * form (`undefined`, a function) throws `InvalidArgumentError` naming its index. Keeps `length`.
+ * form (`undefined`, a function, a bigint, a cycle) throws `InvalidArgumentError` naming its index
+ * (and, inside it, where the bigint or the cycle is); an error thrown by a value's own `toJSON`
+ * passes through unchanged. Keeps `length`.
  *
  * @param source values (sync or async iterable)
  * @param options optional `signal`

@@ -128,3 +128,52 @@ Deno.test("toNdjson: early break returns the source", async () => {
   }
   assert.equal(track.returned, true);
 });
+
+Deno.test("toNdjson/writeNdjson: a bigint or a cycle is an InvalidArgumentError naming the item and where; a toJSON's own error passes", async () => {
+  const cycle: Record<string, unknown> = { a: 1 };
+  cycle.self = { back: cycle };
+  const cases: [unknown, RegExp][] = [
+    [1n, /^Cannot serialize NDJSON: item 1 has no JSON form: a bigint, received 1n$/],
+    [
+      { a: [0, { "b-c": 2n }] },
+      /item 1 has no JSON form: a bigint at \.a\[1\]\["b-c"\], received /,
+    ],
+    [cycle, /item 1 has no JSON form: a cycle \(the value contains itself\) at \.self\.back, /],
+  ];
+  for (const [value, pattern] of cases) {
+    await assert.rejects(
+      async () => {
+        for await (const _ of toNdjson([{ ok: 1 }, value])) { /* consume */ }
+      },
+      (e: unknown) =>
+        e instanceof InvalidArgumentError && pattern.test(e.message) &&
+        e.cause instanceof TypeError,
+    );
+  }
+  const path = await Deno.makeTempFile();
+  try {
+    await assert.rejects(
+      () => writeNdjson(path, [{ ok: 1 }, 1n]),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError && /item 1 has no JSON form: a bigint/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(path);
+  }
+  // the user's own error from toJSON is not rewritten, even when it is a TypeError
+  const mine = new TypeError("my toJSON failed");
+  await assert.rejects(async () => {
+    for await (
+      const _ of toNdjson([{
+        toJSON: () => {
+          throw mine;
+        },
+      }])
+    ) { /* consume */ }
+  }, (e: unknown) => e === mine);
+  // a value reached twice without a cycle is fine
+  const shared = { n: 1 };
+  let text = "";
+  for await (const line of toNdjson([{ x: shared, y: shared }])) text += line;
+  assert.equal(text, '{"x":{"n":1},"y":{"n":1}}\n');
+});

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { iteratorOf } from "./internal.ts";
+import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { isAnyIterable, iteratorOf } from "./internal.ts";
 
 /** An async iterable whose item count is known in advance. */
 export type Sized<T> = T & { readonly length: number };
@@ -46,6 +47,10 @@ export function lengthOf(source: unknown): number | undefined {
  * Attach `length` to `iterable` when `length` is a number (the result is the same object).
  * Returns `iterable` unchanged when `length` is undefined.
  *
+ * @throws {InvalidArgumentError} when `iterable` is not an (async) iterable object, `length` is
+ *   not an integer >= 0, `iterable` is an array (or typed array) of another length, or the object
+ *   refuses the property (frozen)
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -61,11 +66,46 @@ export function lengthOf(source: unknown): number | undefined {
  * ```
  */
 export function withLength<I extends object>(iterable: I, length: number | undefined): I {
-  if (length !== undefined) {
-    Object.defineProperty(iterable, "length", { value: length, enumerable: false });
+  if (!isAnyIterable(iterable)) {
+    throw new InvalidArgumentError(
+      WITH_LENGTH,
+      "iterable must be an iterable or async iterable object",
+      iterable,
+    );
+  }
+  if (length === undefined) return iterable;
+  assertInteger(WITH_LENGTH, "length", length, 0);
+  if (Array.isArray(iterable) || ArrayBuffer.isView(iterable)) {
+    // an array's length is its own: defining another would resize (or corrupt) it
+    if ((iterable as { length: number }).length === length) return iterable;
+    throw new InvalidArgumentError(
+      WITH_LENGTH,
+      `an array's length is its own (${(iterable as { length: number }).length}), it cannot be ` +
+        "given another",
+      length,
+    );
+  }
+  try {
+    // configurable: a later withLength (a stage re-sized by the caller) may replace it
+    Object.defineProperty(iterable, "length", {
+      value: length,
+      enumerable: false,
+      configurable: true,
+    });
+  } catch (error) {
+    throw new InvalidArgumentError(
+      WITH_LENGTH,
+      `the iterable does not accept a length property (${
+        error instanceof Error ? error.message : String(error)
+      })`,
+      iterable,
+      { cause: error },
+    );
   }
   return iterable;
 }
+
+const WITH_LENGTH = "attach a length to an iterable";
 
 /**
  * Get an async iterator from a sync or async iterable, by the stream area's one rule (see
