@@ -7,6 +7,58 @@
  * @module
  */
 
+/** Longest rendering of an object in a message (before the `...`). */
+const SHOWN = 80;
+
+/** Thrown by {@linkcode boundedJson}'s replacer to stop once enough text is written. */
+const ENOUGH = Symbol("enough");
+
+/**
+ * `JSON.stringify(value)`, but it gives up after about {@linkcode SHOWN} characters' worth of
+ * values, so a huge object (a failed input of a million rows) costs a few steps, not a full
+ * serialization; then the value is shown shallowly (`{"rows":array(1000000),...}`).
+ */
+function boundedJson(value: object): string | undefined {
+  let budget = SHOWN;
+  try {
+    return JSON.stringify(value, function (key, v) {
+      budget -= key.length + 3;
+      if (v === null || typeof v !== "object") budget -= String(v).length;
+      if (budget < 0) throw ENOUGH;
+      return v;
+    });
+  } catch (error) {
+    if (error !== ENOUGH) throw error;
+    return shallow(value);
+  }
+}
+
+/** One level of `value`: its first keys, nested objects summarised. */
+function shallow(value: object): string {
+  const out: string[] = [];
+  let length = 0;
+  for (const key in value) {
+    const v: unknown = (value as Record<string, unknown>)[key];
+    const shown = Array.isArray(v)
+      ? `array(${v.length})`
+      : v !== null && typeof v === "object"
+      ? "{...}"
+      : typeof v === "string" && v.length > 20
+      ? JSON.stringify(v.slice(0, 17) + "...")
+      : typeof v === "bigint"
+      ? `${v}n`
+      : JSON.stringify(v) ?? String(v);
+    const entry = `${JSON.stringify(key)}:${shown}`;
+    length += entry.length + 1;
+    if (length > SHOWN) {
+      out.push("...");
+      break;
+    }
+    out.push(entry);
+  }
+  return `{${out.join(",")}}`;
+}
+
 /** Render a value for an error message: short, single line, never throws. */
 export function describe(value: unknown): string {
   try {
@@ -24,8 +76,8 @@ export function describe(value: unknown): string {
     if (Array.isArray(value)) return `array(${value.length})`;
     if (value !== null && typeof value === "object") {
       const name = value.constructor?.name;
-      const json = JSON.stringify(value);
-      const shown = json && json.length > 80 ? json.slice(0, 77) + "..." : json;
+      const json = boundedJson(value);
+      const shown = json && json.length > SHOWN ? json.slice(0, SHOWN - 3) + "..." : json;
       return name && name !== "Object" ? `${name} ${shown ?? ""}`.trim() : shown ?? String(value);
     }
     return String(value);

@@ -34,3 +34,13 @@ Deno.test("assertInteger: an optional upper bound, named in the message", () => 
       e instanceof InvalidArgumentError && /n must be an integer >= 1/.test(e.message),
   );
 });
+
+Deno.test("describe shows a huge object shallowly instead of serializing all of it", () => {
+  const big = { rows: Array.from({ length: 100_000 }, (_, i) => ({ i })), name: "x" };
+  assert.equal(describe(big), '{"rows":array(100000),"name":"x"}');
+  const wide = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`key${i}`, i]));
+  const shown = describe(wide);
+  assert.ok(shown.startsWith('{"key0":0,"key1":1,') && shown.endsWith(",...}"), shown);
+  assert.ok(shown.length <= 90, shown);
+  assert.equal(describe({ a: 1, b: "x" }), '{"a":1,"b":"x"}'); // small objects: exact JSON
+});
