@@ -4,6 +4,7 @@
 // the uninterrupted run's output for that position.
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { killAfter } from "./kill_helpers.ts";
 
 const CHILD = fileURLToPath(new URL("./fixtures/pipeline_crash_child.ts", import.meta.url));
 const ITEMS = 4000;
@@ -55,18 +56,8 @@ Deno.test("pipeline survives SIGKILL at random moments: same state, outputs exac
       while (kills < KILLS) {
         const child = spawn(store, out);
         const delay = 150 + Math.floor(Math.random() * 650);
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const fired = new Promise<"timer">((r) => (timer = setTimeout(() => r("timer"), delay)));
-        const result = await Promise.race([child.status.then(() => "exit" as const), fired]);
-        clearTimeout(timer);
-        if (result === "timer") {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // exited meanwhile
-          }
-          kills++;
-        }
+        const result = await killAfter(child, delay);
+        if (result === "killed") kills++;
         const { stdout } = await child.output();
         for (const line of new TextDecoder().decode(stdout).split("\n")) {
           if (!line) continue;

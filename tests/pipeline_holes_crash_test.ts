@@ -3,6 +3,7 @@
 // number), the final state and the dead letters must equal an uninterrupted run's, and the
 // dead-letter total of the last run must count each dead letter once.
 import assert from "node:assert/strict";
+import { killAfter } from "./kill_helpers.ts";
 
 const CHILD = new URL("./fixtures/pipeline_holes_crash_child.ts", import.meta.url).pathname;
 const ITEMS = 1500;
@@ -50,18 +51,8 @@ Deno.test("holes survive SIGKILL: same outputs, same dead letters, counted once"
     while (kills < KILLS) {
       const child = spawn(store, out);
       const delay = 200 + Math.floor(Math.random() * 700);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const fired = new Promise<"timer">((r) => (timer = setTimeout(() => r("timer"), delay)));
-      const result = await Promise.race([child.status.then(() => "exit" as const), fired]);
-      clearTimeout(timer);
-      if (result === "timer") {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // exited meanwhile
-        }
-        kills++;
-      }
+      const result = await killAfter(child, delay);
+      if (result === "killed") kills++;
       const { stdout } = await child.output();
       for (const line of new TextDecoder().decode(stdout).split("\n")) {
         if (line && JSON.parse(line).resumed && !JSON.parse(line).done) resumed++;
