@@ -1573,15 +1573,20 @@ export class PipelineRun {
     };
   }
 
-  async #fnNode(rt: NodeRt): Promise<void> {
-    const def = rt.def;
-    const reader = new InputReader(
+  /** The reader of a node's inputs, restored from its checkpoint; zip holes are reported. */
+  #readerOf(rt: NodeRt): InputReader {
+    return new InputReader(
       this,
-      def.name,
+      rt.def.name,
       rt.ins,
       rt.restored?.pending,
       (heads, offset) => this.#zipHole(rt, heads, offset),
     );
+  }
+
+  async #fnNode(rt: NodeRt): Promise<void> {
+    const def = rt.def;
+    const reader = this.#readerOf(rt);
     const call = this.#caller(rt);
     let group: unknown[] = (rt.restored?.group ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
     const window: {
@@ -1690,13 +1695,7 @@ export class PipelineRun {
 
   async #poolNode(rt: NodeRt): Promise<void> {
     const def = rt.def;
-    const reader = new InputReader(
-      this,
-      def.name,
-      rt.ins,
-      rt.restored?.pending,
-      (heads, offset) => this.#zipHole(rt, heads, offset),
-    );
+    const reader = this.#readerOf(rt);
     // The feeder reads ahead of the results: a barrier's entry records the input slots read and
     // the zip dead letters up to it, so the capture matches the outputs before it.
     type Capture = { group: Slot[]; pending: Slot[][] | undefined; read: number; dead: number };
