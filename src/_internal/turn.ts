@@ -48,7 +48,13 @@ export const TURN_SLICE_MS = 10;
  */
 export const PROMPT_STRIDE = 64;
 
-const MAX_STRIDE = 1024;
+/**
+ * Most calls between two clock reads. The stride grows while calls are cheap; when they suddenly
+ * become expensive (a loop of sub-microsecond items followed by one of 50 µs chunks) up to this
+ * many calls pass before the clock is read again, so it bounds that one late turn (256 x 50 µs
+ * = 13 ms). A clock read costs ~40 ns: under 0.2 ns per call at this stride.
+ */
+const MAX_STRIDE = 256;
 
 let turnStart = Date.now();
 let lastRead = turnStart;
@@ -73,7 +79,8 @@ function readClock(): boolean {
   if (elapsed === 0) {
     if (stride < MAX_STRIDE) stride *= 2;
   } else if (elapsed > 1) {
-    stride = stride > 2 ? stride >> 2 : 1;
+    // Calls got slower: shrink the stride in proportion, to about 1 ms of calls per read.
+    stride = stride > elapsed ? Math.floor(stride / elapsed) : 1;
   }
   if (prompt > 0) {
     countdown = stride > PROMPT_STRIDE ? PROMPT_STRIDE : stride;
