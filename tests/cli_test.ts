@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { withTempDir } from "./temp_dir.ts";
 
 const CLI = fileURLToPath(new URL("../src/pipeline/cli.ts", import.meta.url));
 const POOL_MOD = new URL("../src/pool/mod.ts", import.meta.url).href;
@@ -40,14 +41,8 @@ export function count(state, x) {
 }
 `;
 
-async function withDir(fn: (dir: string) => Promise<void>, name = "spool-cli-"): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: name });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>, name = "spool-cli-") =>
+  withTempDir(fn, name);
 
 async function job(dir: string, description: unknown): Promise<string> {
   await Deno.writeTextFile(`${dir}/fns.js`, FNS);

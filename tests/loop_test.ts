@@ -11,15 +11,9 @@ import {
 } from "../src/loop/mod.ts";
 import { StateStore } from "../src/state/mod.ts";
 import { parameterInfo } from "../src/loop/params.ts";
+import { withTempDir } from "./temp_dir.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "spool-loop-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-loop-");
 
 const f64 = (...v: number[]) => new Frame({ value: new Float64Array(v) });
 

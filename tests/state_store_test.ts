@@ -16,17 +16,11 @@ import {
   StateStore,
   StoreLockedError,
 } from "../src/state/mod.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const LOCK_CHILD = fileURLToPath(new URL("./fixtures/state_lock_child.ts", import.meta.url));
 
-async function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "spool-state-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-state-");
 
 const noop = { saveState() {}, loadState() {} };
 

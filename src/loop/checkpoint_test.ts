@@ -4,15 +4,9 @@ import assert from "node:assert/strict";
 import { jsonState, StateStore } from "../state/mod.ts";
 import { LoopCheckpointError } from "./errors.ts";
 import { StatefulLoop } from "./loop.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "spool-loop-cp-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-loop-cp-");
 
 async function snapshots(dir: string): Promise<number> {
   await using store = new StateStore(dir, { readOnly: true });

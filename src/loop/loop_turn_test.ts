@@ -3,18 +3,12 @@
 import assert from "node:assert/strict";
 import { AbortedError } from "../errors.ts";
 import { StatefulLoop } from "./mod.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
 const N = 3_000_000;
 const big = () => Array.from({ length: N }, (_, i) => i);
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "spool-loop-turn-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-loop-turn-");
 
 Deno.test("loop turn: a timer fires during iterate over a large array", async () => {
   await withDir(async (dir) => {

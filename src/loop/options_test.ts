@@ -5,15 +5,9 @@ import { InvalidArgumentError } from "../errors.ts";
 import { Frame } from "../frame/frame.ts";
 import { LoopStateError } from "./errors.ts";
 import { StatefulLoop, type StatefulLoopOptions } from "./loop.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "spool-loop-opts-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-loop-opts-");
 
 function invalid(pattern: RegExp) {
   return (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message);

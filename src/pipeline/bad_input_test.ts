@@ -6,6 +6,7 @@ import { StateStore } from "../state/store.ts";
 import { CheckpointError, Graph, Pipeline, PipelineBuildError } from "./mod.ts";
 import { fileSink, jsonDecode, jsonEncode, lineSource } from "./nodes.ts";
 import { FileAccessError } from "../stream/errors.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -27,14 +28,8 @@ function simple(): Pipeline {
   return p;
 }
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir();
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) =>
+  withTempDir(fn, "spool-pipeline-bad-");
 
 Deno.test("node specs: unknown fields are refused with the known ones listed", () => {
   const p = new Pipeline();

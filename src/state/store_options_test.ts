@@ -7,15 +7,9 @@ import { SnapshotNotFoundError } from "./errors.ts";
 import { LatestStatesKeeper } from "./keepers.ts";
 import { jsonState } from "./states.ts";
 import { StateStore, type StateStoreOptions } from "./store.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "spool-state-opts-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-state-opts-");
 
 function invalid(pattern: RegExp) {
   return (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message);
