@@ -28,8 +28,10 @@
 export {
   AbortedError,
   ClosedError,
+  InternalError,
   InvalidArgumentError,
   SpoolError,
+  type SpoolErrorOptions,
   TimeoutError,
 } from "./src/errors.ts";
 export type { AnyIterable, Sized } from "./src/stream/sized.ts";

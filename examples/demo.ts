@@ -82,7 +82,10 @@ export function parseDemoArgs(args: string[]): Options {
       },
     }));
   } catch (error) {
-    throw new InvalidArgumentError(action, (error as Error).message, args, { cause: error });
+    throw new InvalidArgumentError(action, (error as Error).message, {
+      received: args,
+      cause: error,
+    });
   }
   const num = (key: string, fallback: number, integer: boolean): number => {
     const value = values[key] as string | undefined;
@@ -92,14 +95,14 @@ export function parseDemoArgs(args: string[]): Options {
       throw new InvalidArgumentError(
         action,
         `--${key} must be a positive ${integer ? "integer" : "number"}`,
-        value,
+        { received: value },
       );
     }
     return n;
   };
   const dir = values.dir as string | undefined;
   if (dir !== undefined && dir === "") {
-    throw new InvalidArgumentError(action, "--dir must be a non-empty path", dir);
+    throw new InvalidArgumentError(action, "--dir must be a non-empty path", { received: dir });
   }
   return {
     dir: dir ?? ".spool-demo",

@@ -87,15 +87,35 @@ export function describe(value: unknown): string {
 }
 
 /**
+ * What an error was given besides its action and reason: the offending value, shown in the
+ * message as `, received <value>` only when the key is present (so `{ received: undefined }`
+ * still reads "received undefined"), and the standard `cause`.
+ */
+export interface SpoolErrorOptions {
+  /** The offending value, kept as is and rendered with {@linkcode describe}. */
+  received?: unknown;
+  /** The error that caused this one (`Error.cause`). */
+  cause?: unknown;
+  /**
+   * How the message shows `received`, when {@linkcode describe} would not say enough (a bare
+   * `3` where the reader needs `worker 3`). The `received` field keeps the value itself.
+   */
+  shown?: string;
+}
+
+/**
  * Base class of every error spool throws on purpose.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { SpoolError, InvalidArgumentError } from "@spool/spool";
- * const err = new InvalidArgumentError("create a batch", "size must be a positive integer", 0);
+ * const err = new InvalidArgumentError("create a batch", "size must be a positive integer", {
+ *   received: 0,
+ * });
  * assert.ok(err instanceof SpoolError);
  * assert.ok(err.message === "Cannot create a batch: size must be a positive integer, received 0");
+ * assert.equal(new SpoolError("open", "it is closed").message, "Cannot open: it is closed");
  * ```
  */
 export class SpoolError extends Error {
@@ -103,7 +123,7 @@ export class SpoolError extends Error {
   readonly action: string;
   /** Why it failed. */
   readonly reason: string;
-  /** The offending value (kept as is, not stringified). */
+  /** The offending value (kept as is, not stringified); `undefined` when none was given. */
   readonly received: unknown;
 
   /**
@@ -111,19 +131,50 @@ export class SpoolError extends Error {
    *
    * @param action what was attempted ("load snapshot")
    * @param reason why it failed ("checksum mismatch in file state.bin")
-   * @param received the offending value, rendered with {@linkcode describe}
-   * @param options standard error options (`cause`)
+   * @param options the offending value (`received`, rendered with {@linkcode describe}) and the
+   *   `cause`
    */
-  constructor(action: string, reason: string, received?: unknown, options?: ErrorOptions) {
+  constructor(action: string, reason: string, options?: SpoolErrorOptions) {
+    const received = options === undefined
+      ? ""
+      : options.shown !== undefined
+      ? `, received ${options.shown}`
+      : "received" in options
+      ? `, received ${describe(options.received)}`
+      : "";
     super(
-      `Cannot ${action}: ${reason}` +
-        (arguments.length >= 3 ? `, received ${describe(received)}` : ""),
-      options,
+      `Cannot ${action}: ${reason}${received}`,
+      options !== undefined && "cause" in options ? { cause: options.cause } : undefined,
     );
     this.name = new.target.name;
     this.action = action;
     this.reason = reason;
-    this.received = received;
+    this.received = options?.received;
+  }
+}
+
+/**
+ * A broken invariant inside spool: a bug in spool, not a mistake of the caller. The message
+ * names the invariant; please report it with the stack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { InternalError, SpoolError } from "@spool/spool";
+ * const err = new InternalError("release ordered results", "result 3 arrived where 2 was due");
+ * assert.ok(err instanceof SpoolError);
+ * assert.match(err.message, /^Cannot release ordered results: result 3 arrived where 2 was due/);
+ * assert.match(err.message, /this is a bug in spool/);
+ * ```
+ */
+export class InternalError extends SpoolError {
+  /**
+   * @param action what spool was doing
+   * @param reason which invariant broke
+   * @param options the value that broke it and the cause, if any
+   */
+  constructor(action: string, reason: string, options?: SpoolErrorOptions) {
+    super(action, `${reason} (this is a bug in spool, please report it)`, options);
   }
 }
 
@@ -152,7 +203,9 @@ export function assertInteger(
 ): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new InvalidArgumentError(action, `${name} must be an integer ${range}`, value);
+    throw new InvalidArgumentError(action, `${name} must be an integer ${range}`, {
+      received: value,
+    });
   }
   return value;
 }
@@ -160,7 +213,9 @@ export function assertInteger(
 /** Throw {@linkcode InvalidArgumentError} unless `value` is a finite number >= `min`. */
 export function assertNumber(action: string, name: string, value: unknown, min = 0): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    throw new InvalidArgumentError(action, `${name} must be a finite number >= ${min}`, value);
+    throw new InvalidArgumentError(action, `${name} must be a finite number >= ${min}`, {
+      received: value,
+    });
   }
   return value;
 }
@@ -168,7 +223,8 @@ export function assertNumber(action: string, name: string, value: unknown, min =
 /** Throw the signal's reason wrapped in {@linkcode AbortedError} when it is aborted. */
 export function throwIfAborted(action: string, signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
-    throw new AbortedError(action, "the signal was aborted", signal.reason, {
+    throw new AbortedError(action, "the signal was aborted", {
+      received: signal.reason,
       cause: signal.reason,
     });
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { assertInteger, describe, InvalidArgumentError, SpoolError } from "./errors.ts";
 
 Deno.test("SpoolError messages follow 'Cannot <action>: <reason>, received <value>'", () => {
-  const e = new InvalidArgumentError("create a batch", "size must be >= 1", -3);
+  const e = new InvalidArgumentError("create a batch", "size must be >= 1", { received: -3 });
   assert.ok(e instanceof SpoolError);
   assert.equal(e.name, "InvalidArgumentError");
   assert.equal(e.message, "Cannot create a batch: size must be >= 1, received -3");

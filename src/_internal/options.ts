@@ -55,7 +55,9 @@ export function checkKeys(
 ): void {
   const unknown = unknownKeys(options, known);
   if (unknown.length > 0) {
-    throw new InvalidArgumentError(action, unknownKeysReason(unknown, known, what), options);
+    throw new InvalidArgumentError(action, unknownKeysReason(unknown, known, what), {
+      received: options,
+    });
   }
 }
 
@@ -66,7 +68,7 @@ export function checkKeys(
 export function optionsOf(action: string, options: unknown, known: readonly string[]): Bag {
   if (options === undefined) return {};
   if (!isRecord(options)) {
-    throw new InvalidArgumentError(action, "options must be an object", options);
+    throw new InvalidArgumentError(action, "options must be an object", { received: options });
   }
   checkKeys(action, options, known);
   return options;
@@ -82,7 +84,9 @@ export function optionalOneOf<T extends string | number | boolean>(
   if (value === undefined) return undefined;
   if (!allowed.includes(value as T)) {
     const list = allowed.map((a) => typeof a === "string" ? JSON.stringify(a) : String(a));
-    throw new InvalidArgumentError(action, `${name} must be one of ${list.join(", ")}`, value);
+    throw new InvalidArgumentError(action, `${name} must be one of ${list.join(", ")}`, {
+      received: value,
+    });
   }
   return value as T;
 }
@@ -91,7 +95,7 @@ export function optionalOneOf<T extends string | number | boolean>(
 export function optionalBoolean(action: string, name: string, value: unknown): boolean | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "boolean") {
-    throw new InvalidArgumentError(action, `${name} must be a boolean`, value);
+    throw new InvalidArgumentError(action, `${name} must be a boolean`, { received: value });
   }
   return value;
 }
@@ -104,7 +108,7 @@ export function optionalFunction<F extends (...args: never[]) => unknown>(
 ): F | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "function") {
-    throw new InvalidArgumentError(action, `${name} must be a function`, value);
+    throw new InvalidArgumentError(action, `${name} must be a function`, { received: value });
   }
   return value as F;
 }
@@ -113,7 +117,9 @@ export function optionalFunction<F extends (...args: never[]) => unknown>(
 export function optionalString(action: string, name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || value.length === 0) {
-    throw new InvalidArgumentError(action, `${name} must be a non-empty string`, value);
+    throw new InvalidArgumentError(action, `${name} must be a non-empty string`, {
+      received: value,
+    });
   }
   return value;
 }
@@ -167,13 +173,15 @@ export class Problems {
     if (this.list.length === 0) return;
     const first = this.list[0]!;
     if (this.list.length === 1) {
-      throw new InvalidArgumentError(action, `${first.path}: ${first.reason}`, first.received);
+      throw new InvalidArgumentError(action, `${first.path}: ${first.reason}`, {
+        received: first.received,
+      });
     }
     const lines = this.list.map((p) => `${p.path}: ${p.reason} (received ${describe(p.received)})`);
     throw new InvalidArgumentError(
       action,
       `${this.list.length} problems: ${lines.join("; ")}`,
-      this.list,
+      { received: this.list },
     );
   }
 }
@@ -186,7 +194,7 @@ export function optionalSignal(
 ): AbortSignal | undefined {
   if (value === undefined) return undefined;
   if (!(value instanceof AbortSignal)) {
-    throw new InvalidArgumentError(action, `${name} must be an AbortSignal`, value);
+    throw new InvalidArgumentError(action, `${name} must be an AbortSignal`, { received: value });
   }
   return value;
 }

@@ -118,8 +118,7 @@ export function arrowAdapter<T extends ArrowTableLike>(
     throw new FrameError(
       "build an Arrow adapter",
       'pass the module imported from "npm:apache-arrow" (tableToIPC, tableFromIPC, Table)',
-      undefined,
-      arrow,
+      { received: arrow },
     );
   }
   const isTable = (v: unknown): v is T =>
@@ -133,8 +132,7 @@ export function arrowAdapter<T extends ArrowTableLike>(
         throw new FrameError(
           "measure an Arrow table",
           "the value is not a Table",
-          undefined,
-          table,
+          { received: table },
         );
       }
       let n = 0;
@@ -144,11 +142,13 @@ export function arrowAdapter<T extends ArrowTableLike>(
     concat(tables: readonly T[]): T {
       const action = "concatenate Arrow tables";
       if (!Array.isArray(tables) || tables.length === 0) {
-        throw new FrameError(action, "tables must be a non-empty array", undefined, tables);
+        throw new FrameError(action, "tables must be a non-empty array", { received: tables });
       }
       for (let i = 0; i < tables.length; i++) {
         const t = tables[i];
-        if (!isTable(t)) throw new FrameError(action, `tables[${i}] is not a Table`, undefined, t);
+        if (!isTable(t)) {
+          throw new FrameError(action, `tables[${i}] is not a Table`, { received: t });
+        }
       }
       const head = tables[0] as T;
       const fields = head.schema.fields;
@@ -165,8 +165,7 @@ export function arrowAdapter<T extends ArrowTableLike>(
               `column ${j} of tables[${i}] differs from tables[0], which has ${
                 a ? `${a.name}: ${a.type}` : "no such column"
               }`,
-              col,
-              b ? `${b.name}: ${b.type}` : "no such column",
+              { column: col, received: b ? `${b.name}: ${b.type}` : "no such column" },
             );
           }
         }
@@ -177,7 +176,7 @@ export function arrowAdapter<T extends ArrowTableLike>(
     save(table: T, out: FrameWriter) {
       const action = "save an Arrow table";
       if (!isTable(table)) {
-        throw new FrameError(action, "the value is not a Table", undefined, table);
+        throw new FrameError(action, "the value is not a Table", { received: table });
       }
       checkWriter(action, out, ["writeBytes"]);
       return out.writeBytes("ipc", arrow.tableToIPC(table));

@@ -70,15 +70,14 @@ function checkMethods(
     throw new FrameError(
       action,
       `${name} must be ${what} (with ${methods.join(", ")} methods)`,
-      undefined,
-      value,
+      { received: value },
     );
   }
 }
 
 function checkPrefix(action: string, prefix: unknown): void {
   if (typeof prefix !== "string") {
-    throw new FrameError(action, "prefix must be a string (may be empty)", undefined, prefix);
+    throw new FrameError(action, "prefix must be a string (may be empty)", { received: prefix });
   }
 }
 
@@ -122,7 +121,7 @@ export async function writeFrame(out: FrameWriter, prefix: string, frame: Frame)
   checkWriter(action, out, ["writeJson", "writeArray"]);
   checkPrefix(action, prefix);
   if (!(frame instanceof Frame)) {
-    throw new FrameError(action, "the value is not a Frame", undefined, frame);
+    throw new FrameError(action, "the value is not a Frame", { received: frame });
   }
   const pending: (Promise<void> | void)[] = [];
   const header: FrameHeader = {
@@ -166,15 +165,14 @@ export function readFrame(input: FrameReader, prefix: string): Frame {
     throw new FrameError(
       action,
       `unsupported frame format (expected ${FORMAT} v${VERSION})`,
-      undefined,
-      header,
+      { received: header },
     );
   }
   const cols: Record<string, Column> = {};
   for (let j = 0; j < header.columns.length; j++) {
     const c = header.columns[j]!;
     const bad = (reason: string, received: unknown, column?: string) =>
-      new FrameError(action, `columns[${j}] ${reason}`, column, received);
+      new FrameError(action, `columns[${j}] ${reason}`, { column, received });
     if (c === null || typeof c !== "object") throw bad("must be an object", c);
     if (typeof c.name !== "string") throw bad("has no name", c.name);
     if (Object.hasOwn(cols, c.name)) throw bad(`repeats column "${c.name}"`, c.name, c.name);
@@ -192,7 +190,10 @@ export function readFrame(input: FrameReader, prefix: string): Frame {
     } else {
       const arr = input.readArray(c.file as string);
       if (columnKind(arr) !== c.kind) {
-        throw new FrameError(action, `column "${c.name}" was saved as ${c.kind}`, c.name, arr);
+        throw new FrameError(action, `column "${c.name}" was saved as ${c.kind}`, {
+          column: c.name,
+          received: arr,
+        });
       }
       cols[c.name] = arr;
     }
@@ -202,8 +203,7 @@ export function readFrame(input: FrameReader, prefix: string): Frame {
     throw new FrameError(
       action,
       `the frame was saved with ${header.length} rows`,
-      undefined,
-      frame.length,
+      { received: frame.length },
     );
   }
   return frame;

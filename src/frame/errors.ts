@@ -4,7 +4,13 @@
  * @module
  */
 
-import { SpoolError } from "../errors.ts";
+import { SpoolError, type SpoolErrorOptions } from "../errors.ts";
+
+/** What a {@linkcode FrameError} is about, besides its action and reason. */
+export interface FrameErrorOptions extends SpoolErrorOptions {
+  /** The column the error is about. */
+  column?: string;
+}
 
 /**
  * A frame was built or combined wrongly: unequal column lengths, an unsupported column type,
@@ -31,12 +37,10 @@ export class FrameError extends SpoolError {
    *
    * @param action what was attempted ("build a frame")
    * @param reason why it failed
-   * @param column the offending column, if any
-   * @param received the offending value
+   * @param options the offending column (`column`), value (`received`) and `cause`, if any
    */
-  constructor(action: string, reason: string, column?: string, received?: unknown) {
-    super(action, reason, received);
-    if (arguments.length < 4) this.message = `Cannot ${action}: ${reason}`; // nothing was received
-    this.column = column;
+  constructor(action: string, reason: string, options?: FrameErrorOptions) {
+    super(action, reason, options);
+    this.column = options?.column;
   }
 }

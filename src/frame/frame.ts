@@ -48,8 +48,7 @@ export function plainColumnBytes(column: readonly unknown[]): number {
     throw new FrameError(
       "measure a plain column",
       "the column must be an Array",
-      undefined,
-      column,
+      { received: column },
     );
   }
   let total = 8 * column.length;
@@ -110,7 +109,7 @@ export class Frame<C extends Columns = Columns> {
   constructor(columns: C) {
     const action = "build a frame";
     if (columns === null || typeof columns !== "object" || Array.isArray(columns)) {
-      throw new FrameError(action, "columns must be a record of arrays", undefined, columns);
+      throw new FrameError(action, "columns must be a record of arrays", { received: columns });
     }
     let length: number | undefined;
     let first = "";
@@ -120,8 +119,7 @@ export class Frame<C extends Columns = Columns> {
         throw new FrameError(
           action,
           `column "${name}" must be a numeric typed array or a plain array`,
-          name,
-          col,
+          { column: name, received: col },
         );
       }
       const n = (col as Column).length;
@@ -132,8 +130,7 @@ export class Frame<C extends Columns = Columns> {
         throw new FrameError(
           action,
           `column "${name}" has length ${n} but column "${first}" has length ${length}`,
-          name,
-          n,
+          { column: name, received: n },
         );
       }
     }
@@ -163,7 +160,10 @@ export class Frame<C extends Columns = Columns> {
   kindOf(name: keyof C & string): FrameColumnKind {
     const col = this.columns[name];
     if (col === undefined) {
-      throw new FrameError("read a frame column", `no column "${name}"`, name, this.names);
+      throw new FrameError("read a frame column", `no column "${name}"`, {
+        column: name,
+        received: this.names,
+      });
     }
     return columnKind(col) as FrameColumnKind;
   }
@@ -192,7 +192,7 @@ export class Frame<C extends Columns = Columns> {
 /** Bytes held by `frame` (see {@linkcode Frame.byteSize}). */
 export function byteSize(frame: Frame): number {
   if (!(frame instanceof Frame)) {
-    throw new FrameError("measure a frame", "the value is not a Frame", undefined, frame);
+    throw new FrameError("measure a frame", "the value is not a Frame", { received: frame });
   }
   return frame.byteSize;
 }
@@ -220,11 +220,11 @@ export function byteSize(frame: Frame): number {
 export function concat<C extends Columns>(frames: readonly Frame<C>[]): Frame<C> {
   const action = "concatenate frames";
   if (!Array.isArray(frames) || frames.length === 0) {
-    throw new FrameError(action, "frames must be a non-empty array of Frame", undefined, frames);
+    throw new FrameError(action, "frames must be a non-empty array of Frame", { received: frames });
   }
   for (let i = 0; i < frames.length; i++) {
     if (!(frames[i] instanceof Frame)) {
-      throw new FrameError(action, `frames[${i}] is not a Frame`, undefined, frames[i]);
+      throw new FrameError(action, `frames[${i}] is not a Frame`, { received: frames[i] });
     }
   }
   const head = frames[0] as Frame<C>;
@@ -241,8 +241,7 @@ export function concat<C extends Columns>(frames: readonly Frame<C>[]): Frame<C>
         throw new FrameError(
           action,
           `frames[${i}] has column "${n}" that frames[0] does not have`,
-          n,
-          fnames,
+          { column: n, received: fnames },
         );
       }
     }
@@ -250,15 +249,17 @@ export function concat<C extends Columns>(frames: readonly Frame<C>[]): Frame<C>
       const n = names[j] as string;
       const col = cols[n];
       if (col === undefined) {
-        throw new FrameError(action, `frames[${i}] has no column "${n}"`, n, fnames);
+        throw new FrameError(action, `frames[${i}] has no column "${n}"`, {
+          column: n,
+          received: fnames,
+        });
       }
       const k = columnKind(col);
       if (k !== kinds[j]) {
         throw new FrameError(
           action,
           `column "${n}" is ${kinds[j]} in frames[0] but ${k} in frames[${i}]`,
-          n,
-          col,
+          { column: n, received: col },
         );
       }
     }

@@ -5,7 +5,7 @@
  * @module
  */
 
-export { FrameError } from "./errors.ts";
+export { FrameError, type FrameErrorOptions } from "./errors.ts";
 export {
   byteSize,
   type Column,

@@ -52,7 +52,7 @@ function enc(v: unknown, arrays: ArraySink, path: string, stack: Set<object>): u
     return { [TAG]: "array", file: arrays(obj as NumericColumn) };
   }
   if (stack.has(obj)) {
-    throw new InvalidArgumentError("checkpoint a value", `${path} is a cycle`, v);
+    throw new InvalidArgumentError("checkpoint a value", `${path} is a cycle`, { received: v });
   }
   stack.add(obj);
   try {
@@ -96,7 +96,7 @@ function refuse(path: string, v: unknown): InvalidArgumentError {
     "checkpoint a value",
     `${path} cannot be saved (supported: JSON values, typed arrays, bigint, Date, Map, Set, ` +
       `undefined, plain objects and arrays of those)`,
-    v,
+    { received: v },
   );
 }
 
@@ -110,7 +110,9 @@ export function decodeValue(json: unknown, arrays: ArraySource): unknown {
     // A tagged value whose payload has the wrong shape (a file edited by hand, another writer)
     // is refused by name; the reader's own errors (from `arrays`) pass through unchanged.
     const malformed = () =>
-      new InvalidArgumentError("load a checkpointed value", `malformed "${tag}" value`, o);
+      new InvalidArgumentError("load a checkpointed value", `malformed "${tag}" value`, {
+        received: o,
+      });
     const v = o.v;
     switch (tag) {
       case "num":

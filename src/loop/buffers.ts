@@ -83,7 +83,7 @@ export class SiteBuffer {
       throw new LoopMisuseError(
         action,
         `data for site "${this.name}" must be a record of frames`,
-        data,
+        { received: data },
       );
     }
     const keys = Object.keys(data);
@@ -94,7 +94,7 @@ export class SiteBuffer {
       throw new LoopMisuseError(
         action,
         `site "${this.name}" takes the keys [${this.keys.join(", ")}] every time`,
-        keys,
+        { received: keys },
       );
     }
     const adapter = this.adapter;
@@ -107,7 +107,7 @@ export class SiteBuffer {
           action,
           `site "${this.name}" key "${k}" is not a frame of adapter "${adapter.name}"` +
             (isFrame ? " (pass options.adapter for other frame types)" : ""),
-          f,
+          { received: f },
         );
       }
       if (isFrame) {
@@ -118,13 +118,15 @@ export class SiteBuffer {
           throw new LoopMisuseError(
             action,
             `site "${this.name}" key "${k}" holds frames with columns {${known}}, not {${sig}}`,
-            f,
+            { received: f },
           );
         }
       }
       const n = adapter.byteSize(f);
       if (typeof n !== "number" || !Number.isFinite(n) || n < 0) {
-        throw new LoopMisuseError(action, `adapter "${adapter.name}" returned a bad byte size`, n);
+        throw new LoopMisuseError(action, `adapter "${adapter.name}" returned a bad byte size`, {
+          received: n,
+        });
       }
       added += n;
     }

@@ -170,7 +170,9 @@ function assertAdapter(action: string, what: string, a: unknown): void {
     x === null || typeof x !== "object" || typeof x.name !== "string" || x.name === "" ||
     typeof x.byteSize !== "function" || typeof x.concat !== "function"
   ) {
-    throw new InvalidArgumentError(action, `${what} must have name, byteSize and concat`, a);
+    throw new InvalidArgumentError(action, `${what} must have name, byteSize and concat`, {
+      received: a,
+    });
   }
 }
 
@@ -351,7 +353,7 @@ export class StatefulLoop implements AsyncDisposable {
   static async open(path: string, options: StatefulLoopOptions = {}): Promise<StatefulLoop> {
     const action = "open a StatefulLoop";
     if (typeof path !== "string" || path === "") {
-      throw new InvalidArgumentError(action, "path must be a non-empty string", path);
+      throw new InvalidArgumentError(action, "path must be a non-empty string", { received: path });
     }
     const o = optionsOf(action, options, LOOP_OPTIONS);
     if (o.memoryLimitMb !== undefined) {
@@ -359,14 +361,14 @@ export class StatefulLoop implements AsyncDisposable {
     }
     const cp = o.checkpoint ?? {};
     if (!isRecord(cp)) {
-      throw new InvalidArgumentError(action, "checkpoint must be an object", cp);
+      throw new InvalidArgumentError(action, "checkpoint must be an object", { received: cp });
     }
     const unknownCp = unknownKeys(cp, CHECKPOINT_OPTIONS);
     if (unknownCp.length > 0) {
       throw new InvalidArgumentError(
         action,
         unknownKeysReason(unknownCp.map((k) => `checkpoint.${k}`), CHECKPOINT_OPTIONS),
-        cp,
+        { received: cp },
       );
     }
     if (cp.everyItems !== undefined && cp.everyItems !== false) {
@@ -384,7 +386,7 @@ export class StatefulLoop implements AsyncDisposable {
       throw new InvalidArgumentError(
         action,
         "adapters must be an array of frame adapters",
-        o.adapters,
+        { received: o.adapters },
       );
     }
     for (const a of (o.adapters ?? []) as unknown[]) assertAdapter(action, "adapters", a);
@@ -405,8 +407,7 @@ export class StatefulLoop implements AsyncDisposable {
         throw new LoopCheckpointError(
           action,
           "the directory holds snapshots that are not a StatefulLoop's",
-          path,
-          { cause: error },
+          { received: path, cause: error },
         );
       }
       throw error;
@@ -447,17 +448,19 @@ export class StatefulLoop implements AsyncDisposable {
       throw new LoopMisuseError(
         action,
         "iteration already started; bind every state before iterate()",
-        name,
+        { received: name },
       );
     }
     if (typeof name !== "string" || name === "") {
-      throw new LoopStateError(action, "the state name must be a non-empty string", name);
+      throw new LoopStateError(action, "the state name must be a non-empty string", {
+        received: name,
+      });
     }
     if (this.#entries.has(name)) {
       throw new LoopStateError(
         action,
         "a state with this name is already bound; pass a distinct name",
-        name,
+        { received: name },
       );
     }
     return name;
@@ -469,7 +472,7 @@ export class StatefulLoop implements AsyncDisposable {
       throw new LoopStateError(
         action,
         `the checkpoint holds "${name}" as a ${s.kind} state, not a ${kind} state`,
-        name,
+        { received: name },
       );
     }
     return s;
@@ -542,15 +545,19 @@ export class StatefulLoop implements AsyncDisposable {
   ): AnyFunction<R> {
     const action = "bind function state";
     if (typeof fn !== "function") {
-      throw new InvalidArgumentError(action, "fn must be a function", fn);
+      throw new InvalidArgumentError(action, "fn must be a function", { received: fn });
     }
     const o = optionsOf(action, options, ["state", "name"]);
     if (!isRecord(o.state)) {
-      throw new InvalidArgumentError(action, "options.state must be a record of objects", options);
+      throw new InvalidArgumentError(action, "options.state must be a record of objects", {
+        received: options,
+      });
     }
     const name = optionalString(action, "name", o.name) ?? fn.name;
     if (!name) {
-      throw new LoopStateError(action, "the function has no name; pass options.name", fn);
+      throw new LoopStateError(action, "the function has no name; pass options.name", {
+        received: fn,
+      });
     }
     this.#assertBindable(action, name);
     const params = parameterInfo(fn);
@@ -559,7 +566,7 @@ export class StatefulLoop implements AsyncDisposable {
         action,
         `cannot read the parameter names of ${describe(fn)} (native or bound function); ` +
           "bind a plain function or use loop.state()",
-        fn,
+        { received: fn },
       );
     }
     const names = params.map((p) => p.name).filter((n): n is string => n !== undefined);
@@ -597,7 +604,7 @@ export class StatefulLoop implements AsyncDisposable {
       );
     }
     if (problems.length > 0) {
-      throw new LoopStateError(action, problems.join("; "), keys);
+      throw new LoopStateError(action, problems.join("; "), { received: keys });
     }
     const stored = this.#stored(action, name, "function");
     if (stored) {
@@ -666,21 +673,23 @@ export class StatefulLoop implements AsyncDisposable {
   bindObjectState<O extends object>(obj: O, options: BindObjectOptions<O>): O {
     const action = "bind object state";
     if (obj === null || typeof obj !== "object") {
-      throw new InvalidArgumentError(action, "obj must be an object", obj);
+      throw new InvalidArgumentError(action, "obj must be an object", { received: obj });
     }
     const o = optionsOf(action, options, ["keys", "name"]);
     if (!Array.isArray(o.keys) || o.keys.length === 0) {
       throw new InvalidArgumentError(
         action,
         "options.keys must be a non-empty array of attribute names",
-        options,
+        { received: options },
       );
     }
     const ctorName = (obj as { constructor?: { name?: string } }).constructor?.name;
     const name = optionalString(action, "name", o.name) ??
       (ctorName && ctorName !== "Object" ? ctorName : undefined);
     if (!name) {
-      throw new LoopStateError(action, "a plain object has no stable name; pass options.name", obj);
+      throw new LoopStateError(action, "a plain object has no stable name; pass options.name", {
+        received: obj,
+      });
     }
     this.#assertBindable(action, name);
     const keys = [...options.keys];
@@ -689,7 +698,7 @@ export class StatefulLoop implements AsyncDisposable {
       throw new LoopStateError(
         action,
         `${name} has no attribute ${missing.map((k) => `"${String(k)}"`).join(", ")}`,
-        missing,
+        { received: missing },
       );
     }
     const encode = (arrays: Parameters<StateEntry["encode"]>[0]) => {
@@ -766,7 +775,7 @@ export class StatefulLoop implements AsyncDisposable {
       throw new LoopMisuseError(
         action,
         "iterate() was already called on this loop; open the loop again for another run",
-        source,
+        { received: source },
       );
     }
     const o = optionsOf(action, options, ITERATE_OPTIONS);
@@ -783,7 +792,7 @@ export class StatefulLoop implements AsyncDisposable {
       throw new LoopMisuseError(
         action,
         "the checkpoint holds buffered frames; use loop.iterate() so they can be flushed",
-        this.sites.filter((x) => x.frames > 0).map((x) => x.site),
+        { received: this.sites.filter((x) => x.frames > 0).map((x) => x.site) },
       );
     }
     this.#plain = plain;
@@ -905,7 +914,7 @@ export class StatefulLoop implements AsyncDisposable {
                 `the source ended after ${i} items but the checkpoint has ${this.#position} ` +
                   "completed; pass the same replayable source, or the remaining items with " +
                   "{ skipCompleted: false }",
-                i,
+                { received: i },
               );
             }
             if (turnDue()) await giveTurn();
@@ -922,7 +931,8 @@ export class StatefulLoop implements AsyncDisposable {
         }
         if (signal?.aborted) {
           if (sinceSave > 0) await save();
-          throw new AbortedError(action, "the signal was aborted", signal.reason, {
+          throw new AbortedError(action, "the signal was aborted", {
+            received: signal.reason,
             cause: signal.reason,
           });
         }
@@ -952,7 +962,7 @@ export class StatefulLoop implements AsyncDisposable {
             `site${left.length > 1 ? "s" : ""} ${left.map((s) => `"${s.name}"`).join(", ")} ` +
               "still hold data after the final pass: call loop.buffer(site, undefined) for every " +
               "site when step.final is true",
-            left.map((s) => s.name),
+            { received: left.map((s) => s.name) },
           );
         }
         phase = "end";
@@ -1093,7 +1103,7 @@ export class StatefulLoop implements AsyncDisposable {
         action,
         "loop.items() does not buffer (its end-of-source flush needs the final step): use " +
           "loop.iterate()",
-        site,
+        { received: site },
       );
     }
     if (!this.#inBody) {
@@ -1102,11 +1112,11 @@ export class StatefulLoop implements AsyncDisposable {
         this.#stopped
           ? "the loop stopped in the middle of an item; open it again to resume"
           : "buffer() must be called inside the body of a loop.iterate() loop",
-        site,
+        { received: site },
       );
     }
     if (typeof site !== "string" || site === "") {
-      throw new InvalidArgumentError(action, "site must be a non-empty string", site);
+      throw new InvalidArgumentError(action, "site must be a non-empty string", { received: site });
     }
     if (options !== NO_OPTIONS) {
       optionsOf(action, options, BUFFER_OPTIONS);
@@ -1124,7 +1134,7 @@ export class StatefulLoop implements AsyncDisposable {
         throw new LoopMisuseError(
           action,
           `site "${site}" holds "${buf.adapter.name}" frames`,
-          adapter.name,
+          { received: adapter.name },
         );
       }
       buf.adapter = adapter; // restored site: the caller's adapter instance of the same name
@@ -1180,7 +1190,7 @@ export class StatefulLoop implements AsyncDisposable {
           throw new LoopMisuseError(
             "checkpoint a buffer",
             `site "${s.name}" holds frames of adapter "${s.adapter.name}", which has no save/load`,
-            s.adapter.name,
+            { received: s.adapter.name },
           );
         }
         s.compact();
@@ -1218,11 +1228,13 @@ export class StatefulLoop implements AsyncDisposable {
   #loadState(ctx: LoadContext): void {
     const action = "load a StatefulLoop checkpoint";
     if (!ctx.has("loop.json")) {
-      throw new LoopCheckpointError(action, "the snapshot has no loop.json", this.path);
+      throw new LoopCheckpointError(action, "the snapshot has no loop.json", {
+        received: this.path,
+      });
     }
     const raw = ctx.readJson<unknown>("loop.json");
     if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-      throw new LoopCheckpointError(action, "loop.json is not an object", raw);
+      throw new LoopCheckpointError(action, "loop.json is not an object", { received: raw });
     }
     const bag = raw as Record<string, unknown>;
     if (bag.format !== FORMAT) {
@@ -1231,14 +1243,14 @@ export class StatefulLoop implements AsyncDisposable {
         bag.format === undefined
           ? `field "format" is missing: the checkpoint is not a ${FORMAT} checkpoint`
           : `field "format" is not "${FORMAT}": the checkpoint is not a ${FORMAT} checkpoint`,
-        bag.format,
+        { received: bag.format },
       );
     }
     if (bag.version !== VERSION) {
       throw new LoopCheckpointError(
         action,
         `the checkpoint has format version ${bag.version}; this spool reads version ${VERSION}`,
-        bag.version,
+        { received: bag.version },
       );
     }
     const problems = recordProblems(bag);
@@ -1248,7 +1260,7 @@ export class StatefulLoop implements AsyncDisposable {
         problems.length === 1
           ? problems[0]!
           : `${problems.length} problems: ${problems.join("; ")}`,
-        this.path,
+        { received: this.path },
       );
     }
     const file = bag as unknown as LoopFile;
@@ -1264,8 +1276,7 @@ export class StatefulLoop implements AsyncDisposable {
           `field "states.${name}.value" cannot be decoded (${
             error instanceof Error ? error.message : String(error)
           })`,
-          this.path,
-          { cause: error },
+          { received: this.path, cause: error },
         );
       }
       restored.set(name, { kind: s.kind as StoredState["kind"], value });
@@ -1278,7 +1289,7 @@ export class StatefulLoop implements AsyncDisposable {
         throw new LoopCheckpointError(
           action,
           `site "${r.name}" holds frames of adapter "${r.adapter}"; pass that adapter in options.adapters`,
-          r.adapter,
+          { received: r.adapter },
         );
       }
       const buf = new SiteBuffer(r.name, adapter ?? { name: r.adapter } as FrameAdapter<unknown>);
@@ -1308,7 +1319,7 @@ export class StatefulLoop implements AsyncDisposable {
   // ---- lifecycle ----
 
   #assertOpen(action: string): void {
-    if (this.#closed) throw new ClosedError(action, "the loop is closed", this.path);
+    if (this.#closed) throw new ClosedError(action, "the loop is closed", { received: this.path });
   }
 
   #clearTimer(): void {

@@ -48,7 +48,8 @@ export function encodeChecked(value: unknown, arrays: ArraySink, where: string):
     return encodeValue(value, arrays, where);
   } catch (error) {
     if (error instanceof InvalidArgumentError) {
-      throw new LoopStateError("checkpoint a state", error.reason, error.received, {
+      throw new LoopStateError("checkpoint a state", error.reason, {
+        received: error.received,
         cause: error,
       });
     }
@@ -62,7 +63,7 @@ export function assertStateObject(action: string, where: string, value: unknown)
     throw new LoopStateError(
       action,
       `${where} must be an object mutated in place (wrap a number as { value: 0 })`,
-      value,
+      { received: value },
     );
   }
   encodeStateObject(value, () => "", where); // fail now, not at the first checkpoint
@@ -78,7 +79,9 @@ export function assertStateObject(action: string, where: string, value: unknown)
 export function restoreInto(target: object, value: unknown, where: string): void {
   const action = "restore a state";
   const fail = (what: string) =>
-    new LoopStateError(action, `${where} was saved as ${what} but is now a different shape`, value);
+    new LoopStateError(action, `${where} was saved as ${what} but is now a different shape`, {
+      received: value,
+    });
   if (Array.isArray(target)) {
     if (!Array.isArray(value)) throw fail("a non-array");
     target.length = 0;

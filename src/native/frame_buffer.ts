@@ -114,12 +114,14 @@ function checkSchema(schema: FrameSchema): string[] {
     throw new InvalidArgumentError(
       action,
       "the schema must be an object of column names to typed-array kinds",
-      schema,
+      { received: schema },
     );
   }
   const names = Object.keys(schema);
   if (names.length === 0) {
-    throw new InvalidArgumentError(action, "the schema needs at least one column", schema);
+    throw new InvalidArgumentError(action, "the schema needs at least one column", {
+      received: schema,
+    });
   }
   for (const name of names) {
     const kind = schema[name];
@@ -129,7 +131,7 @@ function checkSchema(schema: FrameSchema): string[] {
         `column ${JSON.stringify(name)} must have a typed-array kind (${
           Object.keys(CTORS).join(", ")
         })`,
-        kind,
+        { received: kind },
       );
     }
   }
@@ -189,7 +191,9 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
     const names = this.#names;
     const cols = columns as Record<string, NumericArray>;
     if (cols === null || typeof cols !== "object") {
-      throw new InvalidArgumentError(APPEND, "a chunk must be an object of typed arrays", cols);
+      throw new InvalidArgumentError(APPEND, "a chunk must be an object of typed arrays", {
+        received: cols,
+      });
     }
     let rows = -1;
     let bytes = 0;
@@ -200,14 +204,14 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
         throw new InvalidArgumentError(
           APPEND,
           `column ${JSON.stringify(name)} is missing (expected ${names.join(", ")})`,
-          Object.keys(cols),
+          { received: Object.keys(cols) },
         );
       }
       if (!(col instanceof CTORS[this.#kinds[i]!])) {
         throw new InvalidArgumentError(
           APPEND,
           `column ${JSON.stringify(name)} must be a ${this.#kinds[i]}`,
-          kindOf(col),
+          { received: kindOf(col) },
         );
       }
       if (rows === -1) rows = col.length;
@@ -215,7 +219,7 @@ export class TsFrameBuffer<S extends FrameSchema = FrameSchema> implements Frame
         throw new InvalidArgumentError(
           APPEND,
           `columns must have equal lengths, column ${JSON.stringify(names[0])} has ${rows} rows`,
-          `${col.length} rows in column ${JSON.stringify(name)}`,
+          { received: `${col.length} rows in column ${JSON.stringify(name)}` },
         );
       }
       bytes += col.byteLength;
@@ -296,7 +300,7 @@ function checkRecycled(columns: unknown): Record<string, NumericArray | undefine
     throw new InvalidArgumentError(
       "recycle FrameBuffer columns",
       "columns must be an object of taken columns (as take() returned them)",
-      columns,
+      { received: columns },
     );
   }
   return columns as Record<string, NumericArray | undefined>;
@@ -311,7 +315,7 @@ function checkExtra(cols: Record<string, unknown>, names: string[]): void {
     throw new InvalidArgumentError(
       APPEND,
       `unknown column ${JSON.stringify(extra[0])} (expected ${names.join(", ")})`,
-      Object.keys(cols),
+      { received: Object.keys(cols) },
     );
   }
 }
@@ -329,7 +333,7 @@ function memoryBytes(): number {
 /** Rethrow an addon error as spool's typed error (the message is kept). */
 function typed(error: unknown): Error {
   if (!(error instanceof Error)) {
-    return new SpoolError("use the native FrameBuffer", "failed", error);
+    return new SpoolError("use the native FrameBuffer", "failed", { received: error });
   }
   const match = /^Cannot ([^:]+): (.*)$/s.exec(error.message);
   const code = (error as { code?: string }).code;
@@ -338,7 +342,7 @@ function typed(error: unknown): Error {
   // The addon's message names the value when there is one ("..., received Float32Array").
   const parts = /^(.*), received (.*)$/s.exec(match[2]!);
   const typedError = parts
-    ? new Ctor(match[1]!, parts[1]!, parts[2]!)
+    ? new Ctor(match[1]!, parts[1]!, { received: parts[2]! })
     : new Ctor(match[1]!, match[2]!); // nothing was received (a closed buffer)
   if (parts) typedError.message = error.message; // the addon's rendering, not a quoted string
   return withCause(typedError, error);
@@ -369,7 +373,7 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
       throw new NativeLoadError(
         "create a native FrameBuffer",
         "the native module is not loaded (the reason is nativeStatus().reason)",
-        nativeStatus().reason,
+        { received: nativeStatus().reason },
       );
     }
     this.#inner = new binding.NativeFrameBuffer(this.#names, this.#names.map((n) => schema[n]!));
@@ -395,7 +399,9 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
   append(columns: ColumnsOf<S>): void {
     const cols = columns as Record<string, NumericArray>;
     if (cols === null || typeof cols !== "object") {
-      throw new InvalidArgumentError(APPEND, "a chunk must be an object of typed arrays", cols);
+      throw new InvalidArgumentError(APPEND, "a chunk must be an object of typed arrays", {
+        received: cols,
+      });
     }
     const names = this.#names;
     try {
@@ -423,7 +429,7 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
           throw new InvalidArgumentError(
             APPEND,
             `column ${JSON.stringify(names[i])} must be a ${this.schema[names[i]!]}`,
-            kindOf(col),
+            { received: kindOf(col) },
           );
         }
       }
@@ -435,7 +441,7 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
     throw new InvalidArgumentError(
       APPEND,
       `column ${JSON.stringify(this.#names[i])} is missing (expected ${this.#names.join(", ")})`,
-      Object.keys(cols),
+      { received: Object.keys(cols) },
     );
   }
 
@@ -486,7 +492,7 @@ export class NativeFrameBuffer<S extends FrameSchema = FrameSchema> implements F
       throw new InvalidArgumentError(
         action,
         `${rowBytes} bytes per row would exceed the machine's memory (${limit} bytes)`,
-        rows,
+        { received: rows },
       );
     }
     this.#inner.reserve(rows);

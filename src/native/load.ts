@@ -138,7 +138,7 @@ export function nativeBinding(): NativeBinding | null {
     throw new NativeLoadError(
       ACTION,
       `SPOOL_NATIVE=1 requires it but ${status.reason}`,
-      status.path ?? "no library path",
+      { received: status.path ?? "no library path" },
     );
   }
   return binding;
@@ -154,7 +154,7 @@ export function requireNative(): NativeBinding {
     throw new NativeLoadError(
       ACTION,
       status.reason ?? "it is unavailable",
-      status.path ?? "no library path",
+      { received: status.path ?? "no library path" },
     );
   }
   return binding;

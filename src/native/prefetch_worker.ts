@@ -31,7 +31,7 @@ function bytesOf(item: unknown): Uint8Array {
   throw new InvalidArgumentError(
     "send an item from workerPrefetch",
     "items must be ArrayBuffers or typed arrays",
-    item,
+    { received: item },
   );
 }
 
@@ -62,7 +62,7 @@ async function run(start: StartMessage): Promise<void> {
       throw new InvalidArgumentError(
         "load the workerPrefetch producer",
         "the module must export a default producer function",
-        start.module,
+        { received: start.module },
       );
     }
     const source = mod.default(start.args) as AsyncIterable<Item> | Iterable<Item>;

@@ -40,7 +40,7 @@ function bytesOf(action: string, message: RingMessage): Uint8Array {
   throw new InvalidArgumentError(
     action,
     "a message must be an ArrayBuffer or a typed array",
-    message,
+    { received: message },
   );
 }
 
@@ -49,7 +49,9 @@ function bytesOf(action: string, message: RingMessage): Uint8Array {
  * the addon's message names a value itself.
  */
 export function ringError(action: string, error: unknown, id: number): Error {
-  if (!(error instanceof Error)) return new ProducerError(action, "the producer failed", error);
+  if (!(error instanceof Error)) {
+    return new ProducerError(action, "the producer failed", { received: error });
+  }
   const code = (error as { code?: string }).code;
   if (code === "Closing") {
     const released = /released/.test(error.message);
@@ -57,7 +59,7 @@ export function ringError(action: string, error: unknown, id: number): Error {
       new ClosedError(
         action,
         released ? "the RingQueue is closed and released" : "the RingQueue is closed",
-        `queue id ${id}`,
+        { received: `queue id ${id}` },
       ),
       error,
     );
@@ -66,13 +68,15 @@ export function ringError(action: string, error: unknown, id: number): Error {
     const reason = error.message.replace(/^Cannot [^:]+: /, "");
     const parts = /^(.*), received (.*)$/s.exec(reason);
     const typed = parts
-      ? new InvalidArgumentError(action, parts[1]!, parts[2]!)
-      : new InvalidArgumentError(action, reason, `queue id ${id}`);
+      ? new InvalidArgumentError(action, parts[1]!, { received: parts[2]! })
+      : new InvalidArgumentError(action, reason, { received: `queue id ${id}` });
     if (parts) typed.message = `Cannot ${action}: ${reason}`; // the addon's rendering
     return withCause(typed, error);
   }
   return withCause(
-    new ProducerError(action, `the producer failed: ${error.message}`, `queue id ${id}`),
+    new ProducerError(action, `the producer failed: ${error.message}`, {
+      received: `queue id ${id}`,
+    }),
     error,
   );
 }
@@ -141,7 +145,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
         new InvalidArgumentError(
           action,
           "no RingQueue has this id (released or never created)",
-          id,
+          { received: id },
         ),
         error,
       );
@@ -166,7 +170,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     } catch (error) {
       throw ringError(action, error, this.id);
     }
-    if (!ok) throw new TimeoutError(action, "the queue stayed full", timeoutMs);
+    if (!ok) throw new TimeoutError(action, "the queue stayed full", { received: timeoutMs });
   }
 
   /** Copy `message` into the queue unless it is full; never blocks. */
@@ -196,7 +200,9 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     } catch (error) {
       throw ringError(action, error, this.id);
     }
-    if (got === false) throw new TimeoutError(action, "the queue stayed empty", timeoutMs);
+    if (got === false) {
+      throw new TimeoutError(action, "the queue stayed empty", { received: timeoutMs });
+    }
     return got ?? undefined;
   }
 

@@ -55,7 +55,9 @@ export function workerPrefetch(
 ): AsyncGenerator<Uint8Array, void, undefined> {
   const o = optionsOf(ACTION, options, ["size", "transport", "args", "signal"]);
   if (!(module instanceof URL) && (typeof module !== "string" || module === "")) {
-    throw new InvalidArgumentError(ACTION, "module must be a non-empty string or a URL", module);
+    throw new InvalidArgumentError(ACTION, "module must be a non-empty string or a URL", {
+      received: module,
+    });
   }
   const size = assertInteger(ACTION, "size", o.size ?? 16, 1, 2 ** 32 - 1); // a RingQueue capacity
   const requested = optionalOneOf(ACTION, "transport", o.transport, [
@@ -64,13 +66,14 @@ export function workerPrefetch(
     "postMessage",
   ]) ?? "auto";
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError(ACTION, "signal must be an AbortSignal", o.signal);
+    throw new InvalidArgumentError(ACTION, "signal must be an AbortSignal", { received: o.signal });
   }
   if (o.args !== undefined) {
     try {
       structuredClone(o.args); // what postMessage does to it in the Worker's start message
     } catch (error) {
-      throw new InvalidArgumentError(ACTION, "args must be structured-cloneable", o.args, {
+      throw new InvalidArgumentError(ACTION, "args must be structured-cloneable", {
+        received: o.args,
         cause: error,
       });
     }
@@ -87,7 +90,8 @@ function spawn(): Worker {
 }
 
 function aborted(signal: AbortSignal): AbortedError {
-  return new AbortedError(ACTION, "the signal was aborted", signal.reason, {
+  return new AbortedError(ACTION, "the signal was aborted", {
+    received: signal.reason,
     cause: signal.reason,
   });
 }
@@ -130,7 +134,7 @@ async function* viaRing(
   } catch (error) {
     if (abortError) throw abortError;
     throw error instanceof ProducerError
-      ? withCause(new ProducerError(ACTION, error.reason, module), error)
+      ? withCause(new ProducerError(ACTION, error.reason, { received: module }), error)
       : error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -168,7 +172,9 @@ async function* viaPostMessage(
     if (data.value) items.push(data.value);
     else if (data.done) done = true;
     else if (data.error) {
-      failure ??= new ProducerError(ACTION, `the producer failed: ${data.error}`, module);
+      failure ??= new ProducerError(ACTION, `the producer failed: ${data.error}`, {
+        received: module,
+      });
     }
     notify();
   };
@@ -177,7 +183,7 @@ async function* viaPostMessage(
     failure ??= new ProducerError(
       ACTION,
       `the producer Worker crashed: ${event.message}`,
-      module,
+      { received: module },
     );
     notify();
   };

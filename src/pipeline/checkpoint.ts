@@ -99,7 +99,7 @@ export function checkCheckpoint(data: CheckpointData): void {
         throw new CheckpointError(
           `save the checkpoint of node ${JSON.stringify(name)}`,
           `its state would not be restored as it is: ${loss}`,
-          snap.state,
+          { received: snap.state },
         );
       }
     }
@@ -116,7 +116,7 @@ function checkSlots(node: string, what: string, slots: Slot[] | undefined): void
       throw new CheckpointError(
         `save the checkpoint of node ${JSON.stringify(node)}`,
         `an item held in the node (${loss}) would not be restored as it is`,
-        slot[1],
+        { received: slot[1] },
       );
     }
   }
@@ -180,7 +180,9 @@ export class CheckpointComponent implements PersistentState {
   loadState(_dir: string, ctx: LoadContext): void {
     const raw = ctx.readJson<Record<string, unknown>>("checkpoint.json");
     if (raw?.version !== 1) {
-      throw new CheckpointError("load the checkpoint", "unknown checkpoint version", raw?.version);
+      throw new CheckpointError("load the checkpoint", "unknown checkpoint version", {
+        received: raw?.version,
+      });
     }
     const nodes: Record<string, NodeSnapshot> = {};
     for (const [name, e] of Object.entries(raw.nodes as Record<string, Record<string, unknown>>)) {

@@ -39,8 +39,7 @@ export class NodeError extends SpoolError {
       `the function threw ${
         cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
       }`,
-      item,
-      { cause },
+      { received: item, cause },
     );
     this.node = node;
     this.position = position;

@@ -22,7 +22,7 @@ function checkName(action: string, name: unknown): string {
     throw new InvalidArgumentError(
       action,
       "a node name must start with a letter or _ and contain only letters, digits, _ . : - (at most 128 characters)",
-      name,
+      { received: name },
     );
   }
   return name;
@@ -72,16 +72,22 @@ export class Graph {
   addNode(name: string, inputs: readonly string[] = []): this {
     const action = `add node ${JSON.stringify(name)}`;
     checkName("add node", name);
-    if (this.#inputs.has(name)) throw new GraphError(action, "a node with this name exists", name);
+    if (this.#inputs.has(name)) {
+      throw new GraphError(action, "a node with this name exists", { received: name });
+    }
     if (!Array.isArray(inputs)) {
-      throw new InvalidArgumentError(action, "inputs must be an array of node names", inputs);
+      throw new InvalidArgumentError(action, "inputs must be an array of node names", {
+        received: inputs,
+      });
     }
     const seen = new Set<string>();
     for (const input of inputs) {
       if (!this.#inputs.has(input)) {
-        throw new GraphError(action, "its input is not a node of the graph", input);
+        throw new GraphError(action, "its input is not a node of the graph", { received: input });
       }
-      if (seen.has(input)) throw new GraphError(action, "an input is listed twice", input);
+      if (seen.has(input)) {
+        throw new GraphError(action, "an input is listed twice", { received: input });
+      }
       seen.add(input);
     }
     this.#inputs.set(name, [...inputs]);
@@ -99,10 +105,12 @@ export class Graph {
     this.#require(action, from);
     this.#require(action, to);
     if (from === to || this.reaches(to, from)) {
-      throw new CycleError(action, "the edge would close a cycle", [from, to]);
+      throw new CycleError(action, "the edge would close a cycle", { received: [from, to] });
     }
     const ins = this.#inputs.get(to)!;
-    if (ins.includes(from)) throw new GraphError(action, "the edge exists", [from, to]);
+    if (ins.includes(from)) {
+      throw new GraphError(action, "the edge exists", { received: [from, to] });
+    }
     ins.push(from);
     this.#outputs.get(from)!.push(to);
     return this;
@@ -115,7 +123,7 @@ export class Graph {
     this.#require(action, to);
     const ins = this.#inputs.get(to)!;
     const i = ins.indexOf(from);
-    if (i < 0) throw new GraphError(action, "there is no such edge", [from, to]);
+    if (i < 0) throw new GraphError(action, "there is no such edge", { received: [from, to] });
     ins.splice(i, 1);
     const outs = this.#outputs.get(from)!;
     outs.splice(outs.indexOf(to), 1);
@@ -132,7 +140,9 @@ export class Graph {
     this.#require(action, name);
     const outs = this.#outputs.get(name)!;
     if (outs.length > 0 && !force) {
-      throw new GraphError(action, "other nodes read from it (pass force: true)", [...outs]);
+      throw new GraphError(action, "other nodes read from it (pass force: true)", {
+        received: [...outs],
+      });
     }
     for (const down of [...outs]) this.removeEdge(name, down);
     for (const up of [...this.#inputs.get(name)!]) this.removeEdge(up, name);
@@ -233,7 +243,7 @@ export class Graph {
 
   #require(action: string, name: string): void {
     if (!this.#inputs.has(name)) {
-      throw new GraphError(`${action}`, "no node has this name", name);
+      throw new GraphError(`${action}`, "no node has this name", { received: name });
     }
   }
 }

@@ -504,8 +504,7 @@ export function parseDescription(
       throw new InvalidArgumentError(
         action,
         `the description is not valid JSON (${(error as Error).message})`,
-        input,
-        { cause: error },
+        { received: input, cause: error },
       );
     }
   }
@@ -550,7 +549,9 @@ function refUrl(ref: string, base: URL): URL {
 function pathOf(ref: string, base: URL, where: string, action: string): string {
   const url = refUrl(ref, base);
   if (url.protocol !== "file:") {
-    throw new PipelineBuildError(action, `${where}: a path must resolve to a file`, url.href);
+    throw new PipelineBuildError(action, `${where}: a path must resolve to a file`, {
+      received: url.href,
+    });
   }
   return fileURLToPath(url);
 }
@@ -585,13 +586,18 @@ class ImportProblems {
     if (this.list.length === 0) return;
     const [first] = this.list;
     if (this.list.length === 1) {
-      throw new PipelineBuildError(action, first!.reason, first!.module, { cause: first!.error });
+      throw new PipelineBuildError(action, first!.reason, {
+        received: first!.module,
+        cause: first!.error,
+      });
     }
     throw new PipelineBuildError(
       action,
       `${this.list.length} problems: ${this.list.map((p) => p.reason).join("; ")}`,
-      this.list.map((p) => p.module),
-      { cause: new AggregateError(this.list.map((p) => p.error)) },
+      {
+        received: this.list.map((p) => p.module),
+        cause: new AggregateError(this.list.map((p) => p.error)),
+      },
     );
   }
 }
@@ -655,14 +661,14 @@ export async function loadPipeline(
 ): Promise<LoadedPipeline> {
   const o = optionsOf(ACTION, options, ["base"]);
   if (o.base !== undefined && typeof o.base !== "string" && !(o.base instanceof URL)) {
-    throw new InvalidArgumentError(ACTION, "base must be a URL or a path", o.base);
+    throw new InvalidArgumentError(ACTION, "base must be a URL or a path", { received: o.base });
   }
   if (o.base === "") {
     // An empty path would silently mean the working directory: say so explicitly instead.
     throw new InvalidArgumentError(
       ACTION,
       'base must be a non-empty path or URL (omit it, or pass ".", for the working directory)',
-      o.base,
+      { received: o.base },
     );
   }
   const base = baseOf(o.base as string | URL | undefined);
@@ -790,8 +796,7 @@ export async function loadPipeline(
           throw new PipelineBuildError(
             action,
             `${where}: cannot open ${path} for appending (${(error as Error).message})`,
-            sd.ndjson,
-            { cause: error },
+            { received: sd.ndjson, cause: error },
           );
         }
         files.push(file);

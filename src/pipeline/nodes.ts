@@ -31,7 +31,9 @@ export function zipInputs(): (...inputs: unknown[]) => unknown[] {
 /** A node function joining its inputs (strings) with `separator`. */
 export function join(separator = ""): (...inputs: unknown[]) => string {
   if (typeof separator !== "string") {
-    throw new InvalidArgumentError("create a join node", "separator must be a string", separator);
+    throw new InvalidArgumentError("create a join node", "separator must be a string", {
+      received: separator,
+    });
   }
   return (...inputs) => inputs.join(separator);
 }
@@ -52,16 +54,13 @@ export function jsonText(action: string, value: unknown): string {
       throw new InvalidArgumentError(
         action,
         `the value has no JSON form (${error.message})`,
-        value,
-        {
-          cause: error,
-        },
+        { received: value, cause: error },
       );
     }
     throw error;
   }
   if (text === undefined) {
-    throw new InvalidArgumentError(action, "the value has no JSON form", value);
+    throw new InvalidArgumentError(action, "the value has no JSON form", { received: value });
   }
   return text;
 }
@@ -76,7 +75,9 @@ export function jsonDecode(): (text: string) => unknown {
   return (text) => {
     const action = "decode JSON";
     if (typeof text !== "string") {
-      throw new InvalidArgumentError(action, "the input must be a string of JSON text", text);
+      throw new InvalidArgumentError(action, "the input must be a string of JSON text", {
+        received: text,
+      });
     }
     try {
       return JSON.parse(text);
@@ -84,8 +85,7 @@ export function jsonDecode(): (text: string) => unknown {
       throw new InvalidArgumentError(
         action,
         `the text is not JSON (${(error as Error).message})`,
-        text,
-        { cause: error },
+        { received: text, cause: error },
       );
     }
   };
@@ -220,20 +220,22 @@ export function fileSink(
   options: FileSinkOptions = {},
 ): (item: unknown, info: { seq: number }) => Promise<void> {
   if (typeof dir !== "string" || dir === "") {
-    throw new InvalidArgumentError("create a file sink", "dir must be a non-empty string", dir);
+    throw new InvalidArgumentError("create a file sink", "dir must be a non-empty string", {
+      received: dir,
+    });
   }
   const action = "create a file sink";
   const o = optionsOf(action, options, ["encode", "extension"]);
   const encode = optionalFunction<(item: unknown) => string>(action, "encode", o.encode);
   if (o.extension !== undefined && typeof o.extension !== "string") {
-    throw new InvalidArgumentError(action, "extension must be a string", o.extension);
+    throw new InvalidArgumentError(action, "extension must be a string", { received: o.extension });
   }
   const ext = (o.extension as string | undefined) ?? ".json";
   if (/[/\\\0]/.test(ext)) {
     throw new InvalidArgumentError(
       action,
       "extension must not contain a path separator or NUL (files stay inside dir)",
-      ext,
+      { received: ext },
     );
   }
   let made = false;
@@ -245,7 +247,7 @@ export function fileSink(
     else {
       text = encode(item);
       if (typeof text !== "string") {
-        throw new InvalidArgumentError(write, "encode must return a string", text);
+        throw new InvalidArgumentError(write, "encode must return a string", { received: text });
       }
     }
     if (!made) {

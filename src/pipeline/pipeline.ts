@@ -195,14 +195,15 @@ export class Pipeline {
           `the state cannot be copied per run (${
             error instanceof Error ? `${error.name}: ${error.message}` : String(error)
           })`,
-          resolved.initial,
-          { cause: error },
+          { received: resolved.initial, cause: error },
         );
       }
     }
     for (const input of resolved.inputs) {
       if (!this.#nodes.has(input)) {
-        throw new PipelineBuildError(action, "its input is not a node of the pipeline", input);
+        throw new PipelineBuildError(action, "its input is not a node of the pipeline", {
+          received: input,
+        });
       }
     }
     const rates = resolved.inputs.map((i) => this.#nodes.get(i)!.rate);
@@ -215,7 +216,7 @@ export class Pipeline {
           `its inputs carry items at different rates (outputs per source item): ${
             resolved.inputs.map((n, j) => `${n} ${rates[j]!.num}/${rates[j]!.den}`).join(", ")
           }; zipping them would misalign items`,
-          resolved.inputs,
+          { received: resolved.inputs },
         );
       }
     }
@@ -243,7 +244,7 @@ export class Pipeline {
         `node${orphans.length > 1 ? "s" : ""} ${
           orphans.map((d) => JSON.stringify(d)).join(", ")
         } would be left without inputs (remove ${orphans.length > 1 ? "them" : "it"} first)`,
-        orphans,
+        { received: orphans },
       );
     }
     this.#graph.removeNode(name, options);
@@ -259,7 +260,7 @@ export class Pipeline {
   rate(name: string): Rate {
     const n = this.#nodes.get(name);
     if (n === undefined) {
-      throw new PipelineBuildError("get the rate", "no node has this name", name);
+      throw new PipelineBuildError("get the rate", "no node has this name", { received: name });
     }
     return { ...n.rate };
   }
@@ -299,7 +300,7 @@ export class Pipeline {
       throw new InvalidArgumentError(
         action,
         "sources must be an object keyed by source name",
-        sources,
+        { received: sources },
       );
     }
     this.#checkRunOptions(action, options);
@@ -307,10 +308,14 @@ export class Pipeline {
     const names = this.sources();
     if (names.length === 0) throw new PipelineBuildError(action, "the pipeline has no source");
     for (const n of names) {
-      if (!(n in sources)) throw new InvalidArgumentError(action, "a source has no input", n);
+      if (!(n in sources)) {
+        throw new InvalidArgumentError(action, "a source has no input", { received: n });
+      }
     }
     for (const n of Object.keys(sources)) {
-      if (!names.includes(n)) throw new InvalidArgumentError(action, "no source has this name", n);
+      if (!names.includes(n)) {
+        throw new InvalidArgumentError(action, "no source has this name", { received: n });
+      }
     }
     const nodes = new Map<string, ResolvedNode>();
     for (const [k, v] of this.#nodes) nodes.set(k, { ...v, inputs: [...v.inputs] });
@@ -335,7 +340,9 @@ export class Pipeline {
   #checkRunOptions(action: string, options: RunOptions): void {
     const o = options as Record<string, unknown>;
     if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-      throw new InvalidArgumentError(action, "signal must be an AbortSignal", o.signal);
+      throw new InvalidArgumentError(action, "signal must be an AbortSignal", {
+        received: o.signal,
+      });
     }
     optionalFunction(action, "logger", o.logger);
     optionalString(action, "stateName", o.stateName);
@@ -347,19 +354,23 @@ export class Pipeline {
       throw new InvalidArgumentError(
         action,
         "store must be a StateStore or a directory path",
-        store,
+        { received: store },
       );
     }
     const every = o.checkpointEvery;
     if (every !== undefined) {
       if (!isRecord(every)) {
-        throw new InvalidArgumentError(action, "checkpointEvery must be {items?, ms?}", every);
+        throw new InvalidArgumentError(action, "checkpointEvery must be {items?, ms?}", {
+          received: every,
+        });
       }
       checkKeys(`${action} (checkpointEvery)`, every, ["items", "ms"]);
       if (every.items !== undefined) assertInteger(action, "checkpointEvery.items", every.items, 1);
       if (every.ms !== undefined) assertInteger(action, "checkpointEvery.ms", every.ms, 1);
       if (store === undefined) {
-        throw new InvalidArgumentError(action, "checkpointEvery needs a store", every);
+        throw new InvalidArgumentError(action, "checkpointEvery needs a store", {
+          received: every,
+        });
       }
     }
     if (o.keep !== undefined) {
@@ -369,7 +380,7 @@ export class Pipeline {
         throw new InvalidArgumentError(
           action,
           "keep applies to a directory store (a StateStore keeps what its own keeper selects)",
-          o.keep,
+          { received: o.keep },
         );
       }
     }
@@ -383,7 +394,7 @@ export class Pipeline {
             `the state of node ${
               JSON.stringify(name)
             } would not survive a checkpoint unchanged: ${loss}`,
-            n.initial,
+            { received: n.initial },
           );
         }
       }
@@ -394,11 +405,13 @@ export class Pipeline {
   #checkGraph(action: string): void {
     for (const [name, n] of this.#nodes) {
       if (!this.#graph.has(name)) {
-        throw new PipelineBuildError(action, "a node was removed from the graph directly", name);
+        throw new PipelineBuildError(action, "a node was removed from the graph directly", {
+          received: name,
+        });
       }
       const ins = this.#graph.inputsOf(name);
       if (n.kind !== "source" && ins.length === 0) {
-        throw new PipelineBuildError(action, "a node has no inputs", name);
+        throw new PipelineBuildError(action, "a node has no inputs", { received: name });
       }
       if (ins.join("\0") !== n.inputs.join("\0")) {
         throw new PipelineBuildError(
@@ -406,13 +419,15 @@ export class Pipeline {
           `the inputs of node ${JSON.stringify(name)} were changed in the graph directly (${
             describe(ins)
           } instead of ${describe(n.inputs)}; use the pipeline's methods)`,
-          name,
+          { received: name },
         );
       }
     }
     if (this.#graph.size !== this.#nodes.size) {
       const extra = this.#graph.nodes().filter((n) => !this.#nodes.has(n));
-      throw new PipelineBuildError(action, "a node was added to the graph directly", extra);
+      throw new PipelineBuildError(action, "a node was added to the graph directly", {
+        received: extra,
+      });
     }
   }
 
@@ -428,30 +443,34 @@ export class Pipeline {
     const o = optionsOf(action, options, COMPLETION_KEYS);
     const { sinks: given, track: tracked, ...runOptions } = o;
     if (given !== undefined && !isRecord(given)) {
-      throw new InvalidArgumentError(action, "sinks must be an object of functions", given);
+      throw new InvalidArgumentError(action, "sinks must be an object of functions", {
+        received: given,
+      });
     }
     const consumers = (given ?? {}) as NonNullable<RunToCompletionOptions["sinks"]>;
     const sinks = this.sinks();
     for (const [n, fn] of Object.entries(consumers)) {
       if (!sinks.includes(n)) {
-        throw new InvalidArgumentError(action, "no sink has this name", n);
+        throw new InvalidArgumentError(action, "no sink has this name", { received: n });
       }
       if (typeof fn !== "function") {
         throw new InvalidArgumentError(
           action,
           `the consumer of sink ${JSON.stringify(n)} must be a function (item, {seq})`,
-          fn,
+          { received: fn },
         );
       }
     }
     if (tracked !== undefined && !Array.isArray(tracked)) {
-      throw new InvalidArgumentError(action, "track must be an array of sink names", tracked);
+      throw new InvalidArgumentError(action, "track must be an array of sink names", {
+        received: tracked,
+      });
     }
     const track = (tracked as string[] | undefined) ??
       sinks.filter((s) => consumers[s] === undefined);
     for (const n of track) {
       if (!sinks.includes(n)) {
-        throw new InvalidArgumentError(action, "a tracked node must be a sink", n);
+        throw new InvalidArgumentError(action, "a tracked node must be a sink", { received: n });
       }
     }
     const run = this.#run(sources, runOptions as RunOptions);

@@ -247,8 +247,7 @@ function storeError(error: unknown, dir: string): unknown {
     `its directory cannot be used (${
       error instanceof Error ? `${error.name}: ${error.message}` : String(error)
     })`,
-    dir,
-    { cause: error },
+    { received: dir, cause: error },
   );
 }
 /** The good items of a `consume` group (holes left out, order kept). */
@@ -389,7 +388,7 @@ function checkPlan(plan: unknown): asserts plan is RunPlan {
     throw new InvalidArgumentError(
       "start a pipeline run",
       "the plan must be one Pipeline.run builds (start a run with pipeline.run(sources))",
-      plan,
+      { received: plan },
     );
   }
 }
@@ -615,7 +614,8 @@ export class PipelineRun {
     const signal = options.signal;
     const onAbort = () =>
       this.#fail(
-        new AbortedError("run the pipeline", "the signal was aborted", signal?.reason, {
+        new AbortedError("run the pipeline", "the signal was aborted", {
+          received: signal?.reason,
           cause: signal?.reason,
         }),
       );
@@ -753,7 +753,7 @@ export class PipelineRun {
                 new PipelineTimeoutError(
                   "wait for the pipeline",
                   "it did not finish in time",
-                  ms,
+                  { received: ms },
                 ),
               ),
             ms,
@@ -769,7 +769,9 @@ export class PipelineRun {
   state<S = unknown>(node: string): S {
     const rt = this.#nodes.get(node);
     if (rt === undefined || rt.def.kind !== "state") {
-      throw new InvalidArgumentError("get node state", "no stateful node has this name", node);
+      throw new InvalidArgumentError("get node state", "no stateful node has this name", {
+        received: node,
+      });
     }
     return rt.state as S;
   }
@@ -778,7 +780,7 @@ export class PipelineRun {
   entries(sink: string): AsyncIterable<SinkEntry> {
     const s = this.#sinks.get(sink);
     if (s === undefined) {
-      throw new InvalidArgumentError("read a sink", "no sink has this name", sink);
+      throw new InvalidArgumentError("read a sink", "no sink has this name", { received: sink });
     }
     return { [Symbol.asyncIterator]: () => this.#reader(s, false) };
   }
@@ -791,13 +793,17 @@ export class PipelineRun {
   ) {
     const action = "read a sink";
     const s = this.#sinks.get(sink);
-    if (s === undefined) throw new InvalidArgumentError(action, "no sink has this name", sink);
+    if (s === undefined) {
+      throw new InvalidArgumentError(action, "no sink has this name", { received: sink });
+    }
     optionalFunction(action, "fn", fn);
     if (keep !== undefined && !Array.isArray(keep)) {
-      throw new InvalidArgumentError(action, "keep must be an array", keep);
+      throw new InvalidArgumentError(action, "keep must be an array", { received: keep });
     }
     if (s.reading) {
-      throw new InvalidArgumentError("read a sink", "the sink is already being read", s.name);
+      throw new InvalidArgumentError("read a sink", "the sink is already being read", {
+        received: s.name,
+      });
     }
     s.reading = true;
     s.managed = true;
@@ -896,7 +902,9 @@ export class PipelineRun {
 
   async *#reader(s: SinkRt, managed: boolean): AsyncGenerator<SinkEntry, void, undefined> {
     if (s.reading) {
-      throw new InvalidArgumentError("read a sink", "the sink is already being read", s.name);
+      throw new InvalidArgumentError("read a sink", "the sink is already being read", {
+        received: s.name,
+      });
     }
     s.reading = true;
     s.managed = managed;
@@ -962,7 +970,7 @@ export class PipelineRun {
       throw new InvalidArgumentError(
         "run the pipeline",
         "store must be a StateStore or a directory",
-        store,
+        { received: store },
       );
     }
     this.#component = this.#store.register(this.#stateName, new CheckpointComponent());
@@ -978,7 +986,7 @@ export class PipelineRun {
         throw new CheckpointError(
           "resume the pipeline",
           "the checkpoint names a node this pipeline lacks",
-          name,
+          { received: name },
         );
       }
     }
@@ -1164,8 +1172,7 @@ export class PipelineRun {
             `the store could not write it (${
               error instanceof Error ? `${error.name}: ${error.message}` : String(error)
             })`,
-            this.#store!.dir,
-            { cause: error },
+            { received: this.#store!.dir, cause: error },
           ),
         );
       } finally {
@@ -1248,7 +1255,7 @@ export class PipelineRun {
         throw new InvalidArgumentError(
           action,
           "a source must be an iterable, an async iterable, or a function (position) => iterable",
-          iterable,
+          { received: iterable },
         );
       }
       // The stream area's one rule (strings refused, iterator methods must be functions, a
@@ -1472,7 +1479,7 @@ export class PipelineRun {
         value = new InvalidArgumentError(
           `split the result of node ${JSON.stringify(def.name)}`,
           `with produce: ${def.produce} the function must return an array of ${def.produce} items`,
-          value,
+          { received: value },
         );
       }
     }
@@ -1530,7 +1537,7 @@ export class PipelineRun {
     const error = new HoleError(
       `zip the inputs of node ${JSON.stringify(def.name)} at position ${position}`,
       `${why}, so the items of the other inputs cannot be processed`,
-      item,
+      { received: item },
     );
     rt.zipDead++;
     this.log({ type: "node-error", node: def.name, position, item, error, policy: "dead-letter" });

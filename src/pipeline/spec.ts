@@ -120,7 +120,7 @@ export function scaleRate(r: Rate, produce: number, consume: number): Rate {
 function positive(action: string, what: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new InvalidArgumentError(action, `${what} must be an integer >= 1`, v);
+    throw new InvalidArgumentError(action, `${what} must be an integer >= 1`, { received: v });
   }
   return v;
 }
@@ -129,13 +129,13 @@ function positive(action: string, what: string, v: unknown, dflt: number): numbe
 export function resolveSpec(name: string, spec: NodeSpec): Omit<ResolvedNode, "rate"> {
   const action = `add node ${JSON.stringify(name)}`;
   if (spec === null || typeof spec !== "object") {
-    throw new InvalidArgumentError(action, "the spec must be an object", spec);
+    throw new InvalidArgumentError(action, "the spec must be an object", { received: spec });
   }
   if (!Array.isArray(spec.inputs) || spec.inputs.length === 0) {
     throw new PipelineBuildError(
       action,
       "inputs must be a non-empty array of node names (use source() for entry points)",
-      spec.inputs,
+      { received: spec.inputs },
     );
   }
   const s = spec as unknown as Record<string, unknown>;
@@ -144,22 +144,26 @@ export function resolveSpec(name: string, spec: NodeSpec): Omit<ResolvedNode, "r
   let kind: ResolvedNode["kind"];
   if (s.pool !== undefined) {
     if (kinds.length > 1 || stateful) {
-      throw new PipelineBuildError(action, "a pool node takes no fn, chain or state", kinds);
+      throw new PipelineBuildError(action, "a pool node takes no fn, chain or state", {
+        received: kinds,
+      });
     }
     const pool = s.pool as { map?: unknown };
     if (pool === null || typeof pool !== "object" || typeof pool.map !== "function") {
-      throw new InvalidArgumentError(action, "pool must be a WorkerPool", s.pool);
+      throw new InvalidArgumentError(action, "pool must be a WorkerPool", { received: s.pool });
     }
     kind = "pool";
   } else if (s.chain !== undefined) {
     if (kinds.length > 1 || stateful) {
-      throw new PipelineBuildError(action, "a chain node takes no fn, pool or state", kinds);
+      throw new PipelineBuildError(action, "a chain node takes no fn, pool or state", {
+        received: kinds,
+      });
     }
     kind = "chain";
   } else if (typeof s.fn === "function") {
     kind = stateful ? "state" : "fn";
   } else {
-    throw new PipelineBuildError(action, "the spec needs fn, chain or pool", s.fn);
+    throw new PipelineBuildError(action, "the spec needs fn, chain or pool", { received: s.fn });
   }
   const consume = positive(action, "consume", s.consume, 1);
   const produce = positive(action, "produce", s.produce, 1);
@@ -168,34 +172,42 @@ export function resolveSpec(name: string, spec: NodeSpec): Omit<ResolvedNode, "r
     throw new PipelineBuildError(
       action,
       "a stateful node runs one call at a time (spawn 1)",
-      spawn,
+      { received: spawn },
     );
   }
   if (kind === "pool" && spawn > 1) {
-    throw new PipelineBuildError(action, "a pool node's parallelism is the pool's size", spawn);
+    throw new PipelineBuildError(action, "a pool node's parallelism is the pool's size", {
+      received: spawn,
+    });
   }
   const errors = s.errors ?? "fail";
   if (errors !== "fail" && errors !== "dead-letter") {
-    throw new InvalidArgumentError(action, 'errors must be "fail" or "dead-letter"', errors);
+    throw new InvalidArgumentError(action, 'errors must be "fail" or "dead-letter"', {
+      received: errors,
+    });
   }
   if (s.repeat !== undefined && typeof s.repeat !== "boolean") {
-    throw new InvalidArgumentError(action, "repeat must be a boolean", s.repeat);
+    throw new InvalidArgumentError(action, "repeat must be a boolean", { received: s.repeat });
   }
   let chain: ResolvedNode["chain"];
   if (kind === "chain") {
     if (!Array.isArray(s.chain) || s.chain.length === 0) {
-      throw new InvalidArgumentError(action, "chain must be a non-empty array", s.chain);
+      throw new InvalidArgumentError(action, "chain must be a non-empty array", {
+        received: s.chain,
+      });
     }
     chain = (s.chain as unknown[]).map((entry) => {
       if (typeof entry === "function") return { fn: entry as NodeFunction, args: [] };
       if (Array.isArray(entry) && typeof entry[0] === "function") {
         return { fn: entry[0] as NodeFunction, args: entry.slice(1) };
       }
-      throw new InvalidArgumentError(action, "each chain entry is fn or [fn, ...args]", entry);
+      throw new InvalidArgumentError(action, "each chain entry is fn or [fn, ...args]", {
+        received: entry,
+      });
     });
   }
   if (s.ordered !== undefined && typeof s.ordered !== "boolean") {
-    throw new InvalidArgumentError(action, "ordered must be a boolean", s.ordered);
+    throw new InvalidArgumentError(action, "ordered must be a boolean", { received: s.ordered });
   }
   return {
     name,

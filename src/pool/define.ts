@@ -22,7 +22,7 @@ export function checkDefinition(action: string, definition: unknown): void {
     throw new InvalidArgumentError(
       action,
       "the definition needs a process(state, input) function",
-      definition,
+      { received: definition },
     );
   }
   checkKeys(action, definition, DEFINITION_KEYS, "key");

@@ -8,6 +8,7 @@ import {
   AbortedError,
   ClosedError,
   describe,
+  InternalError,
   InvalidArgumentError,
   SpoolError,
   TimeoutError,
@@ -295,7 +296,8 @@ export class TaskError extends SpoolError {
    * @param input the input the task was given (the message's received value)
    */
   constructor(index: number, workerIndex: number, cause: Error, input?: unknown) {
-    super(`process input #${index}`, `worker ${workerIndex} threw ${summary(cause)}`, input, {
+    super(`process input #${index}`, `worker ${workerIndex} threw ${summary(cause)}`, {
+      received: input,
       cause,
     });
     this.index = index;
@@ -335,8 +337,12 @@ export class WorkerCrashError extends SpoolError {
    * @param cause the uncaught error, when there was one
    */
   constructor(workerIndex: number, reason: string, cause?: Error) {
-    super("keep a worker running", reason, workerIndex, cause ? { cause } : undefined);
-    this.message = `Cannot keep a worker running: ${reason}, received worker ${workerIndex}`;
+    const shown = `worker ${workerIndex}`;
+    super(
+      "keep a worker running",
+      reason,
+      cause ? { received: workerIndex, shown, cause } : { received: workerIndex, shown },
+    );
     this.workerIndex = workerIndex;
     const stack = workerStackOf(cause);
     if (stack) this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${stack}`;
@@ -373,8 +379,7 @@ export class WorkerInitError extends SpoolError {
     super(
       "start worker pool",
       `worker ${workerIndex} failed to initialise: ${summary(cause)}`,
-      init,
-      { cause },
+      { received: init, cause },
     );
     this.workerIndex = workerIndex;
     const stack = workerStackOf(cause);
@@ -409,10 +414,11 @@ export class WorkerDisposeError extends SpoolError {
    * @param cause its error (rebuilt with the worker's stack)
    */
   constructor(workerIndex: number, cause: Error) {
-    super("dispose of a worker", `dispose() threw ${summary(cause)}`, workerIndex, { cause });
-    this.message = `Cannot dispose of a worker: dispose() threw ${
-      summary(cause)
-    }, received worker ${workerIndex}`;
+    super("dispose of a worker", `dispose() threw ${summary(cause)}`, {
+      received: workerIndex,
+      shown: `worker ${workerIndex}`,
+      cause,
+    });
     this.workerIndex = workerIndex;
     const stack = workerStackOf(cause);
     if (stack) this.stack = `${this.stack}\nCaused by (in worker ${workerIndex}): ${stack}`;
@@ -453,13 +459,14 @@ export class CloneError extends SpoolError {
     received?: unknown,
     options?: ErrorOptions,
   ) {
-    super(action, `${path} ${reason}`, received, options);
+    super(action, `${path} ${reason}`, { received, ...options });
     this.path = path;
   }
 }
 
 registerSpoolErrors(
   SpoolError,
+  InternalError,
   InvalidArgumentError,
   ClosedError,
   AbortedError,

@@ -29,7 +29,7 @@ Deno.test("encodeError/decodeError: classes, properties and causes survive both 
     assert.equal("fn" in back, false);
     assert.ok(back.cause instanceof URIError && back.cause.message === "inner");
     // spool's own classes come back as themselves, message unchanged
-    const spool = roundTrip(new InvalidArgumentError("do a thing", "bad", 3));
+    const spool = roundTrip(new InvalidArgumentError("do a thing", "bad", { received: 3 }));
     assert.ok(spool instanceof InvalidArgumentError);
     assert.equal(spool.message, "Cannot do a thing: bad, received 3");
     assert.equal((spool as InvalidArgumentError).received, 3);

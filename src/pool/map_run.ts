@@ -224,7 +224,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
           throw new InvalidArgumentError(
             ACTION,
             "transfer(input) must return an array of Transferable",
-            list,
+            { received: list },
           );
         }
         for (const b of list as Transferable[]) if (!out.includes(b)) out.push(b);
@@ -256,7 +256,8 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
     if (o.signal?.aborted) {
       this.#fail(
-        new AbortedError("map over the worker pool", "the signal was aborted", o.signal.reason, {
+        new AbortedError("map over the worker pool", "the signal was aborted", {
+          received: o.signal.reason,
           cause: o.signal.reason,
         }),
       );
@@ -265,7 +266,8 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (o.signal) {
       this.#onAbort = () =>
         this.#fail(
-          new AbortedError("map over the worker pool", "the signal was aborted", o.signal!.reason, {
+          new AbortedError("map over the worker pool", "the signal was aborted", {
+            received: o.signal!.reason,
             cause: o.signal!.reason,
           }),
         );

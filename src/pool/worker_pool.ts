@@ -195,7 +195,7 @@ function mergeArgs(shared: unknown, own: unknown): unknown {
 function resolveModule(module: string | URL): string {
   if (module instanceof URL) return module.href;
   if (typeof module !== "string" || module === "") {
-    throw new InvalidArgumentError(ACTION, "module must be a URL or a path", module);
+    throw new InvalidArgumentError(ACTION, "module must be a URL or a path", { received: module });
   }
   // A path (absolute, or relative to the cwd) becomes a file URL with `#`, `%` and spaces escaped;
   // anything else with a scheme ("file:", "https:", "data:") is already a URL.
@@ -265,7 +265,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    */
   constructor(options: PoolOptions<D>) {
     if (options === undefined) {
-      throw new InvalidArgumentError(ACTION, "options must be an object", options);
+      throw new InvalidArgumentError(ACTION, "options must be an object", { received: options });
     }
     const o = optionsOf(ACTION, options, POOL_KEYS);
     this.#module = resolveModule(o.module as string | URL);
@@ -286,7 +286,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#exportName = optionalString(ACTION, "exportName", o.exportName) ?? "default";
     const denoArgs = o.denoArgs ?? ["-A"];
     if (!Array.isArray(denoArgs) || !denoArgs.every((a) => typeof a === "string")) {
-      throw new InvalidArgumentError(ACTION, "denoArgs must be an array of strings", denoArgs);
+      throw new InvalidArgumentError(ACTION, "denoArgs must be an array of strings", {
+        received: denoArgs,
+      });
     }
     this.#denoArgs = denoArgs;
     this.#onWarning =
@@ -297,7 +299,7 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       throw new InvalidArgumentError(
         ACTION,
         `perWorker must be an array with exactly size (${this.size}) entries`,
-        per,
+        { received: per },
       );
     }
     this.#args = [];
@@ -578,7 +580,9 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       culprit = 0;
     }
     const cause = timeout
-      ? new TimeoutError("finish a task in time", reason, inflight[culprit]?.run.timeoutMs)
+      ? new TimeoutError("finish a task in time", reason, {
+        received: inflight[culprit]?.run.timeoutMs,
+      })
       : new WorkerCrashError(slot.index, reason, error);
     // Only the culprit fails when it is known; the others did nothing wrong and run again (not
     // counted as retries). When nobody is known, each is retried isolated, at most 3 times.
@@ -874,12 +878,14 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       throw new InvalidArgumentError(
         action,
         'errors must be "throw", "throw-after-drain" or "collect"',
-        errors,
+        { received: errors },
       );
     }
     const t = options.transfer ?? false;
     if (typeof t !== "boolean" && typeof t !== "function") {
-      throw new InvalidArgumentError(action, "transfer must be a boolean or a function", t);
+      throw new InvalidArgumentError(action, "transfer must be a boolean or a function", {
+        received: t,
+      });
     }
     const defaultWindow = chunkSize === "auto"
       ? 8192
@@ -896,13 +902,15 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       ? 0
       : assertNumber(action, "timeoutMs", options.timeoutMs, 1);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-      throw new InvalidArgumentError(action, "signal must be an AbortSignal", options.signal);
+      throw new InvalidArgumentError(action, "signal must be an AbortSignal", {
+        received: options.signal,
+      });
     }
     if (source === null || source === undefined) {
       throw new InvalidArgumentError(
         action,
         "the source must be an iterable or async iterable",
-        source,
+        { received: source },
       );
     }
     if (this.#closed) throw new ClosedError(action, "the pool is closed");

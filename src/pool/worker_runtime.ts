@@ -206,7 +206,7 @@ export function serve(port: Port): void {
         throw new InvalidArgumentError(
           "load the worker module",
           `it has no export "${m.exportName}" with a process(state, input) function (use defineWorker)`,
-          m.module,
+          { received: m.module },
         );
       }
       checkDefinition(`load the worker module ${m.module}`, d);
@@ -216,7 +216,7 @@ export function serve(port: Port): void {
           "initialise the worker",
           `the module's "${m.exportName}" export has no init, so the init arguments given to ` +
             "the pool would be dropped (add an init(args) to the worker, or pass no init/perWorker)",
-          m.args,
+          { received: m.args },
         );
       }
       def = d;
@@ -263,6 +263,6 @@ function spreadOf(item: unknown): unknown[] {
   throw new InvalidArgumentError(
     "spread an input into process() arguments",
     "with spread: true each input must be an array of arguments",
-    item,
+    { received: item },
   );
 }

@@ -144,7 +144,7 @@ export function anyCondition(...conditions: SaveCondition[]): SaveCondition {
       throw new InvalidArgumentError(
         "combine save conditions",
         `conditions[${i}] must have a shouldSave() method`,
-        c,
+        { received: c },
       );
     }
   });

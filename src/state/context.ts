@@ -82,7 +82,7 @@ export class SaveContextImpl implements SaveContext {
       throw new InvalidArgumentError(
         action,
         `${JSON.stringify(name)}: ${jsonRefusalReason(refused)}`,
-        refused.value,
+        { received: refused.value },
       );
     }
     this.#claim(action, name);
@@ -92,7 +92,7 @@ export class SaveContextImpl implements SaveContext {
   writeBytes(name: string, bytes: Uint8Array): Promise<void> {
     const action = "write a bytes state file";
     if (!(bytes instanceof Uint8Array)) {
-      throw new InvalidArgumentError(action, "bytes must be a Uint8Array", bytes);
+      throw new InvalidArgumentError(action, "bytes must be a Uint8Array", { received: bytes });
     }
     this.#claim(action, name);
     return this.#write(name, bytes, "bytes");
@@ -102,7 +102,9 @@ export class SaveContextImpl implements SaveContext {
     const action = "write an array state file";
     const dtype = dtypeOf(array);
     if (dtype === undefined) {
-      throw new InvalidArgumentError(action, "array must be a numeric typed array", array);
+      throw new InvalidArgumentError(action, "array must be a numeric typed array", {
+        received: array,
+      });
     }
     this.#claim(action, name);
     const view = array as NumericArray;
@@ -113,7 +115,9 @@ export class SaveContextImpl implements SaveContext {
   #claim(action: string, name: string): void {
     assertName(action, "the file name", name);
     if (this.#written.has(name)) {
-      throw new InvalidArgumentError(action, `component ${this.component} already wrote it`, name);
+      throw new InvalidArgumentError(action, `component ${this.component} already wrote it`, {
+        received: name,
+      });
     }
     this.#written.set(name, null);
   }
@@ -205,7 +209,9 @@ export class LoadContextImpl implements LoadContext {
     const action = "read an array state file";
     const file = this.#get(action, name);
     if (file.entry.codec !== "array" || !file.entry.dtype || file.entry.length === undefined) {
-      throw new InvalidArgumentError(action, "the file was not written with writeArray", name);
+      throw new InvalidArgumentError(action, "the file was not written with writeArray", {
+        received: name,
+      });
     }
     return viewAs(file.entry.dtype, this.#bytes(action, name, true), file.entry.length) as T;
   }
@@ -216,7 +222,7 @@ export class LoadContextImpl implements LoadContext {
       throw new StateMismatchError(
         action,
         `component ${JSON.stringify(this.component)} has no such file in the snapshot`,
-        name,
+        { received: name },
       );
     }
     return file;

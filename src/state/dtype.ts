@@ -84,7 +84,11 @@ export function dtypeSize(dtype: string): number | undefined {
  */
 export function viewAs(dtype: DType, bytes: Uint8Array, length: number): NumericArray {
   const entry = CTORS.find(([name]) => name === dtype);
-  if (!entry) throw new InvalidArgumentError("view bytes as a typed array", "unknown dtype", dtype);
+  if (!entry) {
+    throw new InvalidArgumentError("view bytes as a typed array", "unknown dtype", {
+      received: dtype,
+    });
+  }
   const [, ctor, size] = entry;
   if (bytes.byteOffset % size !== 0) bytes = bytes.slice();
   return new ctor(bytes.buffer, bytes.byteOffset, length) as NumericArray;

@@ -26,7 +26,7 @@ export class StoreLockedError extends SpoolError {
       holder
         ? `it is locked by pid ${holder.pid} on ${holder.hostname} since ${holder.since}`
         : "it is locked by another writer",
-      dir,
+      { received: dir },
     );
     this.holder = holder;
   }
@@ -61,7 +61,10 @@ export class SnapshotCorruptError extends SpoolError {
    * @param options standard error options (`cause`)
    */
   constructor(path: string, file: string, reason: string, options?: ErrorOptions) {
-    super("load snapshot", `${reason} in file ${JSON.stringify(file)}`, path, options);
+    super("load snapshot", `${reason} in file ${JSON.stringify(file)}`, {
+      received: path,
+      ...options,
+    });
     this.path = path;
     this.file = file;
   }
@@ -91,8 +94,7 @@ export class StateComponentError extends SpoolError {
       `component ${JSON.stringify(component)} threw ${
         cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
       }`,
-      component,
-      { cause },
+      { received: component, cause },
     );
     this.component = component;
   }
@@ -119,8 +121,7 @@ export class SnapshotWriteError extends SpoolError {
     super(
       "save snapshot",
       `${doing} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-      where,
-      { cause },
+      { received: where, cause },
     );
     this.file = file;
   }

@@ -170,6 +170,6 @@ export function jsonRefusalReason(r: JsonRefusal, root = ""): string {
  */
 export function toExactJson(action: string, value: unknown, root = ""): string {
   const r = jsonRefusal(value);
-  if (r) throw new InvalidArgumentError(action, jsonRefusalReason(r, root), r.value);
+  if (r) throw new InvalidArgumentError(action, jsonRefusalReason(r, root), { received: r.value });
   return JSON.stringify(value);
 }

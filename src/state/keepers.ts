@@ -53,7 +53,9 @@ export class LatestStatesKeeper implements StatesKeeper {
   cleanup(store: StateStore): Promise<string[]> {
     if (typeof (store as Partial<StateStore> | null)?.prune !== "function") {
       return Promise.reject(
-        new InvalidArgumentError("clean up snapshots", "store must be a StateStore", store),
+        new InvalidArgumentError("clean up snapshots", "store must be a StateStore", {
+          received: store,
+        }),
       );
     }
     return store.prune(this);
@@ -78,7 +80,7 @@ function checkSnapshots(action: string, snapshots: unknown): void {
     throw new InvalidArgumentError(
       action,
       "snapshots must be an array of SnapshotInfo (as store.list() gives)",
-      snapshots,
+      { received: snapshots },
     );
   }
   for (let i = 0; i < snapshots.length; i++) {
@@ -87,7 +89,7 @@ function checkSnapshots(action: string, snapshots: unknown): void {
       throw new InvalidArgumentError(
         action,
         `snapshots[${i}] must be a SnapshotInfo with an integer sequence`,
-        s,
+        { received: s },
       );
     }
   }

@@ -24,14 +24,14 @@ export function isValidName(name: unknown): name is string {
  */
 export function assertName(action: string, what: string, name: unknown): string {
   if (typeof name !== "string") {
-    throw new InvalidArgumentError(action, `${what} must be a string`, name);
+    throw new InvalidArgumentError(action, `${what} must be a string`, { received: name });
   }
   if (!isValidName(name)) {
     throw new InvalidArgumentError(
       action,
       `${what} must be 1-128 characters of A-Z a-z 0-9 _ . - without a leading dot or dash, ` +
         `path separators, ".." or the reserved name "manifest.json"`,
-      name,
+      { received: name },
     );
   }
   return name;

@@ -70,7 +70,7 @@ export function arrayState<T extends NumericArray>(initial: T): ArrayState<T> {
     throw new InvalidArgumentError(
       "create an arrayState",
       "initial must be a typed array",
-      initial,
+      { received: initial },
     );
   }
   return {
@@ -116,7 +116,9 @@ interface RecordIndex {
  */
 export function recordState<T extends Record<string, unknown>>(initial: T): RecordState<T> {
   if (initial === null || typeof initial !== "object" || Array.isArray(initial)) {
-    throw new InvalidArgumentError("create a recordState", "initial must be an object", initial);
+    throw new InvalidArgumentError("create a recordState", "initial must be an object", {
+      received: initial,
+    });
   }
   const fields: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(initial)) if (dtypeOf(v) === undefined) fields[key] = v;

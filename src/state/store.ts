@@ -223,8 +223,7 @@ function unusable(action: string, dir: string, error: unknown): InvalidArgumentE
     error instanceof Deno.errors.NotADirectory || error instanceof Deno.errors.NotFound
       ? `the directory cannot be created: a parent is missing or is not a directory (${why})`
       : `the directory cannot be created or opened (${why})`,
-    dir,
-    { cause: error },
+    { received: dir, cause: error },
   );
 }
 
@@ -292,7 +291,7 @@ export class StateStore implements AsyncDisposable {
   constructor(dir: string, options: StateStoreOptions = {}) {
     const action = "open the state store";
     if (typeof dir !== "string" || dir === "") {
-      throw new InvalidArgumentError(action, "dir must be a non-empty string", dir);
+      throw new InvalidArgumentError(action, "dir must be a non-empty string", { received: dir });
     }
     const o = optionsOf(action, options, STORE_OPTIONS);
     const lock = optionalBoolean(action, "lock", o.lock) ?? true;
@@ -300,7 +299,9 @@ export class StateStore implements AsyncDisposable {
     const checksum = optionalOneOf(action, "checksum", o.checksum, CHECKSUMS) ?? "crc32";
     const keeper = o.keeper as StatesKeeper | undefined;
     if (keeper !== undefined && typeof keeper?.select !== "function") {
-      throw new InvalidArgumentError(action, "keeper must have a select() method", keeper);
+      throw new InvalidArgumentError(action, "keeper must have a select() method", {
+        received: keeper,
+      });
     }
     const onStaleLock = optionalFunction<(holder: LockHolder) => void>(
       action,
@@ -321,12 +322,13 @@ export class StateStore implements AsyncDisposable {
         if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) {
           throw unusable(action, dir, error);
         }
-        throw new SnapshotNotFoundError(action, "the directory does not exist", dir, {
+        throw new SnapshotNotFoundError(action, "the directory does not exist", {
+          received: dir,
           cause: error,
         });
       }
       if (!info.isDirectory) {
-        throw new InvalidArgumentError(action, "the path is not a directory", dir);
+        throw new InvalidArgumentError(action, "the path is not a directory", { received: dir });
       }
       return;
     }
@@ -334,7 +336,7 @@ export class StateStore implements AsyncDisposable {
     try {
       const info = Deno.statSync(this.dir);
       if (!info.isDirectory) {
-        throw new InvalidArgumentError(action, "the path is not a directory", dir);
+        throw new InvalidArgumentError(action, "the path is not a directory", { received: dir });
       }
     } catch (error) {
       if (error instanceof InvalidArgumentError) throw error;
@@ -405,10 +407,12 @@ export class StateStore implements AsyncDisposable {
       obj === null || typeof obj !== "object" && typeof obj !== "function" ||
       typeof obj.saveState !== "function" || typeof obj.loadState !== "function"
     ) {
-      throw new InvalidArgumentError(action, "obj must have saveState and loadState methods", obj);
+      throw new InvalidArgumentError(action, "obj must have saveState and loadState methods", {
+        received: obj,
+      });
     }
     if (this.#states.has(name)) {
-      throw new DuplicateStateError(action, "the name is already registered", name);
+      throw new DuplicateStateError(action, "the name is already registered", { received: name });
     }
     this.#states.set(name, obj);
     return obj;
@@ -442,7 +446,9 @@ export class StateStore implements AsyncDisposable {
 
   async #save(metaText: string | undefined, signal: AbortSignal | undefined): Promise<string> {
     const action = "save snapshot";
-    if (this.readOnly) throw new ClosedError(action, "the store is read-only", this.dir);
+    if (this.readOnly) {
+      throw new ClosedError(action, "the store is read-only", { received: this.dir });
+    }
     throwIfAborted(action, signal);
     const seq = Math.max(this.#lastSequence, await this.#maxSequence()) + 1;
     const tmp = join(this.dir, `${TEMP_PREFIX}${seq}-${randomSuffix()}`);
@@ -513,7 +519,9 @@ export class StateStore implements AsyncDisposable {
       const final = join(this.dir, snapshotName(seq));
       throwIfAborted(action, signal);
       if (await exists(final)) {
-        throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", final);
+        throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", {
+          received: final,
+        });
       }
       await io("", "rename", this.dir, Deno.rename(tmp, final));
       this.#lastSequence = seq;
@@ -559,7 +567,7 @@ export class StateStore implements AsyncDisposable {
           new InvalidArgumentError(
             "save snapshot",
             "only regular files and directories may be written",
-            rel,
+            { received: rel },
           ),
         );
       }
@@ -663,7 +671,9 @@ export class StateStore implements AsyncDisposable {
    */
   list(): Promise<SnapshotInfo[]> {
     if (this.#closed) {
-      return Promise.reject(new ClosedError("list snapshots", "the store is closed", this.dir));
+      return Promise.reject(
+        new ClosedError("list snapshots", "the store is closed", { received: this.dir }),
+      );
     }
     return this.#list();
   }
@@ -695,10 +705,12 @@ export class StateStore implements AsyncDisposable {
   prune(keeper: StatesKeeper): Promise<string[]> {
     return this.#exclusive("prune snapshots", () => {
       if (this.readOnly) {
-        throw new ClosedError("prune snapshots", "the store is read-only", this.dir);
+        throw new ClosedError("prune snapshots", "the store is read-only", { received: this.dir });
       }
       if (typeof keeper?.select !== "function") {
-        throw new InvalidArgumentError("prune snapshots", "keeper must have select()", keeper);
+        throw new InvalidArgumentError("prune snapshots", "keeper must have select()", {
+          received: keeper,
+        });
       }
       return this.#prune(keeper);
     });
@@ -716,7 +728,7 @@ export class StateStore implements AsyncDisposable {
       throw new InvalidArgumentError(
         "prune snapshots",
         "keeper.select() must return an iterable of the SnapshotInfo it was given",
-        selected,
+        { received: selected },
       );
     }
     for (const chosen of selected as Iterable<SnapshotInfo>) {
@@ -724,7 +736,7 @@ export class StateStore implements AsyncDisposable {
         throw new InvalidArgumentError(
           "prune snapshots",
           "keeper.select() must return SnapshotInfo objects (with their path)",
-          chosen,
+          { received: chosen },
         );
       }
       const info = known.get(chosen.path);
@@ -762,7 +774,7 @@ export class StateStore implements AsyncDisposable {
   // ---- internals ----
 
   #assertOpen(action: string): void {
-    if (this.#closed) throw new ClosedError(action, "the store is closed", this.dir);
+    if (this.#closed) throw new ClosedError(action, "the store is closed", { received: this.dir });
   }
 
   /** Run `fn` after every operation queued before it; refuse at once when closed. */
@@ -772,14 +784,14 @@ export class StateStore implements AsyncDisposable {
       throw new InvalidArgumentError(
         action,
         "called from a component's saveState/loadState of the same store (it would wait for itself)",
-        this.dir,
+        { received: this.dir },
       );
     }
   }
 
   #exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closed) {
-      return Promise.reject(new ClosedError(action, "the store is closed", this.dir));
+      return Promise.reject(new ClosedError(action, "the store is closed", { received: this.dir }));
     }
     try {
       this.#assertNotReentrant(action);
@@ -819,7 +831,9 @@ export class StateStore implements AsyncDisposable {
     let path: string;
     if (typeof target === "number") {
       if (!Number.isSafeInteger(target) || target < 0) {
-        throw new InvalidArgumentError(action, "a sequence must be an integer >= 0", target);
+        throw new InvalidArgumentError(action, "a sequence must be an integer >= 0", {
+          received: target,
+        });
       }
       path = join(this.dir, snapshotName(target));
     } else if (typeof target === "string" && /[\\/]/.test(target)) {
@@ -838,14 +852,14 @@ export class StateStore implements AsyncDisposable {
           action,
           `the path is outside this store (${this.dir}); pass a snapshot path of this store, a ` +
             "snapshot directory name or a sequence number",
-          target,
+          { received: target },
         );
       }
       if (parseSnapshotName(name) === undefined) {
         throw new SnapshotNotFoundError(
           action,
           "the path is not named like a snapshot directory (NNNNNNNNNNNN.snapshot)",
-          target,
+          { received: target },
         );
       }
       path = join(this.dir, name);
@@ -856,7 +870,7 @@ export class StateStore implements AsyncDisposable {
         action,
         "target must be a snapshot path of this store, a snapshot directory name, a sequence " +
           'number or "latest"',
-        target,
+        { received: target },
       );
     }
     let info: Deno.FileInfo;
@@ -864,12 +878,17 @@ export class StateStore implements AsyncDisposable {
       info = await Deno.stat(path);
     } catch (error) {
       if (isNotFound(error)) {
-        throw new SnapshotNotFoundError(action, "no such snapshot", target, { cause: error });
+        throw new SnapshotNotFoundError(action, "no such snapshot", {
+          received: target,
+          cause: error,
+        });
       }
       throw error;
     }
     if (!info.isDirectory) {
-      throw new SnapshotNotFoundError(action, "the path is not a snapshot directory", target);
+      throw new SnapshotNotFoundError(action, "the path is not a snapshot directory", {
+        received: target,
+      });
     }
     return path;
   }
@@ -902,8 +921,7 @@ export class StateStore implements AsyncDisposable {
         throw new SnapshotNotFoundError(
           "load snapshot",
           "the snapshot was removed while being read",
-          path,
-          { cause: error },
+          { received: path, cause: error },
         );
       }
       throw error;
@@ -935,7 +953,7 @@ export class StateStore implements AsyncDisposable {
           "load snapshot",
           `registered components ${JSON.stringify(missing)} are not in the snapshot ` +
             `(pass allowMissing: true to load the others)`,
-          path,
+          { received: path },
         );
       }
     }

@@ -266,7 +266,7 @@ class Batcher<T> implements Stage<T[]> {
       throw new InvalidArgumentError(
         ACTION,
         "byteSize(item) must return a finite number >= 0",
-        n,
+        { received: n },
       );
     }
     return n;
@@ -353,13 +353,13 @@ export function batch<T>(
     throw new InvalidArgumentError(
       ACTION,
       "at least one of size, maxBytes or maxWaitMs is required",
-      options,
+      { received: options },
     );
   }
   let size = Infinity;
   if (o.size !== undefined) {
     if (typeof o.size !== "number" || !Number.isInteger(o.size) || o.size < 1) {
-      throw new InvalidArgumentError(ACTION, "size must be an integer >= 1", o.size);
+      throw new InvalidArgumentError(ACTION, "size must be an integer >= 1", { received: o.size });
     }
     size = o.size;
   }
@@ -368,14 +368,18 @@ export function batch<T>(
     // Infinity is refused like an infinite size or maxWaitMs: "no byte limit" is said by leaving
     // maxBytes out, and an Infinity computed by mistake (an overflow) must not turn the limit off.
     if (typeof o.maxBytes !== "number" || !Number.isFinite(o.maxBytes) || !(o.maxBytes > 0)) {
-      throw new InvalidArgumentError(ACTION, "maxBytes must be a finite number > 0", o.maxBytes);
+      throw new InvalidArgumentError(ACTION, "maxBytes must be a finite number > 0", {
+        received: o.maxBytes,
+      });
     }
     maxBytes = o.maxBytes;
   }
   let maxWaitMs = 0;
   if (o.maxWaitMs !== undefined) {
     if (typeof o.maxWaitMs !== "number" || !Number.isFinite(o.maxWaitMs) || o.maxWaitMs <= 0) {
-      throw new InvalidArgumentError(ACTION, "maxWaitMs must be a finite number > 0", o.maxWaitMs);
+      throw new InvalidArgumentError(ACTION, "maxWaitMs must be a finite number > 0", {
+        received: o.maxWaitMs,
+      });
     }
     maxWaitMs = o.maxWaitMs;
   }

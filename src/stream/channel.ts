@@ -147,7 +147,8 @@ class ChannelImpl<T> implements Channel<T>, Pollable<T> {
     if (this.#state !== OPEN) return;
     this.#failure = { error };
     this.#state = CLOSING;
-    this.#refusal = new ClosedError(ACTION_SEND, "the channel has failed", error, {
+    this.#refusal = new ClosedError(ACTION_SEND, "the channel has failed", {
+      received: error,
       cause: error,
     });
     this.#settleIfDrained();

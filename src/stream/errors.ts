@@ -27,8 +27,7 @@ export class NdjsonParseError extends SpoolError {
     super(
       "parse NDJSON",
       `line ${line} is not valid JSON (${cause instanceof Error ? cause.message : String(cause)})`,
-      text.length > 200 ? text.slice(0, 200) : text,
-      { cause },
+      { received: text.length > 200 ? text.slice(0, 200) : text, cause },
     );
     this.line = line;
     this.text = text.length > 200 ? text.slice(0, 200) : text;
@@ -64,7 +63,7 @@ export class FileAccessError extends SpoolError {
    */
   constructor(action: string, reason: string, path: string | URL, cause?: unknown) {
     const shown = path instanceof URL ? path.href : path;
-    super(action, reason, shown, cause === undefined ? undefined : { cause });
+    super(action, reason, cause === undefined ? { received: shown } : { received: shown, cause });
     this.path = shown;
   }
 }

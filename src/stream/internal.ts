@@ -54,7 +54,7 @@ export function badResult(action: string, r: unknown): InvalidArgumentError {
   return new InvalidArgumentError(
     action,
     "the source's next() must give an iterator result object ({ done, value })",
-    r,
+    { received: r },
   );
 }
 
@@ -132,7 +132,9 @@ function methodOf(
   const m = (source as Record<symbol, unknown>)[key];
   if (m === undefined || m === null) return undefined;
   if (typeof m !== "function") {
-    throw new InvalidArgumentError(action, `the source's [${label}] must be a function`, m);
+    throw new InvalidArgumentError(action, `the source's [${label}] must be a function`, {
+      received: m,
+    });
   }
   return m as (this: unknown) => unknown;
 }
@@ -143,11 +145,13 @@ function checkIterator<I>(action: string, it: unknown, label: string): I {
     throw new InvalidArgumentError(
       action,
       `the source's [${label}]() must return an iterator object`,
-      it,
+      { received: it },
     );
   }
   if (typeof (it as { next?: unknown }).next !== "function") {
-    throw new InvalidArgumentError(action, "the source's iterator has no next() method", it);
+    throw new InvalidArgumentError(action, "the source's iterator has no next() method", {
+      received: it,
+    });
   }
   return it as I;
 }
@@ -158,7 +162,7 @@ function refuseString(action: string, source: unknown): void {
     throw new InvalidArgumentError(
       action,
       "the source is a string, not an iterable of items (it would iterate characters)",
-      source,
+      { received: source },
     );
   }
 }
@@ -167,7 +171,7 @@ function notIterable(action: string, source: unknown): InvalidArgumentError {
   return new InvalidArgumentError(
     action,
     "the source must be an iterable or async iterable",
-    source,
+    { received: source },
   );
 }
 
@@ -235,7 +239,8 @@ export async function closeQuietly(it: AsyncIterator<unknown> | Iterator<unknown
 
 /** The {@linkcode AbortedError} for an aborted signal. */
 export function abortError(action: string, signal: AbortSignal): AbortedError {
-  return new AbortedError(action, "the signal was aborted", signal.reason, {
+  return new AbortedError(action, "the signal was aborted", {
+    received: signal.reason,
     cause: signal.reason,
   });
 }
@@ -244,7 +249,7 @@ export function abortError(action: string, signal: AbortSignal): AbortedError {
 export function checkSignal(action: string, signal: unknown): AbortSignal | undefined {
   if (signal === undefined) return undefined;
   if (!(signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError(action, "signal must be an AbortSignal", signal);
+    throw new InvalidArgumentError(action, "signal must be an AbortSignal", { received: signal });
   }
   return signal;
 }

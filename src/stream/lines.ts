@@ -134,7 +134,9 @@ export function lines(
   options?: LinesOptions,
 ): AsyncGenerator<string, void, undefined> {
   if (typeof path !== "string" && !(path instanceof URL)) {
-    throw new InvalidArgumentError(ACTION, "path must be a string or a file URL", path);
+    throw new InvalidArgumentError(ACTION, "path must be a string or a file URL", {
+      received: path,
+    });
   }
   const o = checkOptions<LinesOptions>(ACTION, options, [
     "follow",
@@ -147,12 +149,15 @@ export function lines(
   const signal = checkSignal(ACTION, o.signal);
   let decoder: TextDecoder;
   if (o.encoding !== undefined && typeof o.encoding !== "string") {
-    throw new InvalidArgumentError(ACTION, "encoding must be a string", o.encoding);
+    throw new InvalidArgumentError(ACTION, "encoding must be a string", { received: o.encoding });
   }
   try {
     decoder = new TextDecoder(o.encoding ?? "utf-8");
   } catch (error) {
-    throw new InvalidArgumentError(ACTION, "unknown text encoding", o.encoding, { cause: error });
+    throw new InvalidArgumentError(ACTION, "unknown text encoding", {
+      received: o.encoding,
+      cause: error,
+    });
   }
   const pollMs = o.pollMs === undefined ? 100 : assertNumber(ACTION, "pollMs", o.pollMs, 1);
   const chunkSize = o.chunkSize === undefined

@@ -632,7 +632,7 @@ class ConcurrentMap<T, R> implements Stage<R> {
 
 function checkMap(action: string, fn: unknown, options: unknown) {
   if (typeof fn !== "function") {
-    throw new InvalidArgumentError(action, "the function must be a function", fn);
+    throw new InvalidArgumentError(action, "the function must be a function", { received: fn });
   }
   const o = checkOptions<MapOptions>(action, options, ["concurrency", "ordered", "signal"]);
   const concurrency = o.concurrency === undefined

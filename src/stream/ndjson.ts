@@ -84,7 +84,9 @@ async function* parseLines<T>(
       line++;
       const text = r.value;
       if (typeof text !== "string") {
-        throw new InvalidArgumentError("parse NDJSON", `line ${line} is not a string`, text);
+        throw new InvalidArgumentError("parse NDJSON", `line ${line} is not a string`, {
+          received: text,
+        });
       }
       if (text.length === 0) continue;
       let value: T;
@@ -135,7 +137,7 @@ export function ndjson<T = unknown>(
     throw new InvalidArgumentError(
       "parse NDJSON",
       "the source must be an iterable of lines, not a string (use lines(path) for a file)",
-      source,
+      { received: source },
     );
   }
   // Opened now (once), so a bad source is refused here rather than at the first next().
@@ -155,15 +157,14 @@ function stringify(value: unknown, index: number): string {
     throw new InvalidArgumentError(
       "serialize NDJSON",
       `item ${index} has no JSON form: ${found.what}${found.at ? ` at ${found.at}` : ""}`,
-      value,
-      { cause: error },
+      { received: value, cause: error },
     );
   }
   if (text === undefined) {
     throw new InvalidArgumentError(
       "serialize NDJSON",
       `item ${index} has no JSON form`,
-      value,
+      { received: value },
     );
   }
   return text;
@@ -300,7 +301,9 @@ export async function writeNdjson(
 ): Promise<number> {
   const action = "write NDJSON";
   if (typeof path !== "string" && !(path instanceof URL)) {
-    throw new InvalidArgumentError(action, "path must be a string or a file URL", path);
+    throw new InvalidArgumentError(action, "path must be a string or a file URL", {
+      received: path,
+    });
   }
   const o = checkOptions<WriteNdjsonOptions>(action, options, ["append", "sync", "signal"]);
   const append = optionalBoolean(action, "append", o.append) ?? false;

@@ -289,7 +289,7 @@ export function progress<T>(
     ? lengthOf(source)
     : assertInteger(ACTION, "total", o.total, 0);
   if (o.label !== undefined && typeof o.label !== "string") {
-    throw new InvalidArgumentError(ACTION, "label must be a string", o.label);
+    throw new InvalidArgumentError(ACTION, "label must be a string", { received: o.label });
   }
   const output = optionalFunction<(text: string) => void>(ACTION, "output", o.output);
   const now = optionalFunction<() => number>(ACTION, "now", o.now);

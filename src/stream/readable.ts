@@ -137,10 +137,14 @@ export function fromReadable<T>(
   const o = checkOptions<FromReadableOptions>(action, options, ["signal"]);
   const signal = checkSignal(action, o.signal);
   if (!(stream instanceof ReadableStream)) {
-    throw new InvalidArgumentError(action, "the argument must be a ReadableStream", stream);
+    throw new InvalidArgumentError(action, "the argument must be a ReadableStream", {
+      received: stream,
+    });
   }
   if (stream.locked) {
-    throw new InvalidArgumentError(action, "the stream is locked by another reader", stream);
+    throw new InvalidArgumentError(action, "the stream is locked by another reader", {
+      received: stream,
+    });
   }
   return new ReaderIterator(stream, signal);
 }

@@ -70,7 +70,7 @@ export function withLength<I extends object>(iterable: I, length: number | undef
     throw new InvalidArgumentError(
       WITH_LENGTH,
       "iterable must be an iterable or async iterable object",
-      iterable,
+      { received: iterable },
     );
   }
   if (length === undefined) return iterable;
@@ -82,7 +82,7 @@ export function withLength<I extends object>(iterable: I, length: number | undef
       WITH_LENGTH,
       `an array's length is its own (${(iterable as { length: number }).length}), it cannot be ` +
         "given another",
-      length,
+      { received: length },
     );
   }
   try {
@@ -98,8 +98,7 @@ export function withLength<I extends object>(iterable: I, length: number | undef
       `the iterable does not accept a length property (${
         error instanceof Error ? error.message : String(error)
       })`,
-      iterable,
-      { cause: error },
+      { received: iterable, cause: error },
     );
   }
   return iterable;

@@ -8,7 +8,7 @@ import type { Row } from "./harness.ts";
 
 type Ctor = new (...args: never[]) => spool.SpoolError;
 
-/** Typical constructor arguments per class (the default is `(action, reason, received)`). */
+/** Typical constructor arguments per class (the default is `(action, reason, { received })`). */
 const argsOf: Record<string, unknown[]> = {
   NdjsonParseError: [3, "{bad", new SyntaxError("Unexpected token")],
   NodeError: ["parse", { id: 1 }, new Error("user error")],
@@ -18,7 +18,7 @@ const argsOf: Record<string, unknown[]> = {
   TaskError: [3, 0, new Error("user error")],
   WorkerCrashError: [0, "the worker exited with code 3"],
   WorkerInitError: [0, new Error("user error")],
-  FrameError: ["build a frame", "bad column", "a", 42],
+  FrameError: ["build a frame", "bad column", { column: "a", received: 42 }],
 };
 
 /** Every error class mod.ts exports (by prototype chain, so a new one is picked up). */
@@ -32,10 +32,10 @@ export const errorRows: Row[] = errorClassNames.filter((name) => name !== "Frame
   export: name,
   area: "errors",
   cases: [{
-    name: `new ${name}(${name in argsOf ? "typical arguments" : "action, reason, received"})`,
+    name: `new ${name}(${name in argsOf ? "typical arguments" : "action, reason, { received }"})`,
     run: () => {
       const Ctor = (spool as unknown as Record<string, Ctor>)[name]!;
-      const args = argsOf[name] ?? ["do a thing", "it went wrong", 42];
+      const args = argsOf[name] ?? ["do a thing", "it went wrong", { received: 42 }];
       throw new Ctor(...(args as never[]));
     },
     expect: { spool: true, class: (spool as unknown as Record<string, Ctor>)[name]! },

@@ -163,7 +163,7 @@ export const frameRows: Row[] = [
       {
         name: "constructed with a column and a value",
         run: () => {
-          throw new FrameError("build a frame", "bad column", "a", 42);
+          throw new FrameError("build a frame", "bad column", { column: "a", received: 42 });
         },
         expect: frameError,
       },
