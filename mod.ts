@@ -36,7 +36,6 @@ export {
 } from "./src/errors.ts";
 export type { AnyIterable, Sized } from "./src/stream/sized.ts";
 export { lengthOf } from "./src/stream/sized.ts";
-export { byteSizeOf } from "./src/frame/bytes.ts";
 export * from "./src/stream/mod.ts";
 // Explicit re-export: wins over a same-named type exported by another area.
 export type { MapOptions } from "./src/stream/mod.ts";

@@ -219,13 +219,3 @@ export function assertNumber(action: string, name: string, value: unknown, min =
   }
   return value;
 }
-
-/** Throw the signal's reason wrapped in {@linkcode AbortedError} when it is aborted. */
-export function throwIfAborted(action: string, signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new AbortedError(action, "the signal was aborted", {
-      received: signal.reason,
-      cause: signal.reason,
-    });
-  }
-}

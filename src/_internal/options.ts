@@ -198,3 +198,16 @@ export function optionalSignal(
   }
   return value;
 }
+
+/**
+ * Check an options object with the project's one mechanism (`optionsOf` of
+ * src/_internal/options.ts: undefined or a plain object, no unknown key, the known ones listed)
+ * and return it typed as read.
+ */
+export function checkOptions<O extends object>(
+  action: string,
+  options: unknown,
+  known: readonly (keyof O & string)[],
+): Partial<O> {
+  return optionsOf(action, options, known) as Partial<O>;
+}

@@ -6,9 +6,9 @@
  */
 
 import { assertInteger } from "../errors.ts";
-import type { NumericArray } from "../native/binding.ts";
+import type { NumericArray } from "../_internal/typed_arrays.ts";
 import { type DType, dtypeCtor, dtypeOf } from "../state/dtype.ts";
-import { byteSizeOf } from "./bytes.ts";
+import { byteSizeOf } from "../_internal/bytes.ts";
 import { FrameError } from "./errors.ts";
 
 /** Every numeric typed array a frame column may be. */

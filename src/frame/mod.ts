@@ -5,6 +5,7 @@
  * @module
  */
 
+export { byteSizeOf } from "../_internal/bytes.ts";
 export { FrameError, type FrameErrorOptions } from "./errors.ts";
 export {
   byteSize,

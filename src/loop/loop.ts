@@ -6,8 +6,8 @@
  * @module
  */
 
+import { abortError } from "../_internal/abort.ts";
 import {
-  AbortedError,
   assertInteger,
   assertNumber,
   ClosedError,
@@ -38,7 +38,7 @@ import {
   StateStore,
 } from "../state/mod.ts";
 import type { AnyIterable } from "../stream/sized.ts";
-import { badResult, isResult, nextOf, openSource, resultOf } from "../stream/internal.ts";
+import { badResult, isResult, nextOf, openSource, resultOf } from "../_internal/iterate.ts";
 import { type Flush, frameSignature, SiteBuffer, type SiteInfo } from "./buffers.ts";
 import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 import { parameterInfo } from "./params.ts";
@@ -931,10 +931,7 @@ export class StatefulLoop implements AsyncDisposable {
         }
         if (signal?.aborted) {
           if (sinceSave > 0) await save();
-          throw new AbortedError(action, "the signal was aborted", {
-            received: signal.reason,
-            cause: signal.reason,
-          });
+          throw abortError(action, signal);
         }
         const r = await pullAsync();
         if (!r.done) return begin(r.value);

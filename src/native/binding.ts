@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { NumericArray } from "../_internal/typed_arrays.ts";
+
 /** Typed-array constructor names a FrameBuffer column may have. */
 export type ColumnKind =
   | "Int8Array"
@@ -17,20 +19,6 @@ export type ColumnKind =
   | "Float64Array"
   | "BigInt64Array"
   | "BigUint64Array";
-
-/** Any numeric typed array. */
-export type NumericArray =
-  | Int8Array
-  | Uint8Array
-  | Uint8ClampedArray
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | BigUint64Array;
 
 /** The addon's FrameBuffer class. */
 export interface NativeFrameBufferInstance {

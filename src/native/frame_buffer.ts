@@ -13,7 +13,8 @@
 
 import { assertInteger, describe, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { isRecord, optionalOneOf, optionsOf } from "../_internal/options.ts";
-import type { ColumnKind, NativeFrameBufferInstance, NumericArray } from "./binding.ts";
+import type { ColumnKind, NativeFrameBufferInstance } from "./binding.ts";
+import type { NumericArray } from "../_internal/typed_arrays.ts";
 import { nativeBinding, nativeStatus } from "./load.ts";
 import { ClosedError } from "../errors.ts";
 import { NativeLoadError, withCause } from "./errors.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { assertInteger, InvalidArgumentError, throwIfAborted } from "../errors.ts";
+import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { abortError, throwIfAborted } from "../_internal/abort.ts";
 import { optionalOneOf, optionsOf } from "../_internal/options.ts";
 import { AbortedError } from "../errors.ts";
 import { ProducerError, withCause } from "./errors.ts";
@@ -90,10 +91,7 @@ function spawn(): Worker {
 }
 
 function aborted(signal: AbortSignal): AbortedError {
-  return new AbortedError(ACTION, "the signal was aborted", {
-    received: signal.reason,
-    cause: signal.reason,
-  });
+  return abortError(ACTION, signal);
 }
 
 async function* viaRing(

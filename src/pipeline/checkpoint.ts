@@ -6,7 +6,8 @@
  */
 
 import type { LoadContext, SaveContext } from "../state/context.ts";
-import { dtypeOf, type NumericArray } from "../state/dtype.ts";
+import { dtypeOf } from "../state/dtype.ts";
+import { type NumericArray } from "../_internal/typed_arrays.ts";
 import type { PersistentState } from "../state/store.ts";
 import { jsonRefusal, jsonRefusalReason } from "../state/json.ts";
 import { CheckpointError } from "./errors.ts";

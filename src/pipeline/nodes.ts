@@ -8,7 +8,7 @@ import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { optionalFunction, optionsOf } from "../_internal/options.ts";
 import { lines, type LinesOptions } from "../stream/lines.ts";
 import { ndjson } from "../stream/ndjson.ts";
-import { closeIterator, iteratorOf, nextOf, resultOf } from "../stream/internal.ts";
+import { closeIterator, iteratorOf, nextOf, resultOf } from "../_internal/iterate.ts";
 import { FileAccessError, fileAccessError } from "../stream/errors.ts";
 
 /** A node function returning its `index`-th input. */

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { AbortedError, assertNumber, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { abortError } from "../_internal/abort.ts";
+import { assertNumber, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { optionalFunction, optionsOf } from "../_internal/options.ts";
 import type { AnyIterable } from "../stream/sized.ts";
-import { nextOf, openSource, resultOf } from "../stream/internal.ts";
+import { nextOf, openSource, resultOf } from "../_internal/iterate.ts";
 import { StateStore } from "../state/store.ts";
 import { LatestStatesKeeper } from "../state/keepers.ts";
 import {
@@ -33,7 +34,7 @@ import {
   type Slot,
   StateCopier,
 } from "./checkpoint.ts";
-import type { NumericArray } from "../state/dtype.ts";
+import type { NumericArray } from "../_internal/typed_arrays.ts";
 import type { ResolvedNode } from "./spec.ts";
 import { giveTurn, promptTurns, turnDue } from "../_internal/turn.ts";
 
@@ -614,10 +615,7 @@ export class PipelineRun {
     const signal = options.signal;
     const onAbort = () =>
       this.#fail(
-        new AbortedError("run the pipeline", "the signal was aborted", {
-          received: signal?.reason,
-          cause: signal?.reason,
-        }),
+        abortError("run the pipeline", signal!),
       );
     let tasks: Promise<unknown> = Promise.resolve();
     try {

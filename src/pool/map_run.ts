@@ -5,11 +5,12 @@
  * @module
  */
 
-import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { abortError } from "../_internal/abort.ts";
+import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
-import { openSource, resultOf } from "../stream/internal.ts";
+import { openSource, resultOf } from "../_internal/iterate.ts";
 
 const ACTION = "map over the worker pool";
 
@@ -256,20 +257,14 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
     if (o.signal?.aborted) {
       this.#fail(
-        new AbortedError("map over the worker pool", "the signal was aborted", {
-          received: o.signal.reason,
-          cause: o.signal.reason,
-        }),
+        abortError("map over the worker pool", o.signal),
       );
       return;
     }
     if (o.signal) {
       this.#onAbort = () =>
         this.#fail(
-          new AbortedError("map over the worker pool", "the signal was aborted", {
-            received: o.signal!.reason,
-            cause: o.signal!.reason,
-          }),
+          abortError("map over the worker pool", o.signal!),
         );
       o.signal.addEventListener("abort", this.#onAbort, { once: true });
     }

@@ -7,7 +7,8 @@
 
 import { InvalidArgumentError } from "../errors.ts";
 import type { ChecksumAlgorithm } from "./checksum.ts";
-import { type DType, dtypeOf, type NumericArray, viewAs } from "./dtype.ts";
+import { type DType, dtypeOf, viewAs } from "./dtype.ts";
+import { type NumericArray } from "../_internal/typed_arrays.ts";
 import { SnapshotWriteError, StateMismatchError } from "./errors.ts";
 import { join, writeChecksummed } from "./fsutil.ts";
 import { jsonRefusal, jsonRefusalReason } from "./json.ts";

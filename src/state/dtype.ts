@@ -8,9 +8,8 @@
  * Every numeric typed array spool can store as raw binary. One definition for the whole library
  * (the native FrameBuffer's), re-exported so that the root module exports a single symbol.
  */
-export type { NumericArray } from "../native/binding.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import type { NumericArray } from "../native/binding.ts";
+import type { NumericArray } from "../_internal/typed_arrays.ts";
 
 /** Names of the dtypes recorded in the manifest. */
 export type DType =

@@ -6,7 +6,8 @@
 
 import { InvalidArgumentError } from "../errors.ts";
 import type { LoadContext, SaveContext } from "./context.ts";
-import { dtypeOf, type NumericArray } from "./dtype.ts";
+import { dtypeOf } from "./dtype.ts";
+import { type NumericArray } from "../_internal/typed_arrays.ts";
 import { toExactJson } from "./json.ts";
 import type { PersistentState } from "./store.ts";
 

@@ -17,13 +17,8 @@
  * @module
  */
 
-import {
-  AbortedError,
-  ClosedError,
-  InvalidArgumentError,
-  SpoolError,
-  throwIfAborted,
-} from "../errors.ts";
+import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { raceAbort, throwIfAborted } from "../_internal/abort.ts";
 import {
   optionalBoolean,
   optionalFunction,
@@ -79,23 +74,6 @@ import { AsyncLocalStorage } from "node:async_hooks";
 
 /** Which store's component callback the current async context runs in (re-entrancy guard). */
 const inCallback = new AsyncLocalStorage<StateStore>();
-
-/** Await `promise`, rejecting early with `AbortedError` when `signal` aborts. */
-function raceAbort<T>(action: string, promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (!signal) return promise;
-  throwIfAborted(action, signal);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      try {
-        throwIfAborted(action, signal);
-      } catch (error) {
-        reject(error);
-      }
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
 
 /**
  * A component whose state the store saves and loads.

@@ -6,22 +6,12 @@
 
 import type { Stage } from "./types.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { byteSizeOf } from "../frame/bytes.ts";
+import { byteSizeOf } from "../_internal/bytes.ts";
 import { optionalFunction } from "../_internal/options.ts";
-import {
-  AbortLink,
-  checkOptions,
-  checkSignal,
-  closeIterator,
-  closeQuietly,
-  EMPTY,
-  iteratorOf,
-  kPoll,
-  kWaitFor,
-  nextOf,
-  type Pollable,
-  resultOf,
-} from "./internal.ts";
+import { EMPTY, kPoll, kWaitFor, type Pollable } from "./internal.ts";
+import { AbortLink, checkSignal } from "../_internal/abort.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { closeIterator, closeQuietly, iteratorOf, nextOf, resultOf } from "../_internal/iterate.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 

@@ -6,17 +6,11 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger, ClosedError } from "../errors.ts";
-import {
-  abortError,
-  checkOptions,
-  checkSignal,
-  EMPTY,
-  kPoll,
-  type Pollable,
-  Ring,
-  type Waiter,
-  waiter,
-} from "./internal.ts";
+import { EMPTY, kPoll, type Pollable } from "./internal.ts";
+import { abortError, checkSignal } from "../_internal/abort.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { Ring } from "../_internal/ring.ts";
+import { type Waiter, waiter } from "../_internal/iterate.ts";
 import { afterTurn, turnDue } from "../_internal/turn.ts";
 
 /** Options of {@linkcode channel}. */

@@ -7,7 +7,8 @@
 import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
 import { optionalBoolean } from "../_internal/options.ts";
 import { FileAccessError, fileAccessError } from "./errors.ts";
-import { abortError, checkOptions, checkSignal } from "./internal.ts";
+import { abortError, checkSignal } from "../_internal/abort.ts";
+import { checkOptions } from "../_internal/options.ts";
 
 /** Options of {@linkcode lines}. */
 export interface LinesOptions {

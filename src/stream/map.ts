@@ -11,21 +11,20 @@
 import type { Stage } from "./types.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { optionalBoolean } from "../_internal/options.ts";
+import { abortError, checkSignal } from "../_internal/abort.ts";
 import {
-  abortError,
   badResult,
-  checkOptions,
-  checkSignal,
   closeIterator,
   closeQuietly,
   isResult,
   isThenable,
   nextOf,
   openSource,
-  Ring,
   type Waiter,
   waiter,
-} from "./internal.ts";
+} from "../_internal/iterate.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { Ring } from "../_internal/ring.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 import { afterTurn, giveTurn, turnDue } from "../_internal/turn.ts";
 

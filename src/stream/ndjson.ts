@@ -7,16 +7,9 @@
 import { InvalidArgumentError } from "../errors.ts";
 import { fileAccessError, NdjsonParseError } from "./errors.ts";
 import { optionalBoolean } from "../_internal/options.ts";
-import {
-  AbortLink,
-  checkOptions,
-  checkSignal,
-  closeIterator,
-  closeQuietly,
-  iteratorOf,
-  nextOf,
-  resultOf,
-} from "./internal.ts";
+import { AbortLink, checkSignal } from "../_internal/abort.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { closeIterator, closeQuietly, iteratorOf, nextOf, resultOf } from "../_internal/iterate.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 

@@ -6,21 +6,11 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger } from "../errors.ts";
-import {
-  abortError,
-  checkOptions,
-  checkSignal,
-  closeIterator,
-  EMPTY,
-  iteratorOf,
-  kPoll,
-  kWaitFor,
-  type Pollable,
-  resultOf,
-  Ring,
-  type Waiter,
-  waiter,
-} from "./internal.ts";
+import { EMPTY, kPoll, kWaitFor, type Pollable } from "./internal.ts";
+import { abortError, checkSignal } from "../_internal/abort.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { closeIterator, iteratorOf, resultOf, type Waiter, waiter } from "../_internal/iterate.ts";
+import { Ring } from "../_internal/ring.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 

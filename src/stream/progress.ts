@@ -7,15 +7,9 @@
 import type { Stage } from "./types.ts";
 import { assertInteger, assertNumber, InvalidArgumentError } from "../errors.ts";
 import { optionalBoolean, optionalFunction } from "../_internal/options.ts";
-import {
-  AbortLink,
-  checkOptions,
-  checkSignal,
-  closeQuietly,
-  iteratorOf,
-  nextOf,
-  resultOf,
-} from "./internal.ts";
+import { AbortLink, checkSignal } from "../_internal/abort.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { closeQuietly, iteratorOf, nextOf, resultOf } from "../_internal/iterate.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 

@@ -7,13 +7,13 @@
  */
 
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
-import { isAnyIterable, iteratorOf } from "./internal.ts";
+import { isAnyIterable, iteratorOf } from "../_internal/iterate.ts";
 
 /** An async iterable whose item count is known in advance. */
 export type Sized<T> = T & { readonly length: number };
 
-/** Any sync or async iterable. */
-export type AnyIterable<T> = AsyncIterable<T> | Iterable<T>;
+export type { AnyIterable } from "../_internal/iterate.ts";
+import type { AnyIterable } from "../_internal/iterate.ts";
 
 /**
  * The number of items a source will yield, when it says so; `undefined` otherwise.

@@ -6,20 +6,19 @@
 
 import type { Stage } from "./types.ts";
 import { assertInteger } from "../errors.ts";
+import { AbortLink, checkSignal } from "../_internal/abort.ts";
 import {
-  AbortLink,
   badResult,
-  checkOptions,
-  checkSignal,
   closeIterator,
   closeQuietly,
   isResult,
   iteratorOf,
   nextOf,
-  Ring,
   type Waiter,
   waiter,
-} from "./internal.ts";
+} from "../_internal/iterate.ts";
+import { checkOptions } from "../_internal/options.ts";
+import { Ring } from "../_internal/ring.ts";
 import { type AnyIterable, lengthOf, withLength } from "./sized.ts";
 import { afterTurn, turnDue } from "../_internal/turn.ts";
 
