@@ -237,9 +237,9 @@ function shortestCycle(component: readonly string[], next: Map<string, string[]>
     for (const target of next.get(node)!) {
       if (!inside.has(target)) continue;
       if (target === start) {
-        const path = [start];
-        for (let at: string | undefined = node; at !== start; at = cameFrom.get(at)) path.push(at!);
-        return [start, ...path.slice(1).reverse(), start];
+        const back: string[] = [];
+        for (let at = node; at !== start; at = cameFrom.get(at)!) back.push(at);
+        return [start, ...back.reverse(), start];
       }
       if (!cameFrom.has(target)) {
         cameFrom.set(target, node);
