@@ -51,9 +51,3 @@ export async function readLibraryFiles(root: string): Promise<SourceFile[]> {
 export function parse(file: SourceFile): ts.SourceFile {
   return ts.createSourceFile(file.path, file.text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
 }
-
-/** The root folder named by the first argument that is not an option, or the current folder. */
-export function rootArgument(args: readonly string[]): string {
-  const root = args.find((a) => !a.startsWith("--")) ?? ".";
-  return root.replace(/\/+$/, "") || "/";
-}

@@ -26,16 +26,26 @@ export async function withTree(
   }
 }
 
+/** How {@linkcode runScript} runs a gate script. */
+export interface RunScriptOptions {
+  /** Deno permission flags; default `--allow-read --allow-env`. */
+  readonly permissions?: readonly string[];
+  /** Variables set for the child on top of the inherited environment. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /** Run one of the gate scripts on `root` in a child process: its exit code and output lines. */
 export async function runScript(
   script: string,
   root: string,
+  options: RunScriptOptions = {},
 ): Promise<{ code: number; lines: string[] }> {
+  const permissions = options.permissions ?? ["--allow-read", "--allow-env"];
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", new URL(script, import.meta.url).href, root],
+    args: ["run", ...permissions, new URL(script, import.meta.url).href, root],
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   }).output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   return { code: out.code, lines: text.split("\n").filter((l) => l !== "") };

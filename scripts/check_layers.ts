@@ -15,7 +15,8 @@
  * @module
  */
 
-import { parse, readLibraryFiles, rootArgument, ts } from "./_source.ts";
+import { rootArgument } from "./_args.ts";
+import { parse, readLibraryFiles, ts } from "./_source.ts";
 
 /** One area of `src/` and its rank in the layer order. */
 export interface Layer {

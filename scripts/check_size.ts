@@ -24,7 +24,8 @@
  * @module
  */
 
-import { parse, readLibraryFiles, rootArgument, type SourceFile, ts } from "./_source.ts";
+import { rootArgument } from "./_args.ts";
+import { parse, readLibraryFiles, type SourceFile, ts } from "./_source.ts";
 
 /** The most lines a library file may have. */
 export const MAX_FILE_LINES = 500;
