@@ -219,3 +219,10 @@ Deno.test("the script exits 1 with one line per violation, and 0 on a good tree"
     },
   );
 });
+
+Deno.test("docs/contributing.md shows the layer table as the script has it", async () => {
+  const text = await Deno.readTextFile(new URL("../docs/contributing.md", import.meta.url));
+  const rows = [...text.matchAll(/^\| (\d+) +\| `(src\/[^`]+)` +\| (.+?) +\|$/gm)]
+    .map(([, rank, area, holds]) => ({ area, rank: Number(rank), holds }));
+  assert.deepEqual(rows, LAYERS.map(({ area, rank, holds }) => ({ area, rank, holds })));
+});
