@@ -71,51 +71,35 @@ function lineCount(text: string): number {
   return text.endsWith("\n") ? newlines : newlines + 1;
 }
 
-type Scope = { readonly name: string; readonly joiner: "." | "/" };
-
 /** The sizes of one file's functions. */
 export function measure(file: SourceFile): FileSize {
   const source = parse(file);
   const functions: FunctionSize[] = [];
   const used = new Map<string, number>();
   const lineOf = (position: number) => source.getLineAndCharacterOfPosition(position).line + 1;
-  const qualify = (scopes: readonly Scope[], name: string) => {
-    const last = scopes[scopes.length - 1];
-    const prefix = scopes.map((s, i) => (i === 0 ? s.name : `${scopes[i - 1]!.joiner}${s.name}`))
-      .join("");
-    const full = last ? `${prefix}${last.joiner}${name}` : name;
-    const seen = (used.get(full) ?? 0) + 1;
-    used.set(full, seen);
-    return seen === 1 ? full : `${full}@${seen}`;
-  };
-  const visit = (node: ts.Node, scopes: readonly Scope[]): void => {
+  // `prefix` is what the names declared inside a node start with: `Class.`, `table.`, `outer/`
+  const visit = (node: ts.Node, prefix: string): void => {
+    let inner = prefix;
     if (ts.isClassLike(node)) {
-      const name = node.name?.text ?? "(anonymous class)";
-      const inner = [...scopes, { name, joiner: "." as const }];
-      ts.forEachChild(node, (child) => visit(child, inner));
-      return;
-    }
-    if (ts.isObjectLiteralExpression(node) && ts.isVariableDeclaration(node.parent)) {
-      const inner = [...scopes, { name: node.parent.name.getText(source), joiner: "." as const }];
-      ts.forEachChild(node, (child) => visit(child, inner));
-      return;
-    }
-    if (ts.isFunctionLike(node) && "body" in node && node.body) {
+      inner = `${prefix}${node.name?.text ?? "(anonymous class)"}.`;
+    } else if (ts.isObjectLiteralExpression(node) && ts.isVariableDeclaration(node.parent)) {
+      inner = `${prefix}${node.parent.name.getText(source)}.`;
+    } else if (ts.isFunctionLike(node) && "body" in node && node.body) {
       const body = node.body as ts.Node;
-      const name = qualify(scopes, functionName(node, source));
-      const start = lineOf(body.getStart(source));
+      let name = `${prefix}${functionName(node, source)}`;
+      const seen = (used.get(name) ?? 0) + 1;
+      used.set(name, seen);
+      if (seen > 1) name = `${name}@${seen}`;
       functions.push({
         key: `${file.path}#${name}`,
         line: lineOf(node.getStart(source)),
-        lines: lineOf(body.end) - start + 1,
+        lines: lineOf(body.end) - lineOf(body.getStart(source)) + 1,
       });
-      const inner = [...scopes, { name: name.replace(/^.*[./]/, ""), joiner: "/" as const }];
-      ts.forEachChild(node, (child) => visit(child, inner));
-      return;
+      inner = `${name}/`;
     }
-    ts.forEachChild(node, (child) => visit(child, scopes));
+    ts.forEachChild(node, (child) => visit(child, inner));
   };
-  visit(source, []);
+  visit(source, "");
   return { path: file.path, lines: lineCount(file.text), functions };
 }
 
