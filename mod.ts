@@ -36,6 +36,9 @@ export {
 } from "./src/errors.ts";
 export type { AnyIterable, Sized } from "./src/stream/sized.ts";
 export { lengthOf } from "./src/stream/sized.ts";
+// Shared by several areas, so they live in the internal layer; the root exports them.
+export { byteSizeOf } from "./src/_internal/bytes.ts";
+export type { NumericArray } from "./src/_internal/typed_arrays.ts";
 export * from "./src/stream/mod.ts";
 // Explicit re-export: wins over a same-named type exported by another area.
 export type { MapOptions } from "./src/stream/mod.ts";

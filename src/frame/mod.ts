@@ -5,7 +5,6 @@
  * @module
  */
 
-export { byteSizeOf } from "../_internal/bytes.ts";
 export { FrameError, type FrameErrorOptions } from "./errors.ts";
 export {
   byteSize,

@@ -15,7 +15,6 @@ export type {
 export { StateStore } from "./store.ts";
 export type { LoadContext, SaveContext } from "./context.ts";
 export type { DType } from "./dtype.ts";
-export type { NumericArray } from "../_internal/typed_arrays.ts";
 export type { ChecksumAlgorithm } from "./checksum.ts";
 export type { LockHolder } from "./errors.ts";
 export {
