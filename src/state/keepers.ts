@@ -5,7 +5,8 @@
  */
 
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
-import type { SnapshotInfo, StateStore } from "./store.ts";
+import type { SnapshotInfo } from "./snapshot_reader.ts";
+import type { StateStore } from "./store.ts";
 
 /**
  * A retention policy. `select` receives the store's complete snapshots (temporary directories of
