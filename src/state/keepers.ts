@@ -5,6 +5,7 @@
  */
 
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import { isRecord } from "../_internal/options.ts";
 import type { SnapshotInfo } from "./snapshot_reader.ts";
 import type { StateStore } from "./store.ts";
 
@@ -86,7 +87,7 @@ function checkSnapshots(action: string, snapshots: unknown): void {
   }
   for (let i = 0; i < snapshots.length; i++) {
     const s = snapshots[i] as Partial<SnapshotInfo> | null;
-    if (s === null || typeof s !== "object" || !Number.isInteger(s.sequence)) {
+    if (!isRecord(s) || !Number.isInteger(s.sequence)) {
       throw new InvalidArgumentError(
         action,
         `snapshots[${i}] must be a SnapshotInfo with an integer sequence`,
