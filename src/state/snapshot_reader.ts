@@ -82,6 +82,8 @@ export class SnapshotReader {
   #real: string | undefined;
 
   /**
+   * A reader of the snapshots of store `dir`.
+   *
    * @param dir the store directory
    * @param locked whether the store holds the writer lock (nobody removes snapshots meanwhile)
    */

@@ -92,6 +92,8 @@ export class SnapshotWriter {
   #lastSequence = 0;
 
   /**
+   * A writer of snapshots into store `dir`.
+   *
    * @param dir the store directory
    * @param checksum the checksum algorithm of new snapshots
    * @param clock the wall clock of `createdAt` (ms since the epoch)
