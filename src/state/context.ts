@@ -1,6 +1,6 @@
 /**
- * The contexts handed to components: {@linkcode SaveContext} writes checksummed files,
- * {@linkcode LoadContext} reads verified ones.
+ * The component interface {@linkcode PersistentState} and the contexts handed to components:
+ * {@linkcode SaveContext} writes checksummed files, {@linkcode LoadContext} reads verified ones.
  *
  * @module
  */
@@ -56,6 +56,22 @@ export interface LoadContext {
   readBytes(name: string): Uint8Array;
   /** File `name` (written with `writeArray`) as a typed array of its recorded dtype. */
   readArray<T extends NumericArray = NumericArray>(name: string): T;
+}
+
+/**
+ * A component whose state the store saves and loads.
+ *
+ * `saveState` receives an empty directory of its own and a {@linkcode SaveContext}; it may write
+ * through the context (checksummed while written, codecs recorded) and/or write plain files and
+ * sub-directories into `dir` itself (the store finds, checksums and fsyncs them). `loadState`
+ * receives the same directory of a snapshot that has been verified in full, and a
+ * {@linkcode LoadContext} to read what was written through the context.
+ */
+export interface PersistentState {
+  /** Write this component's state into `dir` (empty, owned by the component). */
+  saveState(dir: string, ctx: SaveContext): void | Promise<void>;
+  /** Restore this component's state from `dir` (already verified). */
+  loadState(dir: string, ctx: LoadContext): void | Promise<void>;
 }
 
 /** A file written through a {@linkcode SaveContext} (path relative to the component dir). */

@@ -5,7 +5,9 @@
  */
 
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
-import type { SnapshotInfo, StateStore } from "./store.ts";
+import { isRecord } from "../_internal/options.ts";
+import type { SnapshotInfo } from "./snapshot_reader.ts";
+import type { StateStore } from "./store.ts";
 
 /**
  * A retention policy. `select` receives the store's complete snapshots (temporary directories of
@@ -85,7 +87,7 @@ function checkSnapshots(action: string, snapshots: unknown): void {
   }
   for (let i = 0; i < snapshots.length; i++) {
     const s = snapshots[i] as Partial<SnapshotInfo> | null;
-    if (s === null || typeof s !== "object" || !Number.isInteger(s.sequence)) {
+    if (!isRecord(s) || !Number.isInteger(s.sequence)) {
       throw new InvalidArgumentError(
         action,
         `snapshots[${i}] must be a SnapshotInfo with an integer sequence`,

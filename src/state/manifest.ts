@@ -15,6 +15,7 @@ import { type ChecksumAlgorithm, checksumOf, isChecksumAlgorithm } from "./check
 import { type DType, dtypeSize } from "./dtype.ts";
 import { SnapshotCorruptError } from "./errors.ts";
 import { isValidName } from "./names.ts";
+import { isRecord } from "../_internal/options.ts";
 
 /** Value of the manifest's `format` field. */
 export const MANIFEST_FORMAT = "spool-state-snapshot";
@@ -91,10 +92,8 @@ export function decodeManifest(snapshot: string, bytes: Uint8Array): Manifest {
   } catch (error) {
     return bad("the manifest is not valid JSON", error);
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    return bad("the manifest is not a JSON object");
-  }
-  const obj = raw as Record<string, unknown>;
+  if (!isRecord(raw)) return bad("the manifest is not a JSON object");
+  const obj = raw;
   if (obj.format !== MANIFEST_FORMAT) return bad("the manifest has an unknown format");
   const { manifestChecksum, ...rest } = obj;
   if (typeof manifestChecksum !== "string") return bad("the manifest has no manifestChecksum");
@@ -119,20 +118,27 @@ function shown(v: unknown): string {
   }
 }
 
+/** A field check: records a problem in `out` and returns whether the field is present and ok. */
+type FieldCheck = (name: string, ok: (v: unknown) => boolean, must: string) => boolean;
+
+/** A {@linkcode FieldCheck} of the fields of `bag`, named `<at>.<name>` (or `<name>`). */
+function fieldChecker(bag: Record<string, unknown>, at: string, out: string[]): FieldCheck {
+  const prefix = at ? `${at}.` : "";
+  return (name, ok, must) => {
+    const v = bag[name];
+    if (v === undefined) out.push(`field "${prefix}${name}" is missing`);
+    else if (!ok(v)) out.push(`field "${prefix}${name}" ${must}, found ${shown(v)}`);
+    return v !== undefined && ok(v);
+  };
+}
+
+const isSize = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+
 /** Every problem of a manifest's shape (after its format, checksum and version were checked). */
 function manifestProblems(m: Record<string, unknown>): string[] {
   const out: string[] = [];
-  const field = (name: string, ok: (v: unknown) => boolean, must: string) => {
-    const v = m[name];
-    if (v === undefined) out.push(`field "${name}" is missing`);
-    else if (!ok(v)) out.push(`field "${name}" ${must}, found ${shown(v)}`);
-    return v !== undefined && ok(v);
-  };
-  field(
-    "sequence",
-    (v) => Number.isSafeInteger(v) && (v as number) >= 0,
-    "must be an integer >= 0",
-  );
+  const field = fieldChecker(m, "", out);
+  field("sequence", isSize, "must be an integer >= 0");
   field(
     "createdAt",
     (v) => typeof v === "string" && !Number.isNaN(Date.parse(v)),
@@ -154,80 +160,77 @@ function manifestProblems(m: Record<string, unknown>): string[] {
   const seen = new Set<string>();
   (m.files as unknown[]).forEach((f, i) => {
     const at = `files[${i}]`;
-    if (f === null || typeof f !== "object" || Array.isArray(f)) {
+    if (!isRecord(f)) {
       out.push(`field "${at}" must be an object, found ${shown(f)}`);
       return;
     }
-    const file = f as Record<string, unknown>;
-    const need = (name: string, ok: (v: unknown) => boolean, must: string) => {
-      const v = file[name];
-      if (v === undefined) out.push(`field "${at}.${name}" is missing`);
-      else if (!ok(v)) out.push(`field "${at}.${name}" ${must}, found ${shown(v)}`);
-      return v !== undefined && ok(v);
-    };
-    if (need("path", (v) => typeof v === "string", "must be a string")) {
-      const path = file.path as string;
-      const segments = path.split("/");
-      if (
-        segments.length < 2 ||
-        !segments.every((s) => SEGMENT.test(s) && s !== "." && s !== "..") ||
-        !components.has(segments[0]!)
-      ) {
-        out.push(
-          `field "${at}.path" is an invalid file path (<listed component>/<name>, no "." or ".."), ` +
-            `found ${shown(path)}`,
-        );
-      } else if (seen.has(path)) {
-        out.push(`field "${at}.path" is a duplicate, found ${shown(path)}`);
-      }
-      seen.add(path);
-    }
-    const sized = need(
-      "size",
-      (v) => Number.isSafeInteger(v) && (v as number) >= 0,
-      "must be an integer >= 0",
-    );
-    need(
-      "checksum",
-      (v) => typeof v === "string" && /^[0-9a-f]+$/.test(v),
-      "must be a lowercase hex string",
-    );
-    if (
-      !need(
-        "codec",
-        (v) => CODECS.has(v as string),
-        'must be one of "json", "bytes", "array", "file"',
-      )
-    ) {
-      return;
-    }
-    if (file.codec === "array") {
-      const size = typeof file.dtype === "string" ? dtypeSize(file.dtype) : undefined;
-      need("dtype", () => size !== undefined, "must be a known dtype");
-      if (
-        need(
-          "length",
-          (v) => Number.isSafeInteger(v) && (v as number) >= 0,
-          "must be an integer >= 0",
-        ) &&
-        size !== undefined && sized && (file.length as number) * size !== file.size
-      ) {
-        out.push(
-          `field "${at}.length": dtype, length and size disagree (${shown(file.length)} ` +
-            `${file.dtype} elements, size ${shown(file.size)})`,
-        );
-      }
-    } else {
-      for (const extra of ["dtype", "length"]) {
-        if (file[extra] !== undefined) {
-          out.push(
-            `field "${at}.${extra}" is only allowed for codec "array", found ${shown(file[extra])}`,
-          );
-        }
-      }
-    }
+    fileProblems(f, at, components, seen, out);
   });
   return out;
+}
+
+/** The problems of one file entry `file` (at `files[i]`); `seen` collects the paths so far. */
+function fileProblems(
+  file: Record<string, unknown>,
+  at: string,
+  components: ReadonlySet<string>,
+  seen: Set<string>,
+  out: string[],
+): void {
+  const need = fieldChecker(file, at, out);
+  if (need("path", (v) => typeof v === "string", "must be a string")) {
+    const path = file.path as string;
+    const segments = path.split("/");
+    if (
+      segments.length < 2 ||
+      !segments.every((s) => SEGMENT.test(s) && s !== "." && s !== "..") ||
+      !components.has(segments[0]!)
+    ) {
+      out.push(
+        `field "${at}.path" is an invalid file path (<listed component>/<name>, no "." or ".."), ` +
+          `found ${shown(path)}`,
+      );
+    } else if (seen.has(path)) {
+      out.push(`field "${at}.path" is a duplicate, found ${shown(path)}`);
+    }
+    seen.add(path);
+  }
+  const sized = need("size", isSize, "must be an integer >= 0");
+  need(
+    "checksum",
+    (v) => typeof v === "string" && /^[0-9a-f]+$/.test(v),
+    "must be a lowercase hex string",
+  );
+  if (
+    !need(
+      "codec",
+      (v) => CODECS.has(v as string),
+      'must be one of "json", "bytes", "array", "file"',
+    )
+  ) {
+    return;
+  }
+  if (file.codec === "array") {
+    const size = typeof file.dtype === "string" ? dtypeSize(file.dtype) : undefined;
+    need("dtype", () => size !== undefined, "must be a known dtype");
+    if (
+      need("length", isSize, "must be an integer >= 0") &&
+      size !== undefined && sized && (file.length as number) * size !== file.size
+    ) {
+      out.push(
+        `field "${at}.length": dtype, length and size disagree (${shown(file.length)} ` +
+          `${file.dtype} elements, size ${shown(file.size)})`,
+      );
+    }
+    return;
+  }
+  for (const extra of ["dtype", "length"]) {
+    if (file[extra] !== undefined) {
+      out.push(
+        `field "${at}.${extra}" is only allowed for codec "array", found ${shown(file[extra])}`,
+      );
+    }
+  }
 }
 
 /** Directory name of the snapshot with sequence `seq`: 12 zero-padded digits + `.snapshot`. */

@@ -5,15 +5,10 @@
  * @module
  */
 
-export type {
-  LoadOptions,
-  PersistentState,
-  SaveOptions,
-  SnapshotInfo,
-  StateStoreOptions,
-} from "./store.ts";
 export { StateStore } from "./store.ts";
-export type { LoadContext, SaveContext } from "./context.ts";
+export type { LoadOptions, SaveOptions, StateStoreOptions } from "./store_options.ts";
+export type { SnapshotInfo } from "./snapshot_reader.ts";
+export type { LoadContext, PersistentState, SaveContext } from "./context.ts";
 export type { DType } from "./dtype.ts";
 export type { ChecksumAlgorithm } from "./checksum.ts";
 export type { LockHolder } from "./errors.ts";

@@ -5,11 +5,11 @@
  */
 
 import { InvalidArgumentError } from "../errors.ts";
-import type { LoadContext, SaveContext } from "./context.ts";
+import type { LoadContext, PersistentState, SaveContext } from "./context.ts";
+import { isRecord } from "../_internal/options.ts";
 import { dtypeOf } from "./dtype.ts";
 import { type NumericArray } from "../_internal/typed_arrays.ts";
 import { toExactJson } from "./json.ts";
-import type { PersistentState } from "./store.ts";
 
 /** A component holding one JSON value in `.value`. */
 export interface JsonState<T> extends PersistentState {
@@ -116,7 +116,7 @@ interface RecordIndex {
  * ```
  */
 export function recordState<T extends Record<string, unknown>>(initial: T): RecordState<T> {
-  if (initial === null || typeof initial !== "object" || Array.isArray(initial)) {
+  if (!isRecord(initial)) {
     throw new InvalidArgumentError("create a recordState", "initial must be an object", {
       received: initial,
     });

@@ -1,15 +1,10 @@
 /**
- * `StateStore`: crash-safe snapshots of named components.
- *
- * Protocol of a save (see docs/state.md):
- * 1. take the next sequence number (one higher than any snapshot directory name in the store);
- * 2. create `.tmp-<seq>-<random>/` and a sub-directory per component, call each component's
- *    `saveState(dir, ctx)` in registration order; files written through `ctx` are checksummed
- *    while written and fsynced; plain files a component wrote itself are found, checksummed and
- *    fsynced afterwards; every directory is fsynced;
- * 3. write `manifest.json` LAST (sizes, checksums, codecs, dtypes, sequence, time, endianness and
- *    a self-checksum), fsync it and the temporary directory;
- * 4. rename the temporary directory to `<seq, 12 digits>.snapshot` and fsync the store directory.
+ * `StateStore`: crash-safe snapshots of named components. This file is the facade: it opens the
+ * store directory and takes its lock, keeps the registrations, runs one operation at a time (and
+ * refuses a component calling its own store from a callback), and applies retention (`prune`).
+ * The save protocol is in snapshot_writer.ts, the read side (targets, listing, loading) in
+ * snapshot_reader.ts and the verification of a snapshot's files in snapshot_verifier.ts (see
+ * docs/state.md).
  *
  * A crash at any point leaves either a `.tmp-*` directory (not a snapshot; removed when the store
  * is next opened for writing) or a complete snapshot.
@@ -17,181 +12,29 @@
  * @module
  */
 
-import { AbortedError, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
-import { raceAbort, throwIfAborted } from "../_internal/abort.ts";
-import {
-  optionalBoolean,
-  optionalFunction,
-  optionalOneOf,
-  optionalSignal,
-  optionsOf,
-} from "../_internal/options.ts";
-import type { ChecksumAlgorithm } from "./checksum.ts";
-import {
-  type LoadContext,
-  LoadContextImpl,
-  type SaveContext,
-  SaveContextImpl,
-  type VerifiedFile,
-} from "./context.ts";
-import { HOST_LITTLE_ENDIAN } from "./dtype.ts";
-import {
-  DuplicateStateError,
-  type LockHolder,
-  SnapshotCorruptError,
-  SnapshotNotFoundError,
-  SnapshotWriteError,
-  StateComponentError,
-  StateMismatchError,
-} from "./errors.ts";
-import { toExactJson } from "./json.ts";
-import {
-  isNotFound,
-  join,
-  parentOf,
-  randomSuffix,
-  readChecksummed,
-  syncDir,
-  syncDirSync,
-  syncFile,
-  writeChecksummed,
-} from "./fsutil.ts";
+import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { isInComponentCall } from "./component_call.ts";
+import type { PersistentState } from "./context.ts";
+import { DuplicateStateError, type LockHolder, SnapshotNotFoundError } from "./errors.ts";
+import { isNotFound, join, parentOf, randomSuffix, syncDirSync } from "./fsutil.ts";
 import type { StatesKeeper } from "./keepers.ts";
 import { StoreLock } from "./lock.ts";
-import {
-  decodeManifest,
-  encodeManifest,
-  type Manifest,
-  MANIFEST_FORMAT,
-  MANIFEST_NAME,
-  MANIFEST_VERSION,
-  type ManifestFile,
-  parseSnapshotName,
-  snapshotName,
-} from "./manifest.ts";
 import { assertName } from "./names.ts";
-import { AsyncLocalStorage } from "node:async_hooks";
+import { type ReadOptions, type SnapshotInfo, SnapshotReader } from "./snapshot_reader.ts";
+import { SnapshotWriter } from "./snapshot_writer.ts";
+import {
+  type CheckedSaveOptions,
+  type LoadOptions,
+  loadOptionsOf,
+  type SaveOptions,
+  saveOptionsOf,
+  type StateStoreOptions,
+  storeOptionsOf,
+} from "./store_options.ts";
 
-/** Which store's component callback the current async context runs in (re-entrancy guard). */
-const inCallback = new AsyncLocalStorage<StateStore>();
-
-/**
- * A component whose state the store saves and loads.
- *
- * `saveState` receives an empty directory of its own and a {@linkcode SaveContext}; it may write
- * through the context (checksummed while written, codecs recorded) and/or write plain files and
- * sub-directories into `dir` itself (the store finds, checksums and fsyncs them). `loadState`
- * receives the same directory of a snapshot that has been verified in full, and a
- * {@linkcode LoadContext} to read what was written through the context.
- */
-export interface PersistentState {
-  /** Write this component's state into `dir` (empty, owned by the component). */
-  saveState(dir: string, ctx: SaveContext): void | Promise<void>;
-  /** Restore this component's state from `dir` (already verified). */
-  loadState(dir: string, ctx: LoadContext): void | Promise<void>;
-}
-
-/** Options of {@linkcode StateStore}. */
-export interface StateStoreOptions {
-  /**
-   * Take the store's single-writer lock (default `true`). Without it, nothing stops another
-   * writer and leftover temporary directories are not cleaned; use `readOnly` to inspect or
-   * load from a store another process writes to.
-   */
-  lock?: boolean;
-  /** Open for `list`/`load`/`verify` only: no lock, `save` and `prune` throw. Default `false`. */
-  readOnly?: boolean;
-  /** Checksum algorithm of new snapshots (default `"crc32"`). Loading accepts either. */
-  checksum?: ChecksumAlgorithm;
-  /** Retention policy applied after every successful save. */
-  keeper?: StatesKeeper;
-  /** Called when the lock was taken over from a writer that died without closing. */
-  onStaleLock?: (holder: LockHolder) => void;
-  /**
-   * Wall clock (ms since the epoch) for `createdAt`, default `Date.now`. Only informational:
-   * names and `latest` depend on sequence numbers, never on time.
-   */
-  clock?: () => number;
-}
-
-/** A complete snapshot (valid manifest), as listed by {@linkcode StateStore.list}. */
-export interface SnapshotInfo {
-  /** Path of the snapshot directory (store directory + name). */
-  path: string;
-  /** Directory name, `<sequence>.snapshot`. */
-  name: string;
-  /** Sequence number: strictly increasing per store. */
-  sequence: number;
-  /** Creation time recorded in the manifest. */
-  createdAt: Date;
-  /** Total bytes of the files (manifest excluded). */
-  bytes: number;
-  /** Number of files (manifest excluded). */
-  files: number;
-  /** Component names, in registration order at save time. */
-  components: string[];
-  /** Metadata passed to `save({meta})`, if any. */
-  meta?: unknown;
-}
-
-/** Options of {@linkcode StateStore.save}. */
-export interface SaveOptions {
-  /**
-   * JSON metadata stored in the manifest and reported by `list()` (e.g. a loop position). A value
-   * JSON would change or drop (NaN, a function, a Date, ...) is an `InvalidArgumentError` naming
-   * its path (`meta.position.byFile[0] is NaN`); nothing is saved.
-   */
-  meta?: unknown;
-  /**
-   * Cancel the save: checked before each component and before the final rename; an aborted
-   * save leaves no snapshot and rejects with `AbortedError`.
-   */
-  signal?: AbortSignal;
-}
-
-/** Options of {@linkcode StateStore.load}. */
-export interface LoadOptions {
-  /**
-   * With `"latest"`: when the newest snapshot is corrupt, report it through `onCorrupt` and try
-   * the next older one instead of throwing. Default `false` (a corrupt newest snapshot throws
-   * {@linkcode SnapshotCorruptError}).
-   */
-  fallback?: boolean;
-  /** Receives each corrupt snapshot skipped by `fallback`. */
-  onCorrupt?: (error: SnapshotCorruptError) => void;
-  /**
-   * Load even when a registered component is absent from the snapshot (its `loadState` is not
-   * called). Default `false`: {@linkcode StateMismatchError} before anything is loaded.
-   */
-  allowMissing?: boolean;
-  /** Cancel the load: checked between files and before the first `loadState` (then too late). */
-  signal?: AbortSignal;
-}
-
-interface Prepared {
-  path: string;
-  manifest: Manifest;
-  byComponent: Map<string, Map<string, VerifiedFile>>;
-}
-
-const STORE_OPTIONS = ["lock", "readOnly", "checksum", "keeper", "onStaleLock", "clock"] as const;
-const SAVE_OPTIONS = ["meta", "signal"] as const;
-const LOAD_OPTIONS = ["fallback", "onCorrupt", "allowMissing", "signal"] as const;
-const CHECKSUMS: readonly ChecksumAlgorithm[] = ["crc32", "sha256"];
-
-/**
- * Await a file-system step of a save; an OS error (a full disk, an I/O error) becomes a
- * {@linkcode SnapshotWriteError} naming the file and the step.
- */
-async function io<T>(file: string, step: string, dir: string, work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof SpoolError) throw error;
-    const what = file ? JSON.stringify(file) : "the snapshot directory";
-    throw new SnapshotWriteError(file, `${step} ${what}`, error, dir);
-  }
-}
+export type { PersistentState } from "./context.ts";
+export type { SnapshotInfo } from "./snapshot_reader.ts";
+export type { LoadOptions, SaveOptions, StateStoreOptions } from "./store_options.ts";
 
 /** The store directory exists but cannot be used, or cannot be created. */
 function unusable(action: string, dir: string, error: unknown): InvalidArgumentError {
@@ -205,10 +48,53 @@ function unusable(action: string, dir: string, error: unknown): InvalidArgumentE
   );
 }
 
-const TEMP_PREFIX = ".tmp-";
 const TRASH_PREFIX = ".trash-";
 /** Names of temporary and trash directories this store creates (nothing else is cleaned). */
 const LEFTOVER = /^\.(tmp|trash)-\d+-[0-9a-f]{12}$/;
+
+/** A read-only store's directory must exist (`given` is the path as the caller wrote it). */
+function assertReadableDirectory(action: string, path: string, given: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (error) {
+    if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) {
+      throw unusable(action, given, error);
+    }
+    throw new SnapshotNotFoundError(action, "the directory does not exist", {
+      received: given,
+      cause: error,
+    });
+  }
+  if (!info.isDirectory) {
+    throw new InvalidArgumentError(action, "the path is not a directory", { received: given });
+  }
+}
+
+/** A writable store's directory: created with its parents (durably) when missing. */
+function ensureWritableDirectory(action: string, path: string, given: string): void {
+  let created = false;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isDirectory) {
+      throw new InvalidArgumentError(action, "the path is not a directory", { received: given });
+    }
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw error;
+    if (!isNotFound(error)) throw unusable(action, given, error);
+    try {
+      Deno.mkdirSync(path, { recursive: true });
+    } catch (mkdirError) {
+      throw unusable(action, given, mkdirError);
+    }
+    created = true;
+  }
+  try {
+    if (created) syncDirSync(parentOf(path)); // make the new store directory itself durable
+  } catch (error) {
+    throw unusable(action, given, error);
+  }
+}
 
 /**
  * Crash-safe snapshots of registered components.
@@ -251,14 +137,12 @@ export class StateStore implements AsyncDisposable {
   /** The holder of a stale lock this store took over, if any. */
   readonly staleLock: LockHolder | undefined;
   readonly #lock: StoreLock | undefined;
-  readonly #checksum: ChecksumAlgorithm;
   readonly #keeper: StatesKeeper | undefined;
-  readonly #clock: () => number;
   readonly #states = new Map<string, PersistentState>();
+  readonly #writer: SnapshotWriter;
+  readonly #reader: SnapshotReader;
   #queue: Promise<unknown> = Promise.resolve();
-  #real: string | undefined;
   #closed = false;
-  #lastSequence = 0;
 
   /**
    * Open the store at `dir`.
@@ -271,67 +155,18 @@ export class StateStore implements AsyncDisposable {
     if (typeof dir !== "string" || dir === "") {
       throw new InvalidArgumentError(action, "dir must be a non-empty string", { received: dir });
     }
-    const o = optionsOf(action, options, STORE_OPTIONS);
-    const lock = optionalBoolean(action, "lock", o.lock) ?? true;
-    const readOnly = optionalBoolean(action, "readOnly", o.readOnly) ?? false;
-    const checksum = optionalOneOf(action, "checksum", o.checksum, CHECKSUMS) ?? "crc32";
-    const keeper = o.keeper as StatesKeeper | undefined;
-    if (keeper !== undefined && typeof keeper?.select !== "function") {
-      throw new InvalidArgumentError(action, "keeper must have a select() method", {
-        received: keeper,
-      });
-    }
-    const onStaleLock = optionalFunction<(holder: LockHolder) => void>(
-      action,
-      "onStaleLock",
-      o.onStaleLock,
-    );
-    const clock = optionalFunction<() => number>(action, "clock", o.clock);
+    const checked = storeOptionsOf(action, options);
     this.dir = dir.length > 1 ? dir.replace(/[\\/]+$/, "") : dir;
-    this.readOnly = readOnly;
-    this.#checksum = checksum;
-    this.#keeper = keeper;
-    this.#clock = clock ?? Date.now;
+    this.readOnly = checked.readOnly;
+    this.#keeper = checked.keeper;
+    this.#writer = new SnapshotWriter(this.dir, checked.checksum, checked.clock);
+    this.#reader = new SnapshotReader(this.dir, checked.lock && !checked.readOnly);
     if (this.readOnly) {
-      let info: Deno.FileInfo;
-      try {
-        info = Deno.statSync(this.dir);
-      } catch (error) {
-        if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) {
-          throw unusable(action, dir, error);
-        }
-        throw new SnapshotNotFoundError(action, "the directory does not exist", {
-          received: dir,
-          cause: error,
-        });
-      }
-      if (!info.isDirectory) {
-        throw new InvalidArgumentError(action, "the path is not a directory", { received: dir });
-      }
+      assertReadableDirectory(action, this.dir, dir);
       return;
     }
-    let created = false;
-    try {
-      const info = Deno.statSync(this.dir);
-      if (!info.isDirectory) {
-        throw new InvalidArgumentError(action, "the path is not a directory", { received: dir });
-      }
-    } catch (error) {
-      if (error instanceof InvalidArgumentError) throw error;
-      if (!isNotFound(error)) throw unusable(action, dir, error);
-      try {
-        Deno.mkdirSync(this.dir, { recursive: true });
-      } catch (mkdirError) {
-        throw unusable(action, dir, mkdirError);
-      }
-      created = true;
-    }
-    try {
-      if (created) syncDirSync(parentOf(this.dir)); // make the new store directory itself durable
-    } catch (error) {
-      throw unusable(action, dir, error);
-    }
-    if (lock) {
+    ensureWritableDirectory(action, this.dir, dir);
+    if (checked.lock) {
       try {
         this.#lock = StoreLock.acquire(this.dir);
       } catch (error) {
@@ -341,7 +176,7 @@ export class StateStore implements AsyncDisposable {
       this.staleLock = this.#lock.staleHolder;
       try {
         this.#cleanLeftovers();
-        if (this.staleLock) onStaleLock?.(this.staleLock);
+        if (this.staleLock) checked.onStaleLock?.(this.staleLock);
       } catch (error) {
         this.#lock.release();
         throw error;
@@ -409,148 +244,26 @@ export class StateStore implements AsyncDisposable {
    */
   save(options: SaveOptions = {}): Promise<string> {
     const action = "save snapshot";
-    let metaText: string | undefined;
-    let signal: AbortSignal | undefined;
+    let checked: CheckedSaveOptions;
     try {
-      const o = optionsOf(action, options, SAVE_OPTIONS);
-      signal = optionalSignal(action, "signal", o.signal);
-      // Checked (and copied) now: a value JSON would change is refused, never altered.
-      if (o.meta !== undefined) metaText = toExactJson(action, o.meta, "meta");
+      checked = saveOptionsOf(action, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#exclusive(action, () => this.#save(metaText, signal));
+    return this.#exclusive(action, () => this.#save(checked.metaText, checked.signal));
   }
 
   async #save(metaText: string | undefined, signal: AbortSignal | undefined): Promise<string> {
-    const action = "save snapshot";
     if (this.readOnly) {
-      throw new ClosedError(action, "the store is read-only", { received: this.dir });
+      throw new ClosedError("save snapshot", "the store is read-only", { received: this.dir });
     }
-    throwIfAborted(action, signal);
-    const seq = Math.max(this.#lastSequence, await this.#maxSequence()) + 1;
-    const tmp = join(this.dir, `${TEMP_PREFIX}${seq}-${randomSuffix()}`);
-    await io("", "create", this.dir, Deno.mkdir(tmp));
-    try {
-      const files: ManifestFile[] = [];
-      const dirs: string[] = [];
-      // Registrations made while this save runs belong to the next one.
-      const entries = [...this.#states];
-      for (const [name, obj] of entries) {
-        throwIfAborted(action, signal);
-        const compDir = join(tmp, name);
-        await io(name, "create", this.dir, Deno.mkdir(compDir));
-        const ctx = new SaveContextImpl(compDir, name, this.#checksum);
-        let written;
-        try {
-          await raceAbort(
-            action,
-            inCallback.run(this, async () => await obj.saveState(compDir, ctx)),
-            signal,
-          );
-          written = await ctx.settle();
-        } catch (error) {
-          await ctx.drain();
-          // A write through the context that failed in the file system is reported as such
-          // (with the file and the OS reason), not as the component's own failure.
-          if (error instanceof AbortedError || error instanceof SnapshotWriteError) throw error;
-          throw new StateComponentError(action, name, error);
-        }
-        for (const w of written) {
-          const { name: fileName, ...rest } = w;
-          files.push({ path: `${name}/${fileName}`, ...rest });
-        }
-        await this.#collectPlainFiles(tmp, name, "", ctx.names(), files, dirs);
-      }
-      // Make every file and directory durable before the manifest exists; concurrent fsyncs
-      // share journal commits, which matters for snapshots of many small files.
-      await Promise.all([
-        ...files.map((f) => io(f.path, "fsync", this.dir, syncFile(join(tmp, f.path)))),
-        ...dirs.map((d) => io(d.slice(tmp.length + 1), "fsync", this.dir, syncDir(d))),
-      ]);
-      files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-      const manifest: Manifest = {
-        format: MANIFEST_FORMAT,
-        version: MANIFEST_VERSION,
-        sequence: seq,
-        createdAt: new Date(this.#clock()).toISOString(),
-        littleEndian: HOST_LITTLE_ENDIAN,
-        checksum: this.#checksum,
-        components: entries.map(([name]) => name),
-        files,
-      };
-      if (metaText !== undefined) manifest.meta = JSON.parse(metaText);
-      const manifestPath = join(tmp, MANIFEST_NAME);
-      const manifestBytes = encodeManifest(manifest);
-      await io(
-        MANIFEST_NAME,
-        "write",
-        this.dir,
-        writeChecksummed(manifestPath, manifestBytes, "crc32", false),
-      );
-      // The manifest's content and its directory entry (and those of the component
-      // directories) must be durable before the rename publishes the snapshot.
-      await Promise.all([
-        io(MANIFEST_NAME, "fsync", this.dir, syncFile(manifestPath)),
-        io("", "fsync", this.dir, syncDir(tmp)),
-      ]);
-      const final = join(this.dir, snapshotName(seq));
-      throwIfAborted(action, signal);
-      if (await exists(final)) {
-        throw new SpoolError(action, "a snapshot with this sequence appeared meanwhile", {
-          received: final,
-        });
-      }
-      await io("", "rename", this.dir, Deno.rename(tmp, final));
-      this.#lastSequence = seq;
-      await io("", "fsync the store directory after renaming", this.dir, syncDir(this.dir));
-      // Retention runs once the snapshot is published; if it fails, the snapshot stays valid
-      // and the error still reaches the caller.
-      if (this.#keeper) await this.#prune(this.#keeper);
-      return final;
-    } catch (error) {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      throw error;
-    }
-  }
-
-  /** Find, checksum and fsync files a component wrote itself; fsync its directories. */
-  async #collectPlainFiles(
-    root: string,
-    component: string,
-    sub: string,
-    viaCtx: Set<string>,
-    out: ManifestFile[],
-    dirs: string[],
-  ): Promise<void> {
-    const dirPath = join(root, component, sub);
-    for await (const entry of Deno.readDir(dirPath)) {
-      const rel = sub ? `${sub}/${entry.name}` : entry.name;
-      if (entry.isDirectory) {
-        await this.#collectPlainFiles(root, component, rel, viaCtx, out, dirs);
-      } else if (entry.isFile) {
-        if (!sub && viaCtx.has(entry.name)) continue;
-        const path = join(dirPath, entry.name);
-        const digest = await readChecksummed(path, this.#checksum);
-        out.push({
-          path: `${component}/${rel}`,
-          size: digest.size,
-          checksum: digest.checksum,
-          codec: "file",
-        });
-      } else {
-        throw new StateComponentError(
-          "save snapshot",
-          component,
-          new InvalidArgumentError(
-            "save snapshot",
-            "only regular files and directories may be written",
-            { received: rel },
-          ),
-        );
-      }
-    }
-    dirs.push(dirPath);
+    // Registrations made while this save runs belong to the next one.
+    const components = [...this.#states];
+    const final = await this.#writer.write({ components, owner: this, metaText, signal });
+    // Retention runs once the snapshot is published; if it fails, the snapshot stays valid
+    // and the error still reaches the caller.
+    if (this.#keeper) await this.#prune(this.#keeper);
+    return final;
   }
 
   /**
@@ -572,62 +285,13 @@ export class StateStore implements AsyncDisposable {
     options: LoadOptions = {},
   ): Promise<string | undefined> {
     const action = "load snapshot";
-    let checked: LoadOptions;
+    let checked: ReadOptions;
     try {
-      const o = optionsOf(action, options, LOAD_OPTIONS);
-      checked = {
-        fallback: optionalBoolean(action, "fallback", o.fallback),
-        onCorrupt: optionalFunction<(error: SnapshotCorruptError) => void>(
-          action,
-          "onCorrupt",
-          o.onCorrupt,
-        ),
-        allowMissing: optionalBoolean(action, "allowMissing", o.allowMissing),
-        signal: optionalSignal(action, "signal", o.signal),
-      };
+      checked = loadOptionsOf(action, options);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#exclusive(action, () => this.#load(target, checked));
-  }
-
-  async #load(target: string | number, options: LoadOptions): Promise<string | undefined> {
-    const action = "load snapshot";
-    if (target === "latest") {
-      // A store without the lock may read beside a writer whose retention removes snapshots
-      // while we list or read them (and readdir may miss entries renamed meanwhile): list again
-      // a few times before concluding there is nothing. The writer publishes a new snapshot
-      // before removing an old one, so a fresh listing finds it.
-      const attempts = this.#lock ? 1 : 4;
-      for (let attempt = 0; attempt < attempts; attempt++) {
-        let vanished = false;
-        const candidates = (await this.#snapshotDirs()).reverse();
-        for (const c of candidates) {
-          let prepared: Prepared;
-          try {
-            prepared = await this.#prepare(c.path, true, options);
-          } catch (error) {
-            if (error instanceof SnapshotNotFoundError) {
-              vanished = true; // removed while we read it
-              continue;
-            }
-            if (error instanceof SnapshotCorruptError && options.fallback) {
-              options.onCorrupt?.(error);
-              continue;
-            }
-            throw error;
-          }
-          await this.#apply(prepared, options.signal);
-          return c.path;
-        }
-        if (!vanished && candidates.length > 0) break;
-      }
-      return undefined;
-    }
-    const path = await this.#resolve(action, target);
-    const prepared = await this.#prepare(path, true, options);
-    await this.#apply(prepared, options.signal);
-    return path;
+    return this.#exclusive(action, () => this.#reader.load(target, this.#states, this, checked));
   }
 
   /**
@@ -635,11 +299,7 @@ export class StateStore implements AsyncDisposable {
    * info or throw {@linkcode SnapshotCorruptError} / {@linkcode SnapshotNotFoundError}.
    */
   verify(target: string | number): Promise<SnapshotInfo> {
-    return this.#exclusive("verify snapshot", async () => {
-      const path = await this.#resolve("verify snapshot", target);
-      const prepared = await this.#prepare(path, false, { allowMissing: true });
-      return infoOf(path, prepared.manifest);
-    });
+    return this.#exclusive("verify snapshot", () => this.#reader.verify(target, this.#states));
   }
 
   /**
@@ -653,26 +313,12 @@ export class StateStore implements AsyncDisposable {
         new ClosedError("list snapshots", "the store is closed", { received: this.dir }),
       );
     }
-    return this.#list();
+    return this.#reader.list();
   }
 
   /** The newest complete snapshot's info (not verified), or `undefined`. */
   async latest(): Promise<SnapshotInfo | undefined> {
     return (await this.list()).at(-1);
-  }
-
-  async #list(): Promise<SnapshotInfo[]> {
-    const out: SnapshotInfo[] = [];
-    for (const c of await this.#snapshotDirs()) {
-      try {
-        const manifest = await this.#readManifest(c.path);
-        if (manifest.sequence !== c.sequence) continue;
-        out.push(infoOf(c.path, manifest));
-      } catch (error) {
-        if (!(error instanceof SnapshotCorruptError)) throw error;
-      }
-    }
-    return out;
   }
 
   /**
@@ -695,7 +341,7 @@ export class StateStore implements AsyncDisposable {
   }
 
   async #prune(keeper: StatesKeeper): Promise<string[]> {
-    const infos = await this.#list();
+    const infos = await this.#reader.list();
     const known = new Map(infos.map((i) => [i.path, i]));
     const removed: string[] = [];
     const selected: unknown = keeper.select(infos);
@@ -755,10 +401,9 @@ export class StateStore implements AsyncDisposable {
     if (this.#closed) throw new ClosedError(action, "the store is closed", { received: this.dir });
   }
 
-  /** Run `fn` after every operation queued before it; refuse at once when closed. */
   /** A component calling save/load/prune/verify/close from its own callback would deadlock. */
   #assertNotReentrant(action: string): void {
-    if (inCallback.getStore() === this) {
+    if (isInComponentCall(this)) {
       throw new InvalidArgumentError(
         action,
         "called from a component's saveState/loadState of the same store (it would wait for itself)",
@@ -767,6 +412,7 @@ export class StateStore implements AsyncDisposable {
     }
   }
 
+  /** Run `fn` after every operation queued before it; refuse at once when closed. */
   #exclusive<T>(action: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new ClosedError(action, "the store is closed", { received: this.dir }));
@@ -779,252 +425,5 @@ export class StateStore implements AsyncDisposable {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => {});
     return run;
-  }
-
-  /** The store directory with symbolic links and relative parts resolved (cached). */
-  async #realDir(): Promise<string> {
-    return this.#real ??= await Deno.realPath(this.dir);
-  }
-
-  async #snapshotDirs(): Promise<{ path: string; sequence: number }[]> {
-    const out: { path: string; sequence: number }[] = [];
-    for await (const entry of Deno.readDir(this.dir)) {
-      const seq = parseSnapshotName(entry.name);
-      if (seq === undefined || !entry.isDirectory) continue;
-      out.push({ path: join(this.dir, entry.name), sequence: seq });
-    }
-    return out.sort((a, b) => a.sequence - b.sequence);
-  }
-
-  async #maxSequence(): Promise<number> {
-    let max = 0;
-    for await (const entry of Deno.readDir(this.dir)) {
-      const seq = parseSnapshotName(entry.name);
-      if (seq !== undefined && seq > max) max = seq;
-    }
-    return max;
-  }
-
-  async #resolve(action: string, target: string | number): Promise<string> {
-    let path: string;
-    if (typeof target === "number") {
-      if (!Number.isSafeInteger(target) || target < 0) {
-        throw new InvalidArgumentError(action, "a sequence must be an integer >= 0", {
-          received: target,
-        });
-      }
-      path = join(this.dir, snapshotName(target));
-    } else if (typeof target === "string" && /[\\/]/.test(target)) {
-      // A path: it must name a directory of THIS store (a snapshot of another store, or any
-      // other directory, is refused as such, never reported as a corrupt snapshot).
-      const name = target.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "";
-      let parent: string;
-      try {
-        parent = await Deno.realPath(parentOf(target.replace(/[\\/]+$/, "")));
-      } catch (error) {
-        if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) throw error;
-        parent = "";
-      }
-      if (parent === "" || parent !== await this.#realDir()) {
-        throw new InvalidArgumentError(
-          action,
-          `the path is outside this store (${this.dir}); pass a snapshot path of this store, a ` +
-            "snapshot directory name or a sequence number",
-          { received: target },
-        );
-      }
-      if (parseSnapshotName(name) === undefined) {
-        throw new SnapshotNotFoundError(
-          action,
-          "the path is not named like a snapshot directory (NNNNNNNNNNNN.snapshot)",
-          { received: target },
-        );
-      }
-      path = join(this.dir, name);
-    } else if (typeof target === "string" && parseSnapshotName(target) !== undefined) {
-      path = join(this.dir, target); // a bare snapshot name is always one of this store
-    } else {
-      throw new InvalidArgumentError(
-        action,
-        "target must be a snapshot path of this store, a snapshot directory name, a sequence " +
-          'number or "latest"',
-        { received: target },
-      );
-    }
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(path);
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new SnapshotNotFoundError(action, "no such snapshot", {
-          received: target,
-          cause: error,
-        });
-      }
-      throw error;
-    }
-    if (!info.isDirectory) {
-      throw new SnapshotNotFoundError(action, "the path is not a snapshot directory", {
-        received: target,
-      });
-    }
-    return path;
-  }
-
-  async #readManifest(path: string): Promise<Manifest> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await Deno.readFile(join(path, MANIFEST_NAME));
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new SnapshotCorruptError(path, MANIFEST_NAME, "the manifest is missing", {
-          cause: error,
-        });
-      }
-      throw error;
-    }
-    return decodeManifest(path, bytes);
-  }
-
-  /**
-   * {@linkcode StateStore.#verifyFiles}, except that damage found in a snapshot directory that
-   * has meanwhile disappeared (pruned by the writer while a read-only store reads it) is a
-   * {@linkcode SnapshotNotFoundError}, not corruption.
-   */
-  async #prepare(path: string, keep: boolean, options: LoadOptions): Promise<Prepared> {
-    try {
-      return await this.#verifyFiles(path, keep, options);
-    } catch (error) {
-      if (error instanceof SnapshotCorruptError && !(await exists(path))) {
-        throw new SnapshotNotFoundError(
-          "load snapshot",
-          "the snapshot was removed while being read",
-          { received: path, cause: error },
-        );
-      }
-      throw error;
-    }
-  }
-
-  /** Verify every file of snapshot `path`; keep the content of context-written files. */
-  async #verifyFiles(path: string, keep: boolean, options: LoadOptions): Promise<Prepared> {
-    const manifest = await this.#readManifest(path);
-    const nameSeq = parseSnapshotName(path.split(/[\\/]/).pop() ?? "");
-    if (nameSeq !== undefined && nameSeq !== manifest.sequence) {
-      throw new SnapshotCorruptError(
-        path,
-        MANIFEST_NAME,
-        `the manifest's sequence ${manifest.sequence} does not match the directory name`,
-      );
-    }
-    if (!manifest.littleEndian || !HOST_LITTLE_ENDIAN) {
-      throw new SnapshotCorruptError(
-        path,
-        MANIFEST_NAME,
-        "the snapshot or this host is big-endian; only little-endian snapshots are supported",
-      );
-    }
-    if (!options.allowMissing) {
-      const missing = this.names.filter((n) => !manifest.components.includes(n));
-      if (missing.length) {
-        throw new StateMismatchError(
-          "load snapshot",
-          `registered components ${JSON.stringify(missing)} are not in the snapshot ` +
-            `(pass allowMissing: true to load the others)`,
-          { received: path },
-        );
-      }
-    }
-    const byComponent = new Map<string, Map<string, VerifiedFile>>();
-    for (const c of manifest.components) byComponent.set(c, new Map());
-    for (const entry of manifest.files) {
-      throwIfAborted("load snapshot", options.signal);
-      const diskPath = join(path, entry.path);
-      const component = entry.path.slice(0, entry.path.indexOf("/"));
-      const wanted = this.#states.has(component);
-      let digest;
-      try {
-        const st = await Deno.stat(diskPath);
-        if (!st.isFile) throw new SnapshotCorruptError(path, entry.path, "not a regular file");
-        if (st.size !== entry.size) {
-          throw new SnapshotCorruptError(
-            path,
-            entry.path,
-            `size ${st.size} does not match the manifest's ${entry.size}`,
-          );
-        }
-        digest = await readChecksummed(
-          diskPath,
-          manifest.checksum,
-          keep && wanted && entry.codec !== "file" ? entry.size : undefined,
-        );
-      } catch (error) {
-        if (error instanceof SnapshotCorruptError) throw error;
-        if (isNotFound(error)) {
-          throw new SnapshotCorruptError(path, entry.path, "the file is missing", {
-            cause: error,
-          });
-        }
-        throw error;
-      }
-      if (digest.size !== entry.size) {
-        throw new SnapshotCorruptError(
-          path,
-          entry.path,
-          `size ${digest.size} does not match the manifest's ${entry.size}`,
-        );
-      }
-      if (digest.checksum !== entry.checksum) {
-        throw new SnapshotCorruptError(
-          path,
-          entry.path,
-          `${manifest.checksum} ${digest.checksum} does not match the manifest's ${entry.checksum}`,
-        );
-      }
-      byComponent.get(component)!.set(entry.path.slice(component.length + 1), {
-        entry,
-        diskPath,
-        bytes: digest.bytes,
-      });
-    }
-    return { path, manifest, byComponent };
-  }
-
-  async #apply(prepared: Prepared, signal?: AbortSignal): Promise<void> {
-    throwIfAborted("load snapshot", signal);
-    for (const [name, obj] of [...this.#states]) {
-      const files = prepared.byComponent.get(name);
-      if (!files) continue; // allowMissing
-      const ctx = new LoadContextImpl(name, files);
-      try {
-        await inCallback.run(this, async () => await obj.loadState(join(prepared.path, name), ctx));
-      } catch (error) {
-        throw new StateComponentError("load snapshot", name, error);
-      }
-    }
-  }
-}
-
-function infoOf(path: string, manifest: Manifest): SnapshotInfo {
-  const info: SnapshotInfo = {
-    path,
-    name: path.split(/[\\/]/).pop() ?? path,
-    sequence: manifest.sequence,
-    createdAt: new Date(manifest.createdAt),
-    bytes: manifest.files.reduce((sum, f) => sum + f.size, 0),
-    files: manifest.files.length,
-    components: [...manifest.components],
-  };
-  if (manifest.meta !== undefined) info.meta = manifest.meta;
-  return info;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (isNotFound(error)) return false;
-    throw error;
   }
 }
