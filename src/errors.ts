@@ -169,6 +169,8 @@ export class SpoolError extends Error {
  */
 export class InternalError extends SpoolError {
   /**
+   * Build the error of a broken invariant; the reason gets a note that this is a bug in spool.
+   *
    * @param action what spool was doing
    * @param reason which invariant broke
    * @param options the value that broke it and the cause, if any

@@ -7,7 +7,6 @@
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { isRecord } from "../_internal/options.ts";
 import type { SnapshotInfo } from "./snapshot_reader.ts";
-import type { StateStore } from "./store.ts";
 
 /**
  * A retention policy. `select` receives the store's complete snapshots (temporary directories of
@@ -18,6 +17,12 @@ import type { StateStore } from "./store.ts";
 export interface StatesKeeper {
   /** Choose the snapshots to delete among `snapshots` (complete, sorted by sequence). */
   select(snapshots: readonly SnapshotInfo[]): Iterable<SnapshotInfo>;
+}
+
+/** What a keeper needs of a store to clean it up: a `StateStore` is one. */
+export interface PrunableStore {
+  /** Remove the snapshots `keeper` selects; resolves to their paths. */
+  prune(keeper: StatesKeeper): Promise<string[]>;
 }
 
 /**
@@ -52,8 +57,8 @@ export class LatestStatesKeeper implements StatesKeeper {
   }
 
   /** Apply this keeper to `store` now (same as `store.prune(this)`); returns the removed paths. */
-  cleanup(store: StateStore): Promise<string[]> {
-    if (typeof (store as Partial<StateStore> | null)?.prune !== "function") {
+  cleanup(store: PrunableStore): Promise<string[]> {
+    if (typeof (store as Partial<PrunableStore> | null)?.prune !== "function") {
       return Promise.reject(
         new InvalidArgumentError("clean up snapshots", "store must be a StateStore", {
           received: store,

@@ -25,5 +25,5 @@ export type { ArrayState, JsonState, RecordState } from "./states.ts";
 export { arrayState, jsonState, recordState } from "./states.ts";
 export type { PeriodicSaveConditionOptions, SaveCondition } from "./conditions.ts";
 export { anyCondition, EveryNCondition, PeriodicSaveCondition } from "./conditions.ts";
-export type { StatesKeeper } from "./keepers.ts";
+export type { PrunableStore, StatesKeeper } from "./keepers.ts";
 export { LatestStatesKeeper } from "./keepers.ts";
