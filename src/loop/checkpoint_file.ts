@@ -11,9 +11,10 @@ import { frameAdapter } from "../frame/adapter.ts";
 import type { FrameReader, FrameWriter } from "../frame/codec.ts";
 import type { Frame, NumericColumn } from "../frame/frame.ts";
 import { type ArraySink, decodeValue } from "../frame/values.ts";
-import type { LoadContext, SaveContext } from "../state/mod.ts";
+import { type LoadContext, type SaveContext, StateComponentError } from "../state/mod.ts";
+import { FrameError } from "../frame/errors.ts";
 import { frameSignature, SiteBuffer } from "./buffers.ts";
-import { LoopCheckpointError, LoopMisuseError } from "./errors.ts";
+import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 import { recordProblems } from "./record.ts";
 import type { StoredState } from "./states.ts";
 
@@ -270,4 +271,13 @@ export function loadLoopFile(
   const sites = new Map<string, SiteBuffer>();
   file.sites.forEach((r, i) => sites.set(r.name, loadSite(ctx, r, i, adapters, action)));
   return { position: file.position, restored, sites };
+}
+
+/** The loop's own typed error when the store wrapped it in a `StateComponentError`. */
+export function loopErrorOf(error: unknown): unknown {
+  const cause = error instanceof StateComponentError ? error.cause : undefined;
+  return cause instanceof LoopCheckpointError || cause instanceof LoopMisuseError ||
+      cause instanceof LoopStateError || cause instanceof FrameError
+    ? cause
+    : error;
 }

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { ClosedError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError } from "../errors.ts";
+import { LoopMisuseError } from "./errors.ts";
 import type { SiteBuffer } from "./buffers.ts";
 
 /** The shared, mutable position and flags of one `StatefulLoop`. */
@@ -17,6 +18,8 @@ export class LoopCursor {
   position = 0;
   /** The buffer sites, in first-use (or checkpoint) order. */
   sites = new Map<string, SiteBuffer>();
+  /** `true` when the loop runs `items()` (which does not buffer). */
+  plain = false;
   /** `true` while the body runs an item or the final pass (`buffer()` is allowed). */
   inBody = false;
   /** `true` while the body runs the end-of-source pass. */
@@ -52,5 +55,30 @@ export class LoopCursor {
   clearTimer(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** Throw unless `buffer()` is allowed: the loop is open, runs `iterate()`, is inside its body. */
+  assertInBody(action: string, site: unknown): void {
+    this.assertOpen(action);
+    if (this.plain) {
+      throw new LoopMisuseError(
+        action,
+        "loop.items() does not buffer (its end-of-source flush needs the final step): use " +
+          "loop.iterate()",
+        { received: site },
+      );
+    }
+    if (!this.inBody) {
+      throw new LoopMisuseError(
+        action,
+        this.stopped
+          ? "the loop stopped in the middle of an item; open it again to resume"
+          : "buffer() must be called inside the body of a loop.iterate() loop",
+        { received: site },
+      );
+    }
+    if (typeof site !== "string" || site === "") {
+      throw new InvalidArgumentError(action, "site must be a non-empty string", { received: site });
+    }
   }
 }

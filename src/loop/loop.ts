@@ -10,23 +10,17 @@
  * @module
  */
 
-import { assertNumber, InvalidArgumentError } from "../errors.ts";
+import { assertNumber } from "../errors.ts";
 import { optionalBoolean, optionalSignal, optionsOf } from "../_internal/options.ts";
 import { openSource } from "../_internal/iterate.ts";
 import { type FrameAdapter, frameAdapter } from "../frame/adapter.ts";
-import { FrameError } from "../frame/errors.ts";
 import type { Frame } from "../frame/frame.ts";
-import {
-  LatestStatesKeeper,
-  StateComponentError,
-  StateMismatchError,
-  StateStore,
-} from "../state/mod.ts";
+import { LatestStatesKeeper, StateMismatchError, StateStore } from "../state/mod.ts";
 import type { AnyIterable } from "../stream/sized.ts";
-import { type Flush, SiteBuffer, type SiteInfo } from "./buffers.ts";
-import { COMPONENT, loadLoopFile, saveLoopFile } from "./checkpoint_file.ts";
+import { type Flush, siteFor, type SiteInfo } from "./buffers.ts";
+import { COMPONENT, loadLoopFile, loopErrorOf, saveLoopFile } from "./checkpoint_file.ts";
 import { LoopCursor } from "./cursor.ts";
-import { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
+import { LoopCheckpointError, LoopMisuseError } from "./errors.ts";
 import {
   type CheckpointTriggers,
   LoopIteration,
@@ -50,25 +44,7 @@ import {
   StateBindings,
 } from "./state_binding.ts";
 
-export type {
-  BufferOptions,
-  CheckpointOptions,
-  IterateOptions,
-  StatefulLoopOptions,
-} from "./loop_options.ts";
-export type { LoopIterator, LoopStep } from "./loop_iteration.ts";
-export type { AnyFunction, BindFunctionOptions, BindObjectOptions } from "./state_binding.ts";
-
 const MB = 1024 * 1024;
-
-/** The loop's own typed error when the store wrapped it in a `StateComponentError`. */
-function unwrap(error: unknown): unknown {
-  const cause = error instanceof StateComponentError ? error.cause : undefined;
-  return cause instanceof LoopCheckpointError || cause instanceof LoopMisuseError ||
-      cause instanceof LoopStateError || cause instanceof FrameError
-    ? cause
-    : error;
-}
 
 const OPEN = Symbol("StatefulLoop.open");
 
@@ -117,7 +93,6 @@ export class StatefulLoop implements AsyncDisposable {
   readonly #cursor: LoopCursor;
   readonly #bindings: StateBindings;
   #started = false;
-  #plain = false;
   #checkpoints = 0;
 
   /**
@@ -182,7 +157,7 @@ export class StatefulLoop implements AsyncDisposable {
       (loop as { resumed: boolean }).resumed = loaded !== undefined;
     } catch (error) {
       await store.close();
-      const own = unwrap(error);
+      const own = loopErrorOf(error);
       if (own !== error) throw own;
       if (error instanceof StateMismatchError) {
         throw new LoopCheckpointError(
@@ -397,7 +372,7 @@ export class StatefulLoop implements AsyncDisposable {
         { received: this.sites.filter((x) => x.frames > 0).map((x) => x.site) },
       );
     }
-    this.#plain = plain;
+    this.#cursor.plain = plain;
     return new LoopIteration<T>({
       cursor: this.#cursor,
       triggers: this.#triggers,
@@ -440,25 +415,12 @@ export class StatefulLoop implements AsyncDisposable {
   ): Flush<K, F> | undefined {
     const action = "buffer frames";
     const cursor = this.#cursor;
-    this.#assertBufferable(action, site);
+    cursor.assertInBody(action, site);
     checkBufferOptions(action, options as BufferOptions<unknown>);
     const limitMb = options.memoryLimitMb ?? this.#limitMb;
     assertNumber(action, "memoryLimitMb", limitMb, 0);
     const adapter = (options.adapter ?? frameAdapter) as FrameAdapter<unknown>;
-    let buf = cursor.sites.get(site);
-    if (buf === undefined) {
-      buf = new SiteBuffer(site, adapter);
-      cursor.sites.set(site, buf);
-    } else if (buf.adapter !== adapter) {
-      if (buf.adapter.name !== adapter.name) {
-        throw new LoopMisuseError(
-          action,
-          `site "${site}" holds "${buf.adapter.name}" frames`,
-          { received: adapter.name },
-        );
-      }
-      buf.adapter = adapter; // restored site: the caller's adapter instance of the same name
-    }
+    const buf = siteFor(cursor.sites, site, adapter);
     if (data !== undefined) buf.add(data as Record<string, unknown>);
     if (!buf.holds) return undefined;
     if (cursor.final || buf.bytes >= Math.round(limitMb * MB)) {
@@ -466,32 +428,6 @@ export class StatefulLoop implements AsyncDisposable {
       return buf.flush(cursor.final) as Flush<K, F>;
     }
     return undefined;
-  }
-
-  /** `buffer()` is allowed: the loop is open, runs `iterate()` and is inside its body. */
-  #assertBufferable(action: string, site: unknown): void {
-    const cursor = this.#cursor;
-    cursor.assertOpen(action);
-    if (this.#plain) {
-      throw new LoopMisuseError(
-        action,
-        "loop.items() does not buffer (its end-of-source flush needs the final step): use " +
-          "loop.iterate()",
-        { received: site },
-      );
-    }
-    if (!cursor.inBody) {
-      throw new LoopMisuseError(
-        action,
-        cursor.stopped
-          ? "the loop stopped in the middle of an item; open it again to resume"
-          : "buffer() must be called inside the body of a loop.iterate() loop",
-        { received: site },
-      );
-    }
-    if (typeof site !== "string" || site === "") {
-      throw new InvalidArgumentError(action, "site must be a non-empty string", { received: site });
-    }
   }
 
   /** Ask for a checkpoint when the current item completes (whatever the triggers say). */
@@ -504,7 +440,7 @@ export class StatefulLoop implements AsyncDisposable {
     try {
       await this.#store.save({ meta: { position: this.#cursor.position } });
     } catch (error) {
-      throw unwrap(error);
+      throw loopErrorOf(error);
     }
     this.#cursor.requested = false;
     this.#checkpoints++;
