@@ -163,3 +163,29 @@ export class SiteBuffer {
     return out;
   }
 }
+
+/**
+ * The buffer site `name` of `sites`, created on first use with `adapter`. A restored site takes
+ * the caller's adapter instance of the same name; another adapter is a `LoopMisuseError`.
+ */
+export function siteFor(
+  sites: Map<string, SiteBuffer>,
+  name: string,
+  adapter: FrameAdapter<unknown>,
+): SiteBuffer {
+  let site = sites.get(name);
+  if (site === undefined) {
+    site = new SiteBuffer(name, adapter);
+    sites.set(name, site);
+  } else if (site.adapter !== adapter) {
+    if (site.adapter.name !== adapter.name) {
+      throw new LoopMisuseError(
+        "buffer frames",
+        `site "${name}" holds "${site.adapter.name}" frames`,
+        { received: adapter.name },
+      );
+    }
+    site.adapter = adapter; // restored site: the caller's adapter instance of the same name
+  }
+  return site;
+}

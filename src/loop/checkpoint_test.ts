@@ -153,3 +153,31 @@ Deno.test("a snapshot with a loop component beside others still needs a valid re
     await assert.rejects(StatefulLoop.open(dir), LoopCheckpointError);
   });
 });
+
+Deno.test("incompatible checkpoint version and foreign snapshots are LoopCheckpointErrors", async () => {
+  await withDir(async (dir) => {
+    {
+      await using store = new StateStore(dir);
+      store.register("loop", {
+        saveState: (_d, ctx) => ctx.writeJson("loop.json", { format: "spool.loop", version: 99 }),
+        loadState: () => {},
+      });
+      await store.save();
+    }
+    await assert.rejects(
+      () => StatefulLoop.open(dir),
+      (e: unknown) => e instanceof LoopCheckpointError && /version 99/.test(e.message),
+    );
+  });
+  await withDir(async (dir) => {
+    {
+      await using store = new StateStore(dir);
+      store.register("other", { saveState: () => {}, loadState: () => {} });
+      await store.save();
+    }
+    await assert.rejects(() => StatefulLoop.open(dir), LoopCheckpointError);
+    // the lock was released: the store can be opened again
+    await using store = new StateStore(dir);
+    assert.equal((await store.list()).length, 1);
+  });
+});

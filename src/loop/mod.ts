@@ -8,15 +8,12 @@
 
 export { LoopCheckpointError, LoopMisuseError, LoopStateError } from "./errors.ts";
 export type { Flush, SiteInfo } from "./buffers.ts";
-export {
-  type AnyFunction,
-  type BindFunctionOptions,
-  type BindObjectOptions,
-  type BufferOptions,
-  type CheckpointOptions,
-  type IterateOptions,
-  type LoopIterator,
-  type LoopStep,
-  StatefulLoop,
-  type StatefulLoopOptions,
-} from "./loop.ts";
+export { StatefulLoop } from "./loop.ts";
+export type { LoopIterator, LoopStep } from "./loop_iteration.ts";
+export type {
+  BufferOptions,
+  CheckpointOptions,
+  IterateOptions,
+  StatefulLoopOptions,
+} from "./loop_options.ts";
+export type { AnyFunction, BindFunctionOptions, BindObjectOptions } from "./state_binding.ts";

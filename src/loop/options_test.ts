@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
 import { Frame } from "../frame/frame.ts";
 import { LoopStateError } from "./errors.ts";
-import { StatefulLoop, type StatefulLoopOptions } from "./loop.ts";
+import { StatefulLoop, type StatefulLoopOptions } from "./mod.ts";
 import { withTempDir } from "../../tests/temp_dir.ts";
 
 const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-loop-opts-");

@@ -1,23 +1,17 @@
+/** StatefulLoop: order, buffers and their flushes, resume, misuse, Arrow frames, `items()`. */
+
 import assert from "node:assert/strict";
 import * as arrow from "npm:apache-arrow@19";
-import { ClosedError } from "../src/errors.ts";
-import { arrowAdapter, Frame } from "../src/frame/mod.ts";
-import {
-  type Flush,
-  LoopCheckpointError,
-  LoopMisuseError,
-  LoopStateError,
-  StatefulLoop,
-} from "../src/loop/mod.ts";
-import { StateStore } from "../src/state/mod.ts";
-import { parameterInfo } from "../src/loop/params.ts";
-import { withTempDir } from "./temp_dir.ts";
+import { ClosedError } from "../errors.ts";
+import { arrowAdapter, Frame } from "../frame/mod.ts";
+import { type Flush, LoopMisuseError, StatefulLoop } from "./mod.ts";
+import { withTempDir } from "../../tests/temp_dir.ts";
 
 const withDir = (fn: (dir: string) => void | Promise<void>) => withTempDir(fn, "spool-loop-");
 
 const f64 = (...v: number[]) => new Frame({ value: new Float64Array(v) });
 
-Deno.test("seed example 1: bound function state sums to 3, buffer flushes every item", async () => {
+Deno.test("a bound function's state sums the items; a site under a tiny memory limit flushes every item", async () => {
   await withDir(async (dir) => {
     await using loop = await StatefulLoop.open(dir);
     function processFn(df: Frame<{ value: Float64Array }>, aggState: { sum: number }) {
@@ -38,7 +32,7 @@ Deno.test("seed example 1: bound function state sums to 3, buffer flushes every 
   });
 });
 
-Deno.test("seed example 2: items arrive in order", async () => {
+Deno.test("iterate yields the items in source order; position counts the completed ones", async () => {
   await withDir(async (dir) => {
     await using loop = await StatefulLoop.open(dir);
     const out: number[] = [];
@@ -252,112 +246,102 @@ Deno.test("a shorter replayed source than the checkpoint position is a LoopMisus
   });
 });
 
-Deno.test("bindObjectState: reassignment and mutation persist; restored onto the object", async () => {
-  class Model {
-    weights = new Float64Array([0, 0]);
-    steps = 0;
-    label = "init";
+/** Run `fn` inside the body of the first item of `loop.iterate([1, 2])`, then stop the loop. */
+async function inFirstItem(loop: StatefulLoop, fn: () => void): Promise<void> {
+  const it = loop.iterate([1, 2]);
+  const first = await it.next();
+  assert.equal(first.value && first.value.item, 1);
+  try {
+    fn();
+  } finally {
+    await it.return();
   }
+}
+
+Deno.test("misuse: buffer() outside the body of iterate() is a LoopMisuseError", async () => {
   await withDir(async (dir) => {
-    {
-      await using loop = await StatefulLoop.open(dir);
-      const m = loop.bindObjectState(new Model(), { keys: ["weights", "steps", "label"] });
-      for await (const { item } of loop.iterate([1, 2])) {
-        m.weights[0]! += item as number;
-        m.steps++;
-        m.label = `after ${item}`;
-      }
-    }
     await using loop = await StatefulLoop.open(dir);
-    const m = loop.bindObjectState(new Model(), { keys: ["weights", "steps", "label"] });
-    assert.deepEqual([...m.weights], [3, 0]);
-    assert.equal(m.steps, 2);
-    assert.equal(m.label, "after 2");
+    assert.throws(() => loop.buffer("a", { v: f64(1) }), LoopMisuseError);
   });
 });
 
-Deno.test("bindFunctionState: restores into the caller's objects; new parameters keep defaults", async () => {
+Deno.test("misuse: a second iterate() on one loop is a LoopMisuseError", async () => {
   await withDir(async (dir) => {
-    {
-      await using loop = await StatefulLoop.open(dir);
-      const step = (x: number, acc: { n: number }) => (acc.n += x);
-      const acc = { n: 0 };
-      const bound = loop.bindFunctionState(step, { state: { acc } });
-      for await (const { item } of loop.iterate([5, 6])) bound(item);
-      assert.equal(acc.n, 11);
-    }
     await using loop = await StatefulLoop.open(dir);
-    const step = (x: number, acc: { n: number }, extra: { calls: number }) => {
-      extra.calls++;
-      return (acc.n += x);
-    };
-    const acc = { n: 0 };
-    const extra = { calls: 0 };
-    const bound = loop.bindFunctionState(step, { state: { acc, extra } });
-    assert.equal(acc.n, 11); // the caller's own object holds the restored value
-    assert.equal(bound(1), 12);
-    assert.equal(extra.calls, 1);
+    const gen = loop.iterate([1, 2]);
+    assert.throws(() => loop.iterate([1]), LoopMisuseError);
+    await gen.return();
   });
 });
 
-Deno.test("state binding errors: names, parameters, shapes", async () => {
+Deno.test("misuse: binding a state after iterate() was called is a LoopMisuseError", async () => {
   await withDir(async (dir) => {
     await using loop = await StatefulLoop.open(dir);
-    function f(a: number, total: { v: number }) {
-      return a + total.v;
-    }
-    const is = (re: RegExp) => (e: unknown) => e instanceof LoopStateError && re.test(e.message);
-    assert.throws(
-      () => loop.bindFunctionState(f, { state: { totl: { v: 0 } } }),
-      is(/"totl" is not a parameter of f; its parameters are \[a, total\]/),
-    );
-    assert.throws(
-      () => loop.bindFunctionState((x: number) => x, { state: {} }),
-      is(/no name/),
-    );
-    assert.throws(
-      () => loop.bindFunctionState(f.bind(null), { state: { total: { v: 0 } }, name: "g" }),
-      is(/cannot read the parameter names/),
-    );
-    assert.throws(
-      () => loop.bindFunctionState(f, { state: { total: 3 as unknown as object } }),
-      is(/must be an object/),
-    );
-    loop.bindFunctionState(f, { state: { total: { v: 0 } } });
-    assert.throws(
-      () => loop.bindFunctionState(f, { state: { total: { v: 0 } } }),
-      is(/already bound/),
-    );
-    assert.throws(() => loop.state("f", {}), is(/already bound/));
-    assert.throws(() => loop.bindObjectState({ a: 1 }, { keys: ["a"] }), is(/pass options.name/));
-    assert.throws(
-      () => loop.bindObjectState({ a: 1 } as { a: number; b?: number }, { keys: ["b"], name: "o" }),
-      is(/no attribute "b"/),
-    );
-    assert.throws(() => loop.state("fn", { cb: () => 1 }), is(/cannot be saved/));
-    class Weird {
-      x = new WeakMap();
-    }
-    assert.throws(() => loop.state("w", new Weird()), is(/cannot be saved/));
+    const gen = loop.iterate([1, 2]);
+    assert.throws(() => loop.state("late", {}), LoopMisuseError);
+    await gen.return();
   });
 });
 
-Deno.test("a state saved with another shape is refused on restore", async () => {
+Deno.test("misuse: a buffer site takes the keys of its first call on every call", async () => {
   await withDir(async (dir) => {
-    {
-      await using loop = await StatefulLoop.open(dir);
-      loop.state("w", { arr: [1] });
-      loop.state("t", new Float64Array(2));
-      for await (const _ of loop.iterate([1]));
-    }
     await using loop = await StatefulLoop.open(dir);
-    assert.throws(() => loop.state("t", new Float64Array(3)), LoopStateError);
-    assert.throws(() => loop.state("w", [] as unknown[]), LoopStateError);
-    assert.deepEqual(loop.unboundStates.sort(), ["t", "w"]);
+    await inFirstItem(loop, () => {
+      assert.equal(loop.buffer("a", { v: f64(1), w: f64(2) }, { memoryLimitMb: 1 }), undefined);
+      assert.throws(() => loop.buffer("a", { v: f64(1) }), /takes the keys \[v, w\]/);
+    });
   });
 });
 
-Deno.test("misuse errors: buffer outside iterate, second iterate, binding after start, closed", async () => {
+Deno.test("misuse: the frames of a buffer key keep the columns of its first frame", async () => {
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir);
+    await inFirstItem(loop, () => {
+      assert.equal(loop.buffer("a", { v: f64(1), w: f64(2) }, { memoryLimitMb: 1 }), undefined);
+      assert.throws(
+        () => loop.buffer("a", { v: new Frame({ other: new Float64Array(1) }), w: f64(1) }),
+        /holds frames with columns/,
+      );
+    });
+  });
+});
+
+Deno.test("misuse: buffering a non-Frame without options.adapter is refused", async () => {
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir);
+    await inFirstItem(loop, () => {
+      assert.throws(
+        () => loop.buffer("b", { t: arrow.tableFromArrays({ v: new Float64Array(1) }) }),
+        /pass options.adapter/,
+      );
+    });
+  });
+});
+
+Deno.test("misuse: buffer() after the loop stopped in the middle of an item says so", async () => {
+  await withDir(async (dir) => {
+    await using loop = await StatefulLoop.open(dir);
+    await inFirstItem(loop, () => {});
+    assert.throws(() => loop.buffer("a", undefined), /stopped in the middle of an item/);
+  });
+});
+
+Deno.test("misuse: iterate() on a closed loop is a ClosedError", async () => {
+  await withDir(async (dir) => {
+    const loop = await StatefulLoop.open(dir);
+    await loop.close();
+    assert.throws(() => loop.iterate([1]), ClosedError);
+  });
+});
+
+Deno.test("misuse: the constructor is internal (new StatefulLoop is a LoopMisuseError)", () => {
+  assert.throws(
+    () => new (StatefulLoop as unknown as new (...a: unknown[]) => unknown)("x", "y"),
+    LoopMisuseError,
+  );
+});
+
+Deno.test("misuse, in one run: buffer outside iterate, second iterate, binding after start, keys, columns, adapter, stopped, closed", async () => {
   await withDir(async (dir) => {
     const loop = await StatefulLoop.open(dir);
     assert.throws(() => loop.buffer("a", { v: f64(1) }), LoopMisuseError);
@@ -388,58 +372,6 @@ Deno.test("misuse errors: buffer outside iterate, second iterate, binding after 
       () => new (StatefulLoop as unknown as new (...a: unknown[]) => unknown)("x", "y"),
       LoopMisuseError,
     );
-  });
-});
-
-Deno.test("incompatible checkpoint version and foreign snapshots are LoopCheckpointErrors", async () => {
-  await withDir(async (dir) => {
-    {
-      await using store = new StateStore(dir);
-      store.register("loop", {
-        saveState: (_d, ctx) => ctx.writeJson("loop.json", { format: "spool.loop", version: 99 }),
-        loadState: () => {},
-      });
-      await store.save();
-    }
-    await assert.rejects(
-      () => StatefulLoop.open(dir),
-      (e: unknown) => e instanceof LoopCheckpointError && /version 99/.test(e.message),
-    );
-  });
-  await withDir(async (dir) => {
-    {
-      await using store = new StateStore(dir);
-      store.register("other", { saveState: () => {}, loadState: () => {} });
-      await store.save();
-    }
-    await assert.rejects(() => StatefulLoop.open(dir), LoopCheckpointError);
-    // the lock was released: the store can be opened again
-    await using store = new StateStore(dir);
-    assert.equal((await store.list()).length, 1);
-  });
-});
-
-Deno.test("checkpoint triggers: every N items, every T ms (injected clock), after flush, at end", async () => {
-  await withDir(async (dir) => {
-    let now = 0;
-    await using loop = await StatefulLoop.open(dir, {
-      checkpoint: { everyItems: 4, everyMs: 100, afterFlush: true, atEnd: true },
-      clock: () => now,
-    });
-    const at: number[] = [];
-    let last = 0;
-    for await (const step of loop.iterate(Array.from({ length: 10 }, (_, i) => i))) {
-      if (step.item === 1) now = 150; // item 1 completes at t=150 -> timed checkpoint
-      if (step.item === 6) loop.buffer("s", { v: f64(1) }, { memoryLimitMb: 0 }); // flush at 6
-      if (loop.checkpoints !== last) {
-        at.push(loop.position);
-        last = loop.checkpoints;
-      }
-    }
-    // positions seen by the body after each checkpoint: 2 (timed at item 1), 6 (4 items since),
-    // 7 (flush during item 6), 10 reached at the end (atEnd)
-    assert.deepEqual(at, [2, 6, 7]);
-    assert.equal(loop.checkpoints, 4);
   });
 });
 
@@ -507,105 +439,6 @@ Deno.test("Arrow tables buffer, checkpoint and resume through arrowAdapter", asy
       "a6",
       "b6",
     ]);
-  });
-});
-
-Deno.test("parameterInfo reads names from many function forms", () => {
-  const names = (fn: (...a: never[]) => unknown) => parameterInfo(fn)?.map((p) => p.name ?? "?");
-  assert.deepEqual(
-    names(function f(a: number, b = "x,y)", c = [1, 2]) {
-      return [a, b, c];
-    }),
-    ["a", "b", "c"],
-  );
-  assert.deepEqual(names((x: number) => x), ["x"]);
-  assert.deepEqual(
-    names(async function* g(/* c, */ _first: number, { d: _d }: { d: 1 }, ..._rest: number[]) {}),
-    [
-      "_first",
-      "?",
-      "_rest",
-    ],
-  );
-  assert.deepEqual(names(new Function("a", "b = (1, 2)", "return a") as () => void), ["a", "b"]);
-  const o = {
-    method(q: number, r: (s: number) => number = (s) => s) {
-      return q + r(1);
-    },
-  };
-  assert.deepEqual(names(o.method), ["q", "r"]);
-  assert.equal(parameterInfo(Math.max), undefined);
-  assert.equal(parameterInfo(o.method.bind(o)), undefined);
-});
-
-Deno.test("sources: promises in a sync iterable are awaited; break stops the source", async () => {
-  await withDir(async (dir) => {
-    await using loop = await StatefulLoop.open(dir);
-    const got: number[] = [];
-    for await (const { item } of loop.iterate([Promise.resolve(1), 2, Promise.resolve(3)])) {
-      got.push(item as number);
-    }
-    assert.deepEqual(got, [1, 2, 3]);
-  });
-  await withDir(async (dir) => {
-    await using loop = await StatefulLoop.open(dir);
-    let stopped = false;
-    async function* source() {
-      try {
-        for (let i = 0;; i++) yield i;
-      } finally {
-        stopped = true;
-      }
-    }
-    for await (const { item } of loop.iterate(source())) if (item === 3) break;
-    assert.ok(stopped);
-    assert.equal(loop.position, 3); // the item being processed at break is not completed
-  });
-});
-
-Deno.test("everyMs without an injected clock: a timer raises the trigger, cleared at the end", async () => {
-  await withDir(async (dir) => {
-    await using loop = await StatefulLoop.open(dir, {
-      checkpoint: { everyMs: 1, afterFlush: false, atEnd: false },
-    });
-    for await (const _ of loop.iterate([1, 2, 3])) {
-      await new Promise((resolve) => setTimeout(resolve, 5)); // each item outlasts the 1 ms timer
-    }
-    assert.equal(loop.checkpoints, 3);
-  });
-});
-
-Deno.test("iterator protocol: next() without awaiting stays in order; throw() stops; source errors reach the caller", async () => {
-  await withDir(async (dir) => {
-    await using loop = await StatefulLoop.open(dir, { checkpoint: { everyMs: false } });
-    async function* source() {
-      yield 1;
-      yield 2;
-      yield 3;
-    }
-    const it = loop.iterate(source());
-    const [a, b, c] = await Promise.all([it.next(), it.next(), it.next()]);
-    assert.deepEqual([a.value?.item, b.value?.item, c.value?.item], [1, 2, 3]);
-    assert.equal(loop.position, 2);
-    const boom = new Error("boom");
-    await assert.rejects(() => it.throw(boom), (e: unknown) => e === boom);
-    assert.equal(loop.position, 2);
-    assert.deepEqual(await it.next(), { done: true, value: undefined });
-  });
-  await withDir(async (dir) => {
-    await using loop = await StatefulLoop.open(dir, { checkpoint: { everyItems: 1 } });
-    const s = loop.state("s", { n: 0 });
-    const broken = new Error("source broke");
-    async function* source() {
-      yield 1;
-      yield 2;
-      throw broken;
-    }
-    await assert.rejects(async () => {
-      for await (const { item } of loop.iterate(source())) s.n += item as number;
-    }, (e: unknown) => e === broken);
-    assert.equal(loop.position, 2);
-    assert.equal(loop.checkpoints, 2);
   });
 });
 
