@@ -11,11 +11,9 @@ import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 import { openSource, resultOf } from "../_internal/iterate.ts";
+import type { MapSettings } from "./map_options.ts";
 
 const ACTION = "map over the worker pool";
-
-/** Error policy of a map. */
-export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
 
 /** A result of a map with `errors: "collect"`. */
 export type Settled<T> =
@@ -35,7 +33,7 @@ export interface Chunk {
 }
 
 /** What a map needs from the pool. */
-export interface Scheduler {
+export interface PoolPort {
   /** Ask for a dispatch round soon. */
   schedule(): void;
   /** A worker could take a chunk now and nothing is waiting for one. */
@@ -55,18 +53,6 @@ export interface Scheduler {
   isClosed(): boolean;
 }
 
-/** Resolved options of one map. */
-export interface RunOptions {
-  maxInFlight: number;
-  ordered: boolean;
-  errors: ErrorPolicy;
-  spread: boolean;
-  chunkSize: number | "auto";
-  transfer: boolean | ((input: unknown) => Transferable[]);
-  timeoutMs: number;
-  signal: AbortSignal | undefined;
-}
-
 const EMPTY = 0;
 const OK = 1;
 const ERR = 2;
@@ -79,9 +65,9 @@ type AsyncIt = AsyncIterator<unknown>;
 
 /** The state and the result iterator of one `pool.map`. */
 export class MapRun implements AsyncIterableIterator<unknown> {
-  readonly #pool: Scheduler;
+  readonly #pool: PoolPort;
   readonly #source: unknown;
-  readonly #o: RunOptions;
+  readonly #o: MapSettings;
   readonly flags: number;
   readonly timeoutMs: number;
   #syncIt: SyncIt | undefined;
@@ -121,7 +107,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   #onAbort: (() => void) | undefined;
 
   /** @internal */
-  constructor(pool: Scheduler, source: unknown, options: RunOptions) {
+  constructor(pool: PoolPort, source: unknown, options: MapSettings) {
     this.#pool = pool;
     this.#source = source;
     this.#o = options;
