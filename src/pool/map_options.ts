@@ -11,8 +11,8 @@ import { optionalBoolean, optionalFunction, optionsOf } from "../_internal/optio
 /** Error policy of a map. */
 export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
 
-/** Options of {@linkcode WorkerPool.map}. */
-export interface PoolMapOptions {
+/** Options of {@linkcode WorkerPool.map} (`I`: the type of the source's items). */
+export interface PoolMapOptions<I = unknown> {
   /**
    * Inputs read from the source and not yet handed to the consumer (queued, running, or done
    * and waiting): bounds memory per map. Default: `4 * size * depth` with `chunkSize` 1,
@@ -33,6 +33,15 @@ export interface PoolMapOptions {
   timeoutMs?: number;
   /** Cancels the map. */
   signal?: AbortSignal;
+  /**
+   * Items for which this returns true are not sent to a worker: they come out of the map
+   * unchanged at their place, as if a worker had returned them (with `errors: "collect"`, as
+   * `{ ok: true, passed: true, value: item, input: item, index }`). With `ordered: false` such an
+   * item is a fence: every result of an earlier input comes out before it, every later one
+   * after it (nothing after it is read until it is out). A chunk ends before it. It counts in
+   * `maxInFlight` until it is taken. An error it throws fails the map like a source error.
+   */
+  passThrough?(item: I): boolean;
 }
 
 /** The settings one map runs with (its options validated, defaults filled in). */
@@ -58,6 +67,7 @@ const MAP_KEYS = [
   "transfer",
   "timeoutMs",
   "signal",
+  "passThrough",
 ] as const;
 
 /**
@@ -66,7 +76,7 @@ const MAP_KEYS = [
  */
 export function mapSettingsOf(
   action: string,
-  options: PoolMapOptions & { passThrough?: unknown },
+  options: PoolMapOptions,
   size: number,
   depth: number,
 ): MapSettings {

@@ -331,35 +331,107 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   /**
    * Map `source` through the workers, lazily and with a bounded window. The result is an async
-   * iterable (with `length` when the source has one).
+   * iterable (with `length` when the source has one). Items `passThrough` picks skip the workers
+   * and come out unchanged at their place (the result type then includes the input type).
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { WorkerPool } from "@spool/spool";
+   *
+   * const source = `export default { process: (_state, x) => x * 2 };`;
+   * await using pool = await WorkerPool.start<{
+   *   process: (s: undefined, x: number | string) => number;
+   * }>({ module: `data:application/javascript,${encodeURIComponent(source)}`, size: 2 });
+   * const out: unknown[] = [];
+   * const marker = (x: number | string) => typeof x === "string";
+   * for await (const r of pool.map([1, "mark", 3], { errors: "collect", passThrough: marker })) {
+   *   out.push(r.ok && r.passed ? `passed ${r.input}` : r.ok ? r.value : r.error.message);
+   * }
+   * assert.deepEqual(out, [2, "passed mark", 6]);
+   * ```
    *
    * @param source any iterable or async iterable of inputs
-   * @param options ordering, window, error policy, chunking, transfer, timeout, signal
+   * @param options ordering, window, error policy, chunking, transfer, timeout, signal,
+   * pass-through
    */
   map(
     source: AnyIterable<InputOf<D>>,
-    options?: PoolMapOptions & { errors?: "throw" | "throw-after-drain"; spread?: false },
-  ): AsyncIterableIterator<OutputOf<D>> & { readonly length?: number };
-  /** Map with `errors: "collect"`: each result is `{ok, value | error, index}`. */
+    options: PoolMapOptions<InputOf<D>> & {
+      errors?: "throw" | "throw-after-drain";
+      spread?: false;
+      passThrough(item: InputOf<D>): boolean;
+    },
+  ): AsyncIterableIterator<OutputOf<D> | InputOf<D>> & { readonly length?: number };
+  /** Map with `errors: "collect"` and `passThrough`: passed items come out marked `passed`. */
   map(
     source: AnyIterable<InputOf<D>>,
-    options: PoolMapOptions & { errors: "collect"; spread?: false },
-  ): AsyncIterableIterator<Settled<OutputOf<D>>> & { readonly length?: number };
+    options: PoolMapOptions<InputOf<D>> & {
+      errors: "collect";
+      spread?: false;
+      passThrough(item: InputOf<D>): boolean;
+    },
+  ): AsyncIterableIterator<Settled<OutputOf<D>, InputOf<D>, InputOf<D>>> & {
+    readonly length?: number;
+  };
+  /** Map with `spread: true` and `passThrough`. */
+  map(
+    source: AnyIterable<ArgsOf<D>>,
+    options: PoolMapOptions<ArgsOf<D>> & {
+      errors?: "throw" | "throw-after-drain";
+      spread: true;
+      passThrough(item: ArgsOf<D>): boolean;
+    },
+  ): AsyncIterableIterator<OutputOf<D> | ArgsOf<D>> & { readonly length?: number };
+  /** Map with `spread: true`, `errors: "collect"` and `passThrough`. */
+  map(
+    source: AnyIterable<ArgsOf<D>>,
+    options: PoolMapOptions<ArgsOf<D>> & {
+      errors: "collect";
+      spread: true;
+      passThrough(item: ArgsOf<D>): boolean;
+    },
+  ): AsyncIterableIterator<Settled<OutputOf<D>, ArgsOf<D>, ArgsOf<D>>> & {
+    readonly length?: number;
+  };
+  /** Map with the default options or `errors: "throw" | "throw-after-drain"`. */
+  map(
+    source: AnyIterable<InputOf<D>>,
+    options?: PoolMapOptions<InputOf<D>> & {
+      errors?: "throw" | "throw-after-drain";
+      spread?: false;
+    },
+  ): AsyncIterableIterator<OutputOf<D>> & { readonly length?: number };
+  /** Map with `errors: "collect"`: each result is `{ok, value | error, index, input}`. */
+  map(
+    source: AnyIterable<InputOf<D>>,
+    options: PoolMapOptions<InputOf<D>> & { errors: "collect"; spread?: false },
+  ): AsyncIterableIterator<Settled<OutputOf<D>, InputOf<D>>> & { readonly length?: number };
   /** Map with `spread: true`: each item is the argument list of `process`. */
   map(
     source: AnyIterable<ArgsOf<D>>,
-    options: PoolMapOptions & { errors?: "throw" | "throw-after-drain"; spread: true },
+    options: PoolMapOptions<ArgsOf<D>> & {
+      errors?: "throw" | "throw-after-drain";
+      spread: true;
+    },
   ): AsyncIterableIterator<OutputOf<D>> & { readonly length?: number };
   /** Map with `spread: true` and `errors: "collect"`. */
   map(
     source: AnyIterable<ArgsOf<D>>,
-    options: PoolMapOptions & { errors: "collect"; spread: true },
-  ): AsyncIterableIterator<Settled<OutputOf<D>>> & { readonly length?: number };
+    options: PoolMapOptions<ArgsOf<D>> & { errors: "collect"; spread: true },
+  ): AsyncIterableIterator<Settled<OutputOf<D>, ArgsOf<D>>> & { readonly length?: number };
   /** Map with options only known at run time (e.g. a `PoolMapOptions` variable). */
   map(
     source: AnyIterable<InputOf<D> | ArgsOf<D>>,
-    options?: PoolMapOptions,
-  ): AsyncIterableIterator<OutputOf<D> | Settled<OutputOf<D>>> & { readonly length?: number };
+    options?: PoolMapOptions<InputOf<D> | ArgsOf<D>>,
+  ):
+    & AsyncIterableIterator<
+      | OutputOf<D>
+      | InputOf<D>
+      | ArgsOf<D>
+      | Settled<OutputOf<D>, InputOf<D> | ArgsOf<D>, InputOf<D> | ArgsOf<D>>
+    >
+    & { readonly length?: number };
   map(
     source: AnyIterable<unknown>,
     options: PoolMapOptions = {},
