@@ -6,7 +6,7 @@
  */
 
 export { WorkerPool } from "./worker_pool.ts";
-export type { PoolOptions, PoolWarning, WorkerInsights } from "./worker_pool.ts";
+export type { PoolOptions, PoolWarning, WorkerInsights } from "./pool_options.ts";
 export type { ErrorPolicy, PoolMapOptions } from "./map_options.ts";
 export type { Settled } from "./map_run.ts";
 export { defineWorker } from "./define.ts";
