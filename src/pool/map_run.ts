@@ -1,26 +1,53 @@
 /**
- * One `pool.map` in progress: lazy bounded pulling from the source, chunk formation, streaming
- * reorder (or completion order), error policies, and the async iterator handed to the caller.
+ * One `pool.map` in progress: lazy bounded pulling from the source, chunk forming, inputs that
+ * pass through (`passThrough`), error policies, and the async iterator handed to the caller.
+ * Results wait in a {@linkcode ResultStore} (`results.ts`: ordered or unordered).
  *
  * @module
  */
 
 import { abortError } from "../_internal/abort.ts";
-import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
-import { decodeError, type EncodedError, TaskError } from "./errors.ts";
-import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
-import { giveTurn, turnDue } from "../_internal/turn.ts";
 import { openSource, resultOf } from "../_internal/iterate.ts";
+import { Ring } from "../_internal/ring.ts";
+import { giveTurn, turnDue } from "../_internal/turn.ts";
+import { ClosedError, InternalError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { decodeError, type EncodedError, TaskError } from "./errors.ts";
+import type { MapSettings } from "./map_options.ts";
+import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
+import {
+  FAILED,
+  OK,
+  OrderedResults,
+  PASSED,
+  type ResultStore,
+  UnorderedResults,
+} from "./results.ts";
 
 const ACTION = "map over the worker pool";
 
-/** Error policy of a map. */
-export type ErrorPolicy = "throw" | "throw-after-drain" | "collect";
-
-/** A result of a map with `errors: "collect"`. */
-export type Settled<T> =
-  | { readonly ok: true; readonly value: T; readonly index: number }
-  | { readonly ok: false; readonly error: TaskError; readonly index: number };
+/**
+ * A result of a map with `errors: "collect"`: the worker's value or its error, the input index,
+ * and the input as given (the argument list with `spread: true`; an ArrayBuffer moved with
+ * `transfer` is detached). With `passThrough`, an input that skipped the workers comes out as
+ * `{ ok: true, passed: true, value: input, input, index }` (`P` is its type; `never` without
+ * `passThrough`).
+ */
+export type Settled<T, I = unknown, P = never> =
+  | {
+    readonly ok: true;
+    readonly value: T;
+    readonly index: number;
+    readonly input: I;
+    readonly passed?: false;
+  }
+  | { readonly ok: false; readonly error: TaskError; readonly index: number; readonly input: I }
+  | ([P] extends [never] ? never : {
+    readonly ok: true;
+    readonly passed: true;
+    readonly value: P;
+    readonly index: number;
+    readonly input: P;
+  });
 
 /** A unit of work sent to one worker: consecutive inputs of one map. */
 export interface Chunk {
@@ -35,15 +62,16 @@ export interface Chunk {
 }
 
 /** What a map needs from the pool. */
-export interface Scheduler {
+export interface PoolPort {
   /** Ask for a dispatch round soon. */
   schedule(): void;
   /** A worker could take a chunk now and nothing is waiting for one. */
   hungry(): boolean;
   /** The pool's readiness. */
   whenReady(): Promise<void>;
-  /** Register/unregister an active map. */
+  /** Register an active map. */
   attach(run: MapRun): void;
+  /** Unregister a map that ended. */
   detach(run: MapRun): void;
   /** Number of workers. */
   size: number;
@@ -55,58 +83,38 @@ export interface Scheduler {
   isClosed(): boolean;
 }
 
-/** Resolved options of one map. */
-export interface RunOptions {
-  maxInFlight: number;
-  ordered: boolean;
-  errors: ErrorPolicy;
-  spread: boolean;
-  chunkSize: number | "auto";
-  transfer: boolean | ((input: unknown) => Transferable[]);
-  timeoutMs: number;
-  signal: AbortSignal | undefined;
-}
-
-const EMPTY = 0;
-const OK = 1;
-const ERR = 2;
 /** Target duration of one chunk when `chunkSize: "auto"`. */
 const AUTO_TARGET_MS = 1;
 const AUTO_MAX = 1024;
 
-type SyncIt = Iterator<unknown>;
-type AsyncIt = AsyncIterator<unknown>;
+/** No unordered fence is held. */
+const NO_FENCE = -1;
 
 /** The state and the result iterator of one `pool.map`. */
 export class MapRun implements AsyncIterableIterator<unknown> {
-  readonly #pool: Scheduler;
+  readonly #pool: PoolPort;
   readonly #source: unknown;
-  readonly #o: RunOptions;
+  readonly #options: MapSettings;
+  /** Protocol flags of the map's chunks. */
   readonly flags: number;
+  /** Per-input time limit (0: none). */
   readonly timeoutMs: number;
-  #syncIt: SyncIt | undefined;
-  #asyncIt: AsyncIt | undefined;
+  #syncIterator: Iterator<unknown> | undefined;
+  #asyncIterator: AsyncIterator<unknown> | undefined;
   #started = false;
   #pulling = false;
   #sourceDone = false;
   /** Set once nothing more is pulled (source done, stop after error, closed). */
   #stopped = false;
+  /** Set once the map ended (done, failed, returned). */
   closed = false;
   #pulled = 0;
   #yielded = 0;
   /** Chunks formed but not yet sent. */
-  readonly #pending: Chunk[] = [];
-  #pendingHead = 0;
+  #pending = new Ring<Chunk>(16);
   /** Chunks sent to a worker and not completed. */
   outstanding = 0;
-  // ordered storage (ring indexed by input index modulo capacity)
-  #ringV: unknown[] = [];
-  #ringF: Uint8Array = new Uint8Array(0);
-  // unordered storage (FIFO)
-  #qV: unknown[] = [];
-  #qF: number[] = [];
-  #qI: number[] = [];
-  #qHead = 0;
+  #results: ResultStore;
   #error: unknown = undefined;
   #hasError = false;
   /** throw-after-drain: the error to raise once drained (lowest index when ordered). */
@@ -116,36 +124,40 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     | undefined;
   #taskMs = -1;
   /** Inputs pulled from an async source, not yet in a chunk. */
-  #cur: unknown[] = [];
-  #curStart = 0;
+  #partial: unknown[] = [];
+  #partialStart = 0;
+  /** Unordered map: the pass-through input held until every earlier result is out. */
+  #fence: unknown = undefined;
+  #fenceIndex = NO_FENCE;
   #onAbort: (() => void) | undefined;
 
   /** @internal */
-  constructor(pool: Scheduler, source: unknown, options: RunOptions) {
+  constructor(pool: PoolPort, source: unknown, settings: MapSettings) {
     this.#pool = pool;
     this.#source = source;
-    this.#o = options;
+    this.#options = settings;
     // With a time limit, replies are flushed per chunk so a timeout blames the right chunk.
-    this.flags = (options.spread ? SPREAD : 0) | (options.transfer ? TRANSFER : 0) |
-      (options.timeoutMs > 0 ? ISOLATE : 0);
-    this.timeoutMs = options.timeoutMs;
+    this.flags = (settings.spread ? SPREAD : 0) | (settings.transfer ? TRANSFER : 0) |
+      (settings.timeoutMs > 0 ? ISOLATE : 0);
+    this.timeoutMs = settings.timeoutMs;
+    const keepInputs = settings.errors === "collect";
+    this.#results = settings.ordered
+      ? new OrderedResults(settings.maxInFlight, keepInputs)
+      : new UnorderedResults(keepInputs, settings.errors === "throw-after-drain");
   }
 
   /** Chunks waiting to be sent. */
   get pendingCount(): number {
-    return this.#pending.length - this.#pendingHead;
+    return this.#pending.length;
   }
 
   /** Take the next chunk to send (the pool calls this only when `pendingCount > 0`). */
   takePending(): Chunk {
-    const c = this.#pending[this.#pendingHead]!;
-    this.#pending[this.#pendingHead++] = undefined as unknown as Chunk;
-    if (this.#pendingHead === this.#pending.length) {
-      this.#pending.length = 0;
-      this.#pendingHead = 0;
+    if (this.#pending.length === 0) {
+      throw new InternalError(ACTION, "a chunk was taken from a map with none pending");
     }
     this.outstanding++;
-    return c;
+    return this.#pending.shift();
   }
 
   /**
@@ -158,18 +170,14 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     this.#unshift(chunks);
   }
 
+  /** Put chunks at the front of the pending queue (rare: deaths and unsendable inputs). */
   #unshift(chunks: readonly Chunk[]): void {
-    const n = chunks.length;
-    if (n === 0) return;
-    if (this.#pendingHead >= n) {
-      this.#pendingHead -= n;
-      for (let i = 0; i < n; i++) this.#pending[this.#pendingHead + i] = chunks[i]!;
-    } else {
-      const rest = this.#pending.slice(this.#pendingHead);
-      this.#pending.length = 0;
-      this.#pending.push(...chunks, ...rest);
-      this.#pendingHead = 0;
-    }
+    if (chunks.length === 0) return;
+    const old = this.#pending;
+    const queue = new Ring<Chunk>(chunks.length + old.length);
+    for (const c of chunks) queue.push(c);
+    while (old.length > 0) queue.push(old.shift());
+    this.#pending = queue;
   }
 
   /**
@@ -192,15 +200,9 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     this.outstanding--;
     const good: Chunk[] = [];
     for (let i = 0; i < items.length; i++) {
-      const piece: Chunk = {
-        id: this.#pool.nextId(),
-        run: this,
-        start: chunk.start + i,
-        items: [items[i]],
-        sentAt: 0,
-        retries: chunk.retries,
-        isolate: chunk.isolate,
-      };
+      const piece = this.#chunkOf(chunk.start + i, [items[i]]);
+      piece.retries = chunk.retries;
+      piece.isolate = chunk.isolate;
       const reason = reasons[i];
       if (reason === undefined) {
         good.push(piece);
@@ -216,11 +218,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 
   /** Transfer list of a chunk's inputs. */
   transferOf(items: unknown[], out: Transferable[]): void {
-    const t = this.#o.transfer;
-    if (t === true) collectTransferables(items, out, 3);
-    else if (typeof t === "function") {
+    const transfer = this.#options.transfer;
+    if (transfer === true) collectTransferables(items, out, 3);
+    else if (typeof transfer === "function") {
       for (const item of items) {
-        const list: unknown = t(item);
+        const list: unknown = transfer(item);
         if (!Array.isArray(list)) {
           throw new InvalidArgumentError(
             ACTION,
@@ -241,43 +243,35 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 
   #start(): void {
     this.#started = true;
-    const o = this.#o;
-    if (o.ordered) {
-      this.#ringV = new Array(o.maxInFlight);
-      this.#ringF = new Uint8Array(o.maxInFlight);
-    }
+    const signal = this.#options.signal;
     try {
-      // The stream area's rule (strings refused, iterator methods must be functions).
+      // The one source rule of `_internal/iterate.ts` (strings refused).
       const opened = openSource<unknown>(ACTION, this.#source);
-      if (opened.async) this.#asyncIt = opened.async as AsyncIt;
-      else this.#syncIt = opened.sync as SyncIt;
+      if (opened.async) this.#asyncIterator = opened.async;
+      else this.#syncIterator = opened.sync;
     } catch (e) {
       this.#fail(e);
       return;
     }
-    if (o.signal?.aborted) {
-      this.#fail(
-        abortError("map over the worker pool", o.signal),
-      );
+    if (signal?.aborted) {
+      this.#fail(abortError(ACTION, signal));
       return;
     }
-    if (o.signal) {
-      this.#onAbort = () =>
-        this.#fail(
-          abortError("map over the worker pool", o.signal!),
-        );
-      o.signal.addEventListener("abort", this.#onAbort, { once: true });
+    if (signal) {
+      this.#onAbort = () => this.#fail(abortError(ACTION, signal));
+      signal.addEventListener("abort", this.#onAbort, { once: true });
     }
     this.#pool.attach(this);
     this.#pool.whenReady().then(() => this.#fill(), (e) => this.#fail(e));
   }
 
   #chunkSize(): number {
-    const c = this.#o.chunkSize;
-    if (c !== "auto") return c;
+    const size = this.#options.chunkSize;
+    if (size !== "auto") return size;
+    const pool = this.#pool;
     const cap = Math.max(
       1,
-      Math.min(AUTO_MAX, Math.floor(this.#o.maxInFlight / (this.#pool.size * this.#pool.depth))),
+      Math.min(AUTO_MAX, Math.floor(this.#options.maxInFlight / (pool.size * pool.depth))),
     );
     if (this.#taskMs < 0) return 1;
     return Math.max(1, Math.min(cap, Math.round(AUTO_TARGET_MS / Math.max(this.#taskMs, 1e-6))));
@@ -285,14 +279,14 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 
   /** Items the window may hold now (a smaller probe window until "auto" has a measurement). */
   #limit(): number {
-    if (this.#o.chunkSize === "auto" && this.#taskMs < 0) {
-      return Math.min(this.#o.maxInFlight, this.#pool.size * this.#pool.depth);
+    if (this.#options.chunkSize === "auto" && this.#taskMs < 0) {
+      return Math.min(this.#options.maxInFlight, this.#pool.size * this.#pool.depth);
     }
-    return this.#o.maxInFlight;
+    return this.#options.maxInFlight;
   }
 
-  #push(start: number, items: unknown[]): void {
-    this.#pending.push({
+  #chunkOf(start: number, items: unknown[]): Chunk {
+    return {
       id: this.#pool.nextId(),
       run: this,
       start,
@@ -300,31 +294,69 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       sentAt: 0,
       retries: 0,
       isolate: false,
-    });
+    };
+  }
+
+  #push(start: number, items: unknown[]): void {
+    this.#pending.push(this.#chunkOf(start, items));
+  }
+
+  /**
+   * An input that skips the workers (`passThrough`), at input position `#pulled`. Ordered: it
+   * waits in the result window at its place. Unordered: it is a fence (held until every earlier
+   * result is out; nothing later is read meanwhile). Returns whether pulling must pause.
+   */
+  #passThrough(item: unknown): boolean {
+    const index = this.#pulled++;
+    if (this.#options.ordered) {
+      this.#results.storeOne(index, item, PASSED, item);
+      return false;
+    }
+    this.#fence = item;
+    this.#fenceIndex = index;
+    return true;
   }
 
   #fill(): void {
-    if (this.#pulling || this.#stopped || this.closed || this.#pool.isClosed()) return;
+    if (
+      this.#pulling || this.#stopped || this.closed || this.#fenceIndex !== NO_FENCE ||
+      this.#pool.isClosed()
+    ) return;
     const limit = this.#limit();
     const free = limit - (this.#pulled - this.#yielded);
-    const cs = this.#chunkSize();
-    if (free <= 0 || (free < cs && this.#pulled > 0 && this.#pulled - this.#yielded > 0)) return;
-    if (this.#syncIt) this.#fillSync(limit, cs);
+    const chunkSize = this.#chunkSize();
+    if (free <= 0 || (free < chunkSize && this.#pulled > 0 && this.#pulled - this.#yielded > 0)) {
+      return;
+    }
+    if (this.#syncIterator) this.#fillSync(limit, chunkSize);
     else this.#fillAsync();
   }
 
-  #fillSync(limit: number, cs: number): void {
-    const it = this.#syncIt!;
+  #fillSync(limit: number, chunkSize: number): void {
+    const it = this.#syncIterator!;
+    const pass = this.#options.passThrough;
     let paused = false;
+    let passed = false;
     try {
-      while (this.#pulled - this.#yielded < limit) {
-        const n = Math.min(cs, limit - (this.#pulled - this.#yielded));
-        const items: unknown[] = [];
-        while (items.length < n) {
+      outer: while (this.#pulled - this.#yielded < limit) {
+        const n = Math.min(chunkSize, limit - (this.#pulled - this.#yielded));
+        let items: unknown[] = [];
+        for (let taken = 0; taken < n; taken++) {
           const r = resultOf(ACTION, it.next());
           if (r.done) {
             this.#sourceDone = this.#stopped = true;
             break;
+          }
+          if (pass !== undefined && pass(r.value)) {
+            // The chunk ends before a pass-through input (a chunk holds consecutive inputs).
+            if (items.length > 0) {
+              this.#push(this.#pulled, items);
+              this.#pulled += items.length;
+              items = [];
+            }
+            passed = true;
+            if (this.#passThrough(r.value)) break outer;
+            continue;
           }
           items.push(r.value);
         }
@@ -345,8 +377,8 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       return;
     }
     this.#pool.schedule();
-    if (this.#sourceDone) this.#wake();
-    else if (paused) {
+    if (this.#sourceDone || passed) this.#wake();
+    if (paused && !this.#sourceDone && !this.closed) {
       this.#pulling = true;
       giveTurn().then(() => {
         this.#pulling = false;
@@ -357,9 +389,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 
   async #fillAsync(): Promise<void> {
     this.#pulling = true;
-    const it = this.#asyncIt!;
+    const it = this.#asyncIterator!;
+    const pass = this.#options.passThrough;
+    let passed = false;
     try {
-      let cs = this.#chunkSize();
+      let chunkSize = this.#chunkSize();
       let limit = this.#limit();
       while (!this.#stopped && !this.closed && this.#pulled - this.#yielded < limit) {
         const r = resultOf<unknown>(ACTION, await it.next());
@@ -368,15 +402,23 @@ export class MapRun implements AsyncIterableIterator<unknown> {
           this.#sourceDone = this.#stopped = true;
           break;
         }
-        if (this.#cur.length === 0) this.#curStart = this.#pulled;
-        this.#cur.push(r.value);
+        if (pass !== undefined && pass(r.value)) {
+          this.flushPartial();
+          passed = true;
+          if (this.#passThrough(r.value)) break;
+          this.#wake(); // it may be the result due: an async source may take long to go on
+          continue;
+        }
+        if (this.#partial.length === 0) this.#partialStart = this.#pulled;
+        this.#partial.push(r.value);
         this.#pulled++;
         if (
-          this.#cur.length >= cs || this.#pulled - this.#yielded >= limit || this.#pool.hungry()
+          this.#partial.length >= chunkSize || this.#pulled - this.#yielded >= limit ||
+          this.#pool.hungry()
         ) {
           this.flushPartial();
           this.#pool.schedule();
-          cs = this.#chunkSize();
+          chunkSize = this.#chunkSize();
           limit = this.#limit();
         }
         // An in-memory async source resolves at once: let timers and messages in.
@@ -389,129 +431,78 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
     this.#pulling = false;
     if (this.closed) return;
-    if (this.#sourceDone) this.flushPartial();
+    if (this.#sourceDone || this.#fenceIndex !== NO_FENCE) this.flushPartial();
     else if (this.#stopped) {
       // cancelled (error policy): the partial chunk is never sent
-      this.#cur = [];
+      this.#partial = [];
     }
     this.#pool.schedule();
-    if (this.#sourceDone) this.#wake();
-    else if (!this.#stopped) this.#fill();
+    if (this.#sourceDone || passed) this.#wake();
+    if (!this.#sourceDone && !this.#stopped) this.#fill();
   }
 
   /** Whether inputs are waiting in a partial chunk (async sources). */
   get hasPartial(): boolean {
-    return this.#cur.length > 0;
+    return this.#partial.length > 0;
   }
 
   /** Turn the partial chunk into a sendable one (a worker is idle: do not wait to fill it). */
   flushPartial(): void {
-    if (this.#cur.length === 0) return;
-    this.#push(this.#curStart, this.#cur);
-    this.#cur = [];
+    if (this.#partial.length === 0) return;
+    this.#push(this.#partialStart, this.#partial);
+    this.#partial = [];
   }
 
   // ---------------------------------------------------------------- worker side
 
-  /** A chunk's results arrived. */
+  /** A chunk's results arrived (`failures`: positions of failed inputs, or 0). */
   complete(
     chunk: Chunk,
     values: unknown[],
-    errs: number[] | 0,
+    failures: number[] | 0,
     busyMs: number,
     worker: number,
   ): void {
     this.outstanding--;
     if (this.closed) return;
-    const n = values.length;
-    if (this.#o.chunkSize === "auto" && busyMs >= 0) {
-      const per = busyMs / n;
+    if (this.#options.chunkSize === "auto" && busyMs >= 0) {
+      const per = busyMs / values.length;
       const first = this.#taskMs < 0;
       this.#taskMs = first ? per : this.#taskMs * 0.7 + per * 0.3;
       if (first) queueMicrotask(() => this.#fill());
     }
-    const policy = this.#o.errors;
-    if (this.#o.ordered) {
-      const cap = this.#ringF.length;
-      const ringV = this.#ringV;
-      const ringF = this.#ringF;
-      let p = chunk.start % cap;
-      if (errs === 0) {
-        for (let i = 0; i < n; i++) {
-          ringV[p] = values[i];
-          ringF[p] = OK;
-          if (++p === cap) p = 0;
+    if (failures !== 0) {
+      const policy = this.#options.errors;
+      for (let f = 0; f < failures.length; f++) {
+        const i = failures[f]!;
+        const error = new TaskError(chunk.start + i, worker, asError(values[i]), chunk.items[i]);
+        if (policy === "throw") {
+          this.#fail(error);
+          return;
         }
-      } else {
-        let e = 0;
-        for (let i = 0; i < n; i++) {
-          if (errs[e] === i) {
-            e++;
-            const err = new TaskError(
-              chunk.start + i,
-              worker,
-              asError(values[i]),
-              chunk.items[i],
-            );
-            if (policy === "throw") {
-              this.#fail(err);
-              return;
-            }
-            ringV[p] = err;
-            ringF[p] = ERR;
-            if (policy === "throw-after-drain") this.#beginDrain(err);
-          } else {
-            ringV[p] = values[i];
-            ringF[p] = OK;
-          }
-          if (++p === cap) p = 0;
-        }
-      }
-    } else {
-      let e = 0;
-      for (let i = 0; i < n; i++) {
-        if (errs !== 0 && errs[e] === i) {
-          e++;
-          const err = new TaskError(
-            chunk.start + i,
-            worker,
-            asError(values[i]),
-            chunk.items[i],
-          );
-          if (policy === "throw") {
-            this.#fail(err);
-            return;
-          }
-          if (policy === "throw-after-drain") {
-            this.#beginDrain(err);
-            continue;
-          }
-          this.#qV.push(err);
-          this.#qF.push(ERR);
-        } else {
-          this.#qV.push(values[i]);
-          this.#qF.push(OK);
-        }
-        this.#qI.push(chunk.start + i);
+        values[i] = error;
+        if (policy === "throw-after-drain") this.#beginDrain(error);
       }
     }
+    this.#results.store(chunk.start, values, failures, chunk.items);
     this.#wake();
   }
 
   /** Every input of a chunk failed (worker crash, timeout). */
   failChunk(chunk: Chunk, worker: number, cause: Error): void {
-    const errs: number[] = [];
+    const failures: number[] = [];
     const values: unknown[] = [];
     for (let i = 0; i < chunk.items.length; i++) {
-      errs.push(i);
+      failures.push(i);
       values.push(cause);
     }
-    this.complete(chunk, values, errs, -1, worker);
+    this.complete(chunk, values, failures, -1, worker);
   }
 
-  #beginDrain(err: TaskError): void {
-    if (this.#drainError === undefined || (this.#o.ordered && err.index < this.#drainError.index)) {
-      this.#drainError = err;
+  #beginDrain(error: TaskError): void {
+    const first = this.#drainError;
+    if (first === undefined || (this.#options.ordered && error.index < first.index)) {
+      this.#drainError = error;
     }
     this.#stopPulling();
   }
@@ -519,11 +510,8 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   #stopPulling(): void {
     this.#stopped = true;
     // Cancel what is queued but not sent; shrink the window accordingly.
-    for (let i = this.#pendingHead; i < this.#pending.length; i++) {
-      this.#pulled = Math.min(this.#pulled, this.#pending[i]!.start);
-    }
-    this.#pending.length = 0;
-    this.#pendingHead = 0;
+    const pending = this.#pending;
+    while (pending.length > 0) this.#pulled = Math.min(this.#pulled, pending.shift().start);
   }
 
   /** Fail the map now (throw policy, abort, source error, pool closed). */
@@ -567,61 +555,50 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   /** Next result if one can be given now; THROW if an error must be raised; undefined to wait. */
   #poll(): IteratorResult<unknown> | typeof THROW | undefined {
     if (this.#hasError) return THROW;
-    const collect = this.#o.errors === "collect";
-    if (this.#o.ordered) {
-      const cap = this.#ringF.length;
-      const p = this.#yielded % cap;
-      const f = this.#ringF[p];
-      const drainErr = this.#drainError;
-      if (f !== EMPTY && !(drainErr !== undefined && this.#yielded >= drainErr.index)) {
-        const v = this.#ringV[p];
-        this.#ringV[p] = undefined;
-        this.#ringF[p] = EMPTY;
-        const index = this.#yielded++;
-        this.#refill();
-        if (!collect) return { value: v, done: false };
-        return {
-          value: f === OK ? { ok: true, value: v, index } : { ok: false, error: v, index },
-          done: false,
-        };
-      }
-    } else if (this.#qHead < this.#qV.length) {
-      const h = this.#qHead++;
-      const v = this.#qV[h];
-      const f = this.#qF[h];
-      const index = this.#qI[h]!;
-      if (this.#qHead > 1024 && this.#qHead * 2 > this.#qV.length) {
-        this.#qV = this.#qV.slice(this.#qHead);
-        this.#qF = this.#qF.slice(this.#qHead);
-        this.#qI = this.#qI.slice(this.#qHead);
-        this.#qHead = 0;
-      } else {
-        this.#qV[h] = undefined;
-      }
+    const results = this.#results;
+    const drainError = this.#drainError;
+    if (results.poll(drainError === undefined ? Infinity : drainError.index)) {
       this.#yielded++;
       this.#refill();
-      if (!collect) return { value: v, done: false };
       return {
-        value: f === OK ? { ok: true, value: v, index } : { ok: false, error: v, index },
+        value: this.#resultOf(results.tag, results.value, results.index, results.input),
         done: false,
       };
     }
-    if (this.#drainError !== undefined) {
+    if (
+      this.#fenceIndex !== NO_FENCE && this.outstanding === 0 && this.#pending.length === 0 &&
+      this.#partial.length === 0
+    ) {
+      // Every input before the fence is out: release it, then read on.
+      const item = this.#fence;
+      const index = this.#fenceIndex;
+      this.#fence = undefined;
+      this.#fenceIndex = NO_FENCE;
+      this.#yielded++;
+      this.#refill();
+      return { value: this.#resultOf(PASSED, item, index, item), done: false };
+    }
+    if (drainError !== undefined) {
       if (this.outstanding === 0) {
         this.#hasError = true;
-        this.#error = this.#drainError;
+        this.#error = drainError;
         return THROW;
       }
       return undefined;
     }
-    if (
-      this.#sourceDone && this.#yielded === this.#pulled &&
-      this.#pendingHead === this.#pending.length
-    ) {
+    if (this.#sourceDone && this.#yielded === this.#pulled && this.#pending.length === 0) {
       this.#cleanup();
       return { value: undefined, done: true };
     }
     return undefined;
+  }
+
+  /** What the consumer gets for one result. */
+  #resultOf(tag: number, value: unknown, index: number, input: unknown): unknown {
+    if (this.#options.errors !== "collect") return value;
+    if (tag === OK) return { ok: true, value, index, input };
+    if (tag === FAILED) return { ok: false, error: value, index, input };
+    return { ok: true, value, index, input, passed: true };
   }
 
   #refill(): void {
@@ -636,12 +613,13 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (!this.#started) {
       if (this.closed) return Promise.resolve({ value: undefined, done: true });
       if (this.#pool.isClosed()) {
-        return Promise.reject(new ClosedError("map over the worker pool", "the pool is closed"));
+        return Promise.reject(new ClosedError(ACTION, "the pool is closed"));
       }
       this.#start();
     }
     if (this.closed && !this.#hasError) return Promise.resolve({ value: undefined, done: true });
     if (this.#waiter) {
+      // A caller's misuse (two next() calls without awaiting the first), not a broken invariant.
       return Promise.reject(
         new SpoolError(
           "get the next result of pool.map",
@@ -674,13 +652,14 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     this.closed = true;
     this.#stopPulling();
     if (this.#started) this.#pool.detach(this);
-    if (this.#onAbort) this.#o.signal!.removeEventListener("abort", this.#onAbort);
-    this.#ringV = [];
-    this.#qV = [];
+    if (this.#onAbort) this.#options.signal!.removeEventListener("abort", this.#onAbort);
+    this.#results.clear();
+    this.#fence = undefined;
     if (!this.#sourceDone) {
       this.#sourceDone = true;
       try {
-        const p = this.#asyncIt ? this.#asyncIt.return?.() : this.#syncIt?.return?.();
+        const it = this.#asyncIterator ?? this.#syncIterator;
+        const p = it?.return?.();
         if (p && typeof (p as Promise<unknown>).then === "function") {
           (p as Promise<unknown>).catch(() => {});
         }

@@ -6,8 +6,9 @@
  */
 
 export { WorkerPool } from "./worker_pool.ts";
-export type { PoolMapOptions, PoolOptions, PoolWarning, WorkerInsights } from "./worker_pool.ts";
-export type { ErrorPolicy, Settled } from "./map_run.ts";
+export type { PoolOptions, PoolWarning, WorkerInsights } from "./pool_options.ts";
+export type { ErrorPolicy, PoolMapOptions } from "./map_options.ts";
+export type { Settled } from "./map_run.ts";
 export { defineWorker } from "./define.ts";
 export type {
   AnyWorkerDefinition,

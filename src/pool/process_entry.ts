@@ -7,7 +7,7 @@
  */
 
 import { deserialize, serialize } from "node:v8";
-import { FrameDecoder } from "./frames.ts";
+import { FrameDecoder } from "./wire_frames.ts";
 import { serve } from "./worker_runtime.ts";
 
 for (const name of ["log", "info", "debug", "dir", "table"] as const) {

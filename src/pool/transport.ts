@@ -1,111 +1,82 @@
 /**
- * Main-side handles on one worker: a Deno Worker thread or a `deno run` child process.
+ * The transport seam: what a worker backend implements so the pool can run workers on it. The
+ * pool's slots, dispatch and maps only see {@linkcode WorkerTransport} and
+ * {@linkcode WorkerEndpoint}; each backend lives in its own file (`thread_transport.ts`,
+ * `process_transport.ts`) and {@linkcode transportOf} is the one place that picks one by `kind`.
  *
  * @module
  */
 
-import { deserialize, serialize } from "node:v8";
-import { encodeFrame, FrameDecoder } from "./frames.ts";
+import { processTransport } from "./process_transport.ts";
+import { threadTransport } from "./thread_transport.ts";
 
-/** What the pool needs from one worker, whatever its kind. */
-export interface WorkerHandle {
-  /** Send a message (transfer lists are honoured by threads, ignored by processes). */
+/**
+ * Main-side handle on one running worker, whatever carries its messages.
+ *
+ * What a backend must guarantee:
+ * - **Ordering**: messages posted to one endpoint arrive at the worker in the order posted, and
+ *   the worker's messages reach {@linkcode EndpointEvents.message} in the order it sent them.
+ * - **Delivery**: a posted message is delivered once, or the worker dies (and `exit` reports
+ *   it). A message is never dropped while the worker lives; nothing arrives twice.
+ * - **Copy semantics**: `post` gives the worker its own copy of `message` (structured clone or
+ *   an equivalent encoding); a value that cannot be encoded makes `post` throw synchronously,
+ *   with nothing sent. `probe` throws for the same values, without sending anything.
+ */
+export interface WorkerEndpoint {
+  /**
+   * Send a message. `transfer` lists ArrayBuffers to move instead of copy; a backend that cannot
+   * move memory (a process, a network) copies them and may leave them usable on this side.
+   */
   post(message: unknown, transfer?: Transferable[]): void;
-  /** Stop the worker now and release every resource it holds. */
+  /**
+   * Stop the worker now and release every resource it holds. Resolves once it is gone (or, for
+   * a backend with {@linkcode WorkerTransport.mayOutliveTerminate}, once it was asked to).
+   * After `terminate()`, no event of this endpoint is reported any more (not even `exit`).
+   */
   terminate(): Promise<void>;
-  /** Throw when `value` cannot be sent to this kind of worker (the same encoder, nothing sent). */
+  /** Throw when `value` cannot be sent by `post` (the same encoder, nothing sent). */
   probe(value: unknown): void;
 }
 
-/** Callbacks a handle reports to. */
-export interface HandleEvents {
-  /** A message from the worker. */
+/** Callbacks an endpoint reports to. */
+export interface EndpointEvents {
+  /** A message from the worker (in the order the worker sent them). */
   message(message: unknown): void;
-  /** The worker died on its own (not through `terminate`). */
+  /**
+   * The worker died on its own (not through `terminate`): reported **exactly once** per
+   * endpoint, after every message it sent before dying, never after `terminate()`. `reason` is a
+   * sentence for an error message; `error`, when there is one, is what killed it.
+   */
   exit(reason: string, error?: Error): void;
 }
 
-/** Spawn a Deno Worker running the pool runtime. */
-export function spawnThread(events: HandleEvents): WorkerHandle {
-  const worker = new Worker(new URL("./thread_entry.ts", import.meta.url), { type: "module" });
-  let ended = false;
-  worker.onmessage = (e) => events.message(e.data);
-  worker.onerror = (e) => {
-    e.preventDefault();
-    if (!ended) {
-      events.exit(
-        `uncaught error in the worker: ${e.message}`,
-        e.error instanceof Error ? e.error : undefined,
-      );
-    }
-  };
-  worker.onmessageerror = () => {
-    if (!ended) events.exit("a message from the worker could not be deserialized");
-  };
-  return {
-    post: (m, t) => (t ? worker.postMessage(m, t) : worker.postMessage(m)),
-    terminate: () => {
-      ended = true;
-      worker.terminate();
-      return Promise.resolve();
-    },
-    probe: (value) => void structuredClone(value),
-  };
+/** A worker backend: starts endpoints that run the pool's worker runtime. */
+export interface WorkerTransport {
+  /** The backend's `kind` (sent to each worker in its init message). */
+  readonly kind: "worker" | "process";
+  /**
+   * Whether `terminate()` may leave a worker that is busy running JavaScript alive (Deno
+   * threads). The pool then pings a worker before terminating it and reports one that does not
+   * answer (`PoolWarning` `"thread-still-running"`).
+   */
+  readonly mayOutliveTerminate: boolean;
+  /**
+   * Start one worker running the pool runtime (`worker_runtime.ts`), reporting to `events`.
+   * Throws synchronously when the worker cannot be started at all.
+   */
+  start(events: EndpointEvents): WorkerEndpoint;
 }
 
-/** Spawn a `deno run` child process running the pool runtime (length-prefixed v8 frames). */
-export function spawnProcess(events: HandleEvents, denoArgs: readonly string[]): WorkerHandle {
-  const entry = new URL("./process_entry.ts", import.meta.url).href;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...denoArgs, entry],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  let ended = false;
-  let broken = false;
+/** Settings a backend may use. */
+export interface TransportSettings {
+  /** Flags for `deno run` of process workers. */
+  denoArgs: readonly string[];
+}
 
-  const reading = (async () => {
-    const frames = new FrameDecoder();
-    try {
-      for await (const piece of child.stdout) {
-        for (const body of frames.push(piece)) {
-          const msg = deserialize(body);
-          if (!ended) events.message(msg);
-        }
-      }
-    } catch { /* the pipe closed under us: the status handler reports */ }
-  })();
-
-  const status = child.status.then(async (s) => {
-    await reading;
-    if (!ended) {
-      ended = true;
-      events.exit(
-        s.signal
-          ? `the worker process was killed by ${s.signal}`
-          : `the worker process exited with code ${s.code}`,
-      );
-    }
-    return s;
-  });
-
-  return {
-    post(m) {
-      if (broken) return;
-      writer.write(encodeFrame(serialize(m))).catch(() => {
-        broken = true;
-      });
-    },
-    async terminate() {
-      ended = true;
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await status;
-      await writer.close().catch(() => {});
-    },
-    probe: (value) => void serialize(value),
-  };
+/** The backend of a pool `kind`: the one place that chooses. */
+export function transportOf(
+  kind: "worker" | "process",
+  settings: TransportSettings,
+): WorkerTransport {
+  return kind === "process" ? processTransport(settings.denoArgs) : threadTransport();
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { encodeFrame, FrameDecoder } from "./frames.ts";
+import { encodeFrame, FrameDecoder } from "./wire_frames.ts";
 
-Deno.test("frames survive any split of the byte stream", () => {
+Deno.test("wire frames survive any split of the byte stream", () => {
   const bodies = [new Uint8Array(0), new Uint8Array([1, 2, 3]), new Uint8Array(70_000).fill(9)];
   const stream = new Uint8Array(bodies.reduce((n, b) => n + 4 + b.length, 0));
   let off = 0;

@@ -1,0 +1,91 @@
+/**
+ * The ordered window, written once: a bounded set of slots indexed by sequence number, filled
+ * out of order and released in order. Results of concurrent work (a pool map, a concurrent
+ * ordered `map`, a node with `spawn > 1`) are stored at their input's sequence number as they
+ * complete, and taken from the front as soon as the one due is there.
+ *
+ * No per-item allocation or closure: a power-of-two ring of values and a parallel byte array of
+ * tags (0 = empty; any other value is the caller's, e.g. "ok" / "failed").
+ *
+ * @module
+ */
+
+import { InternalError } from "../errors.ts";
+
+/** Slots by sequence number: store out of order, release in order, at most `capacity` ahead. */
+export class OrderedWindow<T> {
+  #values: (T | undefined)[];
+  #tags: Uint8Array;
+  #mask: number;
+  readonly #capacity: number;
+  #next = 0;
+
+  /**
+   * @param capacity how far ahead of the next due sequence number a value may be stored
+   * @param first the first sequence number due (default 0)
+   */
+  constructor(capacity: number, first = 0) {
+    let n = 4;
+    while (n < capacity) n *= 2;
+    this.#values = new Array(n);
+    this.#tags = new Uint8Array(n);
+    this.#mask = n - 1;
+    this.#capacity = capacity;
+    this.#next = first;
+  }
+
+  /** The sequence number released next. */
+  get next(): number {
+    return this.#next;
+  }
+
+  /** The window's bound. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * Store `value` at sequence number `seq` with `tag` (1..255). `seq` must be in the window
+   * (`next <= seq < next + capacity`) and its slot empty: anything else is a bug of the caller
+   * ({@linkcode InternalError}).
+   */
+  put(seq: number, value: T, tag: number): void {
+    const p = seq & this.#mask;
+    if (seq < this.#next || seq >= this.#next + this.#capacity || this.#tags[p] !== 0) {
+      throw new InternalError(
+        "store an ordered result",
+        `sequence number ${seq} is outside the window [${this.#next}, ${
+          this.#next + this.#capacity
+        }) or already stored`,
+      );
+    }
+    this.#values[p] = value;
+    this.#tags[p] = tag;
+  }
+
+  /** The tag of the value due (0 when it has not arrived). */
+  headTag(): number {
+    return this.#tags[this.#next & this.#mask]!;
+  }
+
+  /** The tag stored at `seq` (0 when empty; `seq` in the window). */
+  tagAt(seq: number): number {
+    return this.#tags[seq & this.#mask]!;
+  }
+
+  /** Release the value due (the caller checked `headTag() !== 0`) and advance. */
+  take(): T {
+    const p = this.#next & this.#mask;
+    const v = this.#values[p] as T;
+    this.#values[p] = undefined;
+    this.#tags[p] = 0;
+    this.#next++;
+    return v;
+  }
+
+  /** Drop every stored value (the window keeps its position). */
+  clear(): void {
+    this.#values.fill(undefined);
+    this.#tags.fill(0);
+  }
+}
