@@ -2,13 +2,10 @@
  * The transport seam: what a worker backend implements so the pool can run workers on it. The
  * pool's slots, dispatch and maps only see {@linkcode WorkerTransport} and
  * {@linkcode WorkerEndpoint}; each backend lives in its own file (`thread_transport.ts`,
- * `process_transport.ts`) and {@linkcode transportOf} is the one place that picks one by `kind`.
+ * `process_transport.ts`) and `transportOf` (transport_of.ts) is the one place that picks one by `kind`.
  *
  * @module
  */
-
-import { processTransport } from "./process_transport.ts";
-import { threadTransport } from "./thread_transport.ts";
 
 /**
  * Main-side handle on one running worker, whatever carries its messages.
@@ -65,18 +62,4 @@ export interface WorkerTransport {
    * Throws synchronously when the worker cannot be started at all.
    */
   start(events: EndpointEvents): WorkerEndpoint;
-}
-
-/** Settings a backend may use. */
-export interface TransportSettings {
-  /** Flags for `deno run` of process workers. */
-  denoArgs: readonly string[];
-}
-
-/** The backend of a pool `kind`: the one place that chooses. */
-export function transportOf(
-  kind: "worker" | "process",
-  settings: TransportSettings,
-): WorkerTransport {
-  return kind === "process" ? processTransport(settings.denoArgs) : threadTransport();
 }

@@ -29,7 +29,8 @@ import type { EncodedError, WorkerDisposeError } from "./errors.ts";
 import { mapSettingsOf, type PoolMapOptions } from "./map_options.ts";
 import { MapRun, type PoolPort, type Settled } from "./map_run.ts";
 import type { InitMessage } from "./protocol.ts";
-import { transportOf, type WorkerTransport } from "./transport.ts";
+import type { WorkerTransport } from "./transport.ts";
+import { transportOf } from "./transport_of.ts";
 import { type SlotHost, WorkerSlot } from "./worker_slot.ts";
 
 const ACTION = "start worker pool";
