@@ -1,5 +1,6 @@
 /**
- * The shape every stream stage returns.
+ * The shapes the stream stages share: what every stage returns, and the function `map` and
+ * `filter` apply (defined here so the implementations of `map` need not import `map.ts`).
  *
  * @module
  */
@@ -14,3 +15,9 @@ export interface Stage<T> extends AsyncIterableIterator<T>, AsyncDisposable {
   /** Stop early: release the stage's resources and return its source(s). Idempotent. */
   return(value?: unknown): Promise<IteratorResult<T>>;
 }
+
+/**
+ * The function of `map`: gets the item, its 0-based position in the source and a signal that
+ * is aborted when the stage stops early (consumer `break`, an error, an abort).
+ */
+export type MapFn<T, R> = (value: T, index: number, signal: AbortSignal) => R | PromiseLike<R>;
