@@ -5,7 +5,9 @@
  * complete, and taken from the front as soon as the one due is there.
  *
  * No per-item allocation or closure: a power-of-two ring of values and a parallel byte array of
- * tags (0 = empty; any other value is the caller's, e.g. "ok" / "failed").
+ * tags (0 = empty; any other value is the caller's, e.g. "ok" / "failed"). A caller that settles
+ * work through callbacks built once per slot (no closure per item) maps a slot back to the
+ * sequence number it holds with {@linkcode OrderedWindow.seqAt}.
  *
  * @module
  */
@@ -42,6 +44,25 @@ export class OrderedWindow<T> {
   /** The window's bound. */
   get capacity(): number {
     return this.#capacity;
+  }
+
+  /** How many slots the ring has: `capacity` rounded up to a power of two (at least 4). */
+  get slots(): number {
+    return this.#mask + 1;
+  }
+
+  /** The slot that holds sequence number `seq` (`0 <= slot < slots`). */
+  slotOf(seq: number): number {
+    return seq & this.#mask;
+  }
+
+  /**
+   * The sequence number of the window (`next <= seq < next + slots`) that `slot` holds: the
+   * inverse of {@linkcode OrderedWindow.slotOf} for the sequence numbers in the window.
+   */
+  seqAt(slot: number): number {
+    const next = this.#next;
+    return next + ((slot - next) & this.#mask);
   }
 
   /**

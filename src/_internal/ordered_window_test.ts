@@ -35,3 +35,17 @@ Deno.test("ordered window: storing outside the bound or twice is an internal err
   w.clear();
   assert.equal(w.tagAt(12), 0);
 });
+
+Deno.test("ordered window: slotOf and seqAt map between sequence numbers and slots", () => {
+  const w = new OrderedWindow<number>(5, 7);
+  assert.equal(w.slots, 8);
+  for (let seq = 7; seq < 7 + 8; seq++) assert.equal(w.seqAt(w.slotOf(seq)), seq);
+  for (let i = 0; i < 11; i++) {
+    w.put(w.next, i, 1);
+    w.take();
+  }
+  assert.equal(w.next, 18);
+  for (let seq = 18; seq < 18 + 8; seq++) assert.equal(w.seqAt(w.slotOf(seq)), seq);
+  assert.equal(new OrderedWindow<number>(2).slots, 4, "at least 4 slots");
+  assert.equal(new OrderedWindow<number>(8).slots, 8, "a power of two stays");
+});

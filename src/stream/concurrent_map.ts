@@ -2,9 +2,11 @@
  * The general `map`: up to `concurrency` calls at once, results delivered in source order
  * (ordered) or as they complete (unordered); also the implementation whenever a signal is given.
  *
- * Ordered results wait in a ring of slots indexed by item position, with one pre-built pair of
- * settle callbacks per slot, so an item costs the user function's promise and one `then`, and no
- * per-item closure or array shift. Unordered results wait in a FIFO ring in completion order.
+ * Ordered results wait in the ordered window (`_internal/ordered_window.ts`, the one the pool's
+ * ordered results use), stored at their item's position as they settle and released from the
+ * front. One pair of settle callbacks is built per slot of the window, so an item costs the user
+ * function's promise and one `then`, and no per-item closure or array shift. Unordered results
+ * wait in a FIFO ring in completion order.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import {
   type Waiter,
   waiter,
 } from "../_internal/iterate.ts";
+import { OrderedWindow } from "../_internal/ordered_window.ts";
 import { Ring } from "../_internal/ring.ts";
 import type { AnyIterable } from "./sized.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
@@ -29,44 +32,39 @@ import { giveTurn, turnDue } from "../_internal/turn.ts";
 /** The action an abort names (`filter` too says "map a source", as it always has). */
 const ACTION = "map a source";
 
-// Slot states of the ordered ring.
-const FREE = 0;
-const PENDING = 1;
-const OK = 2;
-const ERR = 3;
+// Tags of the ordered window's results (0, empty, is the window's).
+const OK = 1;
+const FAILED = 2;
 
 /** Concurrent map, ordered or not. */
 export class ConcurrentMap<T, R> implements Stage<R> {
   readonly #fn: MapFn<T, R>;
-  readonly #conc: number;
+  readonly #concurrency: number;
   readonly #ordered: boolean;
-  readonly #window: number;
-  readonly #mask: number;
+  readonly #limit: number; // items held at most (ordered: undelivered; unordered: running + queued)
   readonly #syncIt: Iterator<T> | undefined;
   readonly #asyncIt: AsyncIterator<T> | undefined;
-  readonly #ctl = new AbortController();
+  readonly #controller = new AbortController();
   readonly #signal: AbortSignal | undefined;
   readonly #action: string;
   #onAbort: (() => void) | null = null;
 
-  // Ordered: results by slot.
-  readonly #vals: unknown[];
-  readonly #st: Uint8Array;
-  readonly #okFns: ((v: R) => void)[] = [];
-  readonly #errFns: ((e: unknown) => void)[] = [];
+  // Ordered: results by position, and the settle callbacks of each slot of the window.
+  readonly #results: OrderedWindow<unknown>;
+  readonly #settleOkAt: ((value: R) => void)[] = [];
+  readonly #settleFailedAt: ((error: unknown) => void)[] = [];
   // Unordered: completed results in completion order.
   readonly #queue: Ring<R>;
 
   readonly #waiters = new Ring<Waiter<R>>(2);
-  #head = 0; // ordered: position of the next result to deliver
   #launched = 0; // items pulled and started
-  #inflight = 0;
+  #inFlight = 0;
   #started = false;
   #pulling = false;
   #filling = false;
-  #srcDone = false;
-  #srcFailed = false;
-  #srcError: unknown = undefined;
+  #sourceDone = false;
+  #sourceFailed = false;
+  #sourceError: unknown = undefined;
   #taskFailed = false; // unordered: a call failed; its error comes after queued results
   #taskError: unknown = undefined;
   #halted = false; // no more launches (an error is on its way, or stopping)
@@ -89,21 +87,20 @@ export class ConcurrentMap<T, R> implements Stage<R> {
     this.#syncIt = opened.sync;
     this.#asyncIt = opened.async;
     this.#fn = fn;
-    this.#conc = concurrency;
+    this.#concurrency = concurrency;
     this.#ordered = ordered;
-    let w = 4;
-    while (w < 2 * concurrency) w *= 2;
-    this.#window = w;
-    this.#mask = w - 1;
-    this.#vals = ordered ? new Array(w) : [];
-    this.#st = new Uint8Array(ordered ? w : 0);
+    let limit = 4;
+    while (limit < 2 * concurrency) limit *= 2;
+    this.#limit = limit;
+    const results = new OrderedWindow<unknown>(ordered ? limit : 1);
+    this.#results = results;
     if (ordered) {
-      for (let j = 0; j < w; j++) {
-        this.#okFns.push((v: R) => this.#settle(j, v, OK));
-        this.#errFns.push((e: unknown) => this.#settle(j, e, ERR));
+      for (let slot = 0; slot < limit; slot++) {
+        this.#settleOkAt.push((value: R) => this.#settle(results.seqAt(slot), value, OK));
+        this.#settleFailedAt.push((error) => this.#settle(results.seqAt(slot), error, FAILED));
       }
     }
-    this.#queue = new Ring(ordered ? 4 : w);
+    this.#queue = new Ring(ordered ? 4 : limit);
     this.#signal = signal;
     if (signal) {
       this.#onAbort = () => this.#abort();
@@ -126,20 +123,17 @@ export class ConcurrentMap<T, R> implements Stage<R> {
       this.#fill();
     }
     if (this.#ordered) {
-      const j = this.#head & this.#mask;
-      const s = this.#st[j];
-      if (s === OK) {
-        const value = this.#vals[j] as R;
-        this.#vals[j] = undefined;
-        this.#st[j] = FREE;
-        this.#head++;
+      const results = this.#results;
+      const tag = results.headTag();
+      if (tag === OK) {
+        const value = results.take() as R;
         this.#fill();
         return Promise.resolve({ done: false, value });
       }
-      if (s === ERR) return this.#failWith(this.#vals[j]);
-      if (s === FREE && this.#head === this.#launched) {
-        if (this.#srcFailed) return this.#failWith(this.#srcError);
-        if (this.#srcDone) return this.#finish();
+      if (tag === FAILED) return this.#failWith(results.take());
+      if (results.next === this.#launched) {
+        if (this.#sourceFailed) return this.#failWith(this.#sourceError);
+        if (this.#sourceDone) return this.#finish();
       }
     } else {
       if (this.#queue.length > 0) {
@@ -147,11 +141,11 @@ export class ConcurrentMap<T, R> implements Stage<R> {
         this.#fill();
         return Promise.resolve({ done: false, value });
       }
-      if (this.#inflight === 0 && !this.#pulling) {
+      if (this.#inFlight === 0 && !this.#pulling) {
         if (this.#taskFailed) return this.#failWith(this.#taskError);
-        if (this.#srcFailed) return this.#failWith(this.#srcError);
-        if (this.#srcDone) return this.#finish();
-      } else if (this.#taskFailed && this.#inflight === 0) {
+        if (this.#sourceFailed) return this.#failWith(this.#sourceError);
+        if (this.#sourceDone) return this.#finish();
+      } else if (this.#taskFailed && this.#inFlight === 0) {
         return this.#failWith(this.#taskError);
       }
     }
@@ -162,7 +156,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
 
   async return(value?: unknown): Promise<IteratorResult<R>> {
     if (!this.#stopping) {
-      const sourceOpen = !this.#srcDone && !this.#srcFailed;
+      const sourceOpen = !this.#sourceDone && !this.#sourceFailed;
       this.#closed = true;
       this.#final = null;
       this.#stop();
@@ -170,7 +164,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
         this.#waiters.shift().resolve({ done: true, value: undefined });
       }
       try {
-        if (sourceOpen) await closeIterator(this.#it());
+        if (sourceOpen) await closeIterator(this.#iterator());
       } finally {
         await this.#whenIdle();
       }
@@ -183,7 +177,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
     await this.return();
   }
 
-  #it(): AsyncIterator<T> | Iterator<T> {
+  #iterator(): AsyncIterator<T> | Iterator<T> {
     return (this.#syncIt ?? this.#asyncIt)!;
   }
 
@@ -207,11 +201,11 @@ export class ConcurrentMap<T, R> implements Stage<R> {
    * the source is returned without waiting for it (its `next()` may never settle).
    */
   async #failWith(error: unknown, waitForSource = true): Promise<IteratorResult<R>> {
-    const sourceOpen = !this.#srcDone && !this.#srcFailed;
+    const sourceOpen = !this.#sourceDone && !this.#sourceFailed;
     this.#closed = true;
     this.#stop();
-    if (sourceOpen && waitForSource) await closeQuietly(this.#it());
-    else if (sourceOpen) void closeQuietly(this.#it());
+    if (sourceOpen && waitForSource) await closeQuietly(this.#iterator());
+    else if (sourceOpen) void closeQuietly(this.#iterator());
     await this.#whenIdle();
     throw error;
   }
@@ -220,17 +214,13 @@ export class ConcurrentMap<T, R> implements Stage<R> {
     this.#halted = true;
     this.#stopping = true;
     this.#detach();
-    this.#ctl.abort();
-    if (this.#ordered) {
-      this.#vals.fill(undefined);
-      this.#st.fill(FREE);
-    } else {
-      this.#queue.clear();
-    }
+    this.#controller.abort();
+    if (this.#ordered) this.#results.clear();
+    else this.#queue.clear();
   }
 
   #whenIdle(): Promise<void> {
-    if (this.#inflight === 0) return Promise.resolve();
+    if (this.#inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
@@ -244,11 +234,11 @@ export class ConcurrentMap<T, R> implements Stage<R> {
         this.#waiters.shift().resolve({ done: true, value: undefined });
       }
     } else {
-      const sourceOpen = !this.#srcDone && !this.#srcFailed;
+      const sourceOpen = !this.#sourceDone && !this.#sourceFailed;
       this.#closed = true;
       this.#final = { error };
       this.#stop();
-      if (sourceOpen) closeQuietly(this.#it());
+      if (sourceOpen) closeQuietly(this.#iterator());
     }
   }
 
@@ -261,41 +251,41 @@ export class ConcurrentMap<T, R> implements Stage<R> {
 
   /** Launch calls while there is room. */
   #fill(): void {
-    if (this.#halted || this.#srcDone || this.#srcFailed || this.#turnWait) return;
-    const conc = this.#conc;
-    const window = this.#window;
+    if (this.#halted || this.#sourceDone || this.#sourceFailed || this.#turnWait) return;
+    const concurrency = this.#concurrency;
+    const limit = this.#limit;
     const syncIt = this.#syncIt;
     if (syncIt !== undefined) {
       if (this.#filling) return; // a sync result settled inside the loop below
       this.#filling = true;
       try {
-        this.#fillSync(syncIt, conc, window);
+        this.#fillSync(syncIt, concurrency, limit);
       } finally {
         this.#filling = false;
       }
       return;
     }
-    if (!this.#pulling && this.#inflight < conc && this.#room() < window) {
+    if (!this.#pulling && this.#inFlight < concurrency && this.#room() < limit) {
       this.#pulling = true;
       nextOf(this.#asyncIt!).then(this.#onPull, this.#onPullError);
     }
   }
 
-  #fillSync(syncIt: Iterator<T>, conc: number, window: number): void {
-    while (this.#inflight < conc && this.#room() < window) {
+  #fillSync(syncIt: Iterator<T>, concurrency: number, limit: number): void {
+    while (this.#inFlight < concurrency && this.#room() < limit) {
       let r: IteratorResult<T>;
       try {
         r = syncIt.next();
       } catch (error) {
-        this.#sourceFailed(error);
+        this.#failSource(error);
         return;
       }
       if (!isResult(r)) {
-        this.#sourceFailed(badResult(this.#action, r));
+        this.#failSource(badResult(this.#action, r));
         return;
       }
       if (r.done) {
-        this.#srcDone = true;
+        this.#sourceDone = true;
         this.#checkEnd();
         return;
       }
@@ -326,18 +316,20 @@ export class ConcurrentMap<T, R> implements Stage<R> {
 
   /** Items held (ordered: undelivered positions; unordered: running + queued). */
   #room(): number {
-    return this.#ordered ? this.#launched - this.#head : this.#inflight + this.#queue.length;
+    return this.#ordered
+      ? this.#launched - this.#results.next
+      : this.#inFlight + this.#queue.length;
   }
 
   readonly #onPull = (r: IteratorResult<T>): void => {
     this.#pulling = false;
     if (this.#halted) return;
     if (!isResult(r)) {
-      this.#sourceFailed(badResult(this.#action, r));
+      this.#failSource(badResult(this.#action, r));
       return;
     }
     if (r.done) {
-      this.#srcDone = true;
+      this.#sourceDone = true;
       this.#checkEnd();
       return;
     }
@@ -348,36 +340,35 @@ export class ConcurrentMap<T, R> implements Stage<R> {
   readonly #onPullError = (error: unknown): void => {
     this.#pulling = false;
     if (this.#stopping) return;
-    this.#sourceFailed(error);
+    this.#failSource(error);
   };
 
-  #sourceFailed(error: unknown): void {
-    this.#srcFailed = true;
-    this.#srcError = error;
+  #failSource(error: unknown): void {
+    this.#sourceFailed = true;
+    this.#sourceError = error;
     this.#checkEnd();
   }
 
   #launch(value: T): void {
     const i = this.#launched++;
-    this.#inflight++;
+    this.#inFlight++;
     let p: R | PromiseLike<R>;
     try {
-      p = this.#fn(value, i, this.#ctl.signal);
+      p = this.#fn(value, i, this.#controller.signal);
     } catch (error) {
-      if (this.#ordered) this.#settle(i & this.#mask, error, ERR);
+      if (this.#ordered) this.#settle(i, error, FAILED);
       else this.#settleErr(error);
       return;
     }
     if (isThenable(p)) {
       if (this.#ordered) {
-        const j = i & this.#mask;
-        this.#st[j] = PENDING;
-        p.then(this.#okFns[j], this.#errFns[j]);
+        const slot = this.#results.slotOf(i);
+        p.then(this.#settleOkAt[slot], this.#settleFailedAt[slot]);
       } else {
         p.then(this.#settleOk, this.#settleErr);
       }
     } else if (this.#ordered) {
-      this.#settle(i & this.#mask, p, OK);
+      this.#settle(i, p, OK);
     } else {
       this.#settleOk(p);
     }
@@ -386,35 +377,34 @@ export class ConcurrentMap<T, R> implements Stage<R> {
   /** A sync source yielded a promise: await it (as `for await` does), then launch. */
   #launchLater(value: PromiseLike<T>): void {
     const i = this.#launched++;
-    this.#inflight++;
+    this.#inFlight++;
     const fn = this.#fn;
-    const signal = this.#ctl.signal;
+    const signal = this.#controller.signal;
     const p = Promise.resolve(value).then((v) => fn(v, i, signal));
     if (this.#ordered) {
-      const j = i & this.#mask;
-      this.#st[j] = PENDING;
-      p.then(this.#okFns[j], this.#errFns[j]);
+      const slot = this.#results.slotOf(i);
+      p.then(this.#settleOkAt[slot], this.#settleFailedAt[slot]);
     } else {
       p.then(this.#settleOk, this.#settleErr);
     }
   }
 
-  /** Ordered: slot `j` settled. */
-  #settle(j: number, v: unknown, state: typeof OK | typeof ERR): void {
-    this.#inflight--;
+  /** Ordered: the call of item `index` settled with `value` (a result, or an error if FAILED). */
+  #settle(index: number, value: unknown, tag: typeof OK | typeof FAILED): void {
+    this.#inFlight--;
     if (this.#stopping) {
       this.#idleCheck();
       return;
     }
-    if (state === ERR) this.#halted = true;
-    this.#vals[j] = v;
-    this.#st[j] = state;
-    if (this.#waiters.length > 0 && j === (this.#head & this.#mask)) this.#deliver();
+    if (tag === FAILED) this.#halted = true;
+    const results = this.#results;
+    results.put(index, value, tag);
+    if (this.#waiters.length > 0 && index === results.next) this.#deliver();
     this.#fill();
   }
 
   readonly #settleOk = (v: R): void => {
-    this.#inflight--;
+    this.#inFlight--;
     if (this.#stopping) {
       this.#idleCheck();
       return;
@@ -426,7 +416,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
   };
 
   readonly #settleErr = (error: unknown): void => {
-    this.#inflight--;
+    this.#inFlight--;
     if (this.#stopping) {
       this.#idleCheck();
       return;
@@ -441,18 +431,14 @@ export class ConcurrentMap<T, R> implements Stage<R> {
 
   /** Ordered: hand ready head results to waiting consumers. */
   #deliver(): void {
+    const results = this.#results;
     while (this.#waiters.length > 0) {
-      const j = this.#head & this.#mask;
-      const s = this.#st[j];
-      if (s === OK) {
-        const value = this.#vals[j] as R;
-        this.#vals[j] = undefined;
-        this.#st[j] = FREE;
-        this.#head++;
-        this.#waiters.shift().resolve({ done: false, value });
-      } else if (s === ERR) {
+      const tag = results.headTag();
+      if (tag === OK) {
+        this.#waiters.shift().resolve({ done: false, value: results.take() as R });
+      } else if (tag === FAILED) {
         const w = this.#waiters.shift();
-        this.#failWith(this.#vals[j]).then(w.resolve, w.reject);
+        this.#failWith(results.take()).then(w.resolve, w.reject);
         return;
       } else {
         this.#checkEnd();
@@ -465,22 +451,23 @@ export class ConcurrentMap<T, R> implements Stage<R> {
   #checkEnd(): void {
     if (this.#waiters.length === 0 || this.#closed) return;
     if (this.#ordered) {
-      if (this.#st[this.#head & this.#mask] !== FREE || this.#head !== this.#launched) return;
+      // Every item launched was delivered (then the slot due is empty too).
+      if (this.#results.next !== this.#launched) return;
     } else {
       if (this.#queue.length > 0) return;
       if (this.#taskFailed) {
-        if (this.#inflight > 0) return;
-      } else if (this.#inflight > 0 || this.#pulling) return;
+        if (this.#inFlight > 0) return;
+      } else if (this.#inFlight > 0 || this.#pulling) return;
     }
     let error: unknown;
     let failed = false;
     if (!this.#ordered && this.#taskFailed) {
       failed = true;
       error = this.#taskError;
-    } else if (this.#srcFailed) {
+    } else if (this.#sourceFailed) {
       failed = true;
-      error = this.#srcError;
-    } else if (!this.#srcDone) return;
+      error = this.#sourceError;
+    } else if (!this.#sourceDone) return;
     const w = this.#waiters.shift();
     if (failed) {
       this.#failWith(error).then(w.resolve, w.reject);
@@ -493,7 +480,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
   }
 
   #idleCheck(): void {
-    if (this.#inflight === 0 && this.#idle.length > 0) {
+    if (this.#inFlight === 0 && this.#idle.length > 0) {
       const idle = this.#idle;
       this.#idle = [];
       for (const resolve of idle) resolve();
