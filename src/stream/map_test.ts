@@ -195,3 +195,104 @@ Deno.test("filter keeps matching items, sync or async predicates, ordered or not
   for await (const _ of filter(gen, (x) => x > 3, { concurrency: 2 })) break;
   assert.equal(track.returned, true);
 });
+
+// The rules above at concurrency > 1, in both orders, where the cases above cover one order only.
+for (const ordered of [true, false]) {
+  const options = { concurrency: 4, ordered };
+  const label = `map (c=4, ordered=${ordered})`;
+
+  Deno.test(`${label}: a rejected call throws after the calls in flight settled, and returns the source`, async () => {
+    const boom = new Error("item 5");
+    const stats = { active: 0 };
+    const [gen, track] = tracked(50);
+    const m = map(gen, async (x) => {
+      stats.active++;
+      try {
+        await turns(1 + (x % 3));
+        if (x === 5) throw boom;
+        return x;
+      } finally {
+        stats.active--;
+      }
+    }, options);
+    const seen: number[] = [];
+    await assert.rejects(async () => {
+      for await (const x of m) seen.push(x);
+    }, (e) => e === boom);
+    if (ordered) assert.deepEqual(seen, [0, 1, 2, 3, 4]);
+    else assert.ok(seen.length >= 1 && !seen.includes(5), `seen ${seen}`);
+    assert.equal(new Set(seen).size, seen.length, "no result twice");
+    assert.equal(stats.active, 0, "calls in flight settled before the error was thrown");
+    assert.equal(track.returned, true, "the source was returned");
+    assert.equal((await m.next()).done, true, "done after the error");
+  });
+
+  Deno.test(`${label}: a call that throws synchronously comes after the results before it`, async () => {
+    const boom = new Error("item 3");
+    const seen: number[] = [];
+    const m = map([0, 1, 2, 3, 4, 5, 6, 7], (x) => {
+      if (x === 3) throw boom;
+      return x;
+    }, options);
+    await assert.rejects(async () => {
+      for await (const x of m) seen.push(x);
+    }, (e) => e === boom);
+    assert.deepEqual(seen, [0, 1, 2]);
+    assert.equal((await m.next()).done, true, "done after the error");
+  });
+
+  Deno.test(`${label}: the source's error comes after every result before it`, async () => {
+    const [gen] = tracked(20, { failAt: 9 });
+    const seen: number[] = [];
+    await assert.rejects(async () => {
+      for await (const x of map(gen, async (x) => (await turns(1 + (x % 2)), x), options)) {
+        seen.push(x);
+      }
+    }, /boom/);
+    assert.deepEqual([...seen].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    if (ordered) assert.deepEqual(seen, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  Deno.test(`${label}: a slow consumer bounds how far the source is pulled`, async () => {
+    const [gen, track] = endless();
+    const m = map(gen, async (x) => (await turns(1), x), options);
+    for (let consumed = 1; consumed <= 10; consumed++) {
+      await m.next();
+      await turns(5);
+      // 2 * concurrency rounded up to a power of two (8) held at most
+      assert.ok(track.pulled <= consumed + 8, `pulled ${track.pulled} after ${consumed}`);
+    }
+    await m.return();
+    assert.equal(track.returned, true);
+  });
+
+  Deno.test(`${label}: a sync iterable of promises is awaited, like for await`, async () => {
+    const src = [Promise.resolve(1), 2, Promise.resolve(3), 4] as unknown as number[];
+    const out = await collect(map(src, async (x) => (await turns(1), x * 2), options));
+    assert.deepEqual([...out].sort((a, b) => a - b), [2, 4, 6, 8]);
+    if (ordered) assert.deepEqual(out, [2, 4, 6, 8]);
+  });
+
+  Deno.test(`${label}: keeps the source's length and passes each item's index`, async () => {
+    const m = map(["a", "b", "c"], (x, i) => `${x}${i}`, options);
+    assert.equal(m.length, 3);
+    const out = await collect(m);
+    assert.deepEqual([...out].sort(), ["a0", "b1", "c2"]);
+  });
+
+  Deno.test(`${label}: an abort rejects the waiting consumer with AbortedError and returns the source`, async () => {
+    const controller = new AbortController();
+    const [gen, track] = endless();
+    const m = map(gen, async (x) => (await sleep(5), x), { ...options, signal: controller.signal });
+    assert.equal(typeof (await m.next()).value, "number");
+    const pending = m.next();
+    controller.abort();
+    await assert.rejects(pending, AbortedError);
+    assert.equal(track.returned, true);
+    assert.equal((await m.next()).done, true);
+  });
+
+  Deno.test(`${label}: a string source is refused, like every stage`, () => {
+    assert.throws(() => map("abc" as unknown as string[], (x) => x, options), InvalidArgumentError);
+  });
+}
