@@ -15,7 +15,7 @@ Deno.test("frameAdapter measures, concatenates and persists Frames", async () =>
   assert.equal(frameAdapter.load?.(input).length, 4);
 });
 
-Deno.test("arrowAdapter: byteSize counts the buffers, concat checks the schema column by column", async () => {
+Deno.test("arrowAdapter: byteSize counts the buffers, concat checks the schema column by column", () => {
   const adapter = arrowAdapter(arrow);
   assert.equal(adapter.name, "arrow");
   const a = arrow.tableFromArrays({ v: new Float64Array([1, 2]), s: ["x", "y"] });
