@@ -1,18 +1,17 @@
 /**
- * One `pool.map` in progress: lazy bounded pulling from the source, chunk forming, inputs that
- * pass through (`passThrough`), error policies, and the async iterator handed to the caller.
- * Results wait in a {@linkcode ResultStore} (`results.ts`: ordered or unordered).
+ * One `pool.map` in progress: the run's state machine (chunks at the workers, error policies,
+ * ending) and the async iterator handed to the caller. The source side (pulling, chunk forming,
+ * the `maxInFlight` window, pass-through inputs) is a {@linkcode MapSource} (`map_source.ts`);
+ * results wait in a {@linkcode ResultStore} (`results.ts`: ordered or unordered).
  *
  * @module
  */
 
 import { abortError } from "../_internal/abort.ts";
-import { openSource, resultOf } from "../_internal/iterate.ts";
-import { Ring } from "../_internal/ring.ts";
-import { giveTurn, turnDue } from "../_internal/turn.ts";
-import { ClosedError, InternalError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
 import { decodeError, type EncodedError, TaskError } from "./errors.ts";
 import type { MapSettings } from "./map_options.ts";
+import { MapSource, type SourceOwner, type SourcePool } from "./map_source.ts";
 import { collectTransferables, ISOLATE, SPREAD, TRANSFER } from "./protocol.ts";
 import {
   FAILED,
@@ -61,57 +60,30 @@ export interface Chunk {
   isolate: boolean;
 }
 
-/** What a map needs from the pool. */
-export interface PoolPort {
-  /** Ask for a dispatch round soon. */
-  schedule(): void;
-  /** A worker could take a chunk now and nothing is waiting for one. */
-  hungry(): boolean;
+/** What a map needs from the pool (its source side needs {@linkcode SourcePool}). */
+export interface PoolPort extends SourcePool {
   /** The pool's readiness. */
   whenReady(): Promise<void>;
   /** Register an active map. */
   attach(run: MapRun): void;
   /** Unregister a map that ended. */
   detach(run: MapRun): void;
-  /** Number of workers. */
-  size: number;
-  /** Chunks in flight per worker. */
-  depth: number;
   /** Next chunk id. */
   nextId(): number;
-  /** Whether the pool is closed. */
-  isClosed(): boolean;
 }
 
-/** Target duration of one chunk when `chunkSize: "auto"`. */
-const AUTO_TARGET_MS = 1;
-const AUTO_MAX = 1024;
-
-/** No unordered fence is held. */
-const NO_FENCE = -1;
-
 /** The state and the result iterator of one `pool.map`. */
-export class MapRun implements AsyncIterableIterator<unknown> {
+export class MapRun implements AsyncIterableIterator<unknown>, SourceOwner<Chunk> {
   readonly #pool: PoolPort;
-  readonly #source: unknown;
+  readonly #source: MapSource<Chunk>;
   readonly #options: MapSettings;
   /** Protocol flags of the map's chunks. */
   readonly flags: number;
   /** Per-input time limit (0: none). */
   readonly timeoutMs: number;
-  #syncIterator: Iterator<unknown> | undefined;
-  #asyncIterator: AsyncIterator<unknown> | undefined;
   #started = false;
-  #pulling = false;
-  #sourceDone = false;
-  /** Set once nothing more is pulled (source done, stop after error, closed). */
-  #stopped = false;
   /** Set once the map ended (done, failed, returned). */
   closed = false;
-  #pulled = 0;
-  #yielded = 0;
-  /** Chunks formed but not yet sent. */
-  #pending = new Ring<Chunk>(16);
   /** Chunks sent to a worker and not completed. */
   outstanding = 0;
   #results: ResultStore;
@@ -122,19 +94,12 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   #waiter:
     | { resolve: (r: IteratorResult<unknown>) => void; reject: (e: unknown) => void }
     | undefined;
-  #taskMs = -1;
-  /** Inputs pulled from an async source, not yet in a chunk. */
-  #partial: unknown[] = [];
-  #partialStart = 0;
-  /** Unordered map: the pass-through input held until every earlier result is out. */
-  #fence: unknown = undefined;
-  #fenceIndex = NO_FENCE;
   #onAbort: (() => void) | undefined;
 
   /** @internal */
   constructor(pool: PoolPort, source: unknown, settings: MapSettings) {
     this.#pool = pool;
-    this.#source = source;
+    this.#source = new MapSource<Chunk>(this, pool, source, settings);
     this.#options = settings;
     // With a time limit, replies are flushed per chunk so a timeout blames the right chunk.
     this.flags = (settings.spread ? SPREAD : 0) | (settings.transfer ? TRANSFER : 0) |
@@ -148,16 +113,14 @@ export class MapRun implements AsyncIterableIterator<unknown> {
 
   /** Chunks waiting to be sent. */
   get pendingCount(): number {
-    return this.#pending.length;
+    return this.#source.pendingCount;
   }
 
   /** Take the next chunk to send (the pool calls this only when `pendingCount > 0`). */
   takePending(): Chunk {
-    if (this.#pending.length === 0) {
-      throw new InternalError(ACTION, "a chunk was taken from a map with none pending");
-    }
+    const chunk = this.#source.take();
     this.outstanding++;
-    return this.#pending.shift();
+    return chunk;
   }
 
   /**
@@ -167,17 +130,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   requeue(chunks: readonly Chunk[]): void {
     this.outstanding -= chunks.length;
     if (this.closed) return;
-    this.#unshift(chunks);
-  }
-
-  /** Put chunks at the front of the pending queue (rare: deaths and unsendable inputs). */
-  #unshift(chunks: readonly Chunk[]): void {
-    if (chunks.length === 0) return;
-    const old = this.#pending;
-    const queue = new Ring<Chunk>(chunks.length + old.length);
-    for (const c of chunks) queue.push(c);
-    while (old.length > 0) queue.push(old.shift());
-    this.#pending = queue;
+    this.#source.unshift(chunks);
   }
 
   /**
@@ -200,7 +153,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     this.outstanding--;
     const good: Chunk[] = [];
     for (let i = 0; i < items.length; i++) {
-      const piece = this.#chunkOf(chunk.start + i, [items[i]]);
+      const piece = this.chunkOf(chunk.start + i, [items[i]]);
       piece.retries = chunk.retries;
       piece.isolate = chunk.isolate;
       const reason = reasons[i];
@@ -212,7 +165,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       this.failChunk(piece, worker, reason);
       if (this.closed) return;
     }
-    this.#unshift(good);
+    this.#source.unshift(good);
     this.#pool.schedule();
   }
 
@@ -239,16 +192,12 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     return this;
   }
 
-  // ---------------------------------------------------------------- source side
-
+  /** Open the source, watch the signal, register with the pool; the first fill once it is ready. */
   #start(): void {
     this.#started = true;
     const signal = this.#options.signal;
     try {
-      // The one source rule of `_internal/iterate.ts` (strings refused).
-      const opened = openSource<unknown>(ACTION, this.#source);
-      if (opened.async) this.#asyncIterator = opened.async;
-      else this.#syncIterator = opened.sync;
+      this.#source.open();
     } catch (e) {
       this.#fail(e);
       return;
@@ -262,30 +211,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
     this.#pool.attach(this);
-    this.#pool.whenReady().then(() => this.#fill(), (e) => this.#fail(e));
+    this.#pool.whenReady().then(() => this.#source.fill(), (e) => this.#fail(e));
   }
 
-  #chunkSize(): number {
-    const size = this.#options.chunkSize;
-    if (size !== "auto") return size;
-    const pool = this.#pool;
-    const cap = Math.max(
-      1,
-      Math.min(AUTO_MAX, Math.floor(this.#options.maxInFlight / (pool.size * pool.depth))),
-    );
-    if (this.#taskMs < 0) return 1;
-    return Math.max(1, Math.min(cap, Math.round(AUTO_TARGET_MS / Math.max(this.#taskMs, 1e-6))));
-  }
-
-  /** Items the window may hold now (a smaller probe window until "auto" has a measurement). */
-  #limit(): number {
-    if (this.#options.chunkSize === "auto" && this.#taskMs < 0) {
-      return Math.min(this.#options.maxInFlight, this.#pool.size * this.#pool.depth);
-    }
-    return this.#options.maxInFlight;
-  }
-
-  #chunkOf(start: number, items: unknown[]): Chunk {
+  /** @internal A new chunk of consecutive inputs (the source side forms them). */
+  chunkOf(start: number, items: unknown[]): Chunk {
     return {
       id: this.#pool.nextId(),
       run: this,
@@ -297,160 +227,19 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     };
   }
 
-  #push(start: number, items: unknown[]): void {
-    this.#pending.push(this.#chunkOf(start, items));
-  }
-
-  /**
-   * An input that skips the workers (`passThrough`), at input position `#pulled`. Ordered: it
-   * waits in the result window at its place. Unordered: it is a fence (held until every earlier
-   * result is out; nothing later is read meanwhile). Returns whether pulling must pause.
-   */
-  #passThrough(item: unknown): boolean {
-    const index = this.#pulled++;
-    if (this.#options.ordered) {
-      this.#results.storeOne(index, item, PASSED, item);
-      return false;
-    }
-    this.#fence = item;
-    this.#fenceIndex = index;
-    return true;
-  }
-
-  #fill(): void {
-    if (
-      this.#pulling || this.#stopped || this.closed || this.#fenceIndex !== NO_FENCE ||
-      this.#pool.isClosed()
-    ) return;
-    const limit = this.#limit();
-    const free = limit - (this.#pulled - this.#yielded);
-    const chunkSize = this.#chunkSize();
-    if (free <= 0 || (free < chunkSize && this.#pulled > 0 && this.#pulled - this.#yielded > 0)) {
-      return;
-    }
-    if (this.#syncIterator) this.#fillSync(limit, chunkSize);
-    else this.#fillAsync();
-  }
-
-  #fillSync(limit: number, chunkSize: number): void {
-    const it = this.#syncIterator!;
-    const pass = this.#options.passThrough;
-    let paused = false;
-    let passed = false;
-    try {
-      outer: while (this.#pulled - this.#yielded < limit) {
-        const n = Math.min(chunkSize, limit - (this.#pulled - this.#yielded));
-        let items: unknown[] = [];
-        for (let taken = 0; taken < n; taken++) {
-          const r = resultOf(ACTION, it.next());
-          if (r.done) {
-            this.#sourceDone = this.#stopped = true;
-            break;
-          }
-          if (pass !== undefined && pass(r.value)) {
-            // The chunk ends before a pass-through input (a chunk holds consecutive inputs).
-            if (items.length > 0) {
-              this.#push(this.#pulled, items);
-              this.#pulled += items.length;
-              items = [];
-            }
-            passed = true;
-            if (this.#passThrough(r.value)) break outer;
-            continue;
-          }
-          items.push(r.value);
-        }
-        if (items.length) {
-          this.#push(this.#pulled, items);
-          this.#pulled += items.length;
-        }
-        if (this.#sourceDone) break;
-        // A large window filled from a fast sync source: let timers and messages in, then go on
-        // (`#pulling` keeps any other fill out meanwhile).
-        if (turnDue()) {
-          paused = true;
-          break;
-        }
-      }
-    } catch (e) {
-      this.#fail(e);
-      return;
-    }
-    this.#pool.schedule();
-    if (this.#sourceDone || passed) this.#wake();
-    if (paused && !this.#sourceDone && !this.closed) {
-      this.#pulling = true;
-      giveTurn().then(() => {
-        this.#pulling = false;
-        this.#fill();
-      });
-    }
-  }
-
-  async #fillAsync(): Promise<void> {
-    this.#pulling = true;
-    const it = this.#asyncIterator!;
-    const pass = this.#options.passThrough;
-    let passed = false;
-    try {
-      let chunkSize = this.#chunkSize();
-      let limit = this.#limit();
-      while (!this.#stopped && !this.closed && this.#pulled - this.#yielded < limit) {
-        const r = resultOf<unknown>(ACTION, await it.next());
-        if (this.closed || this.#stopped) break;
-        if (r.done) {
-          this.#sourceDone = this.#stopped = true;
-          break;
-        }
-        if (pass !== undefined && pass(r.value)) {
-          this.flushPartial();
-          passed = true;
-          if (this.#passThrough(r.value)) break;
-          this.#wake(); // it may be the result due: an async source may take long to go on
-          continue;
-        }
-        if (this.#partial.length === 0) this.#partialStart = this.#pulled;
-        this.#partial.push(r.value);
-        this.#pulled++;
-        if (
-          this.#partial.length >= chunkSize || this.#pulled - this.#yielded >= limit ||
-          this.#pool.hungry()
-        ) {
-          this.flushPartial();
-          this.#pool.schedule();
-          chunkSize = this.#chunkSize();
-          limit = this.#limit();
-        }
-        // An in-memory async source resolves at once: let timers and messages in.
-        if (turnDue()) await giveTurn();
-      }
-    } catch (e) {
-      this.#pulling = false;
-      this.#fail(e);
-      return;
-    }
-    this.#pulling = false;
-    if (this.closed) return;
-    if (this.#sourceDone || this.#fenceIndex !== NO_FENCE) this.flushPartial();
-    else if (this.#stopped) {
-      // cancelled (error policy): the partial chunk is never sent
-      this.#partial = [];
-    }
-    this.#pool.schedule();
-    if (this.#sourceDone || passed) this.#wake();
-    if (!this.#sourceDone && !this.#stopped) this.#fill();
+  /** @internal Ordered map: a pass-through input waits in the result window at its place. */
+  storePassed(index: number, item: unknown): void {
+    this.#results.storeOne(index, item, PASSED, item);
   }
 
   /** Whether inputs are waiting in a partial chunk (async sources). */
   get hasPartial(): boolean {
-    return this.#partial.length > 0;
+    return this.#source.hasPartial;
   }
 
   /** Turn the partial chunk into a sendable one (a worker is idle: do not wait to fill it). */
   flushPartial(): void {
-    if (this.#partial.length === 0) return;
-    this.#push(this.#partialStart, this.#partial);
-    this.#partial = [];
+    this.#source.flushPartial();
   }
 
   // ---------------------------------------------------------------- worker side
@@ -465,12 +254,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   ): void {
     this.outstanding--;
     if (this.closed) return;
-    if (this.#options.chunkSize === "auto" && busyMs >= 0) {
-      const per = busyMs / values.length;
-      const first = this.#taskMs < 0;
-      this.#taskMs = first ? per : this.#taskMs * 0.7 + per * 0.3;
-      if (first) queueMicrotask(() => this.#fill());
-    }
+    this.#source.measure(busyMs, values.length);
     if (failures !== 0) {
       const policy = this.#options.errors;
       for (let f = 0; f < failures.length; f++) {
@@ -485,7 +269,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       }
     }
     this.#results.store(chunk.start, values, failures, chunk.items);
-    this.#wake();
+    this.wake();
   }
 
   /** Every input of a chunk failed (worker crash, timeout). */
@@ -504,14 +288,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (first === undefined || (this.#options.ordered && error.index < first.index)) {
       this.#drainError = error;
     }
-    this.#stopPulling();
-  }
-
-  #stopPulling(): void {
-    this.#stopped = true;
-    // Cancel what is queued but not sent; shrink the window accordingly.
-    const pending = this.#pending;
-    while (pending.length > 0) this.#pulled = Math.min(this.#pulled, pending.shift().start);
+    this.#source.stop();
   }
 
   /** Fail the map now (throw policy, abort, source error, pool closed). */
@@ -531,10 +308,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     }
   }
 
-  #wake(): void {
+  /** @internal Give the waiting consumer a result if one is due. */
+  wake(): void {
     const w = this.#waiter;
     if (!w) return;
-    // Clear first: #poll may refill the window, and a refill may call #wake again.
+    // Clear first: #poll may refill the window, and a refill may call wake() again.
     this.#waiter = undefined;
     const r = this.#poll();
     if (r === undefined) {
@@ -556,26 +334,19 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   #poll(): IteratorResult<unknown> | typeof THROW | undefined {
     if (this.#hasError) return THROW;
     const results = this.#results;
+    const source = this.#source;
     const drainError = this.#drainError;
     if (results.poll(drainError === undefined ? Infinity : drainError.index)) {
-      this.#yielded++;
-      this.#refill();
+      source.release();
       return {
         value: this.#resultOf(results.tag, results.value, results.index, results.input),
         done: false,
       };
     }
-    if (
-      this.#fenceIndex !== NO_FENCE && this.outstanding === 0 && this.#pending.length === 0 &&
-      this.#partial.length === 0
-    ) {
+    if (source.fenceDue(this.outstanding)) {
       // Every input before the fence is out: release it, then read on.
-      const item = this.#fence;
-      const index = this.#fenceIndex;
-      this.#fence = undefined;
-      this.#fenceIndex = NO_FENCE;
-      this.#yielded++;
-      this.#refill();
+      const index = source.fenceIndex;
+      const item = source.takeFence();
       return { value: this.#resultOf(PASSED, item, index, item), done: false };
     }
     if (drainError !== undefined) {
@@ -586,7 +357,7 @@ export class MapRun implements AsyncIterableIterator<unknown> {
       }
       return undefined;
     }
-    if (this.#sourceDone && this.#yielded === this.#pulled && this.#pending.length === 0) {
+    if (source.exhausted) {
       this.#cleanup();
       return { value: undefined, done: true };
     }
@@ -599,13 +370,6 @@ export class MapRun implements AsyncIterableIterator<unknown> {
     if (tag === OK) return { ok: true, value, index, input };
     if (tag === FAILED) return { ok: false, error: value, index, input };
     return { ok: true, value, index, input, passed: true };
-  }
-
-  #refill(): void {
-    if (!this.#stopped && !this.#pulling) {
-      const free = this.#limit() - (this.#pulled - this.#yielded);
-      if (free >= this.#chunkSize() || this.#pulled === this.#yielded) this.#fill();
-    }
   }
 
   /** Next result (the async iterator protocol). */
@@ -650,21 +414,11 @@ export class MapRun implements AsyncIterableIterator<unknown> {
   #cleanup(): void {
     if (this.closed) return;
     this.closed = true;
-    this.#stopPulling();
+    this.#source.stop();
     if (this.#started) this.#pool.detach(this);
     if (this.#onAbort) this.#options.signal!.removeEventListener("abort", this.#onAbort);
     this.#results.clear();
-    this.#fence = undefined;
-    if (!this.#sourceDone) {
-      this.#sourceDone = true;
-      try {
-        const it = this.#asyncIterator ?? this.#syncIterator;
-        const p = it?.return?.();
-        if (p && typeof (p as Promise<unknown>).then === "function") {
-          (p as Promise<unknown>).catch(() => {});
-        }
-      } catch { /* a failing return() must not hide the real outcome */ }
-    }
+    this.#source.close();
   }
 }
 

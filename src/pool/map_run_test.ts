@@ -6,6 +6,7 @@ import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import { TaskError } from "./errors.ts";
 import { WorkerPool } from "./worker_pool.ts";
 import type W from "../../tests/fixtures/pool_worker.ts";
+import { collect, startPool } from "../../tests/fixtures/pool_helpers.ts";
 
 const MODULE = new URL("../../tests/fixtures/pool_worker.ts", import.meta.url);
 
@@ -157,4 +158,96 @@ Deno.test("a passThrough that throws fails the map with its error; a non-functio
     (e: unknown) =>
       e instanceof InvalidArgumentError && /passThrough must be a function/.test(String(e)),
   );
+});
+
+Deno.test("ordered results stay in input order under random task durations", async () => {
+  await using p = await startPool(3);
+  const items = Array.from({ length: 60 }, (_, i) => ({
+    op: "sleep" as const,
+    ms: Math.floor(Math.random() * 8),
+    value: i,
+  }));
+  const ordered = await collect(p.map(items, { maxInFlight: 12 }));
+  assert.deepEqual(ordered.map((r) => r.value), items.map((x) => x.value));
+});
+
+Deno.test("unordered results are complete under random task durations", async () => {
+  await using p = await startPool(3);
+  const items = Array.from({ length: 60 }, (_, i) => ({
+    op: "sleep" as const,
+    ms: Math.floor(Math.random() * 8),
+    value: i,
+  }));
+  const unordered = await collect(p.map(items, { ordered: false, maxInFlight: 12 }));
+  assert.deepEqual(unordered.map((r) => r.value).sort((a, b) => a - b), items.map((x) => x.value));
+});
+
+Deno.test("errors: throw raises at once with the worker's stack and the input index; the pool stays usable", async () => {
+  await using p = await startPool(2);
+  const inputs = Array.from({ length: 200 }, (_, i) => (i === 10 ? -1 : i));
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const r of p.map(inputs)) got.push(r.value);
+  }, TaskError);
+  try {
+    for await (const _ of p.map(inputs)) { /* consume */ }
+    assert.fail("no error");
+  } catch (e) {
+    assert.ok(e instanceof TaskError);
+    assert.equal(e.index, 10);
+    assert.match(
+      e.message,
+      /^Cannot process input #10: worker \d threw Error: negative input -1, received -1$/,
+    );
+    assert.equal(e.received, -1);
+    assert.match(e.workerStack ?? "", /pool_worker\.ts/);
+    assert.match(e.stack ?? "", /Caused by \(in worker \d\)/);
+  }
+  assert.ok(got.length <= 10 && got.every((v, i) => v === 2 * i));
+  // the pool is still usable afterwards
+  assert.equal((await collect(p.map([1, 2, 3]))).length, 3);
+});
+
+Deno.test("errors: throw-after-drain (ordered) yields everything before the failure, then raises", async () => {
+  await using p = await startPool(2);
+  const inputs = Array.from(
+    { length: 100 },
+    (_, i) => (i === 40 ? { op: "fail" as const, msg: "bad 40" } : i),
+  );
+  const got: number[] = [];
+  await assert.rejects(
+    async () => {
+      for await (const r of p.map(inputs, { errors: "throw-after-drain" })) got.push(r.value);
+    },
+    (e: unknown) => e instanceof TaskError && e.index === 40 && /TypeError: bad 40/.test(e.message),
+  );
+  assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => 2 * i));
+});
+
+Deno.test("errors: throw-after-drain (unordered) yields what completed, stops reading, then raises", async () => {
+  await using p = await startPool(2);
+  const inputs = Array.from(
+    { length: 100 },
+    (_, i) => (i === 40 ? { op: "fail" as const, msg: "bad 40" } : i),
+  );
+  const unordered: number[] = [];
+  await assert.rejects(async () => {
+    for await (const r of p.map(inputs, { errors: "throw-after-drain", ordered: false })) {
+      unordered.push(r.value);
+    }
+  }, TaskError);
+  assert.ok(unordered.length >= 1 && !unordered.includes(80));
+});
+
+Deno.test("abort cancels a map: nothing more is yielded after the abort", async () => {
+  await using p = await startPool(2);
+  const ac = new AbortController();
+  const got: number[] = [];
+  await assert.rejects(async () => {
+    for await (const r of p.map(Array.from({ length: 1000 }, (_, i) => i), { signal: ac.signal })) {
+      got.push(r.value);
+      if (got.length === 5) ac.abort(new Error("stop"));
+    }
+  }, AbortedError);
+  assert.equal(got.length, 5);
 });
