@@ -18,7 +18,7 @@ import { FusedNode, runFunctionNode } from "./fn_node.ts";
 import { initNode } from "./node_results.ts";
 import { runPoolNode } from "./pool_node.ts";
 import { pumpSource } from "./source_pump.ts";
-import { type NodeRuntime, type ResumedFrom, RunContext, SourceRuntime } from "./run_context.ts";
+import { type NodeRuntime, RunContext, SourceRuntime } from "./run_context.ts";
 import type {
   DeadLetter,
   PipelineRunOptions,

@@ -118,10 +118,11 @@ export class SinkSet {
   /** Add the buffer of sink `name` (fed by node `name`) and its `outputs` iterable. */
   add(name: string, capacity: number): AsyncIterable<unknown> {
     const grow = this.#grow;
-    let sink: SinkRuntime;
+    const byName = this.byName;
     const policy: GrowPolicy = {
       canGrow: () => {
         if (!grow.canGrow()) return false;
+        const sink = byName.get(name)!;
         // Another sink's reader waits. Grow when this sink has no reader (it is read later:
         // the wrong-order case), or its reader has not pulled for a while (it may be blocked
         // on the other sink); a sink whose reader keeps pulling stays bounded.
@@ -131,12 +132,12 @@ export class SinkSet {
         return false;
       },
       readerWaiting: (d) => {
-        if (!sink.managed) grow.readerWaiting(d);
+        if (!byName.get(name)!.managed) grow.readerWaiting(d);
       },
       grew: grow.grew,
     };
     const edge = new Edge(name, capacity, policy);
-    sink = new SinkRuntime(this.#context, name, edge);
+    const sink = new SinkRuntime(this.#context, name, edge);
     this.#context.edges.push(edge);
     this.#context.nodes.get(name)!.targets.push(edge);
     this.byName.set(name, sink);

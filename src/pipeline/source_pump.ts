@@ -64,29 +64,11 @@ export async function pumpSource(
       await emit(src.targets, { kind: END, flush: true });
       return;
     }
-    const iterable = typeof input === "function"
-      ? input(src.position, { signal: ctl.signal })
-      : input;
     const action = `read source ${JSON.stringify(src.name)}`;
-    if (iterable === null || (typeof iterable !== "object" && typeof iterable !== "function")) {
-      throw new InvalidArgumentError(
-        action,
-        "a source must be an iterable, an async iterable, or a function (position) => iterable",
-        { received: iterable },
-      );
-    }
-    // The stream area's one rule (strings refused, iterator methods must be functions, a
-    // next() that gives a non-object is an error as in `for await`).
-    const opened = openSource<unknown>(action, iterable);
+    const opened = openInput(action, src.position, input, ctl.signal);
     syncIt = opened.sync;
     asyncIt = opened.async;
-    if (typeof input !== "function") {
-      for (let i = 0; i < src.position; i++) {
-        const r = resultOf(action, syncIt ? syncIt.next() : await nextOf(asyncIt!));
-        if (r.done) break;
-        if (turnDue()) await giveTurn();
-      }
-    }
+    if (typeof input !== "function") await skipTo(action, src.position, syncIt, asyncIt);
     for (;;) {
       if (context.failed) return;
       if (src.barriers.length > 0) {
@@ -141,24 +123,66 @@ export async function pumpSource(
     if (!(error instanceof Cancelled)) context.fail(error);
   } finally {
     ctl.abort();
-    if (context.failed || src.ended) {
-      let ret: unknown;
-      try {
-        syncIt?.return?.();
-        ret = asyncIt?.return?.();
-      } catch {
-        // ignore errors of return()
-      }
-      if (context.failed) {
-        // Let the source's step in flight and its return() settle before this task ends, so
-        // nothing it started (a timer, a read) outlives `done`; `#main` bounds this wait
-        // for a source that never settles.
-        await Promise.allSettled([nextP, ret]);
-      } else {
-        nextP?.catch(() => {});
-        (ret as Promise<unknown> | undefined)?.catch?.(() => {});
-      }
-    }
+    if (context.failed || src.ended) await closeInput(context.failed, syncIt, asyncIt, nextP);
     context.log({ type: "node-end", node: src.name, outputs: rt.outputs });
+  }
+}
+
+/** The iterator of a source's input (a factory is called with the resume position). */
+function openInput(
+  action: string,
+  position: number,
+  input: SourceInput,
+  signal: AbortSignal,
+): { sync?: Iterator<unknown>; async?: AsyncIterator<unknown> } {
+  const iterable = typeof input === "function" ? input(position, { signal }) : input;
+  if (iterable === null || (typeof iterable !== "object" && typeof iterable !== "function")) {
+    throw new InvalidArgumentError(
+      action,
+      "a source must be an iterable, an async iterable, or a function (position) => iterable",
+      { received: iterable },
+    );
+  }
+  // The stream area's one rule (strings refused, iterator methods must be functions, a
+  // next() that gives a non-object is an error as in `for await`).
+  return openSource<unknown>(action, iterable);
+}
+
+/** Skip the `position` items a resumed run already read (an iterable given as it is). */
+async function skipTo(
+  action: string,
+  position: number,
+  syncIt: Iterator<unknown> | undefined,
+  asyncIt: AsyncIterator<unknown> | undefined,
+): Promise<void> {
+  for (let i = 0; i < position; i++) {
+    const r = resultOf(action, syncIt ? syncIt.next() : await nextOf(asyncIt!));
+    if (r.done) break;
+    if (turnDue()) await giveTurn();
+  }
+}
+
+/** Close a source's iterator once it ended or the run failed. */
+async function closeInput(
+  failed: boolean,
+  syncIt: Iterator<unknown> | undefined,
+  asyncIt: AsyncIterator<unknown> | undefined,
+  nextP: Promise<IteratorResult<unknown>> | undefined,
+): Promise<void> {
+  let ret: unknown;
+  try {
+    syncIt?.return?.();
+    ret = asyncIt?.return?.();
+  } catch {
+    // ignore errors of return()
+  }
+  if (failed) {
+    // Let the source's step in flight and its return() settle before this task ends, so
+    // nothing it started (a timer, a read) outlives `done`; the run bounds this wait for a
+    // source that never settles.
+    await Promise.allSettled([nextP, ret]);
+  } else {
+    nextP?.catch(() => {});
+    (ret as Promise<unknown> | undefined)?.catch?.(() => {});
   }
 }
