@@ -182,7 +182,8 @@ class FunctionNode implements ControlHandler<Promise<boolean>> {
         }
         const p = nodeResult(context, rt, m.value, ok, v, at);
         if (p) await p;
-      } else await this.#slot(m.value, false);
+      } else if (def.consume === 1) await this.#submit(m.value, false, rt.read++, 1);
+      else await this.#slot(m.value, false);
     }
   }
 
