@@ -10,6 +10,7 @@
  * The store is a temporary directory (set TMPDIR to put it on another file system).
  */
 import { Pipeline } from "../src/pipeline/mod.ts";
+import { consumeSink } from "../src/pipeline/run.ts";
 
 function arg(name: string, fallback: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -57,7 +58,7 @@ for (let r = 0; r < RUNS; r++) {
         }
       },
     });
-    await run.consume("acc", () => void n++);
+    await consumeSink(run, "acc", () => void n++);
     await run.done;
     const ms = performance.now() - t0;
     const sorted = [...lags].sort((a, b) => a - b);

@@ -37,19 +37,35 @@ Deno.test("pool node with chunkSize batches tasks and keeps order and dead lette
     src.filter((x) => x !== -1),
   );
   assert.equal(r.deadLetters.length, 4);
+  // Which items: the four -1 inputs, at their positions, with the worker's error.
+  assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position, d.count, d.item]), [
+    ["w", 7, 1, -1],
+    ["w", 57, 1, -1],
+    ["w", 107, 1, -1],
+    ["w", 157, 1, -1],
+  ]);
+  for (const d of r.deadLetters) assert.match(String((d.error as Error).message), /minus one/);
+  // Batched: every input was a task, sent in far fewer messages than tasks.
+  const insights = pool.insights();
+  const tasks = insights.reduce((a, w) => a + w.tasks, 0);
+  const chunks = insights.reduce((a, w) => a + w.chunks, 0);
+  assert.equal(tasks, 200);
+  assert.ok(chunks * 4 <= tasks, `${chunks} chunks for ${tasks} tasks`);
 });
 
-Deno.test("pool node: dead-letter and fail policies", async () => {
+/** `s -> w (pool) -> j(s, w)`: j checks that each result belongs to its input. */
+function poolThenZip(pool: WorkerPool, errors: "fail" | "dead-letter"): Pipeline {
+  const p = new Pipeline();
+  p.source("s");
+  p.node("w", { inputs: ["s"], pool, errors });
+  p.node("j", { inputs: ["s", "w"], fn: (x: number, r: { x: number }) => x === r.x });
+  return p;
+}
+const WITH_FAILURES = [1, 2, -1, 3, -1, 4];
+
+Deno.test("pool node with errors: dead-letter: failed inputs become holes; zips stay aligned", async () => {
   await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
-  const mk = (errors: "fail" | "dead-letter") => {
-    const p = new Pipeline();
-    p.source("s");
-    p.node("w", { inputs: ["s"], pool, errors });
-    p.node("j", { inputs: ["s", "w"], fn: (x: number, r: { x: number }) => x === r.x });
-    return p;
-  };
-  const src = [1, 2, -1, 3, -1, 4];
-  const r = await mk("dead-letter").runToCompletion({ s: src });
+  const r = await poolThenZip(pool, "dead-letter").runToCompletion({ s: WITH_FAILURES });
   assert.deepEqual(r.outputs.j, [true, true, true, true]);
   // w's failures, then j's items zipped with w's holes (dead-lettered with the reason).
   assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position, d.item]), [
@@ -58,7 +74,11 @@ Deno.test("pool node: dead-letter and fail policies", async () => {
     ["w", 4, -1],
     ["j", 4, [-1, undefined]],
   ]);
-  await assert.rejects(mk("fail").runToCompletion({ s: src }), NodeError);
+});
+
+Deno.test("pool node with errors: fail rejects the run with NodeError", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  await assert.rejects(poolThenZip(pool, "fail").runToCompletion({ s: WITH_FAILURES }), NodeError);
 });
 
 Deno.test("pool node with checkpoints: stop and resume gives the uninterrupted result", async () => {

@@ -5,6 +5,7 @@ import { InvalidArgumentError } from "../errors.ts";
 import { StateStore } from "../state/store.ts";
 import { CheckpointError, Graph, Pipeline, PipelineBuildError } from "./mod.ts";
 import { fileSink, jsonDecode, jsonEncode, lineSource } from "./nodes.ts";
+import { consumeSink } from "./run.ts";
 import { FileAccessError } from "../stream/errors.ts";
 import { withTempDir } from "../../tests/temp_dir.ts";
 
@@ -359,11 +360,11 @@ Deno.test("fileSink: seq, encode's result, extension and a dir that is a file ar
 
 Deno.test("PipelineRun.consume: an unknown sink or a consumer that is not a function is refused", async () => {
   const run = simple().run({ s: [1, 2, 3] });
-  await assert.rejects(run.consume("nope"), is(InvalidArgumentError, /no sink has this name/));
-  await assert.rejects(run.consume("a", 42 as never), is(InvalidArgumentError, /fn/));
+  await assert.rejects(consumeSink(run, "nope"), is(InvalidArgumentError, /no sink has this name/));
+  await assert.rejects(consumeSink(run, "a", 42 as never), is(InvalidArgumentError, /fn/));
   // Neither refused call took the sink: it is still read normally.
   const out: unknown[] = [];
-  await run.consume("a", (x) => void out.push(x));
+  await consumeSink(run, "a", (x) => void out.push(x));
   await run.done;
   assert.deepEqual(out, [2, 3, 4]);
 });

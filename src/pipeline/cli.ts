@@ -31,7 +31,8 @@ import {
   parseDescription,
   type PipelineDescription,
 } from "./loader.ts";
-import type { PipelineEvent } from "./run.ts";
+import { consumeSink } from "./run.ts";
+import type { PipelineEvent } from "./run_types.ts";
 import schema from "./pipeline.schema.json" with { type: "json" };
 
 const USAGE = "usage: spool run <pipeline.json> [--fresh]\n" +
@@ -201,7 +202,7 @@ async function runCommand(args: string[]): Promise<number> {
     await Promise.all([
       // consume() fails the run when a sink's consumer throws (as runToCompletion does): a
       // reader that only stopped reading would let the run go on without that sink.
-      ...loaded.pipeline.sinks().map((name) => run.consume(name, loaded.sinks[name]!)),
+      ...loaded.pipeline.sinks().map((name) => consumeSink(run, name, loaded.sinks[name]!)),
       run.done,
     ]);
   } catch (error) {

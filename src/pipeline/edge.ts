@@ -5,6 +5,8 @@
  * @module
  */
 
+import { Ring } from "../_internal/ring.ts";
+
 /** An item. */
 export const ITEM = 0;
 /** A placeholder for an item that failed upstream (keeps fan-in zips aligned). */
@@ -14,15 +16,49 @@ export const BARRIER = 2;
 /** The end of the stream (`flush`: the source was exhausted, not stopped). */
 export const END = 3;
 
-/** A message on an edge. */
-export type Msg =
-  | { t: typeof ITEM; v: unknown }
-  | { t: typeof HOLE }
-  | { t: typeof BARRIER; k: number }
-  | { t: typeof END; flush: boolean };
+/** A message on an edge: an item's `value`, a hole, a `checkpoint` barrier, or the end. */
+export type Message =
+  | { kind: typeof ITEM; value: unknown }
+  | { kind: typeof HOLE }
+  | BarrierMessage
+  | EndMessage;
+
+/** The barrier of checkpoint `checkpoint`. */
+export type BarrierMessage = { kind: typeof BARRIER; checkpoint: number };
+/** The end of the stream (`flush`: the source was exhausted, not stopped). */
+export type EndMessage = { kind: typeof END; flush: boolean };
 
 /** The shared hole message. */
-export const HOLE_MSG: Msg = { t: HOLE };
+export const HOLE_MESSAGE: Message = { kind: HOLE };
+
+/**
+ * What a reader does with the messages that are not items (holes, barriers, the end). Items
+ * take each reader's own inline branch (the per-item path: no extra call); everything else goes
+ * through {@linkcode dispatchControl}, the one switch over the other kinds.
+ */
+export interface ControlHandler<R> {
+  /** A hole: the slot of an item that failed upstream. */
+  hole(): R;
+  /** A checkpoint barrier (passed on as it is, no copy). */
+  barrier(m: BarrierMessage): R;
+  /** The end of the stream (passed on as it is). */
+  end(m: EndMessage): R;
+}
+
+/** Hand a non-item message to `handler` (the one switch over HOLE / BARRIER / END). */
+export function dispatchControl<R>(
+  m: Exclude<Message, { kind: typeof ITEM }>,
+  handler: ControlHandler<R>,
+): R {
+  switch (m.kind) {
+    case HOLE:
+      return handler.hole();
+    case BARRIER:
+      return handler.barrier(m);
+    default:
+      return handler.end(m);
+  }
+}
 
 /** Thrown out of `push`/`pull` once the run failed or was aborted. */
 export class Cancelled extends Error {
@@ -44,10 +80,11 @@ export interface GrowPolicy {
 
 /** A FIFO of messages with a capacity; `grow` lets a sink buffer exceed it to avoid deadlock. */
 export class Edge {
-  readonly cap: number;
+  /** How many messages it holds before `tryPush` refuses (unless `grow` allows more). */
+  readonly capacity: number;
+  /** `"from->to"` for an edge between nodes, the sink's name for a sink buffer. */
   readonly name: string;
-  #buf: Msg[] = [];
-  #head = 0;
+  readonly #queue = new Ring<Message>();
   #space: (() => void) | undefined;
   #data: (() => void) | undefined;
   #error: Cancelled | undefined;
@@ -61,30 +98,30 @@ export class Edge {
   /** Drop everything pushed from now on (a sink whose reader left). */
   discard = false;
 
-  constructor(name: string, cap: number, grow?: GrowPolicy) {
+  constructor(name: string, capacity: number, grow?: GrowPolicy) {
     this.name = name;
-    this.cap = cap;
-    this.#low = cap >> 1;
+    this.capacity = capacity;
+    this.#low = capacity >> 1;
     this.#grow = grow;
   }
 
   /** Messages queued. */
   get size(): number {
-    return this.#buf.length - this.#head;
+    return this.#queue.length;
   }
 
   /** Push without waiting; false when full. */
-  tryPush(m: Msg): boolean {
+  tryPush(m: Message): boolean {
     if (this.#error) throw this.#error;
     if (this.discard) return true;
-    if (this.size >= this.cap) {
+    if (this.#queue.length >= this.capacity) {
       if (this.#grow === undefined || !this.#grow.canGrow()) return false;
       if (!this.grown) {
         this.grown = true;
         this.#grow.grew(this);
       }
     }
-    this.#buf.push(m);
+    this.#queue.push(m);
     const d = this.#data;
     if (d) {
       this.#data = undefined;
@@ -99,28 +136,24 @@ export class Edge {
   }
 
   /** Push, waiting for room (the slowest reader sets the pace). */
-  async push(m: Msg): Promise<void> {
+  async push(m: Message): Promise<void> {
     while (!this.tryPush(m)) {
       await new Promise<void>((resolve) => (this.#space = resolve));
     }
   }
 
   /** Take the next message without waiting, or `undefined`. */
-  tryPull(): Msg | undefined {
-    if (this.#head >= this.#buf.length) {
+  tryPull(): Message | undefined {
+    const queue = this.#queue;
+    if (queue.length === 0) {
       if (this.#error) throw this.#error;
       return undefined;
     }
-    const m = this.#buf[this.#head]!;
-    this.#buf[this.#head++] = undefined as unknown as Msg;
-    if (this.#head >= 1024 && this.#head * 2 >= this.#buf.length) {
-      this.#buf = this.#buf.slice(this.#head);
-      this.#head = 0;
-    }
+    const m = queue.shift();
     // A producer blocked on a full buffer is woken once it has drained to half its capacity
     // (not on every pull): it then refills many messages per wake-up instead of one.
     const s = this.#space;
-    if (s && this.#buf.length - this.#head <= this.#low) {
+    if (s && queue.length <= this.#low) {
       this.#space = undefined;
       s();
     }
@@ -128,7 +161,7 @@ export class Edge {
   }
 
   /** Take the next message, waiting for one. */
-  async pull(): Promise<Msg> {
+  async pull(): Promise<Message> {
     for (;;) {
       const m = this.tryPull();
       if (m !== undefined) return m;
@@ -160,10 +193,7 @@ export class Edge {
   fail(reason: unknown, keep = false): void {
     if (this.#error) return;
     this.#error = new Cancelled(reason);
-    if (!keep) {
-      this.#buf = [];
-      this.#head = 0;
-    }
+    if (!keep) this.#queue.clear();
     const s = this.#space;
     const d = this.#data;
     this.#space = this.#data = undefined;
@@ -172,5 +202,33 @@ export class Edge {
     s?.();
     d?.();
     l?.();
+  }
+}
+
+/** Where a node sends its messages: an edge, or a node fused into the sender's task. */
+export interface Target {
+  /** Take `m` now; false when it must wait (then the sender calls `push` with it). */
+  tryPush(m: Message): boolean;
+  /** Take `m`, waiting for room (or for the fused node to finish with it). */
+  push(m: Message): Promise<void>;
+}
+
+/**
+ * Send `m` to every target: `undefined` when all took it without waiting, else a promise (the
+ * fast path stays synchronous; {@linkcode emitSlow} waits from the first target that refused).
+ */
+export function emit(targets: Target[], m: Message): Promise<void> | undefined {
+  for (let i = 0; i < targets.length; i++) {
+    if (!targets[i]!.tryPush(m)) return emitSlow(targets, m, i);
+  }
+  return undefined;
+}
+
+/** The rest of {@linkcode emit} once target `from` refused `m`. */
+export async function emitSlow(targets: Target[], m: Message, from: number): Promise<void> {
+  await targets[from]!.push(m);
+  for (let i = from + 1; i < targets.length; i++) {
+    const target = targets[i]!;
+    if (!target.tryPush(m)) await target.push(m);
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { Cancelled, Edge, ITEM, type Msg } from "./edge.ts";
+import { Cancelled, Edge, ITEM, type Message } from "./edge.ts";
 
-const item = (v: number): Msg => ({ t: ITEM, v });
+const item = (value: number): Message => ({ kind: ITEM, value });
 /** Let every queued promise reaction run. */
 const settle = () => new Promise<void>((r) => setTimeout(r, 0));
 
@@ -20,7 +20,9 @@ Deno.test("Edge: a producer blocked on a full edge is woken at half capacity, th
   await p;
   assert.equal(pushed, true, "2 of 4 queued: woken");
   const got: unknown[] = [];
-  for (let m = e.tryPull(); m !== undefined; m = e.tryPull()) got.push((m as { v: unknown }).v);
+  for (let m = e.tryPull(); m !== undefined; m = e.tryPull()) {
+    got.push((m as { value: unknown }).value);
+  }
   assert.deepEqual(got, [2, 3, 4]);
 });
 

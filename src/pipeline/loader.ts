@@ -15,7 +15,7 @@ import type { AnyIterable } from "../stream/sized.ts";
 import { PipelineBuildError } from "./errors.ts";
 import { fileSink, jsonText, lineSource, ndjsonSource } from "./nodes.ts";
 import { Pipeline } from "./pipeline.ts";
-import type { RunOptions, SourceInput } from "./run.ts";
+import type { PipelineRunOptions, SourceInput } from "./run_types.ts";
 import type { NodeFunction, NodeSpec } from "./spec.ts";
 
 /** A function found in a module: `{module, export, args?}` (args only inside a chain). */
@@ -122,7 +122,7 @@ export interface LoadedPipeline extends AsyncDisposable {
   /** Sink consumers for `runToCompletion`, from `description.sinks`. */
   sinks: Record<string, (item: unknown, info: { seq: number }) => unknown>;
   /** Run options (store, checkpointEvery, keep) from `description.checkpoint`. */
-  runOptions: RunOptions;
+  runOptions: PipelineRunOptions;
   /** Close the pools and the sink files. */
   close(): Promise<void>;
 }
@@ -814,7 +814,7 @@ export async function loadPipeline(
       } else sinks[name] = () => {};
     }
     for (const s of pipeline.sinks()) sinks[s] ??= () => {};
-    const runOptions: RunOptions = {};
+    const runOptions: PipelineRunOptions = {};
     if (description.checkpoint) {
       runOptions.store = pathOf(description.checkpoint.store, base, "checkpoint", action);
       if (description.checkpoint.every) runOptions.checkpointEvery = description.checkpoint.every;

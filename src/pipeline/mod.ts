@@ -12,14 +12,15 @@ export {
   type RunResult,
   type RunToCompletionOptions,
 } from "./pipeline.ts";
-export {
-  type DeadLetter,
-  type PipelineEvent,
-  PipelineRun,
-  type RunOptions,
-  type SinkEntry,
-  type SourceInput,
-} from "./run.ts";
+export { PipelineRun } from "./run.ts";
+export type {
+  DeadLetter,
+  PipelineEvent,
+  PipelineRunOptions,
+  RunOptions,
+  SinkEntry,
+  SourceInput,
+} from "./run_types.ts";
 export type {
   ChainNodeSpec,
   FunctionNodeSpec,

@@ -16,7 +16,7 @@ import {
 } from "../_internal/options.ts";
 import { StateStore } from "../state/store.ts";
 import { Graph } from "./graph.ts";
-import { copyState, stateLoss } from "./checkpoint.ts";
+import { copyState, stateLoss } from "./checkpoint_codec.ts";
 import { PipelineBuildError, RatioError } from "./errors.ts";
 import {
   type NodeSpec,
@@ -26,13 +26,8 @@ import {
   scaleRate,
   type StatefulNodeSpec,
 } from "./spec.ts";
-import {
-  type DeadLetter,
-  type PipelineEvent,
-  PipelineRun,
-  type RunOptions,
-  type SourceInput,
-} from "./run.ts";
+import { consumeSink, PipelineRun } from "./run.ts";
+import type { DeadLetter, PipelineEvent, PipelineRunOptions, SourceInput } from "./run_types.ts";
 
 const PIPELINE_KEYS = ["buffer", "sinkBuffer", "logger", "fuse"];
 const RUN_KEYS = ["signal", "store", "checkpointEvery", "keep", "stateName", "logger"];
@@ -69,7 +64,7 @@ export interface PipelineOptions {
 }
 
 /** Options of {@linkcode Pipeline.runToCompletion}. */
-export interface RunToCompletionOptions extends RunOptions {
+export interface RunToCompletionOptions extends PipelineRunOptions {
   /** Per-sink consumers: `fn(item, {seq})`, awaited one item at a time (bounded memory). */
   sinks?: Record<string, (item: unknown, info: { seq: number }) => unknown>;
   /** Sinks whose outputs are kept and returned (default: every sink without a consumer). */
@@ -290,11 +285,14 @@ export class Pipeline {
    * `(position) => iterable` used to resume at `position` (a plain iterable is skipped forward).
    * Read the sinks from `run.outputs` in any order and await `run.done`.
    */
-  run(sources: Record<string, SourceInput>, options: RunOptions = {}): PipelineRun {
-    return this.#run(sources, optionsOf("run the pipeline", options, RUN_KEYS) as RunOptions);
+  run(sources: Record<string, SourceInput>, options: PipelineRunOptions = {}): PipelineRun {
+    return this.#run(
+      sources,
+      optionsOf("run the pipeline", options, RUN_KEYS) as PipelineRunOptions,
+    );
   }
 
-  #run(sources: Record<string, SourceInput>, options: RunOptions): PipelineRun {
+  #run(sources: Record<string, SourceInput>, options: PipelineRunOptions): PipelineRun {
     const action = "run the pipeline";
     if (!isRecord(sources)) {
       throw new InvalidArgumentError(
@@ -337,7 +335,7 @@ export class Pipeline {
   }
 
   /** Check the run options (keys were checked): types, and what would disable a guarantee. */
-  #checkRunOptions(action: string, options: RunOptions): void {
+  #checkRunOptions(action: string, options: PipelineRunOptions): void {
     const o = options as Record<string, unknown>;
     if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError(action, "signal must be an AbortSignal", {
@@ -473,11 +471,11 @@ export class Pipeline {
         throw new InvalidArgumentError(action, "a tracked node must be a sink", { received: n });
       }
     }
-    const run = this.#run(sources, runOptions as RunOptions);
+    const run = this.#run(sources, runOptions as PipelineRunOptions);
     const outputs: Record<string, unknown[]> = {};
     const drains = sinks.map((s) => {
       const keep = track.includes(s) ? (outputs[s] = []) : undefined;
-      return run.consume(s, consumers[s], keep);
+      return consumeSink(run, s, consumers[s], keep);
     });
     const drained = Promise.all(drains);
     drained.catch(() => {});

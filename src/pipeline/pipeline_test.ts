@@ -97,23 +97,53 @@ Deno.test("consistent ratios are accepted, inconsistent ones rejected at build t
   assert.deepEqual(outputs.ok, ["1:0", "5:2", "9:4", "13:6"]);
 });
 
-Deno.test("bad specs are refused", () => {
+/** A pipeline with one source `s`, for the build-refusal specs. */
+function withSource(): Pipeline {
   const p = new Pipeline();
   p.source("s");
+  return p;
+}
+
+Deno.test("a node reading an unknown input is refused", () => {
   assert.throws(
-    () => p.node("x", { inputs: ["nope"], fn: (v: unknown) => v }),
+    () => withSource().node("x", { inputs: ["nope"], fn: (v: unknown) => v }),
     PipelineBuildError,
   );
-  assert.throws(() => p.node("x", { inputs: [], fn: (v: unknown) => v }), PipelineBuildError);
+});
+
+Deno.test("a node with no inputs is refused", () => {
   assert.throws(
-    () => p.node("x", { inputs: ["s"], consume: 0, fn: (v: unknown) => v }),
+    () => withSource().node("x", { inputs: [], fn: (v: unknown) => v }),
+    PipelineBuildError,
+  );
+});
+
+Deno.test("consume: 0 is refused", () => {
+  assert.throws(
+    () => withSource().node("x", { inputs: ["s"], consume: 0, fn: (v: unknown) => v }),
     InvalidArgumentError,
   );
+});
+
+Deno.test("a stateful node with spawn > 1 is refused", () => {
   assert.throws(
-    () => p.node("x", { inputs: ["s"], state: 0, spawn: 2, fn: (_s: number, v: unknown) => v }),
+    () =>
+      withSource().node("x", {
+        inputs: ["s"],
+        state: 0,
+        spawn: 2,
+        fn: (_s: number, v: unknown) => v,
+      }),
     PipelineBuildError,
   );
-  assert.throws(() => p.node("x", { inputs: ["s"] } as never), PipelineBuildError);
+});
+
+Deno.test("a node with neither fn, chain nor pool is refused", () => {
+  assert.throws(() => withSource().node("x", { inputs: ["s"] } as never), PipelineBuildError);
+});
+
+Deno.test("run refuses a missing source input and an unknown one", () => {
+  const p = withSource();
   assert.throws(() => p.run({}), /a source has no input, received "s"/);
   assert.throws(() => p.run({ s: [], t: [] }), /no source has this name, received "t"/);
 });
@@ -411,8 +441,9 @@ Deno.test("spawn runs calls concurrently and keeps order", async () => {
   assert.equal(peak, 4);
 });
 
-Deno.test("utility nodes and structured logging", async () => {
-  const events: string[] = [];
+/** The utility-node pipeline: json round trip, then `pass` / `select` over two inputs. */
+async function utilityRun() {
+  const events: PipelineEvent[] = [];
   const p = new Pipeline();
   p.source("s");
   p.source("t");
@@ -421,13 +452,40 @@ Deno.test("utility nodes and structured logging", async () => {
   p.node("second", { inputs: ["dec", "t"], fn: pass(1) });
   p.node("both", { inputs: ["dec", "t"], fn: select(1, 0) });
   const r = await p.runToCompletion({ s: [{ a: 1 }], t: ["x"] }, {
-    logger: (e) => events.push(`${e.type}${"node" in e ? `:${e.node}` : ""}`),
+    logger: (e) => events.push(e),
   });
+  const names = events.map((e) => `${e.type}${"node" in e ? `:${e.node}` : ""}`);
+  return { r, events, names };
+}
+
+Deno.test("jsonEncode/jsonDecode round-trip; pass(i) forwards input i; select reorders", async () => {
+  const { r } = await utilityRun();
   assert.deepEqual(r.outputs.second, ["x"]);
   assert.deepEqual(r.outputs.both, [["x", { a: 1 }]]);
-  assert.equal(events[0], "run-start");
-  assert.equal(events.at(-1), "run-end");
-  assert.ok(events.includes("node-start:enc") && events.includes("node-end:both"));
+});
+
+Deno.test("the logger gets run-start first, run-end last, and node-start/node-end", async () => {
+  const { names } = await utilityRun();
+  assert.equal(names[0], "run-start");
+  assert.equal(names.at(-1), "run-end");
+  assert.ok(names.includes("node-start:enc") && names.includes("node-end:both"));
+});
+
+Deno.test("the logger gets zip-leftover when a fan-in's inputs end unevenly", async () => {
+  const events: PipelineEvent[] = [];
+  const p = new Pipeline();
+  p.source("s");
+  p.source("t");
+  p.node("z", { inputs: ["s", "t"], fn: (a: number, b: number) => a + b });
+  const r = await p.runToCompletion({ s: [1, 2, 3], t: [10] }, { logger: (e) => events.push(e) });
+  assert.deepEqual(r.outputs.z, [11]);
+  assert.deepEqual(events.filter((e) => e.type === "zip-leftover"), [
+    { type: "zip-leftover", node: "z", items: 2 },
+  ]);
+  assert.deepEqual(r.deadLetters.map((d) => [d.node, d.position, d.item]), [
+    ["z", 1, [2, undefined]],
+    ["z", 2, [3, undefined]],
+  ]);
 });
 
 Deno.test("a sink can be read only once; entries give sequence numbers", async () => {

@@ -16,6 +16,7 @@ import {
   select,
   zipInputs,
 } from "../../mod.ts";
+import { consumeSink } from "../../src/pipeline/run.ts";
 import {
   argCases,
   type Case,
@@ -306,8 +307,8 @@ export const pipelineRows: Row[] = [
       ),
       { name: "state: an unknown node", run: (ctx) => started(ctx).state("nope") },
       { name: "entries: an unknown sink", run: (ctx) => started(ctx).entries("nope") },
-      { name: "consume: an unknown sink", run: (ctx) => started(ctx).consume("nope") },
-      { name: "consume(sink, 42)", run: (ctx) => started(ctx).consume("up", 42 as never) },
+      { name: "consume: an unknown sink", run: (ctx) => consumeSink(started(ctx), "nope") },
+      { name: "consume(sink, 42)", run: (ctx) => consumeSink(started(ctx), "up", 42 as never) },
     ],
   },
   {
