@@ -266,13 +266,13 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     for await (const batch of this.batches()) yield* batch;
   }
 
-  /** [messages queued, bytes queued, closed]. */
+  /** Messages and bytes queued, and whether the queue is closed. */
   stats(): { messages: number; bytes: number; closed: boolean } {
-    const [messages, bytes, closed] = this.#call(
+    const { messages, bytes, closed } = this.#call(
       "read RingQueue stats",
-      (b) => b.ringStats(this.id),
+      (binding) => binding.ringStats(this.id),
     );
-    return { messages, bytes, closed: closed === 1 };
+    return { messages, bytes, closed };
   }
 
   /** An addon call whose errors become spool's typed errors. */
