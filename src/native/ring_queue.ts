@@ -83,15 +83,17 @@ export function ringError(action: string, error: unknown, id: number): Error {
 
 /** The `timeoutMs` of push/pop options: undefined (wait forever) or a finite number >= 0. */
 function timeoutOf(action: string, options: unknown): number | undefined {
-  const o = optionsOf(action, options, ["timeoutMs"]);
-  return o.timeoutMs === undefined ? undefined : assertNumber(action, "timeoutMs", o.timeoutMs, 0);
+  const checked = optionsOf(action, options, ["timeoutMs"]);
+  return checked.timeoutMs === undefined
+    ? undefined
+    : assertNumber(action, "timeoutMs", checked.timeoutMs, 0);
 }
 
 /** The `max` and `copy` of tryPopMany/batches. */
 function popManyArgs(action: string, max: unknown, options: unknown): [number, boolean] {
   assertInteger(action, "max", max, 1);
-  const o = optionsOf(action, options, ["copy"]);
-  return [max as number, optionalBoolean(action, "copy", o.copy) ?? true];
+  const checked = optionsOf(action, options, ["copy"]);
+  return [max as number, optionalBoolean(action, "copy", checked.copy) ?? true];
 }
 
 /**
@@ -115,10 +117,10 @@ function popManyArgs(action: string, max: unknown, options: unknown): [number, b
 export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   /** The id to pass to {@linkcode RingQueue.open} in another thread. */
   readonly id: number;
-  readonly #b: NativeBinding;
+  readonly #binding: NativeBinding;
 
   private constructor(binding: NativeBinding, id: number) {
-    this.#b = binding;
+    this.#binding = binding;
     this.id = id;
   }
 
@@ -129,17 +131,17 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    */
   static create(capacity: number): RingQueue {
     assertInteger("create a RingQueue", "capacity", capacity, 1, 2 ** 32 - 1); // the addon's u32
-    const b = requireNative();
-    return new RingQueue(b, b.ringCreate(capacity));
+    const binding = requireNative();
+    return new RingQueue(binding, binding.ringCreate(capacity));
   }
 
   /** The queue `id` created in another thread (or this one). */
   static open(id: number): RingQueue {
     const action = "open a RingQueue";
     assertInteger(action, "id", id, 1, 2 ** 32 - 1);
-    const b = requireNative();
+    const binding = requireNative();
     try {
-      b.ringStats(id);
+      binding.ringStats(id);
     } catch (error) {
       throw withCause(
         new InvalidArgumentError(
@@ -150,7 +152,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
         error,
       );
     }
-    return new RingQueue(b, id);
+    return new RingQueue(binding, id);
   }
 
   /**
@@ -166,7 +168,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     const timeoutMs = timeoutOf(action, options);
     let ok: boolean;
     try {
-      ok = this.#b.ringPush(this.id, data, timeoutMs);
+      ok = this.#binding.ringPush(this.id, data, timeoutMs);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -178,7 +180,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     const action = "push to RingQueue";
     const data = bytesOf(action, message);
     try {
-      return this.#b.ringTryPush(this.id, data);
+      return this.#binding.ringTryPush(this.id, data);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -196,7 +198,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     const timeoutMs = timeoutOf(action, options);
     let got: Uint8Array | null | false;
     try {
-      got = this.#b.ringPop(this.id, timeoutMs);
+      got = this.#binding.ringPop(this.id, timeoutMs);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -223,7 +225,9 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
 
   #popMany(max: number, copy: boolean): Uint8Array[] | null {
     try {
-      return copy ? this.#b.ringPopManyCopied(this.id, max) : this.#b.ringPopMany(this.id, max);
+      return copy
+        ? this.#binding.ringPopManyCopied(this.id, max)
+        : this.#binding.ringPopMany(this.id, max);
     } catch (error) {
       throw ringError("pop from RingQueue", error, this.id);
     }
@@ -233,7 +237,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   ready(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       try {
-        if (this.#b.ringWait(this.id, () => resolve())) resolve();
+        if (this.#binding.ringWait(this.id, () => resolve())) resolve();
       } catch (error) {
         reject(ringError("wait on RingQueue", error, this.id));
       }
@@ -276,9 +280,9 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   }
 
   /** An addon call whose errors become spool's typed errors. */
-  #call<T>(action: string, fn: (b: NativeBinding) => T): T {
+  #call<T>(action: string, fn: (binding: NativeBinding) => T): T {
     try {
-      return fn(this.#b);
+      return fn(this.#binding);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -290,15 +294,15 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    */
   close(options: { discard?: boolean } = {}): void {
     const action = "close RingQueue";
-    const o = optionsOf(action, options, ["discard"]);
-    const discard = optionalBoolean(action, "discard", o.discard) ?? false;
-    this.#call(action, (b) => b.ringClose(this.id, discard));
+    const checked = optionsOf(action, options, ["discard"]);
+    const discard = optionalBoolean(action, "discard", checked.discard) ?? false;
+    this.#call(action, (binding) => binding.ringClose(this.id, discard));
   }
 
   /** Close with an error: consumers get what is queued, then a {@linkcode ProducerError}. */
   fail(reason: unknown): void {
     const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
-    this.#call("fail RingQueue", (b) => b.ringFail(this.id, text));
+    this.#call("fail RingQueue", (binding) => binding.ringFail(this.id, text));
   }
 
   /**
@@ -306,12 +310,12 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * queue fails, so its consumer gets a {@linkcode ProducerError} instead of waiting forever.
    */
   attachProducer(): void {
-    this.#call("attach a producer to RingQueue", (b) => b.ringAttachProducer(this.id));
+    this.#call("attach a producer to RingQueue", (binding) => binding.ringAttachProducer(this.id));
   }
 
   /** Close (dropping queued messages) and forget the queue; its id becomes invalid everywhere. */
   release(): void {
-    this.#call("release RingQueue", (b) => b.ringRelease(this.id));
+    this.#call("release RingQueue", (binding) => binding.ringRelease(this.id));
   }
 
   /** Same as {@linkcode RingQueue.release}. */
