@@ -7,9 +7,15 @@
  * @module
  */
 
-import { assertInteger, ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import {
+  assertInteger,
+  ClosedError,
+  InternalError,
+  InvalidArgumentError,
+  SpoolError,
+} from "../errors.ts";
 import type { NativeFrameBufferInstance } from "./binding.ts";
-import { NativeLoadError, withCause } from "./errors.ts";
+import { NativeLoadError } from "./errors.ts";
 import {
   APPEND,
   ARRAY_CONSTRUCTORS,
@@ -38,7 +44,10 @@ function memoryBytes(): number {
 /** Rethrow an addon error as spool's typed error (the message is kept). */
 function typed(error: unknown): Error {
   if (!(error instanceof Error)) {
-    return new SpoolError("use the native FrameBuffer", "failed", { received: error });
+    // napi-rs throws Errors only: anything else is a bug in the addon.
+    return new InternalError("use the native FrameBuffer", "the addon threw a non-Error", {
+      received: error,
+    });
   }
   const match = /^Cannot ([^:]+): (.*)$/s.exec(error.message);
   const code = (error as { code?: string }).code;
@@ -46,11 +55,10 @@ function typed(error: unknown): Error {
   const Ctor = code === "Closing" ? ClosedError : InvalidArgumentError;
   // The addon's message names the value when there is one ("..., received Float32Array").
   const parts = /^(.*), received (.*)$/s.exec(match[2]!);
-  const typedError = parts
-    ? new Ctor(match[1]!, parts[1]!, { received: parts[2]! })
-    : new Ctor(match[1]!, match[2]!); // nothing was received (a closed buffer)
-  if (parts) typedError.message = error.message; // the addon's rendering, not a quoted string
-  return withCause(typedError, error);
+  return parts
+    // shown as the addon rendered it, not as a quoted string
+    ? new Ctor(match[1]!, parts[1]!, { received: parts[2]!, shown: parts[2]!, cause: error })
+    : new Ctor(match[1]!, match[2]!, { cause: error }); // nothing was received (a closed buffer)
 }
 
 /**

@@ -14,12 +14,13 @@ import {
   assertInteger,
   assertNumber,
   ClosedError,
+  InternalError,
   InvalidArgumentError,
   TimeoutError,
 } from "../errors.ts";
 import { optionalBoolean, optionsOf } from "../_internal/options.ts";
 import type { NativeBinding } from "./binding.ts";
-import { ProducerError, withCause } from "./errors.ts";
+import { ProducerError } from "./errors.ts";
 import { requireNative } from "./load.ts";
 
 /** Options of {@linkcode RingQueue.push} and {@linkcode RingQueue.pop}. */
@@ -50,35 +51,34 @@ function bytesOf(action: string, message: RingMessage): Uint8Array {
  */
 export function ringError(action: string, error: unknown, id: number): Error {
   if (!(error instanceof Error)) {
-    return new ProducerError(action, "the producer failed", { received: error });
+    // napi-rs throws Errors only (a producer's failure arrives as one): anything else is a bug.
+    return new InternalError(action, "the addon threw a non-Error", { received: error });
   }
   const code = (error as { code?: string }).code;
   if (code === "Closing") {
     const released = /released/.test(error.message);
-    return withCause(
-      new ClosedError(
-        action,
-        released ? "the RingQueue is closed and released" : "the RingQueue is closed",
-        { received: `queue id ${id}` },
-      ),
-      error,
+    return new ClosedError(
+      action,
+      released ? "the RingQueue is closed and released" : "the RingQueue is closed",
+      { received: `queue id ${id}`, cause: error },
     );
   }
   if (code === "InvalidArg") {
     const reason = error.message.replace(/^Cannot [^:]+: /, "");
     const parts = /^(.*), received (.*)$/s.exec(reason);
-    const typed = parts
-      ? new InvalidArgumentError(action, parts[1]!, { received: parts[2]! })
-      : new InvalidArgumentError(action, reason, { received: `queue id ${id}` });
-    if (parts) typed.message = `Cannot ${action}: ${reason}`; // the addon's rendering
-    return withCause(typed, error);
+    return parts
+      // shown as the addon rendered it, not as a quoted string
+      ? new InvalidArgumentError(action, parts[1]!, {
+        received: parts[2]!,
+        shown: parts[2]!,
+        cause: error,
+      })
+      : new InvalidArgumentError(action, reason, { received: `queue id ${id}`, cause: error });
   }
-  return withCause(
-    new ProducerError(action, `the producer failed: ${error.message}`, {
-      received: `queue id ${id}`,
-    }),
-    error,
-  );
+  return new ProducerError(action, `the producer failed: ${error.message}`, {
+    received: `queue id ${id}`,
+    cause: error,
+  });
 }
 
 /** The `timeoutMs` of push/pop options: undefined (wait forever) or a finite number >= 0. */
@@ -143,13 +143,10 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     try {
       binding.ringStats(id);
     } catch (error) {
-      throw withCause(
-        new InvalidArgumentError(
-          action,
-          "no RingQueue has this id (released or never created)",
-          { received: id },
-        ),
-        error,
+      throw new InvalidArgumentError(
+        action,
+        "no RingQueue has this id (released or never created)",
+        { received: id, cause: error },
       );
     }
     return new RingQueue(binding, id);

@@ -9,7 +9,7 @@ import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { abortError, throwIfAborted } from "../_internal/abort.ts";
 import { optionalOneOf, optionsOf } from "../_internal/options.ts";
 import { AbortedError } from "../errors.ts";
-import { ProducerError, withCause } from "./errors.ts";
+import { ProducerError } from "./errors.ts";
 import { loadedLibraryPath, nativeBinding } from "./load.ts";
 import { RingQueue } from "./ring_queue.ts";
 import { Ring } from "../_internal/ring.ts";
@@ -135,7 +135,7 @@ async function* viaRing(
   } catch (error) {
     if (abortError) throw abortError;
     throw error instanceof ProducerError
-      ? withCause(new ProducerError(ACTION, error.reason, { received: module }), error)
+      ? new ProducerError(ACTION, error.reason, { received: module, cause: error })
       : error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
