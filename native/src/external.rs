@@ -1,21 +1,33 @@
-//! Hand a Rust `Vec<u8>` to JavaScript as an external ArrayBuffer (no copy) and view it as a
-//! typed array.
+//! Hand Rust memory to JavaScript without a copy: a `Vec<u8>` (a RingQueue message) or a
+//! [`Storage`] (a FrameBuffer column) becomes an external ArrayBuffer viewed as a typed array.
+//! Each env's external-memory account ([`Ledger`]) tells its engine about the bytes it holds.
 //!
-//! The finalizer only frees memory: under Deno it may run on a background thread, where the
-//! `napi_env` must not be used.
+//! This is the crate's raw-memory path: the only file that calls Node-API by hand (`sys::`),
+//! because napi-rs's typed values cannot give a buffer back to [`crate::recycle`] or to the page
+//! pool when the engine frees it. Every function takes a typed [`Env`].
+//!
+//! The finalizers only free memory (and count it): under Deno they may run on a background
+//! thread, or after their env is gone, where the `napi_env` must not be used.
 
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::ToNapiValue;
-use napi::{sys, Error, Result, Status};
+use napi::bindgen_prelude::{ArrayBuffer, ToNapiValue, TypedArrayType};
+use napi::{sys, Env, Error, JsValue, Result, Status};
 
 use crate::storage::Storage;
 
-/// A `napi_value` built by hand, returned as is.
-pub struct RawValue(pub sys::napi_value);
+/// A JS value made by this crate in the env of the current call, returned to napi-rs as is.
+pub struct RawValue(sys::napi_value);
+
+impl RawValue {
+  /// The handle of a value napi-rs made.
+  pub(crate) fn of<'env>(value: &impl JsValue<'env>) -> Self {
+    Self(value.raw())
+  }
+}
 
 impl ToNapiValue for RawValue {
   unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
@@ -23,88 +35,116 @@ impl ToNapiValue for RawValue {
   }
 }
 
-pub(crate) fn check(status: sys::napi_status, what: &str) -> Result<()> {
+/// An error for a Node-API call that did not return `napi_ok`.
+fn status_error(status: sys::napi_status, what: &str) -> Error {
+  Error::new(
+    Status::from(status),
+    format!("Cannot {what}: Node-API status {status}"),
+  )
+}
+
+fn check(status: sys::napi_status, what: &str) -> Result<()> {
   if status == sys::Status::napi_ok {
     Ok(())
   } else {
-    Err(Error::new(
-      Status::from(status),
-      format!("Cannot {what}: Node-API status {status}"),
-    ))
+    Err(status_error(status, what))
   }
 }
 
-/// Frees the Vec given to [`typed_array_from_vec`]. Touches nothing but the allocation.
-unsafe extern "C" fn free_vec(_env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
-  let capacity = hint as usize;
-  // SAFETY: `data` and `capacity` come from a Vec<u8> leaked in `typed_array_from_vec`.
-  let vec = unsafe { Vec::from_raw_parts(data.cast::<u8>(), 0, capacity) };
-  crate::recycle::give(vec);
-}
-
 /// Size in bytes of one element of a typed-array kind.
-pub fn element_size(kind: sys::napi_typedarray_type) -> usize {
+pub fn element_size(kind: TypedArrayType) -> usize {
   match kind {
-    sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
-    sys::TypedarrayType::int32_array
-    | sys::TypedarrayType::uint32_array
-    | sys::TypedarrayType::float32_array => 4,
-    sys::TypedarrayType::float64_array
-    | sys::TypedarrayType::bigint64_array
-    | sys::TypedarrayType::biguint64_array => 8,
+    TypedArrayType::Int16 | TypedArrayType::Uint16 => 2,
+    TypedArrayType::Int32 | TypedArrayType::Uint32 | TypedArrayType::Float32 => 4,
+    TypedArrayType::Float64 | TypedArrayType::BigInt64 | TypedArrayType::BigUint64 => 8,
     _ => 1,
   }
 }
 
-/// Move `data` into a new external ArrayBuffer and return a typed array of `kind` over it.
-/// `data.len()` must be a multiple of the element size. An empty Vec gives an empty array.
-pub(crate) fn typed_array_from_vec(
-  env: sys::napi_env,
-  kind: sys::napi_typedarray_type,
-  mut data: Vec<u8>,
-) -> Result<sys::napi_value> {
-  let len = data.len();
-  let mut buffer = ptr::null_mut();
-  if len == 0 {
-    let mut unused = ptr::null_mut();
-    check(
-      unsafe { sys::napi_create_arraybuffer(env, 0, &mut unused, &mut buffer) },
-      "create an ArrayBuffer",
-    )?;
-  } else {
-    let capacity = data.capacity();
-    let ptr = data.as_mut_ptr();
-    let status = unsafe {
-      sys::napi_create_external_arraybuffer(
-        env,
-        ptr.cast(),
-        len,
-        Some(free_vec),
-        capacity as *mut c_void,
-        &mut buffer,
-      )
-    };
-    if status == sys::Status::napi_no_external_buffers_allowed {
-      // The runtime refuses external memory: copy once into an engine-owned buffer.
-      let mut target = ptr::null_mut();
-      check(
-        unsafe { sys::napi_create_arraybuffer(env, len, &mut target, &mut buffer) },
-        "create an ArrayBuffer",
-      )?;
-      unsafe { ptr::copy_nonoverlapping(ptr, target.cast::<u8>(), len) };
-    } else {
-      check(status, "create an external ArrayBuffer")?;
-      std::mem::forget(data);
-    }
-  }
+/// A new engine-owned ArrayBuffer holding a copy of `bytes`.
+fn copied_arraybuffer(env: &Env, bytes: &[u8]) -> Result<sys::napi_value> {
+  Ok(ArrayBuffer::copy_from(env, bytes)?.raw())
+}
+
+/// A typed array of `kind` over all of `buffer`, an ArrayBuffer of `byte_length` bytes.
+fn typed_array_over(
+  env: &Env,
+  kind: TypedArrayType,
+  buffer: sys::napi_value,
+  byte_length: usize,
+) -> Result<RawValue> {
   let mut array = ptr::null_mut();
-  check(
-    unsafe {
-      sys::napi_create_typedarray(env, kind, len / element_size(kind), buffer, 0, &mut array)
-    },
-    "create a typed array",
-  )?;
-  Ok(array)
+  // SAFETY: `env` is the env of the current call; `buffer` is an ArrayBuffer of `byte_length`
+  // bytes made in it during this call (alive in the current handle scope); `byte_length` is a
+  // multiple of the element size (messages are bytes; a column's length is checked at every
+  // append), so the view of `byte_length / element_size` elements from offset 0 lies inside it;
+  // `array` is a valid place for the result.
+  let status = unsafe {
+    sys::napi_create_typedarray(
+      env.raw(),
+      kind.into(),
+      byte_length / element_size(kind),
+      buffer,
+      0,
+      &mut array,
+    )
+  };
+  check(status, "create a typed array")?;
+  Ok(RawValue(array))
+}
+
+/// Frees the Vec handed over by [`typed_array_from_vec`]: its memory goes to [`crate::recycle`].
+/// Touches nothing but the allocation (never the env).
+///
+/// # Safety
+///
+/// `data` is the pointer and `hint` the capacity of a `Vec<u8>` that `typed_array_from_vec`
+/// leaked, and the engine calls this once for it.
+unsafe extern "C" fn free_vec(_env: sys::napi_env, data: *mut c_void, hint: *mut c_void) {
+  let capacity = hint as usize;
+  // SAFETY: by this function's contract, `data` and `capacity` are the pointer and capacity of a
+  // leaked Vec<u8> that nothing else owns any more; rebuilt with length 0 (bytes need no drop).
+  let vec = unsafe { Vec::from_raw_parts(data.cast::<u8>(), 0, capacity) };
+  crate::recycle::give(vec);
+}
+
+/// Move `data` into a new external ArrayBuffer and return a typed array of `kind` over it (a
+/// copy in an engine-owned buffer when the runtime refuses external memory). `data.len()` must
+/// be a multiple of the element size. An empty Vec gives an empty array.
+pub(crate) fn typed_array_from_vec(
+  env: &Env,
+  kind: TypedArrayType,
+  mut data: Vec<u8>,
+) -> Result<RawValue> {
+  let len = data.len();
+  if len == 0 {
+    let buffer = copied_arraybuffer(env, &[])?;
+    return typed_array_over(env, kind, buffer, 0);
+  }
+  let capacity = data.capacity();
+  let mut buffer = ptr::null_mut();
+  // SAFETY: the pointer and `len` are those of `data`'s initialised bytes. When the engine takes
+  // them (napi_ok), `data` is forgotten just below: the allocation then stays valid, and is
+  // neither read nor freed by Rust, until the engine calls `free_vec` with this capacity as the
+  // hint. On any other status the engine did not take it and `data` is dropped as usual.
+  let status = unsafe {
+    sys::napi_create_external_arraybuffer(
+      env.raw(),
+      data.as_mut_ptr().cast(),
+      len,
+      Some(free_vec),
+      capacity as *mut c_void,
+      &mut buffer,
+    )
+  };
+  if status == sys::Status::napi_no_external_buffers_allowed {
+    // The runtime refuses external memory: copy once into an engine-owned buffer.
+    buffer = copied_arraybuffer(env, &data)?;
+  } else {
+    check(status, "create an external ArrayBuffer")?;
+    std::mem::forget(data);
+  }
+  typed_array_over(env, kind, buffer, len)
 }
 
 /// The external-memory account of one Node-API env (one JS engine instance, e.g. one V8
@@ -169,32 +209,21 @@ impl Ledger {
   }
 }
 
-/// Frees the instance data set by [`ledger_of`] when its env goes away.
-unsafe extern "C" fn drop_ledger(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-  // SAFETY: `data` is the Box leaked in `ledger_of`.
-  drop(unsafe { Box::from_raw(data.cast::<Arc<Ledger>>()) });
-}
-
 /// The account of `env`, kept as the env's instance data (nothing else in this crate, nor
-/// napi-rs, sets it). None when the runtime cannot keep one: then nothing is reported at all.
-fn ledger_of(env: sys::napi_env) -> Option<Arc<Ledger>> {
-  let mut data = ptr::null_mut();
-  if unsafe { sys::napi_get_instance_data(env, &mut data) } != sys::Status::napi_ok {
-    return None;
-  }
-  if data.is_null() {
-    let boxed = Box::into_raw(Box::new(Arc::new(Ledger::new())));
-    let status =
-      unsafe { sys::napi_set_instance_data(env, boxed.cast(), Some(drop_ledger), ptr::null_mut()) };
-    if status != sys::Status::napi_ok {
-      // SAFETY: not handed over: take the Box back.
-      drop(unsafe { Box::from_raw(boxed) });
-      return None;
+/// napi-rs, sets it; napi-rs drops it when the env goes). None when the runtime cannot keep one,
+/// or keeps something else there: then nothing is reported at all.
+fn ledger_of(env: &Env) -> Option<Arc<Ledger>> {
+  match env.get_instance_data::<Arc<Ledger>>() {
+    Ok(Some(ledger)) => Some(Arc::clone(ledger)),
+    Ok(None) => {
+      let ledger = Arc::new(Ledger::new());
+      env
+        .set_instance_data(Arc::clone(&ledger), (), |_| {})
+        .ok()?;
+      Some(ledger)
     }
-    data = boxed.cast();
+    Err(_) => None,
   }
-  // SAFETY: the env's instance data is the `Arc<Ledger>` boxed above, alive until the env goes.
-  Some(Arc::clone(unsafe { &*data.cast::<Arc<Ledger>>() }))
 }
 
 /// What a taken column's finalizer owns: its memory and the account of the env that took it,
@@ -204,11 +233,16 @@ struct Taken {
   ledger: Option<Arc<Ledger>>,
 }
 
-/// Frees the Storage boxed by [`typed_array_from_storage`]. Touches nothing but the allocation
-/// and an atomic counter: under Deno it may run on a GC thread, or after the env is gone, where
-/// the env must not be used.
+/// Frees the [`Taken`] column boxed by [`typed_array_from_storage`]. Touches nothing but the
+/// allocation and an atomic counter: under Deno it may run on a GC thread, or after the env is
+/// gone, where the env must not be used.
+///
+/// # Safety
+///
+/// `hint` is a `Box<Taken>` that `typed_array_from_storage` leaked for an ArrayBuffer the engine
+/// accepted, and the engine calls this once for it.
 unsafe extern "C" fn free_storage(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-  // SAFETY: `hint` is the Box leaked in `typed_array_from_storage`.
+  // SAFETY: by this function's contract, `hint` is a leaked Box<Taken> owned by nothing else.
   let taken = unsafe { Box::from_raw(hint.cast::<Taken>()) };
   if let Some(ledger) = &taken.ledger {
     ledger.free(taken.storage.len());
@@ -219,18 +253,14 @@ unsafe extern "C" fn free_storage(_env: sys::napi_env, _data: *mut c_void, hint:
 /// Tell `env`'s engine about `added` bytes now held by its JS objects as external ArrayBuffers
 /// (from [`typed_array_from_storage`]), minus those it was told about and that were freed since,
 /// so that its GC weighs them (and collects taken columns sooner, which refills the page pool).
-pub(crate) fn report_external_memory(env: sys::napi_env, added: usize) {
+pub(crate) fn report_external_memory(env: &Env, added: usize) {
   let Some(ledger) = ledger_of(env) else {
     return;
   };
   let change = ledger.settle(added);
-  if change != 0 {
-    let mut total = 0i64;
-    let status = unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
-    if status != sys::Status::napi_ok {
-      // Not taken: the account must not credit later what the engine was never charged.
-      ledger.revert(added, change);
-    }
+  if change != 0 && env.adjust_external_memory(change).is_err() {
+    // Not taken: the account must not credit later what the engine was never charged.
+    ledger.revert(added, change);
   }
 }
 
@@ -239,50 +269,49 @@ pub(crate) fn report_external_memory(env: sys::napi_env, added: usize) {
 /// buffer): the caller reports those with [`report_external_memory`]; the finalizer records
 /// their release in `env`'s account.
 pub(crate) fn typed_array_from_storage(
-  env: sys::napi_env,
-  kind: sys::napi_typedarray_type,
+  env: &Env,
+  kind: TypedArrayType,
   mut data: Storage,
-) -> Result<(sys::napi_value, usize)> {
+) -> Result<(RawValue, usize)> {
   let len = data.len();
   if len == 0 {
     return Ok((typed_array_from_vec(env, kind, Vec::new())?, 0));
   }
-  let ptr = data.as_mut_ptr();
-  let boxed = Box::into_raw(Box::new(Taken {
+  let bytes = data.as_mut_ptr();
+  let taken = Box::into_raw(Box::new(Taken {
     storage: data,
     ledger: ledger_of(env),
   }));
   let mut buffer = ptr::null_mut();
+  // SAFETY: `bytes..bytes + len` are the initialised bytes of the Storage now owned by `taken`
+  // (moving a Storage does not move its bytes: they are a heap allocation or a mapping). `taken`
+  // is leaked: when the engine accepts the buffer, the bytes stay valid and untouched by Rust
+  // until the engine calls `free_storage` with `taken` as the hint; otherwise it is reclaimed
+  // just below.
   let status = unsafe {
     sys::napi_create_external_arraybuffer(
-      env,
-      ptr.cast(),
+      env.raw(),
+      bytes.cast(),
       len,
       Some(free_storage),
-      boxed.cast(),
+      taken.cast(),
       &mut buffer,
     )
   };
   if status != sys::Status::napi_ok {
-    // SAFETY: not handed over: take the Box back.
-    let data = unsafe { Box::from_raw(boxed) };
+    // SAFETY: the engine refused the buffer, so it will never call `free_storage`: `taken` is
+    // still the Box leaked above, owned by nothing else.
+    let taken = unsafe { Box::from_raw(taken) };
     if status != sys::Status::napi_no_external_buffers_allowed {
-      check(status, "create an external ArrayBuffer")?;
+      return Err(status_error(status, "create an external ArrayBuffer"));
     }
-    let copy = typed_array_from_vec(env, kind, data.storage.as_slice().to_vec())?;
-    return Ok((copy, 0));
+    let copy = copied_arraybuffer(env, taken.storage.as_slice())?;
+    return Ok((typed_array_over(env, kind, copy, len)?, 0));
   }
-  let mut array = ptr::null_mut();
   // From here the engine owns the buffer (its finalizer credits the account): report it even
   // when the typed array cannot be made.
-  let made = check(
-    unsafe {
-      sys::napi_create_typedarray(env, kind, len / element_size(kind), buffer, 0, &mut array)
-    },
-    "create a typed array",
-  );
-  match made {
-    Ok(()) => Ok((array, len)),
+  match typed_array_over(env, kind, buffer, len) {
+    Ok(array) => Ok((array, len)),
     Err(e) => {
       report_external_memory(env, len);
       Err(e)
@@ -320,7 +349,10 @@ mod tests {
     assert_eq!(a.charged(), 0);
     a.free(100); // that column is freed later
     assert_eq!(a.settle(0), 0, "nothing charged: nothing credited");
-    // A credit whose report failed stays pending.
+  }
+
+  #[test]
+  fn a_credit_whose_report_failed_stays_pending() {
     let b = Ledger::new();
     assert_eq!(b.settle(100), 100);
     b.free(100);

@@ -4,40 +4,37 @@
 //! through `realloc`, which for large buffers remaps pages instead of copying them. `take()`
 //! moves each Vec into an external ArrayBuffer: the bytes are never copied a second time.
 
-use napi::bindgen_prelude::TypedArray;
-use napi::{sys, Env, Error, Result, Status};
+use napi::bindgen_prelude::{TypedArray, TypedArrayType};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::external::{element_size, typed_array_from_storage, RawValue};
+use crate::external::{element_size, report_external_memory, typed_array_from_storage, RawValue};
 use crate::storage::Storage;
 
 /// Typed-array kinds by constructor name, in Node-API order.
-pub const KINDS: [(&str, sys::napi_typedarray_type); 11] = [
-  ("Int8Array", sys::TypedarrayType::int8_array),
-  ("Uint8Array", sys::TypedarrayType::uint8_array),
-  (
-    "Uint8ClampedArray",
-    sys::TypedarrayType::uint8_clamped_array,
-  ),
-  ("Int16Array", sys::TypedarrayType::int16_array),
-  ("Uint16Array", sys::TypedarrayType::uint16_array),
-  ("Int32Array", sys::TypedarrayType::int32_array),
-  ("Uint32Array", sys::TypedarrayType::uint32_array),
-  ("Float32Array", sys::TypedarrayType::float32_array),
-  ("Float64Array", sys::TypedarrayType::float64_array),
-  ("BigInt64Array", sys::TypedarrayType::bigint64_array),
-  ("BigUint64Array", sys::TypedarrayType::biguint64_array),
+pub const KINDS: [(&str, TypedArrayType); 11] = [
+  ("Int8Array", TypedArrayType::Int8),
+  ("Uint8Array", TypedArrayType::Uint8),
+  ("Uint8ClampedArray", TypedArrayType::Uint8Clamped),
+  ("Int16Array", TypedArrayType::Int16),
+  ("Uint16Array", TypedArrayType::Uint16),
+  ("Int32Array", TypedArrayType::Int32),
+  ("Uint32Array", TypedArrayType::Uint32),
+  ("Float32Array", TypedArrayType::Float32),
+  ("Float64Array", TypedArrayType::Float64),
+  ("BigInt64Array", TypedArrayType::BigInt64),
+  ("BigUint64Array", TypedArrayType::BigUint64),
 ];
 
 /// Constructor name of a typed-array kind.
-pub fn kind_name(kind: sys::napi_typedarray_type) -> &'static str {
+pub fn kind_name(kind: TypedArrayType) -> &'static str {
   KINDS
     .iter()
     .find(|(_, k)| *k == kind)
     .map_or("unknown typed array", |(n, _)| n)
 }
 
-fn kind_of(name: &str) -> Option<sys::napi_typedarray_type> {
+fn kind_of(name: &str) -> Option<TypedArrayType> {
   KINDS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
 }
 
@@ -64,7 +61,7 @@ fn closed(action: &str) -> Error {
 /// The storage of a frame buffer, independent of Node-API (unit-tested with `cargo test`).
 pub struct Columns {
   names: Vec<String>,
-  kinds: Vec<sys::napi_typedarray_type>,
+  kinds: Vec<TypedArrayType>,
   data: Vec<Storage>,
   rows: usize,
   bytes: usize,
@@ -143,7 +140,7 @@ impl Columns {
   }
 
   /// Check one chunk (kinds and lengths as given) before anything is copied; returns its rows.
-  pub fn check(&self, chunk: &[(sys::napi_typedarray_type, usize)]) -> Result<usize> {
+  pub fn check(&self, chunk: &[(TypedArrayType, usize)]) -> Result<usize> {
     const ACTION: &str = "append to FrameBuffer";
     if self.closed {
       return Err(closed(ACTION));
@@ -214,7 +211,7 @@ impl Columns {
   }
 
   /// Hand the columns over and start empty.
-  pub fn take(&mut self) -> Result<Vec<(sys::napi_typedarray_type, Storage)>> {
+  pub fn take(&mut self) -> Result<Vec<(TypedArrayType, Storage)>> {
     if self.closed {
       return Err(closed("take from FrameBuffer"));
     }
@@ -265,12 +262,7 @@ impl NativeFrameBuffer {
   pub fn append(&mut self, chunk: Vec<TypedArray>) -> Result<()> {
     let shape: Vec<_> = chunk
       .iter()
-      .map(|a| {
-        (
-          a.typed_array_type as sys::napi_typedarray_type,
-          a.arraybuffer.len(),
-        )
-      })
+      .map(|a| (a.typed_array_type, a.arraybuffer.len()))
       .collect();
     let rows = self.columns.check(&shape)?;
     let slices: Vec<&[u8]> = chunk.iter().map(|a| &*a.arraybuffer).collect();
@@ -280,10 +272,9 @@ impl NativeFrameBuffer {
   /// Append a single-column chunk (no array of arrays to build on the JS side).
   #[napi]
   pub fn append1(&mut self, column: TypedArray) -> Result<()> {
-    let rows = self.columns.check(&[(
-      column.typed_array_type as sys::napi_typedarray_type,
-      column.arraybuffer.len(),
-    )])?;
+    let rows = self
+      .columns
+      .check(&[(column.typed_array_type, column.arraybuffer.len())])?;
     self.columns.push(rows, &[&column.arraybuffer])
   }
 
@@ -319,30 +310,27 @@ impl NativeFrameBuffer {
 
   /// The concatenated columns (external ArrayBuffers, no copy), in the constructor's order.
   #[napi]
-  pub fn take(&mut self, env: Env) -> Result<RawValue> {
+  pub fn take(&mut self, env: &Env) -> Result<Vec<RawValue>> {
     let columns = self.columns.take()?;
-    let raw = env.raw();
+    let mut arrays = Vec::with_capacity(columns.len());
     let mut external = 0usize;
-    let result = (|| {
-      let mut array = std::ptr::null_mut();
-      crate::external::check(
-        unsafe { sys::napi_create_array_with_length(raw, columns.len(), &mut array) },
-        "create an array",
-      )?;
-      for (i, (kind, data)) in columns.into_iter().enumerate() {
-        let (value, bytes) = typed_array_from_storage(raw, kind, data)?;
-        external += bytes;
-        crate::external::check(
-          unsafe { sys::napi_set_element(raw, array, i as u32, value) },
-          "set an array element",
-        )?;
+    let mut failure = None;
+    for (kind, data) in columns {
+      match typed_array_from_storage(env, kind, data) {
+        Ok((array, bytes)) => {
+          arrays.push(array);
+          external += bytes;
+        }
+        Err(e) => {
+          failure = Some(e);
+          break;
+        }
       }
-      Ok(RawValue(array))
-    })();
+    }
     // Exactly the bytes handed over as external ArrayBuffers (whose finalizers will credit
     // them), also when a later column failed.
-    crate::external::report_external_memory(raw, external);
-    result
+    report_external_memory(env, external);
+    failure.map_or(Ok(arrays), Err)
   }
 
   /// Free the memory; later appends and takes throw.
@@ -352,11 +340,24 @@ impl NativeFrameBuffer {
   }
 }
 
-/// [mappings, bytes] in the page pool that FrameBuffer columns reuse (Linux; else zeros).
+/// The page pool that FrameBuffer columns reuse, as [`frame_pool_stats`] gives it to JS.
+#[napi(object)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PagePoolStats {
+  /// Mappings kept (Linux; else 0).
+  pub mappings: u32,
+  /// Their size in bytes (at most `SPOOL_NATIVE_POOL_MB` MiB; Linux, else 0).
+  pub bytes: f64,
+}
+
+/// The page pool that FrameBuffer columns reuse.
 #[napi]
-pub fn frame_pool_stats() -> Vec<f64> {
-  let (n, bytes) = crate::storage::pool_stats();
-  vec![n as f64, bytes as f64]
+pub fn frame_pool_stats() -> PagePoolStats {
+  let (mappings, bytes) = crate::storage::pool_stats();
+  PagePoolStats {
+    mappings: mappings as u32,
+    bytes: bytes as f64,
+  }
 }
 
 #[cfg(test)]
@@ -377,8 +378,8 @@ mod tests {
     let x = [1f64.to_ne_bytes(), 2f64.to_ne_bytes()].concat();
     let y = [7i32.to_ne_bytes(), 8i32.to_ne_bytes()].concat();
     let shape = [
-      (sys::TypedarrayType::float64_array, x.len()),
-      (sys::TypedarrayType::int32_array, y.len()),
+      (TypedArrayType::Float64, x.len()),
+      (TypedArrayType::Int32, y.len()),
     ];
     let rows = c.check(&shape).unwrap();
     assert_eq!(rows, 2);
@@ -397,15 +398,10 @@ mod tests {
   #[test]
   fn refuses_bad_chunks() {
     let c = cols();
-    let e = c
-      .check(&[(sys::TypedarrayType::float64_array, 8)])
-      .unwrap_err();
+    let e = c.check(&[(TypedArrayType::Float64, 8)]).unwrap_err();
     assert!(e.reason.contains("expected 2 columns"), "{}", e.reason);
     let e = c
-      .check(&[
-        (sys::TypedarrayType::float32_array, 8),
-        (sys::TypedarrayType::int32_array, 8),
-      ])
+      .check(&[(TypedArrayType::Float32, 8), (TypedArrayType::Int32, 8)])
       .unwrap_err();
     assert!(
       e.reason
@@ -414,10 +410,7 @@ mod tests {
       e.reason
     );
     let e = c
-      .check(&[
-        (sys::TypedarrayType::float64_array, 8),
-        (sys::TypedarrayType::int32_array, 8),
-      ])
+      .check(&[(TypedArrayType::Float64, 8), (TypedArrayType::Int32, 8)])
       .unwrap_err();
     assert!(e.reason.contains("equal lengths"), "{}", e.reason);
     assert!(Columns::new(

@@ -5,6 +5,7 @@
 //! - [`ring_queue`]: bounded queues of byte messages kept in a process-wide registry, reached by
 //!   id from the main thread and from every Worker's instance of the addon.
 #![deny(clippy::all)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod external;
 pub mod frame_buffer;
@@ -43,7 +44,7 @@ pub(crate) mod limited {
         rlim_cur: cap,
         rlim_max: libc::RLIM_INFINITY,
       };
-      // SAFETY: plain system call on a local struct.
+      // SAFETY: setrlimit only reads the `rlimit` it is given, a live local.
       assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
       body(data);
       println!("limited body done");

@@ -7,27 +7,41 @@
 //! `ring_wait` that the next push, close or failure fires.
 
 use std::collections::{HashMap, VecDeque};
-use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use napi::bindgen_prelude::{Array, Either3, Null, TypedArrayType, Uint8ArraySlice};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{sys, Env, Error, Result, Status};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 
-use crate::external::{check, typed_array_from_vec, RawValue};
+use crate::external::{typed_array_from_vec, RawValue};
 
 /// The main thread's one-shot wake-up callback.
 type Waker = ThreadsafeFunction<u32, (), u32, Status, false>;
 
-/// Why a pop returned nothing.
+/// What a pop gives: what it took, or why it took nothing.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Empty {
+pub enum Popped<T> {
+  /// A message ([`Queue::pop`]) or at least one message ([`Queue::pop_many`]).
+  Taken(T),
   /// Closed and drained: the end of the stream.
   End,
-  /// Nothing within the time limit.
+  /// Nothing within the time limit (at once for [`Queue::pop_many`]).
   Timeout,
+}
+
+/// A queue's counters, as [`ring_stats`] gives them to JS.
+#[napi(object)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RingStats {
+  /// Messages queued.
+  pub messages: u32,
+  /// Bytes queued (the sum of the messages' lengths).
+  pub bytes: f64,
+  /// Whether the queue is closed (pushes fail; pops drain, then end).
+  pub closed: bool,
 }
 
 #[derive(Default)]
@@ -46,6 +60,30 @@ pub struct Queue {
   writable: Condvar,
   /// Most messages held at once.
   pub capacity: usize,
+}
+
+/// Wait on `condvar` until notified, for at most until `deadline` (forever when None). Returns
+/// the guard and whether the deadline had already passed (then it did not wait). A notification
+/// may be spurious: the caller checks its condition again.
+fn wait_until<'a, T>(
+  condvar: &Condvar,
+  guard: MutexGuard<'a, T>,
+  deadline: Option<Instant>,
+) -> (MutexGuard<'a, T>, bool) {
+  let Some(deadline) = deadline else {
+    return (
+      condvar.wait(guard).unwrap_or_else(PoisonError::into_inner),
+      false,
+    );
+  };
+  let now = Instant::now();
+  if now >= deadline {
+    return (guard, true);
+  }
+  let (guard, _) = condvar
+    .wait_timeout(guard, deadline - now)
+    .unwrap_or_else(PoisonError::into_inner);
+  (guard, false)
 }
 
 fn closed_error(action: &str) -> Error {
@@ -89,20 +127,11 @@ impl Queue {
       if state.items.len() < self.capacity {
         break;
       }
-      state = match deadline {
-        None => self.writable.wait(state).unwrap_or_else(|e| e.into_inner()),
-        Some(d) => {
-          let now = Instant::now();
-          if now >= d {
-            return Ok(false);
-          }
-          self
-            .writable
-            .wait_timeout(state, d - now)
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-        }
-      };
+      let (next, expired) = wait_until(&self.writable, state, deadline);
+      if expired {
+        return Ok(false);
+      }
+      state = next;
     }
     state.bytes += message.len();
     state.items.push_back(message);
@@ -112,12 +141,13 @@ impl Queue {
     Ok(true)
   }
 
-  /// Take up to `max` messages without waiting. Err(End) when closed and drained; an error
-  /// given to [`Queue::fail`] is returned once the messages before it are delivered.
-  pub fn pop_many(&self, max: usize) -> Result<std::result::Result<Vec<Vec<u8>>, Empty>> {
+  /// Take up to `max` messages without waiting: End when closed and drained, Timeout when
+  /// none is queued yet; an error given to [`Queue::fail`] is returned once the messages before
+  /// it are delivered.
+  pub fn pop_many(&self, max: usize) -> Result<Popped<Vec<Vec<u8>>>> {
     let mut state = self.lock();
     if state.items.is_empty() {
-      return Self::empty(&state).map(Err);
+      return Self::empty(&state);
     }
     let n = max.max(1).min(state.items.len());
     let out: Vec<Vec<u8>> = state.items.drain(..n).collect();
@@ -128,21 +158,22 @@ impl Queue {
     } else {
       self.writable.notify_all();
     }
-    Ok(Ok(out))
+    Ok(Popped::Taken(out))
   }
 
-  fn empty(state: &State) -> Result<Empty> {
+  /// Why nothing was taken from the empty queue: its failure, its end, or not yet.
+  fn empty<T>(state: &State) -> Result<Popped<T>> {
     if let Some(error) = &state.error {
       return Err(Error::new(Status::GenericFailure, error.clone()));
     }
     if state.closed {
-      return Ok(Empty::End);
+      return Ok(Popped::End);
     }
-    Ok(Empty::Timeout)
+    Ok(Popped::Timeout)
   }
 
   /// Take one message, waiting up to `timeout` (forever when None).
-  pub fn pop(&self, timeout: Option<Duration>) -> Result<std::result::Result<Vec<u8>, Empty>> {
+  pub fn pop(&self, timeout: Option<Duration>) -> Result<Popped<Vec<u8>>> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut state = self.lock();
     loop {
@@ -150,25 +181,16 @@ impl Queue {
         state.bytes -= message.len();
         drop(state);
         self.writable.notify_one();
-        return Ok(Ok(message));
+        return Ok(Popped::Taken(message));
       }
       if state.closed {
-        return Self::empty(&state).map(Err);
+        return Self::empty(&state);
       }
-      state = match deadline {
-        None => self.readable.wait(state).unwrap_or_else(|e| e.into_inner()),
-        Some(d) => {
-          let now = Instant::now();
-          if now >= d {
-            return Ok(Err(Empty::Timeout));
-          }
-          self
-            .readable
-            .wait_timeout(state, d - now)
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-        }
-      };
+      let (next, expired) = wait_until(&self.readable, state, deadline);
+      if expired {
+        return Ok(Popped::Timeout);
+      }
+      state = next;
     }
   }
 
@@ -218,10 +240,20 @@ impl Queue {
     }
   }
 
-  /// (messages queued, bytes queued, closed)
-  pub fn stats(&self) -> (usize, usize, bool) {
+  /// Messages and bytes queued, and whether the queue is closed.
+  pub fn stats(&self) -> RingStats {
     let state = self.lock();
-    (state.items.len(), state.bytes, state.closed)
+    RingStats {
+      messages: state.items.len() as u32, // at most `capacity`, a u32
+      bytes: state.bytes as f64,
+      closed: state.closed,
+    }
+  }
+
+  /// Whether a push now would wait (full and still open).
+  fn is_full(&self) -> bool {
+    let state = self.lock();
+    state.items.len() >= self.capacity && !state.closed
   }
 }
 
@@ -280,9 +312,8 @@ pub fn ring_push(id: u32, data: &[u8], timeout_ms: Option<f64>) -> Result<bool> 
 #[napi]
 pub fn ring_try_push(id: u32, data: &[u8]) -> Result<bool> {
   let q = queue(id, "push to RingQueue")?;
-  let (queued, _, closed) = q.stats();
-  if queued >= q.capacity && !closed {
-    return Ok(false); // full: do not copy for nothing
+  if q.is_full() {
+    return Ok(false); // do not copy for nothing
   }
   q.push(copy_message(data)?, Some(Duration::ZERO))
 }
@@ -300,105 +331,62 @@ fn copy_message(data: &[u8]) -> Result<Vec<u8>> {
   })
 }
 
-fn empty_value(env: &Env, empty: Empty) -> Result<RawValue> {
-  let mut value = ptr::null_mut();
-  match empty {
-    Empty::End => check(
-      unsafe { sys::napi_get_null(env.raw(), &mut value) },
-      "get null",
-    )?,
-    Empty::Timeout => check(
-      unsafe { sys::napi_get_boolean(env.raw(), false, &mut value) },
-      "get false",
-    )?,
-  }
-  Ok(RawValue(value))
-}
-
 /// Take one message (a Uint8Array over Rust memory, no copy), blocking up to `timeout_ms`
 /// (forever when absent). Returns null at the end, false on timeout; throws the failure.
 /// Workers only: it blocks.
 #[napi]
-pub fn ring_pop(env: Env, id: u32, timeout_ms: Option<f64>) -> Result<RawValue> {
+pub fn ring_pop(
+  env: &Env,
+  id: u32,
+  timeout_ms: Option<f64>,
+) -> Result<Either3<RawValue, Null, bool>> {
   let q = queue(id, "pop from RingQueue")?;
-  match q.pop(timeout_of(timeout_ms))? {
-    Ok(message) => Ok(RawValue(typed_array_from_vec(
-      env.raw(),
-      sys::TypedarrayType::uint8_array,
-      message,
-    )?)),
-    Err(empty) => empty_value(&env, empty),
-  }
+  Ok(match q.pop(timeout_of(timeout_ms))? {
+    Popped::Taken(message) => {
+      Either3::A(typed_array_from_vec(env, TypedArrayType::Uint8, message)?)
+    }
+    Popped::End => Either3::B(Null),
+    Popped::Timeout => Either3::C(false),
+  })
 }
 
 /// The result of a pop-many as a JS value: an array of the messages, each turned into a JS value
-/// by `to_value` (an empty array on timeout), or null at the end.
-fn messages_value(
-  env: &Env,
-  popped: std::result::Result<Vec<Vec<u8>>, Empty>,
-  mut to_value: impl FnMut(sys::napi_env, Vec<u8>) -> Result<sys::napi_value>,
-) -> Result<RawValue> {
-  let raw = env.raw();
+/// by `to_value` (an empty array on timeout), or None (null) at the end.
+fn messages_array<'env>(
+  env: &'env Env,
+  popped: Popped<Vec<Vec<u8>>>,
+  mut to_value: impl FnMut(Vec<u8>) -> Result<RawValue>,
+) -> Result<Option<Array<'env>>> {
   let messages = match popped {
-    Ok(messages) => messages,
-    Err(Empty::End) => return empty_value(env, Empty::End),
-    Err(Empty::Timeout) => Vec::new(),
+    Popped::Taken(messages) => messages,
+    Popped::End => return Ok(None),
+    Popped::Timeout => Vec::new(),
   };
-  let mut array = ptr::null_mut();
-  check(
-    unsafe { sys::napi_create_array_with_length(raw, messages.len(), &mut array) },
-    "create an array",
-  )?;
-  for (i, m) in messages.into_iter().enumerate() {
-    let value = to_value(raw, m)?;
-    check(
-      unsafe { sys::napi_set_element(raw, array, i as u32, value) },
-      "set an array element",
-    )?;
+  let mut array = env.create_array(messages.len() as u32)?; // at most `capacity`, a u32
+  for (i, message) in (0u32..).zip(messages) {
+    array.set(i, to_value(message)?)?;
   }
-  Ok(RawValue(array))
+  Ok(Some(array))
 }
 
 /// Take up to `max` queued messages without waiting: an array (empty when none is queued yet),
 /// or null at the end; throws the failure once the messages before it are taken.
 #[napi]
-pub fn ring_pop_many(env: Env, id: u32, max: u32) -> Result<RawValue> {
+pub fn ring_pop_many(env: &Env, id: u32, max: u32) -> Result<Option<Array<'_>>> {
   let q = queue(id, "pop from RingQueue")?;
-  messages_value(&env, q.pop_many(max as usize)?, |raw, m| {
-    typed_array_from_vec(raw, sys::TypedarrayType::uint8_array, m)
+  messages_array(env, q.pop_many(max as usize)?, |message| {
+    typed_array_from_vec(env, TypedArrayType::Uint8, message)
   })
 }
 
 /// Like `ring_pop_many`, but each message is copied into a new engine-owned ArrayBuffer and its
 /// Rust buffer goes straight back to the pushes' free list (warm memory, no page faults).
 #[napi]
-pub fn ring_pop_many_copied(env: Env, id: u32, max: u32) -> Result<RawValue> {
+pub fn ring_pop_many_copied(env: &Env, id: u32, max: u32) -> Result<Option<Array<'_>>> {
   let q = queue(id, "pop from RingQueue")?;
-  messages_value(&env, q.pop_many(max as usize)?, |raw, m| {
-    let mut data = ptr::null_mut();
-    let mut buffer = ptr::null_mut();
-    check(
-      unsafe { sys::napi_create_arraybuffer(raw, m.len(), &mut data, &mut buffer) },
-      "create an ArrayBuffer",
-    )?;
-    if !m.is_empty() {
-      unsafe { ptr::copy_nonoverlapping(m.as_ptr(), data.cast::<u8>(), m.len()) };
-    }
-    let mut view = ptr::null_mut();
-    check(
-      unsafe {
-        sys::napi_create_typedarray(
-          raw,
-          sys::TypedarrayType::uint8_array,
-          m.len(),
-          buffer,
-          0,
-          &mut view,
-        )
-      },
-      "create a Uint8Array",
-    )?;
-    crate::recycle::give(m);
+  messages_array(env, q.pop_many(max as usize)?, |message| {
+    let view = RawValue::of(&Uint8ArraySlice::copy_from(env, &message)?);
+    crate::recycle::give(message);
     Ok(view)
   })
 }
@@ -440,11 +428,24 @@ pub fn ring_release(id: u32) {
   }
 }
 
-/// [buffers, bytes] kept for reuse by pushes.
+/// Message buffers kept for reuse by pushes, as [`ring_recycled`] gives them to JS.
+#[napi(object)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecycledBuffers {
+  /// Buffers kept.
+  pub buffers: u32,
+  /// Their capacity in bytes (at most [`crate::recycle::LIMIT`]).
+  pub bytes: f64,
+}
+
+/// The buffers kept for reuse by pushes.
 #[napi]
-pub fn ring_recycled() -> Vec<f64> {
-  let (n, bytes) = crate::recycle::stats();
-  vec![n as f64, bytes as f64]
+pub fn ring_recycled() -> RecycledBuffers {
+  let (buffers, bytes) = crate::recycle::stats();
+  RecycledBuffers {
+    buffers: buffers as u32,
+    bytes: bytes as f64,
+  }
 }
 
 /// Number of queues in the registry (to check that none leaks).
@@ -453,12 +454,10 @@ pub fn ring_count() -> u32 {
   registry().lock().unwrap_or_else(|e| e.into_inner()).len() as u32
 }
 
-/// [messages queued, bytes queued, closed (0/1)]
+/// Messages and bytes queued, and whether the queue is closed.
 #[napi]
-pub fn ring_stats(id: u32) -> Result<Vec<f64>> {
-  let q = queue(id, "read RingQueue stats")?;
-  let (n, bytes, closed) = q.stats();
-  Ok(vec![n as f64, bytes as f64, if closed { 1.0 } else { 0.0 }])
+pub fn ring_stats(id: u32) -> Result<RingStats> {
+  Ok(queue(id, "read RingQueue stats")?.stats())
 }
 
 /// Called in a producer Worker: when this Worker's environment is torn down (the Worker ends
@@ -493,15 +492,18 @@ mod tests {
       let q = q.clone();
       thread::spawn(move || q.push(vec![3], None).unwrap())
     };
-    assert_eq!(q.pop(None).unwrap().unwrap(), vec![1]);
+    assert_eq!(q.pop(None).unwrap(), Popped::Taken(vec![1]));
     assert!(p.join().unwrap());
-    assert_eq!(q.pop_many(10).unwrap().unwrap(), vec![vec![2], vec![3]]);
     assert_eq!(
-      q.pop(Some(Duration::from_millis(1))).unwrap().unwrap_err(),
-      Empty::Timeout
+      q.pop_many(10).unwrap(),
+      Popped::Taken(vec![vec![2], vec![3]])
+    );
+    assert_eq!(
+      q.pop(Some(Duration::from_millis(1))).unwrap(),
+      Popped::Timeout
     );
     q.close(false);
-    assert_eq!(q.pop(None).unwrap().unwrap_err(), Empty::End);
+    assert_eq!(q.pop(None).unwrap(), Popped::End);
     assert!(q.push(vec![4], None).is_err());
   }
 
@@ -510,8 +512,15 @@ mod tests {
     let q = Queue::new(4);
     q.push(vec![1, 2], None).unwrap();
     q.fail("boom".into());
-    assert_eq!(q.stats(), (1, 2, true));
-    assert_eq!(q.pop(None).unwrap().unwrap(), vec![1, 2]);
+    assert_eq!(
+      q.stats(),
+      RingStats {
+        messages: 1,
+        bytes: 2.0,
+        closed: true
+      }
+    );
+    assert_eq!(q.pop(None).unwrap(), Popped::Taken(vec![1, 2]));
     assert_eq!(q.pop(None).unwrap_err().reason, "boom");
     assert_eq!(q.pop_many(3).unwrap_err().reason, "boom");
   }
@@ -521,11 +530,11 @@ mod tests {
     let q = Arc::new(Queue::new(1));
     let consumer = {
       let q = q.clone();
-      thread::spawn(move || q.pop(None).unwrap().unwrap_err())
+      thread::spawn(move || q.pop(None).unwrap())
     };
     thread::sleep(Duration::from_millis(10));
     q.close(true);
-    assert_eq!(consumer.join().unwrap(), Empty::End);
+    assert_eq!(consumer.join().unwrap(), Popped::End);
     let q = Arc::new(Queue::new(1));
     q.push(vec![0], None).unwrap();
     let producer = {

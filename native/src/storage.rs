@@ -23,9 +23,6 @@ impl Default for Storage {
   }
 }
 
-// SAFETY: the mapping is owned exclusively (like a Vec's allocation).
-unsafe impl Send for Storage {}
-
 impl Storage {
   /// An empty buffer (allocates nothing).
   pub fn new() -> Self {
@@ -54,7 +51,9 @@ impl Storage {
   pub fn as_slice(&self) -> &[u8] {
     #[cfg(target_os = "linux")]
     if let Some(m) = &self.map {
-      // SAFETY: the first `len` bytes of the mapping are initialised.
+      // SAFETY: `m.ptr` is a live mapping of `m.cap >= m.len` bytes owned by this Storage, whose
+      // first `m.len` bytes were written (copied in by `try_reserve`/`try_extend_from_slice`);
+      // the shared borrow of `self` keeps it mapped and unchanged while the slice lives.
       return unsafe { std::slice::from_raw_parts(m.ptr, m.len) };
     }
     &self.vec
@@ -88,7 +87,9 @@ impl Storage {
       if needed > HUGE {
         let cap = needed.max(self.vec.capacity().saturating_mul(2));
         if let Some(mut m) = Mapping::new(cap).or_else(|| Mapping::new(needed)) {
-          // SAFETY: the mapping has room for the Vec's bytes.
+          // SAFETY: `m` is a writable mapping of at least `needed >= vec.len()` bytes, holding
+          // no bytes yet and separate from the Vec's heap allocation, which is valid for reads
+          // of `vec.len()` bytes.
           unsafe { std::ptr::copy_nonoverlapping(self.vec.as_ptr(), m.ptr, self.vec.len()) };
           m.len = self.vec.len();
           self.vec = Vec::new();
@@ -105,7 +106,9 @@ impl Storage {
     self.try_reserve(bytes.len())?;
     #[cfg(target_os = "linux")]
     if let Some(m) = &mut self.map {
-      // SAFETY: room was made above; the regions do not overlap (the mapping is ours).
+      // SAFETY: `try_reserve` above made the mapping at least `m.len + bytes.len()` bytes, so
+      // the `bytes.len()` bytes from `m.ptr + m.len` are inside it and writable; `bytes` is a
+      // borrowed slice, which cannot overlap a mapping owned exclusively by `self`.
       unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.ptr.add(m.len), bytes.len()) };
       m.len += bytes.len();
       return Ok(());
@@ -128,7 +131,8 @@ struct Mapping {
   cap: usize,
 }
 
-// SAFETY: the mapping is owned exclusively (like a Vec's allocation).
+// SAFETY: a Mapping owns its pages exclusively (like a Vec its allocation): nothing else holds
+// `ptr`, so moving the owner to another thread cannot create shared access.
 #[cfg(target_os = "linux")]
 unsafe impl Send for Mapping {}
 
@@ -144,12 +148,7 @@ impl Mapping {
     }
     let cap = round_up(at_least)?;
     let ptr = reserve_aligned(cap)?;
-    // SAFETY: a fresh mapping of `cap` bytes.
-    if use_thp() {
-      unsafe {
-        libc::madvise(ptr.cast(), cap, libc::MADV_HUGEPAGE);
-      }
-    }
+    advise_huge_pages(ptr, cap);
     Some(Self { ptr, len: 0, cap })
   }
 
@@ -158,7 +157,9 @@ impl Mapping {
   fn try_grow(&mut self, at_least: usize) -> Result<(), OutOfMemory> {
     let cap = round_up(at_least).ok_or(OutOfMemory)?;
     let target = reserve_aligned(cap).ok_or(OutOfMemory)?;
-    // SAFETY: moves our mapping onto `target` (replacing the placeholder mapped there).
+    // SAFETY: `self.ptr..+self.cap` is a mapping this Mapping owns, and `target..+cap` a fresh
+    // one of ours: MREMAP_FIXED moves our pages onto `target`, replacing the fresh pages there,
+    // and touches no other memory. On failure nothing is moved or unmapped.
     let moved = unsafe {
       libc::mremap(
         self.ptr.cast(),
@@ -169,18 +170,16 @@ impl Mapping {
       )
     };
     if moved == libc::MAP_FAILED {
-      // SAFETY: fall back to copying into the new mapping, then drop the old one.
+      // SAFETY: the move failed, so both mappings are still ours and apart: the first
+      // `self.len` bytes of the old one are written, and the new one has `cap > self.cap >=
+      // self.len` writable bytes. The old one is unmapped only after the copy, and
+      // `self.ptr` is pointed at the new one just below.
       unsafe {
         std::ptr::copy_nonoverlapping(self.ptr, target, self.len);
         libc::munmap(self.ptr.cast(), self.cap);
       }
     }
-    // SAFETY: `target..target+cap` is ours.
-    if use_thp() {
-      unsafe {
-        libc::madvise(target.cast(), cap, libc::MADV_HUGEPAGE);
-      }
-    }
+    advise_huge_pages(target, cap);
     self.ptr = target;
     self.cap = cap;
     Ok(())
@@ -193,7 +192,9 @@ impl Drop for Mapping {
     if self.cap == 0 || pool::give(self) {
       return;
     }
-    // SAFETY: unmaps exactly what `new`/`grow` mapped. Touches nothing else (no JS engine).
+    // SAFETY: `self.ptr..+self.cap` is the mapping this Mapping owns (made by `new` or
+    // `try_grow`, not handed to the pool since `cap` is not 0), and nothing borrows it any more.
+    // Touches nothing else (no JS engine).
     unsafe {
       libc::munmap(self.ptr.cast(), self.cap);
     }
@@ -291,11 +292,26 @@ fn round_up(n: usize) -> Option<usize> {
   n.max(1).div_ceil(HUGE).checked_mul(HUGE)
 }
 
+/// With `SPOOL_NATIVE_THP=1`: ask the kernel to back `ptr..ptr + cap`, a mapping of ours, with
+/// transparent huge pages. Only advice: nothing happens when it is refused.
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(ptr: *mut u8, cap: usize) {
+  if use_thp() {
+    // SAFETY: `ptr..ptr + cap` is a mapping owned by the caller; MADV_HUGEPAGE changes how its
+    // pages are backed, never their contents or whether they are mapped.
+    unsafe {
+      libc::madvise(ptr.cast(), cap, libc::MADV_HUGEPAGE);
+    }
+  }
+}
+
 /// Map `cap` bytes (a multiple of 2 MiB) at a 2 MiB-aligned address.
 #[cfg(target_os = "linux")]
 fn reserve_aligned(cap: usize) -> Option<*mut u8> {
   let span = cap.checked_add(HUGE)?;
-  // SAFETY: anonymous private mapping; trimmed below to the aligned part.
+  // SAFETY: a new anonymous private mapping of `span` bytes, at an address the kernel picks (so
+  // it overlaps nothing of ours). The two munmaps trim only its own unaligned head and tail:
+  // `start <= aligned` and `aligned + cap <= start + span` because `span = cap + HUGE`.
   unsafe {
     let raw = libc::mmap(
       std::ptr::null_mut(),

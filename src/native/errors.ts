@@ -11,9 +11,3 @@ export class NativeLoadError extends SpoolError {}
 
 /** The producer of a {@linkcode RingQueue} or of a `workerPrefetch` failed, or its Worker died. */
 export class ProducerError extends SpoolError {}
-
-/** Set `error.cause` (SpoolError's constructor prints `received` when given one, even undefined). */
-export function withCause<E extends Error>(error: E, cause: unknown): E {
-  Object.defineProperty(error, "cause", { value: cause, writable: true, configurable: true });
-  return error;
-}

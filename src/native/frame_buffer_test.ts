@@ -1,18 +1,49 @@
-// The same FrameBuffer suite runs against both implementations (native is skipped, not failed,
-// when the addon is not loaded; CI sets SPOOL_NATIVE=1 so there it must load).
+// One behavioural spec runs against every FrameBuffer implementation: the TypeScript buffer, the
+// native (Rust) buffer, and the adaptive buffer that `createFrameBuffer()` returns when the addon
+// is loaded (native first, moving to TS when the use favours it). The native and adaptive runs are
+// skipped, not failed, when the addon is not loaded; CI sets SPOOL_NATIVE=1 so there it must load.
 import assert from "node:assert/strict";
 import { ClosedError, InvalidArgumentError } from "../errors.ts";
-import {
-  type ColumnKind,
-  createFrameBuffer,
-  type FrameBuffer,
-  type FrameSchema,
-  NativeFrameBuffer,
-} from "./frame_buffer.ts";
+import { AdaptiveFrameBuffer } from "./adaptive_frame_buffer.ts";
+import { createFrameBuffer, type FrameBuffer } from "./frame_buffer.ts";
+import type { ColumnKind, FrameSchema } from "./frame_schema.ts";
 import { activeImplementation } from "./load.ts";
+import { NativeFrameBuffer } from "./native_frame_buffer.ts";
 
-const IMPLS = ["ts", "native"] as const;
 const noNative = activeImplementation() !== "native";
+
+/** One implementation under the shared spec. */
+interface Implementation {
+  /** The name in the test names. */
+  name: "ts" | "native" | "adaptive";
+  /** Its `implementation` right after creation. */
+  startsAs: "ts" | "native";
+  /** Whether it needs the addon (skipped without it). */
+  needsNative: boolean;
+  /** A new buffer for `schema`. */
+  create<S extends FrameSchema>(schema: S): FrameBuffer<S>;
+}
+
+const IMPLEMENTATIONS: Implementation[] = [
+  {
+    name: "ts",
+    startsAs: "ts",
+    needsNative: false,
+    create: (schema) => createFrameBuffer(schema, { implementation: "ts" }),
+  },
+  {
+    name: "native",
+    startsAs: "native",
+    needsNative: true,
+    create: (schema) => createFrameBuffer(schema, { implementation: "native" }),
+  },
+  {
+    name: "adaptive",
+    startsAs: "native",
+    needsNative: true,
+    create: (schema) => createFrameBuffer(schema, { implementation: "auto" }),
+  },
+];
 
 const KINDS: ColumnKind[] = [
   "Int8Array",
@@ -34,16 +65,20 @@ function make(kind: ColumnKind, values: number[]) {
   return kind.startsWith("Big") ? new ctor(values.map(BigInt)) : new ctor(values);
 }
 
-for (const impl of IMPLS) {
+for (const implementation of IMPLEMENTATIONS) {
+  const impl = implementation.name;
   const t = (name: string, fn: () => void | Promise<void>) =>
-    Deno.test({ name: `FrameBuffer[${impl}]: ${name}`, ignore: impl === "native" && noNative, fn });
-  const fb = <S extends FrameSchema>(schema: S): FrameBuffer<S> =>
-    createFrameBuffer(schema, { implementation: impl });
+    Deno.test({
+      name: `FrameBuffer[${impl}]: ${name}`,
+      ignore: implementation.needsNative && noNative,
+      fn,
+    });
+  const fb = <S extends FrameSchema>(schema: S): FrameBuffer<S> => implementation.create(schema);
 
   t("every numeric kind round-trips, in order, with exact bytes", () => {
     for (const kind of KINDS) {
       using buf = fb({ v: kind });
-      assert.equal(buf.implementation, impl);
+      assert.equal(buf.implementation, implementation.startsAs);
       buf.append({ v: make(kind, [1, 2, 3]) });
       buf.append({ v: make(kind, []) });
       buf.append({ v: make(kind, [4, 5]) });
@@ -101,21 +136,39 @@ for (const impl of IMPLS) {
     assert.equal(buf.rows, 0, "nothing half-appended");
   });
 
-  t("a column set mismatch (missing, extra, unequal lengths) is refused", () => {
+  t("a chunk missing a column is refused and appends nothing", () => {
     using buf = fb({ x: "Float64Array", y: "Int32Array" });
     assert.throws(
       () => buf.append({ x: new Float64Array(1) } as never),
       (e: unknown) => e instanceof InvalidArgumentError && /column "y" is missing/.test(e.message),
     );
+    assert.equal(buf.rows, 0);
+    assert.equal(buf.byteLength, 0);
+  });
+
+  t("a chunk with a column the schema lacks is refused and appends nothing", () => {
+    using buf = fb({ x: "Float64Array", y: "Int32Array" });
     assert.throws(
       () =>
         buf.append({ x: new Float64Array(1), y: new Int32Array(1), z: new Int8Array(1) } as never),
       (e: unknown) => e instanceof InvalidArgumentError && /unknown column "z"/.test(e.message),
     );
+    assert.equal(buf.rows, 0);
+    assert.equal(buf.byteLength, 0);
+  });
+
+  t("columns of unequal lengths are refused and append nothing", () => {
+    using buf = fb({ x: "Float64Array", y: "Int32Array" });
     assert.throws(
       () => buf.append({ x: new Float64Array(2), y: new Int32Array(3) }),
       (e: unknown) => e instanceof InvalidArgumentError && /equal lengths/.test(e.message),
     );
+    assert.equal(buf.rows, 0);
+    assert.equal(buf.byteLength, 0);
+  });
+
+  t("a chunk that is not an object is refused", () => {
+    using buf = fb({ x: "Float64Array", y: "Int32Array" });
     assert.throws(() => buf.append(null as never), InvalidArgumentError);
     assert.equal(buf.rows, 0);
     assert.equal(buf.byteLength, 0);
@@ -197,26 +250,29 @@ for (const impl of IMPLS) {
     assert.deepEqual([...a], [1, 2, 3]);
     assert.deepEqual([...b], [7, 8, 9, 10]);
   });
-}
 
-for (const impl of IMPLS) {
-  Deno.test({
-    name: `FrameBuffer[${impl}]: recycle refuses a value that is not an object of columns`,
-    ignore: impl === "native" && noNative,
-    fn() {
-      using buf = createFrameBuffer({ x: "Int8Array" }, { implementation: impl });
-      for (const v of [42, "x", null, undefined]) {
-        assert.throws(
-          () => buf.recycle(v as never),
-          (e: unknown) =>
-            e instanceof InvalidArgumentError &&
-            /^Cannot recycle FrameBuffer columns: .*, received /.test(e.message),
-        );
-      }
-      buf.recycle({ x: new Int8Array(1) }); // an array it did not produce: ignored, as documented
-    },
+  t("recycle refuses a value that is not an object of columns", () => {
+    using buf = fb({ x: "Int8Array" });
+    for (const v of [42, "x", null, undefined]) {
+      assert.throws(
+        () => buf.recycle(v as never),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          /^Cannot recycle FrameBuffer columns: .*, received /.test(e.message),
+      );
+    }
+    buf.recycle({ x: new Int8Array(1) }); // an array it did not produce: ignored, as documented
   });
 }
+
+Deno.test({
+  name: "createFrameBuffer (auto): the adaptive buffer when the addon is loaded",
+  ignore: noNative,
+  fn() {
+    using buf = createFrameBuffer({ x: "Int8Array" });
+    assert.ok(buf instanceof AdaptiveFrameBuffer);
+  },
+});
 
 Deno.test("createFrameBuffer: options are checked once (object, known keys) and schemas are records", () => {
   for (const options of [42, "ts", { implementation: "ts", sizee: 1 }]) {

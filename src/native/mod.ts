@@ -13,17 +13,19 @@ export {
 } from "./load.ts";
 export { NativeLoadError, ProducerError } from "./errors.ts";
 export {
-  type ColumnKind,
-  type ColumnsOf,
   createFrameBuffer,
   type FrameBuffer,
   type FrameBufferImplementation,
   type FrameBufferOptions,
+} from "./frame_buffer.ts";
+export {
+  type ColumnKind,
+  type ColumnsOf,
   type FrameSchema,
   type KindToArray,
-  NativeFrameBuffer,
   type NumericArray,
-  TsFrameBuffer,
-} from "./frame_buffer.ts";
+} from "./frame_schema.ts";
+export { NativeFrameBuffer } from "./native_frame_buffer.ts";
+export { TsFrameBuffer } from "./ts_frame_buffer.ts";
 export { type RingMessage, RingQueue, type RingWaitOptions } from "./ring_queue.ts";
 export { workerPrefetch, type WorkerPrefetchOptions } from "./worker_prefetch.ts";

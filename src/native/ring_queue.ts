@@ -14,12 +14,13 @@ import {
   assertInteger,
   assertNumber,
   ClosedError,
+  InternalError,
   InvalidArgumentError,
   TimeoutError,
 } from "../errors.ts";
 import { optionalBoolean, optionsOf } from "../_internal/options.ts";
 import type { NativeBinding } from "./binding.ts";
-import { ProducerError, withCause } from "./errors.ts";
+import { ProducerError } from "./errors.ts";
 import { requireNative } from "./load.ts";
 
 /** Options of {@linkcode RingQueue.push} and {@linkcode RingQueue.pop}. */
@@ -50,48 +51,49 @@ function bytesOf(action: string, message: RingMessage): Uint8Array {
  */
 export function ringError(action: string, error: unknown, id: number): Error {
   if (!(error instanceof Error)) {
-    return new ProducerError(action, "the producer failed", { received: error });
+    // napi-rs throws Errors only (a producer's failure arrives as one): anything else is a bug.
+    return new InternalError(action, "the addon threw a non-Error", { received: error });
   }
   const code = (error as { code?: string }).code;
   if (code === "Closing") {
     const released = /released/.test(error.message);
-    return withCause(
-      new ClosedError(
-        action,
-        released ? "the RingQueue is closed and released" : "the RingQueue is closed",
-        { received: `queue id ${id}` },
-      ),
-      error,
+    return new ClosedError(
+      action,
+      released ? "the RingQueue is closed and released" : "the RingQueue is closed",
+      { received: `queue id ${id}`, cause: error },
     );
   }
   if (code === "InvalidArg") {
     const reason = error.message.replace(/^Cannot [^:]+: /, "");
     const parts = /^(.*), received (.*)$/s.exec(reason);
-    const typed = parts
-      ? new InvalidArgumentError(action, parts[1]!, { received: parts[2]! })
-      : new InvalidArgumentError(action, reason, { received: `queue id ${id}` });
-    if (parts) typed.message = `Cannot ${action}: ${reason}`; // the addon's rendering
-    return withCause(typed, error);
+    return parts
+      // shown as the addon rendered it, not as a quoted string
+      ? new InvalidArgumentError(action, parts[1]!, {
+        received: parts[2]!,
+        shown: parts[2]!,
+        cause: error,
+      })
+      : new InvalidArgumentError(action, reason, { received: `queue id ${id}`, cause: error });
   }
-  return withCause(
-    new ProducerError(action, `the producer failed: ${error.message}`, {
-      received: `queue id ${id}`,
-    }),
-    error,
-  );
+  return new ProducerError(action, `the producer failed: ${error.message}`, {
+    received: `queue id ${id}`,
+    cause: error,
+  });
 }
 
 /** The `timeoutMs` of push/pop options: undefined (wait forever) or a finite number >= 0. */
 function timeoutOf(action: string, options: unknown): number | undefined {
-  const o = optionsOf(action, options, ["timeoutMs"]);
-  return o.timeoutMs === undefined ? undefined : assertNumber(action, "timeoutMs", o.timeoutMs, 0);
+  const checked = optionsOf(action, options, ["timeoutMs"]);
+  return checked.timeoutMs === undefined
+    ? undefined
+    : assertNumber(action, "timeoutMs", checked.timeoutMs, 0);
 }
 
 /** The `max` and `copy` of tryPopMany/batches. */
 function popManyArgs(action: string, max: unknown, options: unknown): [number, boolean] {
   assertInteger(action, "max", max, 1);
-  const o = optionsOf(action, options, ["copy"]);
-  return [max as number, optionalBoolean(action, "copy", o.copy) ?? true];
+  const checked = optionsOf(action, options, ["copy"]);
+  return [max as number, optionalBoolean(action, "copy", checked.copy) ?? true];
 }
 
 /**
@@ -115,10 +117,10 @@ function popManyArgs(action: string, max: unknown, options: unknown): [number, b
 export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   /** The id to pass to {@linkcode RingQueue.open} in another thread. */
   readonly id: number;
-  readonly #b: NativeBinding;
+  readonly #binding: NativeBinding;
 
   private constructor(binding: NativeBinding, id: number) {
-    this.#b = binding;
+    this.#binding = binding;
     this.id = id;
   }
 
@@ -129,28 +131,25 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    */
   static create(capacity: number): RingQueue {
     assertInteger("create a RingQueue", "capacity", capacity, 1, 2 ** 32 - 1); // the addon's u32
-    const b = requireNative();
-    return new RingQueue(b, b.ringCreate(capacity));
+    const binding = requireNative();
+    return new RingQueue(binding, binding.ringCreate(capacity));
   }
 
   /** The queue `id` created in another thread (or this one). */
   static open(id: number): RingQueue {
     const action = "open a RingQueue";
     assertInteger(action, "id", id, 1, 2 ** 32 - 1);
-    const b = requireNative();
+    const binding = requireNative();
     try {
-      b.ringStats(id);
+      binding.ringStats(id);
     } catch (error) {
-      throw withCause(
-        new InvalidArgumentError(
-          action,
-          "no RingQueue has this id (released or never created)",
-          { received: id },
-        ),
-        error,
+      throw new InvalidArgumentError(
+        action,
+        "no RingQueue has this id (released or never created)",
+        { received: id, cause: error },
       );
     }
-    return new RingQueue(b, id);
+    return new RingQueue(binding, id);
   }
 
   /**
@@ -166,7 +165,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     const timeoutMs = timeoutOf(action, options);
     let ok: boolean;
     try {
-      ok = this.#b.ringPush(this.id, data, timeoutMs);
+      ok = this.#binding.ringPush(this.id, data, timeoutMs);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -178,7 +177,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     const action = "push to RingQueue";
     const data = bytesOf(action, message);
     try {
-      return this.#b.ringTryPush(this.id, data);
+      return this.#binding.ringTryPush(this.id, data);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -196,7 +195,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     const timeoutMs = timeoutOf(action, options);
     let got: Uint8Array | null | false;
     try {
-      got = this.#b.ringPop(this.id, timeoutMs);
+      got = this.#binding.ringPop(this.id, timeoutMs);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -223,7 +222,9 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
 
   #popMany(max: number, copy: boolean): Uint8Array[] | null {
     try {
-      return copy ? this.#b.ringPopManyCopied(this.id, max) : this.#b.ringPopMany(this.id, max);
+      return copy
+        ? this.#binding.ringPopManyCopied(this.id, max)
+        : this.#binding.ringPopMany(this.id, max);
     } catch (error) {
       throw ringError("pop from RingQueue", error, this.id);
     }
@@ -233,7 +234,7 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
   ready(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       try {
-        if (this.#b.ringWait(this.id, () => resolve())) resolve();
+        if (this.#binding.ringWait(this.id, () => resolve())) resolve();
       } catch (error) {
         reject(ringError("wait on RingQueue", error, this.id));
       }
@@ -266,19 +267,19 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
     for await (const batch of this.batches()) yield* batch;
   }
 
-  /** [messages queued, bytes queued, closed]. */
+  /** Messages and bytes queued, and whether the queue is closed. */
   stats(): { messages: number; bytes: number; closed: boolean } {
-    const [messages, bytes, closed] = this.#call(
+    const { messages, bytes, closed } = this.#call(
       "read RingQueue stats",
-      (b) => b.ringStats(this.id),
+      (binding) => binding.ringStats(this.id),
     );
-    return { messages, bytes, closed: closed === 1 };
+    return { messages, bytes, closed };
   }
 
   /** An addon call whose errors become spool's typed errors. */
-  #call<T>(action: string, fn: (b: NativeBinding) => T): T {
+  #call<T>(action: string, fn: (binding: NativeBinding) => T): T {
     try {
-      return fn(this.#b);
+      return fn(this.#binding);
     } catch (error) {
       throw ringError(action, error, this.id);
     }
@@ -290,15 +291,15 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    */
   close(options: { discard?: boolean } = {}): void {
     const action = "close RingQueue";
-    const o = optionsOf(action, options, ["discard"]);
-    const discard = optionalBoolean(action, "discard", o.discard) ?? false;
-    this.#call(action, (b) => b.ringClose(this.id, discard));
+    const checked = optionsOf(action, options, ["discard"]);
+    const discard = optionalBoolean(action, "discard", checked.discard) ?? false;
+    this.#call(action, (binding) => binding.ringClose(this.id, discard));
   }
 
   /** Close with an error: consumers get what is queued, then a {@linkcode ProducerError}. */
   fail(reason: unknown): void {
     const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
-    this.#call("fail RingQueue", (b) => b.ringFail(this.id, text));
+    this.#call("fail RingQueue", (binding) => binding.ringFail(this.id, text));
   }
 
   /**
@@ -306,12 +307,12 @@ export class RingQueue implements AsyncIterable<Uint8Array>, Disposable {
    * queue fails, so its consumer gets a {@linkcode ProducerError} instead of waiting forever.
    */
   attachProducer(): void {
-    this.#call("attach a producer to RingQueue", (b) => b.ringAttachProducer(this.id));
+    this.#call("attach a producer to RingQueue", (binding) => binding.ringAttachProducer(this.id));
   }
 
   /** Close (dropping queued messages) and forget the queue; its id becomes invalid everywhere. */
   release(): void {
-    this.#call("release RingQueue", (b) => b.ringRelease(this.id));
+    this.#call("release RingQueue", (binding) => binding.ringRelease(this.id));
   }
 
   /** Same as {@linkcode RingQueue.release}. */

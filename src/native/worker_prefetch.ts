@@ -9,9 +9,10 @@ import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import { abortError, throwIfAborted } from "../_internal/abort.ts";
 import { optionalOneOf, optionsOf } from "../_internal/options.ts";
 import { AbortedError } from "../errors.ts";
-import { ProducerError, withCause } from "./errors.ts";
+import { ProducerError } from "./errors.ts";
 import { loadedLibraryPath, nativeBinding } from "./load.ts";
 import { RingQueue } from "./ring_queue.ts";
+import { Ring } from "../_internal/ring.ts";
 import type { StartMessage } from "./prefetch_worker.ts";
 
 /** Options of {@linkcode workerPrefetch}. */
@@ -54,27 +55,29 @@ export function workerPrefetch(
   module: string | URL,
   options: WorkerPrefetchOptions = {},
 ): AsyncGenerator<Uint8Array, void, undefined> {
-  const o = optionsOf(ACTION, options, ["size", "transport", "args", "signal"]);
+  const checked = optionsOf(ACTION, options, ["size", "transport", "args", "signal"]);
   if (!(module instanceof URL) && (typeof module !== "string" || module === "")) {
     throw new InvalidArgumentError(ACTION, "module must be a non-empty string or a URL", {
       received: module,
     });
   }
-  const size = assertInteger(ACTION, "size", o.size ?? 16, 1, 2 ** 32 - 1); // a RingQueue capacity
-  const requested = optionalOneOf(ACTION, "transport", o.transport, [
+  const size = assertInteger(ACTION, "size", checked.size ?? 16, 1, 2 ** 32 - 1); // a RingQueue capacity
+  const requested = optionalOneOf(ACTION, "transport", checked.transport, [
     "auto",
     "ring",
     "postMessage",
   ]) ?? "auto";
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError(ACTION, "signal must be an AbortSignal", { received: o.signal });
+  if (checked.signal !== undefined && !(checked.signal instanceof AbortSignal)) {
+    throw new InvalidArgumentError(ACTION, "signal must be an AbortSignal", {
+      received: checked.signal,
+    });
   }
-  if (o.args !== undefined) {
+  if (checked.args !== undefined) {
     try {
-      structuredClone(o.args); // what postMessage does to it in the Worker's start message
+      structuredClone(checked.args); // what postMessage does to it in the Worker's start message
     } catch (error) {
       throw new InvalidArgumentError(ACTION, "args must be structured-cloneable", {
-        received: o.args,
+        received: checked.args,
         cause: error,
       });
     }
@@ -132,7 +135,7 @@ async function* viaRing(
   } catch (error) {
     if (abortError) throw abortError;
     throw error instanceof ProducerError
-      ? withCause(new ProducerError(ACTION, error.reason, { received: module }), error)
+      ? new ProducerError(ACTION, error.reason, { received: module, cause: error })
       : error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
@@ -150,8 +153,7 @@ async function* viaPostMessage(
   // Aborted before the first next(): an "abort" listener added now would never fire.
   if (options.signal?.aborted) throw aborted(options.signal);
   const worker = spawn();
-  const items: Uint8Array[] = [];
-  let head = 0;
+  const items = new Ring<Uint8Array>(size); // at most `size` in flight: the credits bound them
   let done = false;
   let failure: Error | undefined;
   let wake: (() => void) | null = null;
@@ -197,13 +199,8 @@ async function* viaPostMessage(
     const refill = Math.max(1, size >> 1);
     while (true) {
       if (failure instanceof AbortedError) throw failure;
-      if (head < items.length) {
-        const item = items[head]!;
-        items[head++] = undefined as unknown as Uint8Array;
-        if (head > 1024 && head * 2 > items.length) {
-          items.splice(0, head);
-          head = 0;
-        }
+      if (items.length > 0) {
+        const item = items.shift();
         if (++consumed === refill) {
           worker.postMessage({ credit: consumed });
           consumed = 0;
