@@ -42,13 +42,13 @@ export {
 export {
   fileSink,
   type FileSinkOptions,
-  join,
+  joinInputs,
   jsonDecode,
   jsonEncode,
   lineSource,
   ndjsonSource,
-  pass,
-  select,
+  passInput,
+  selectInputs,
   zipInputs,
 } from "./nodes.ts";
 export {
