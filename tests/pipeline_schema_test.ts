@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import Ajv from "npm:ajv@8";
 import { InvalidArgumentError } from "../src/errors.ts";
-import { DESCRIPTION_KEYS } from "../src/pipeline/loader.ts";
+import { DESCRIPTION_KEYS } from "../src/pipeline/description.ts";
 import { loadPipeline, parseDescription, PipelineBuildError } from "../src/pipeline/mod.ts";
 import schema from "../src/pipeline/pipeline.schema.json" with { type: "json" };
 

@@ -25,12 +25,10 @@ import { LatestStatesKeeper } from "../state/keepers.ts";
 import { StateStore } from "../state/store.ts";
 import { PipelineBuildError } from "./errors.ts";
 import { Graph, GraphError } from "./graph.ts";
-import {
-  descriptionPaths,
-  loadPipeline,
-  parseDescription,
-  type PipelineDescription,
-} from "./loader.ts";
+import type { PipelineDescription } from "./description.ts";
+import { parseDescription } from "./description_check.ts";
+import { descriptionPaths } from "./description_paths.ts";
+import { loadPipeline } from "./loader.ts";
 import { consumeSink } from "./run.ts";
 import type { PipelineEvent } from "./run_types.ts";
 import schema from "./pipeline.schema.json" with { type: "json" };

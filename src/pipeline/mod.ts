@@ -51,16 +51,13 @@ export {
   selectInputs,
   zipInputs,
 } from "./nodes.ts";
-export {
-  type FunctionRef,
-  type LoadedPipeline,
-  loadPipeline,
-  type LoadPipelineOptions,
-  type NodeDescription,
-  parseDescription,
-  type ParseDescriptionOptions,
-  type PipelineDescription,
-  type PoolDescription,
-  type SinkDescription,
-  type SourceDescription,
-} from "./loader.ts";
+export type {
+  FunctionRef,
+  NodeDescription,
+  PipelineDescription,
+  PoolDescription,
+  SinkDescription,
+  SourceDescription,
+} from "./description.ts";
+export { parseDescription, type ParseDescriptionOptions } from "./description_check.ts";
+export { type LoadedPipeline, loadPipeline, type LoadPipelineOptions } from "./loader.ts";
