@@ -273,7 +273,7 @@ export default defineWorker({
   });
 });
 
-Deno.test("CLI: --flag value and --flag=value; unknown flags and bad descriptions exit 2", async () => {
+Deno.test("CLI: snapshots prune takes --keep N and --keep=N", async () => {
   await withDir(async (dir) => {
     const path = await job(dir, counting(30, 5));
     assert.equal((await spool(["run", path])).code, 0);
@@ -286,14 +286,29 @@ Deno.test("CLI: --flag value and --flag=value; unknown flags and bad description
     const b = await spool(["snapshots", "prune", `${dir}/ckpt`, "--keep=1"]);
     assert.equal(b.code, 0, b.stderr);
     assert.equal(await count(), 1);
+  });
+});
+
+Deno.test("CLI: snapshots prune with a --keep that is not an integer exits 2", async () => {
+  await withDir(async (dir) => {
     const bad = await spool(["snapshots", "prune", `${dir}/ckpt`, "--keep", "many"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--keep must be an integer >= 0, received "many"/);
+  });
+});
+
+Deno.test("CLI: an unknown flag exits 2 naming it, with the usage", async () => {
+  await withDir(async (dir) => {
+    const path = await job(dir, counting(30, 5));
     const unknown = await spool(["run", path, "--frsh"]);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /--frsh/);
     assert.match(unknown.stderr, /usage: spool/);
+  });
+});
 
+Deno.test("CLI: a bad description exits 2 listing every problem, and nothing is run", async () => {
+  await withDir(async (dir) => {
     await Deno.writeTextFile(
       `${dir}/bad.json`,
       JSON.stringify({
@@ -312,11 +327,13 @@ Deno.test("CLI: --flag value and --flag=value; unknown flags and bad description
     );
     assert.match(invalid.stderr, /checkpoint\.every: unknown key "msec" \(known: items, ms\)/);
     assert.equal((await names(dir)).includes("c2"), false, "nothing was run");
-
-    const schema = await spool(["schema"]);
-    assert.equal(schema.code, 0);
-    assert.equal(JSON.parse(schema.stdout).title, "spool pipeline description");
   });
+});
+
+Deno.test("CLI: schema prints the description schema", async () => {
+  const schema = await spool(["schema"]);
+  assert.equal(schema.code, 0);
+  assert.equal(JSON.parse(schema.stdout).title, "spool pipeline description");
 });
 
 Deno.test("CLI: after a resume the dead-letter line gives this run's count and the total", async () => {

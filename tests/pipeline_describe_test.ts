@@ -51,7 +51,7 @@ Deno.test("a JSON description loads into a runnable pipeline (pool, chain, state
   assert.equal(again.pipeline.toDot(), loaded.pipeline.toDot());
 });
 
-Deno.test("bad descriptions are refused with the node named", async () => {
+Deno.test("loader: a function reference whose export is not a function names the node", async () => {
   await assert.rejects(
     loadPipeline({
       nodes: [{ name: "n", source: true }, {
@@ -67,11 +67,17 @@ Deno.test("bad descriptions are refused with the node named", async () => {
       /node "x": bad export of module "\.\/pipeline_fns\.ts" .*: its export "nope" is not a function/
         .test(e.message),
   );
+});
+
+Deno.test("loader: a description without a nodes array is refused", async () => {
   await assert.rejects(
     loadPipeline("{}", { base }),
     (e: unknown) =>
       e instanceof InvalidArgumentError && /the description needs a nodes array/.test(e.message),
   );
+});
+
+Deno.test("parseDescription: text that is not JSON is refused, the SyntaxError as cause", () => {
   assert.throws(
     () => parseDescription('{"nodes": ['),
     (e: unknown) =>
@@ -234,7 +240,7 @@ Deno.test("Mermaid and DOT: names with spaces, quotes and brackets stay labels",
   assert.equal([...dot.matchAll(/^ {2}n\d+ -> n\d+ \[label="\d+"\];$/gm)].length, 5);
 });
 
-Deno.test("loader: a missing input file is named at load; an ndjson sink's directory is created", async () => {
+Deno.test("loader: a missing input file is named at load (a followed one is not)", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/job.json`;
@@ -249,6 +255,15 @@ Deno.test("loader: a missing input file is named at load; an ndjson sink's direc
           `Cannot load the pipeline description ${file}: source "n": cannot read file "missing.txt" (${dir}/missing.txt)`,
         ) && e.cause instanceof Deno.errors.NotFound,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loader: an ndjson sink's directory is created", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/job.json`;
     await Deno.writeTextFile(`${dir}/in.txt`, "a\nb\n");
     await using loaded = await loadPipeline({
       nodes: [{ name: "n", source: true }],

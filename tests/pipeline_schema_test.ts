@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import Ajv from "npm:ajv@8";
 import { InvalidArgumentError } from "../src/errors.ts";
-import { DESCRIPTION_KEYS } from "../src/pipeline/loader.ts";
+import { DESCRIPTION_KEYS } from "../src/pipeline/description.ts";
 import { loadPipeline, parseDescription, PipelineBuildError } from "../src/pipeline/mod.ts";
 import schema from "../src/pipeline/pipeline.schema.json" with { type: "json" };
 
@@ -216,42 +216,43 @@ Deno.test("schema and code agree on a corpus of good and bad descriptions", () =
   }
 });
 
-Deno.test("what a schema cannot say is checked in code (names, inputs, pools, sinks)", () => {
-  const cases: [string, unknown, RegExp][] = [
-    ["input not listed before", {
-      nodes: [{ name: "f", inputs: ["n"], fn: { module: "m" } }, { name: "n", source: true }],
-    }, /nodes\.f\.inputs\[0\]: must name a node listed before this one/],
-    [
-      "duplicate name",
-      { nodes: [{ name: "n", source: true }, { name: "n", source: true }] },
-      /nodes\.n\.name: another node has this name/,
-    ],
-    ["unknown pool", {
-      nodes: [{ name: "n", source: true }, { name: "p", inputs: ["n"], pool: "q" }],
-      pools: { w: { module: "w" } },
-    }, /nodes\.p\.pool: must name a pool of "pools" \(pools: w\)/],
-    [
-      "sink name typo",
-      good({ sinks: { F: { files: "out" } } }),
-      /sinks\.F: must name a sink node, one no other node reads \(sinks: f\)/,
-    ],
-    [
-      "source name typo",
-      good({ sources: { m: { range: 3 } } }),
-      /sources\.m: must name a source node \(source nodes: n\)/,
-    ],
-  ];
-  for (const [what, d, message] of cases) {
+/** What a schema cannot say, checked in code: one case per rule (names, inputs, pools, sinks). */
+const codeOnlyCases: [string, unknown, RegExp][] = [
+  ["input not listed before", {
+    nodes: [{ name: "f", inputs: ["n"], fn: { module: "m" } }, { name: "n", source: true }],
+  }, /nodes\.f\.inputs\[0\]: must name a node listed before this one/],
+  [
+    "duplicate name",
+    { nodes: [{ name: "n", source: true }, { name: "n", source: true }] },
+    /nodes\.n\.name: another node has this name/,
+  ],
+  ["unknown pool", {
+    nodes: [{ name: "n", source: true }, { name: "p", inputs: ["n"], pool: "q" }],
+    pools: { w: { module: "w" } },
+  }, /nodes\.p\.pool: must name a pool of "pools" \(pools: w\)/],
+  [
+    "sink name typo",
+    good({ sinks: { F: { files: "out" } } }),
+    /sinks\.F: must name a sink node, one no other node reads \(sinks: f\)/,
+  ],
+  [
+    "source name typo",
+    good({ sources: { m: { range: 3 } } }),
+    /sources\.m: must name a source node \(source nodes: n\)/,
+  ],
+];
+for (const [what, d, message] of codeOnlyCases) {
+  Deno.test(`code, not the schema, refuses a description with ${what}`, () => {
     assert.ok(validate(d), `the schema accepts ${what}`);
     assert.throws(() => parseDescription(d), (e: unknown) => {
       assert.ok(e instanceof InvalidArgumentError, what);
       assert.match(e.message, message, what);
       return true;
     });
-  }
-});
+  });
+}
 
-Deno.test("a typo names the key and the accepted ones; fn: 1 says fn must be a function", () => {
+Deno.test("a typo of a sink's key names the key and the accepted ones", () => {
   assert.throws(
     () => parseDescription(JSON.stringify(good({ sinks: { f: { file: "out" } } }))),
     (e: unknown) =>
@@ -259,6 +260,9 @@ Deno.test("a typo names the key and the accepted ones; fn: 1 says fn must be a f
       e.message ===
         'Cannot load the pipeline description: sinks.f: unknown key "file" (known: files, extension, ndjson, stdout, discard), received {"file":"out"}',
   );
+});
+
+Deno.test("a typo of a checkpoint.every key names the key and the accepted ones", () => {
   assert.throws(
     () => parseDescription(good({ checkpoint: { store: "c", every: { msec: 500 } } })),
     (e: unknown) =>
@@ -266,6 +270,9 @@ Deno.test("a typo names the key and the accepted ones; fn: 1 says fn must be a f
       /^Cannot load the pipeline description: checkpoint\.every: unknown key "msec" \(known: items, ms\)/
         .test(e.message),
   );
+});
+
+Deno.test("fn: 1 says fn must be a function, naming the description file", () => {
   assert.throws(
     () => parseDescription(good({}, { fn: 1 }), { file: "/jobs/p.json" }),
     (e: unknown) =>
@@ -302,7 +309,7 @@ Deno.test("every problem of a description is reported at once", () => {
   });
 });
 
-Deno.test("a missing module is a PipelineBuildError naming the module and the description file", async () => {
+Deno.test("missing function modules are one PipelineBuildError naming each and the description file", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/job.json`;
@@ -328,6 +335,15 @@ Deno.test("a missing module is a PipelineBuildError naming the module and the de
         return true;
       },
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a missing pool module is a PipelineBuildError naming the pool and the description file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/job.json`;
     await assert.rejects(
       loadPipeline({ nodes: [{ name: "n", source: true }], pools: { w: { module: "./w.ts" } } }, {
         base: file,

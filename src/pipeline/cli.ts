@@ -25,13 +25,11 @@ import { LatestStatesKeeper } from "../state/keepers.ts";
 import { StateStore } from "../state/store.ts";
 import { PipelineBuildError } from "./errors.ts";
 import { Graph, GraphError } from "./graph.ts";
-import {
-  descriptionPaths,
-  loadPipeline,
-  parseDescription,
-  type PipelineDescription,
-} from "./loader.ts";
-import { consumeSink } from "./run.ts";
+import type { PipelineDescription } from "./description.ts";
+import { parseDescription } from "./description_check.ts";
+import { descriptionPaths } from "./description_paths.ts";
+import { loadPipeline } from "./loader.ts";
+import { consumeSink, type PipelineRun } from "./run.ts";
 import type { PipelineEvent } from "./run_types.ts";
 import schema from "./pipeline.schema.json" with { type: "json" };
 
@@ -39,6 +37,9 @@ const USAGE = "usage: spool run <pipeline.json> [--fresh]\n" +
   "       spool graph <pipeline.json> [--dot]\n" +
   "       spool snapshots list|verify|prune <dir> [--keep N]\n" +
   "       spool schema";
+
+/** Where a description's store and sink outputs are (see `descriptionPaths`). */
+type DescriptionPaths = ReturnType<typeof descriptionPaths>;
 
 /** Bad usage: printed with the usage text, exit code 2. */
 class UsageError extends Error {}
@@ -124,11 +125,8 @@ async function graphCommand(args: string[]): Promise<number> {
   return EXIT.ok;
 }
 
-async function runCommand(args: string[]): Promise<number> {
-  const { values, positionals } = argsOf("run", args, { fresh: { type: "boolean" } }, [
-    "<pipeline.json>",
-  ]);
-  const { d, base, file } = await readDescription(positionals[0]!);
+/** Refuse a description whose source nodes lack an entry in `sources` (`run` needs them all). */
+function checkSourcesGiven(d: PipelineDescription, file: string): void {
   const missing = d.nodes.filter((n) => n.source && d.sources?.[n.name] === undefined);
   if (missing.length > 0) {
     throw new UsageError(
@@ -137,50 +135,54 @@ async function runCommand(args: string[]): Promise<number> {
       } have no entry in "sources" of ${file}`,
     );
   }
-  const paths = descriptionPaths(d, base);
-  if (values.fresh) {
-    if (paths.store !== undefined && await exists(paths.store)) {
-      await using s = new StateStore(paths.store);
-      const removed = await s.prune(new LatestStatesKeeper(0));
-      say(`--fresh: removed ${removed.length} checkpoint(s) from ${paths.store}`);
-    }
-    for (const [name, sink] of Object.entries(paths.sinks)) {
-      // An appending sink restarts too (its lines would be written a second time); a files
-      // sink overwrites its outputs by sequence number.
-      if (sink.kind === "ndjson" && sink.path !== undefined && await exists(sink.path)) {
-        await Deno.writeTextFile(sink.path, "");
-        say(`--fresh: emptied ${sink.path} (sink ${JSON.stringify(name)})`);
-      }
-    }
-  } else if (paths.store !== undefined) {
-    const finished = await finishedCheckpoint(paths.store);
-    if (finished !== undefined) {
-      say(
-        `the job is complete: ${finished} marks the run finished; nothing to do ` +
-          `(run with --fresh to start over)`,
-      );
-      return EXIT.ok;
+}
+
+/** `--fresh`: remove the store's checkpoints and empty the appending sinks' files. */
+async function startFresh(paths: DescriptionPaths): Promise<void> {
+  if (paths.store !== undefined && await exists(paths.store)) {
+    await using s = new StateStore(paths.store);
+    const removed = await s.prune(new LatestStatesKeeper(0));
+    say(`--fresh: removed ${removed.length} checkpoint(s) from ${paths.store}`);
+  }
+  for (const [name, sink] of Object.entries(paths.sinks)) {
+    // An appending sink restarts too (its lines would be written a second time); a files
+    // sink overwrites its outputs by sequence number.
+    if (sink.kind === "ndjson" && sink.path !== undefined && await exists(sink.path)) {
+      await Deno.writeTextFile(sink.path, "");
+      say(`--fresh: emptied ${sink.path} (sink ${JSON.stringify(name)})`);
     }
   }
+}
 
-  await using loaded = await loadPipeline(d, { base });
-  let last: Extract<PipelineEvent, { type: "checkpoint" }> | undefined;
-  const run = loaded.pipeline.run(loaded.sources, {
-    ...loaded.runOptions,
-    logger: (e) => {
-      if (e.type === "run-start") {
-        if (e.resumed) {
-          say(`resumed from checkpoint ${e.checkpoint} at ${JSON.stringify(e.positions)}`);
-        } else say("started from the beginning");
-      } else if (e.type === "checkpoint") {
-        last = e;
-        say(`checkpoint ${e.checkpoint} -> ${e.path}${e.done ? " (done)" : ""}`);
-      } else if (e.type === "node-error") {
-        say(`${e.node} failed on an item (${e.policy}): ${messageOf(e.error)}`);
-      }
-    },
-  });
-  let stoppedBy: "SIGINT" | "SIGTERM" | undefined;
+type CheckpointEvent = Extract<PipelineEvent, { type: "checkpoint" }>;
+
+/** What a run tells the user as it goes; `onCheckpoint` sees each committed checkpoint. */
+function runLogger(onCheckpoint: (e: CheckpointEvent) => void): (e: PipelineEvent) => void {
+  return (e) => {
+    if (e.type === "run-start") {
+      if (e.resumed) {
+        say(`resumed from checkpoint ${e.checkpoint} at ${JSON.stringify(e.positions)}`);
+      } else say("started from the beginning");
+    } else if (e.type === "checkpoint") {
+      onCheckpoint(e);
+      say(`checkpoint ${e.checkpoint} -> ${e.path}${e.done ? " (done)" : ""}`);
+    } else if (e.type === "node-error") {
+      say(`${e.node} failed on an item (${e.policy}): ${messageOf(e.error)}`);
+    }
+  };
+}
+
+type StopSignal = "SIGINT" | "SIGTERM";
+
+/**
+ * Stop `run` gracefully on the first SIGINT / SIGTERM, exit at once on a second one; returns
+ * the signal that stopped it (read after the run) and the listeners' removal.
+ */
+function stopOnSignals(
+  run: PipelineRun,
+  hasStore: boolean,
+): { stoppedBy(): StopSignal | undefined; remove(): void } {
+  let stoppedBy: StopSignal | undefined;
   const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
     const handler = () => {
       if (stoppedBy !== undefined) {
@@ -190,7 +192,7 @@ async function runCommand(args: string[]): Promise<number> {
       stoppedBy = signal;
       say(
         `${signal}: stopping${
-          paths.store === undefined ? "" : " (taking a last checkpoint)"
+          hasStore ? " (taking a last checkpoint)" : ""
         }; press Ctrl-C again to exit at once`,
       );
       run.stop().catch(() => {});
@@ -198,6 +200,60 @@ async function runCommand(args: string[]): Promise<number> {
     Deno.addSignalListener(signal, handler);
     return [signal, handler] as const;
   });
+  return {
+    stoppedBy: () => stoppedBy,
+    remove: () => {
+      for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    },
+  };
+}
+
+/** Say how many items went to the dead-letter output (this run's and, after a resume, all). */
+function reportDeadLetters(run: PipelineRun): void {
+  const dead = run.deadLetters.length;
+  const deadTotal = run.deadLettersTotal;
+  if (deadTotal > 0) {
+    // After a resume the earlier runs' dead letters count too (each once): say both.
+    say(
+      deadTotal === dead
+        ? `${dead} item(s) went to the dead-letter output`
+        : `${dead} item(s) went to the dead-letter output in this run (${deadTotal} in all runs)`,
+    );
+  }
+}
+
+/** Say where a stopped run stands and how a re-run goes on. */
+function reportStopped(
+  stoppedBy: StopSignal | undefined,
+  hasStore: boolean,
+  last: CheckpointEvent | undefined,
+): void {
+  say(
+    !hasStore
+      ? `stopped by ${stoppedBy}; the description has no checkpoint store, so a re-run starts over`
+      : last === undefined
+      ? `stopped by ${stoppedBy} before any checkpoint; a re-run starts from the beginning`
+      : `stopped by ${stoppedBy} at checkpoint ${last.checkpoint} ` +
+        `(${JSON.stringify(last.positions)}, ${last.path}); run the same command again to resume`,
+  );
+}
+
+/** Run a checked description to its end (or a signal); returns the exit code. */
+async function runDescription(
+  d: PipelineDescription,
+  base: URL,
+  paths: DescriptionPaths,
+): Promise<number> {
+  await using loaded = await loadPipeline(d, { base });
+  let last: CheckpointEvent | undefined;
+  const run = loaded.pipeline.run(loaded.sources, {
+    ...loaded.runOptions,
+    logger: runLogger((e) => {
+      last = e;
+    }),
+  });
+  const hasStore = paths.store !== undefined;
+  const signals = stopOnSignals(run, hasStore);
   try {
     await Promise.all([
       // consume() fails the run when a sink's consumer throws (as runToCompletion does): a
@@ -209,35 +265,41 @@ async function runCommand(args: string[]): Promise<number> {
     say(`the run failed: ${messageOf(error)}`);
     return EXIT.failed;
   } finally {
-    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    signals.remove();
   }
-  const dead = run.deadLetters.length;
-  const deadTotal = run.deadLettersTotal;
-  if (deadTotal > 0) {
-    // After a resume the earlier runs' dead letters count too (each once): say both.
-    say(
-      deadTotal === dead
-        ? `${dead} item(s) went to the dead-letter output`
-        : `${dead} item(s) went to the dead-letter output in this run (${deadTotal} in all runs)`,
-    );
-  }
+  reportDeadLetters(run);
+  const stoppedBy = signals.stoppedBy();
   // A signal that came after the last item still let the run finish: then it is done.
-  const finished = paths.store === undefined ? stoppedBy === undefined : last?.done === true;
+  const finished = hasStore ? last?.done === true : stoppedBy === undefined;
   if (!finished) {
-    say(
-      paths.store === undefined
-        ? `stopped by ${stoppedBy}; the description has no checkpoint store, so a re-run starts over`
-        : last === undefined
-        ? `stopped by ${stoppedBy} before any checkpoint; a re-run starts from the beginning`
-        : `stopped by ${stoppedBy} at checkpoint ${last.checkpoint} ` +
-          `(${JSON.stringify(last.positions)}, ${last.path}); run the same command again to resume`,
-    );
+    reportStopped(stoppedBy, hasStore, last);
     return EXIT[stoppedBy!];
   }
   const where = Object.entries(d.sinks ?? {})
     .map(([k, v]) => `${k} -> ${JSON.stringify(v)}`).join(", ");
   say(`done${where ? `; outputs: ${where}` : ""}`);
   return EXIT.ok;
+}
+
+async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = argsOf("run", args, { fresh: { type: "boolean" } }, [
+    "<pipeline.json>",
+  ]);
+  const { d, base, file } = await readDescription(positionals[0]!);
+  checkSourcesGiven(d, file);
+  const paths = descriptionPaths(d, base);
+  if (values.fresh) await startFresh(paths);
+  else if (paths.store !== undefined) {
+    const finished = await finishedCheckpoint(paths.store);
+    if (finished !== undefined) {
+      say(
+        `the job is complete: ${finished} marks the run finished; nothing to do ` +
+          `(run with --fresh to start over)`,
+      );
+      return EXIT.ok;
+    }
+  }
+  return await runDescription(d, base, paths);
 }
 
 async function snapshotsCommand(args: string[]): Promise<number> {

@@ -42,25 +42,22 @@ export {
 export {
   fileSink,
   type FileSinkOptions,
-  join,
+  joinInputs,
   jsonDecode,
   jsonEncode,
   lineSource,
   ndjsonSource,
-  pass,
-  select,
+  passInput,
+  selectInputs,
   zipInputs,
 } from "./nodes.ts";
-export {
-  type FunctionRef,
-  type LoadedPipeline,
-  loadPipeline,
-  type LoadPipelineOptions,
-  type NodeDescription,
-  parseDescription,
-  type ParseDescriptionOptions,
-  type PipelineDescription,
-  type PoolDescription,
-  type SinkDescription,
-  type SourceDescription,
-} from "./loader.ts";
+export type {
+  FunctionRef,
+  NodeDescription,
+  PipelineDescription,
+  PoolDescription,
+  SinkDescription,
+  SourceDescription,
+} from "./description.ts";
+export { parseDescription, type ParseDescriptionOptions } from "./description_check.ts";
+export { type LoadedPipeline, loadPipeline, type LoadPipelineOptions } from "./loader.ts";

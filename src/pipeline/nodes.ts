@@ -11,27 +11,72 @@ import { ndjson } from "../stream/ndjson.ts";
 import { closeIterator, iteratorOf, nextOf, resultOf } from "../_internal/iterate.ts";
 import { FileAccessError, fileAccessError } from "../stream/errors.ts";
 
-/** A node function returning its `index`-th input. */
-export function pass(index = 0): (...inputs: unknown[]) => unknown {
-  assertInteger("create a pass node", "index", index, 0);
+/**
+ * A node function returning its `index`-th input.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { passInput, Pipeline } from "@spool/spool";
+ *
+ * const p = new Pipeline();
+ * p.source("a");
+ * p.source("b");
+ * p.node("second", { inputs: ["a", "b"], fn: passInput(1) });
+ * const { outputs } = await p.runToCompletion({ a: [1, 2], b: ["x", "y"] });
+ * assert.deepEqual(outputs.second, ["x", "y"]);
+ * ```
+ */
+export function passInput(index = 0): (...inputs: unknown[]) => unknown {
+  assertInteger("create a passInput node", "index", index, 0);
   return (...inputs) => inputs[index];
 }
 
-/** A node function returning the inputs at `indices`, as an array, in that order. */
-export function select(...indices: number[]): (...inputs: unknown[]) => unknown[] {
-  for (const i of indices) assertInteger("create a select node", "index", i, 0);
+/**
+ * A node function returning the inputs at `indices`, as an array, in that order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { selectInputs } from "@spool/spool";
+ *
+ * assert.deepEqual(selectInputs(2, 0)("a", "b", "c"), ["c", "a"]);
+ * ```
+ */
+export function selectInputs(...indices: number[]): (...inputs: unknown[]) => unknown[] {
+  for (const i of indices) assertInteger("create a selectInputs node", "index", i, 0);
   return (...inputs) => indices.map((i) => inputs[i]);
 }
 
-/** A node function returning all its inputs as one array (a zip of the inputs). */
+/**
+ * A node function returning all its inputs as one array (a zip of the inputs).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { zipInputs } from "@spool/spool";
+ *
+ * assert.deepEqual(zipInputs()(1, "a"), [1, "a"]);
+ * ```
+ */
 export function zipInputs(): (...inputs: unknown[]) => unknown[] {
   return (...inputs) => inputs;
 }
 
-/** A node function joining its inputs (strings) with `separator`. */
-export function join(separator = ""): (...inputs: unknown[]) => string {
+/**
+ * A node function joining its inputs (strings) with `separator`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { joinInputs } from "@spool/spool";
+ *
+ * assert.equal(joinInputs("-")("a", "b"), "a-b");
+ * ```
+ */
+export function joinInputs(separator = ""): (...inputs: unknown[]) => string {
   if (typeof separator !== "string") {
-    throw new InvalidArgumentError("create a join node", "separator must be a string", {
+    throw new InvalidArgumentError("create a joinInputs node", "separator must be a string", {
       received: separator,
     });
   }

@@ -9,13 +9,13 @@ import {
   RatioError,
 } from "./mod.ts";
 import {
-  join,
+  joinInputs,
   jsonDecode,
   jsonEncode,
   lineSource,
   ndjsonSource,
-  pass,
-  select,
+  passInput,
+  selectInputs,
   zipInputs,
 } from "./nodes.ts";
 
@@ -52,7 +52,7 @@ Deno.test("fan-in passes inputs in declared order, not name order", async () => 
   p.source("z");
   p.source("a");
   p.node("j", { inputs: ["z", "a"], fn: zipInputs() });
-  p.node("k", { inputs: ["a", "z"], fn: join("-") });
+  p.node("k", { inputs: ["a", "z"], fn: joinInputs("-") });
   const { outputs } = await p.runToCompletion({ z: ["z0", "z1"], a: ["a0", "a1"] });
   assert.deepEqual(outputs.j, [["z0", "a0"], ["z1", "a1"]]);
   assert.deepEqual(outputs.k, ["a0-z0", "a1-z1"]);
@@ -441,7 +441,7 @@ Deno.test("spawn runs calls concurrently and keeps order", async () => {
   assert.equal(peak, 4);
 });
 
-/** The utility-node pipeline: json round trip, then `pass` / `select` over two inputs. */
+/** The utility-node pipeline: json round trip, then `passInput` / `selectInputs` over two inputs. */
 async function utilityRun() {
   const events: PipelineEvent[] = [];
   const p = new Pipeline();
@@ -449,8 +449,8 @@ async function utilityRun() {
   p.source("t");
   p.node("enc", { inputs: ["s"], fn: jsonEncode() });
   p.node("dec", { inputs: ["enc"], fn: jsonDecode() });
-  p.node("second", { inputs: ["dec", "t"], fn: pass(1) });
-  p.node("both", { inputs: ["dec", "t"], fn: select(1, 0) });
+  p.node("second", { inputs: ["dec", "t"], fn: passInput(1) });
+  p.node("both", { inputs: ["dec", "t"], fn: selectInputs(1, 0) });
   const r = await p.runToCompletion({ s: [{ a: 1 }], t: ["x"] }, {
     logger: (e) => events.push(e),
   });
@@ -458,7 +458,7 @@ async function utilityRun() {
   return { r, events, names };
 }
 
-Deno.test("jsonEncode/jsonDecode round-trip; pass(i) forwards input i; select reorders", async () => {
+Deno.test("jsonEncode/jsonDecode round-trip; passInput(i) forwards input i; selectInputs reorders", async () => {
   const { r } = await utilityRun();
   assert.deepEqual(r.outputs.second, ["x"]);
   assert.deepEqual(r.outputs.both, [["x", { a: 1 }]]);

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { optionalBoolean } from "../_internal/options.ts";
+import { assertInteger, InvalidArgumentError } from "../errors.ts";
 import type { WorkerPool } from "../pool/worker_pool.ts";
 import { PipelineBuildError } from "./errors.ts";
 
@@ -117,12 +118,73 @@ export function scaleRate(r: Rate, produce: number, consume: number): Rate {
   return { num: num / g, den: den / g };
 }
 
-function positive(action: string, what: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new InvalidArgumentError(action, `${what} must be an integer >= 1`, { received: v });
+/** `value`, an integer >= 1, or `fallback` when it is undefined. */
+function countOf(action: string, name: string, value: unknown, fallback: number): number {
+  return value === undefined ? fallback : assertInteger(action, name, value, 1);
+}
+
+/** The kind of a node spec (fn, chain, pool or state), the kinds it mixes refused. */
+function kindOf(action: string, spec: Record<string, unknown>): ResolvedNode["kind"] {
+  const kinds = ["fn", "chain", "pool"].filter((k) => spec[k] !== undefined);
+  const stateful = "state" in spec;
+  if (spec.pool !== undefined) {
+    if (kinds.length > 1 || stateful) {
+      throw new PipelineBuildError(action, "a pool node takes no fn, chain or state", {
+        received: kinds,
+      });
+    }
+    const pool = spec.pool as { map?: unknown };
+    if (pool === null || typeof pool !== "object" || typeof pool.map !== "function") {
+      throw new InvalidArgumentError(action, "pool must be a WorkerPool", { received: spec.pool });
+    }
+    return "pool";
   }
-  return v;
+  if (spec.chain !== undefined) {
+    if (kinds.length > 1 || stateful) {
+      throw new PipelineBuildError(action, "a chain node takes no fn, pool or state", {
+        received: kinds,
+      });
+    }
+    return "chain";
+  }
+  if (typeof spec.fn === "function") return stateful ? "state" : "fn";
+  throw new PipelineBuildError(action, "the spec needs fn, chain or pool", { received: spec.fn });
+}
+
+/** The calls in flight of a node of `kind`: above 1 only for function and chain nodes. */
+function spawnOf(action: string, kind: ResolvedNode["kind"], value: unknown): number {
+  const spawn = countOf(action, "spawn", value, 1);
+  if (kind === "state" && spawn > 1) {
+    throw new PipelineBuildError(
+      action,
+      "a stateful node runs one call at a time (spawn 1)",
+      { received: spawn },
+    );
+  }
+  if (kind === "pool" && spawn > 1) {
+    throw new PipelineBuildError(action, "a pool node's parallelism is the pool's size", {
+      received: spawn,
+    });
+  }
+  return spawn;
+}
+
+/** A chain's entries as `{fn, args}`. */
+function chainOf(action: string, chain: unknown): NonNullable<ResolvedNode["chain"]> {
+  if (!Array.isArray(chain) || chain.length === 0) {
+    throw new InvalidArgumentError(action, "chain must be a non-empty array", {
+      received: chain,
+    });
+  }
+  return (chain as unknown[]).map((entry) => {
+    if (typeof entry === "function") return { fn: entry as NodeFunction, args: [] };
+    if (Array.isArray(entry) && typeof entry[0] === "function") {
+      return { fn: entry[0] as NodeFunction, args: entry.slice(1) };
+    }
+    throw new InvalidArgumentError(action, "each chain entry is fn or [fn, ...args]", {
+      received: entry,
+    });
+  });
 }
 
 /** Validate a spec and resolve it (without rates). */
@@ -139,89 +201,32 @@ export function resolveSpec(name: string, spec: NodeSpec): Omit<ResolvedNode, "r
     );
   }
   const s = spec as unknown as Record<string, unknown>;
-  const kinds = ["fn", "chain", "pool"].filter((k) => s[k] !== undefined);
-  const stateful = "state" in s;
-  let kind: ResolvedNode["kind"];
-  if (s.pool !== undefined) {
-    if (kinds.length > 1 || stateful) {
-      throw new PipelineBuildError(action, "a pool node takes no fn, chain or state", {
-        received: kinds,
-      });
-    }
-    const pool = s.pool as { map?: unknown };
-    if (pool === null || typeof pool !== "object" || typeof pool.map !== "function") {
-      throw new InvalidArgumentError(action, "pool must be a WorkerPool", { received: s.pool });
-    }
-    kind = "pool";
-  } else if (s.chain !== undefined) {
-    if (kinds.length > 1 || stateful) {
-      throw new PipelineBuildError(action, "a chain node takes no fn, pool or state", {
-        received: kinds,
-      });
-    }
-    kind = "chain";
-  } else if (typeof s.fn === "function") {
-    kind = stateful ? "state" : "fn";
-  } else {
-    throw new PipelineBuildError(action, "the spec needs fn, chain or pool", { received: s.fn });
-  }
-  const consume = positive(action, "consume", s.consume, 1);
-  const produce = positive(action, "produce", s.produce, 1);
-  const spawn = positive(action, "spawn", s.spawn, 1);
-  if (kind === "state" && spawn > 1) {
-    throw new PipelineBuildError(
-      action,
-      "a stateful node runs one call at a time (spawn 1)",
-      { received: spawn },
-    );
-  }
-  if (kind === "pool" && spawn > 1) {
-    throw new PipelineBuildError(action, "a pool node's parallelism is the pool's size", {
-      received: spawn,
-    });
-  }
+  const kind = kindOf(action, s);
+  const consume = countOf(action, "consume", s.consume, 1);
+  const produce = countOf(action, "produce", s.produce, 1);
+  const spawn = spawnOf(action, kind, s.spawn);
   const errors = s.errors ?? "fail";
   if (errors !== "fail" && errors !== "dead-letter") {
     throw new InvalidArgumentError(action, 'errors must be "fail" or "dead-letter"', {
       received: errors,
     });
   }
-  if (s.repeat !== undefined && typeof s.repeat !== "boolean") {
-    throw new InvalidArgumentError(action, "repeat must be a boolean", { received: s.repeat });
-  }
-  let chain: ResolvedNode["chain"];
-  if (kind === "chain") {
-    if (!Array.isArray(s.chain) || s.chain.length === 0) {
-      throw new InvalidArgumentError(action, "chain must be a non-empty array", {
-        received: s.chain,
-      });
-    }
-    chain = (s.chain as unknown[]).map((entry) => {
-      if (typeof entry === "function") return { fn: entry as NodeFunction, args: [] };
-      if (Array.isArray(entry) && typeof entry[0] === "function") {
-        return { fn: entry[0] as NodeFunction, args: entry.slice(1) };
-      }
-      throw new InvalidArgumentError(action, "each chain entry is fn or [fn, ...args]", {
-        received: entry,
-      });
-    });
-  }
-  if (s.ordered !== undefined && typeof s.ordered !== "boolean") {
-    throw new InvalidArgumentError(action, "ordered must be a boolean", { received: s.ordered });
-  }
+  const repeat = optionalBoolean(action, "repeat", s.repeat) ?? false;
+  const chain = kind === "chain" ? chainOf(action, s.chain) : undefined;
+  const ordered = optionalBoolean(action, "ordered", s.ordered) ?? true;
   return {
     name,
     kind,
     inputs: [...spec.inputs],
     consume,
     produce,
-    repeat: (s.repeat as boolean | undefined) ?? false,
+    repeat,
     spawn,
     errors,
     fn: kind === "fn" || kind === "state" ? s.fn as NodeFunction : undefined,
     chain,
     pool: kind === "pool" ? s.pool as ResolvedNode["pool"] : undefined,
-    ordered: (s.ordered as boolean | undefined) ?? true,
+    ordered,
     chunkSize: s.chunkSize as number | "auto" | undefined,
     maxInFlight: s.maxInFlight as number | undefined,
     initial: kind === "state" ? s.state : undefined,

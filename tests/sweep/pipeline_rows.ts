@@ -3,17 +3,17 @@
 import {
   fileSink,
   Graph,
-  join,
+  joinInputs,
   jsonDecode,
   jsonEncode,
   lineSource,
   loadPipeline,
   ndjsonSource,
   parseDescription,
-  pass,
+  passInput,
   Pipeline,
   PipelineRun,
-  select,
+  selectInputs,
   zipInputs,
 } from "../../mod.ts";
 import { consumeSink } from "../../src/pipeline/run.ts";
@@ -404,19 +404,19 @@ export const pipelineRows: Row[] = [
     cases: resumableSourceCases("ndjsonSource", (p, o) => ndjsonSource(p, o as never)),
   },
   {
-    export: "pass",
+    export: "passInput",
     area: "pipeline",
-    cases: argCases("index", int(0), (i) => pass(i as number)),
+    cases: argCases("index", int(0), (i) => passInput(i as number)),
   },
   {
-    export: "select",
+    export: "selectInputs",
     area: "pipeline",
-    cases: argCases("indices[1]", int(0), (i) => select(0, i as number)),
+    cases: argCases("indices[1]", int(0), (i) => selectInputs(0, i as number)),
   },
   {
-    export: "join",
+    export: "joinInputs",
     area: "pipeline",
-    cases: wrongTypes("separator", (s) => join(s as string), [["42", 42], ["null", null]]),
+    cases: wrongTypes("separator", (s) => joinInputs(s as string), [["42", 42], ["null", null]]),
   },
   {
     export: "jsonDecode",
