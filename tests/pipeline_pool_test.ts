@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TaskError, WorkerPool } from "../src/pool/mod.ts";
 import { HoleError, NodeError, Pipeline } from "../src/pipeline/mod.ts";
+import { AbortedError } from "../src/errors.ts";
 
 const MODULE = new URL("./fixtures/pipeline_worker.ts", import.meta.url);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -226,4 +227,144 @@ Deno.test("pool node: a hole in gives produce holes (repeat), zips downstream st
     ["j", 4],
     ["j", 5],
   ]);
+});
+
+Deno.test("pool node: barriers between the items of a chunk (chunkSize > 1) keep exactly-once across stop and resume", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2, init: { salt: 3 } });
+  const dir = await Deno.makeTempDir();
+  try {
+    const mk = () => {
+      const p = new Pipeline({ buffer: 4 });
+      p.source("s");
+      // A checkpoint every 5 items, chunks of 8: barriers fall inside chunks.
+      p.node("w", { inputs: ["s"], pool, chunkSize: 8, maxInFlight: 16, errors: "dead-letter" });
+      p.node("agg", {
+        inputs: ["w"],
+        state: { sum: 0, n: 0 },
+        fn: (st: { sum: number; n: number }, r: { h: number }) => {
+          st.sum = (st.sum * 7 + r.h) % 1_000_000_007;
+          return [++st.n, st.sum];
+        },
+      });
+      return p;
+    };
+    const src = range(400).map((x) => (x % 61 === 5 ? -1 : x));
+    const ref = await mk().runToCompletion({ s: src });
+    // The uninterrupted run's outputs by sequence number (a hole takes one and is not read).
+    const expected = new Map<number, unknown>();
+    const refRun = mk().run({ s: src });
+    for await (const { value, seq } of refRun.entries("agg")) expected.set(seq, value);
+    await refRun.done;
+    const deliveries = new Map<number, unknown[]>();
+    const letters: unknown[] = [];
+    let runs = 0;
+    for (; runs < 40; runs++) {
+      const run = mk().run({ s: src }, { store: dir, checkpointEvery: { items: 5 } });
+      let n = 0;
+      for await (const { value, seq } of run.entries("agg")) {
+        deliveries.set(seq, [...(deliveries.get(seq) ?? []), value]);
+        if (++n === 45) void run.stop();
+      }
+      await run.done;
+      letters.push(...run.deadLetters.map((d) => [d.position, d.count, d.item]));
+      if (n < 45) {
+        assert.deepEqual(run.state("agg"), ref.states.agg);
+        break;
+      }
+    }
+    assert.ok(runs > 2, `${runs} resumes`);
+    // Every output delivered exactly once, equal to the uninterrupted run's.
+    assert.equal(expected.size, (ref.outputs.agg as unknown[]).length);
+    assert.deepEqual([...deliveries.keys()].sort((a, b) => a - b), [...expected.keys()]);
+    for (const [seq, value] of expected) assert.deepEqual(deliveries.get(seq), [value]);
+    // Each failed input reported once, by the run that processed it.
+    assert.deepEqual(letters, ref.deadLetters.map((d) => [d.position, d.count, d.item]));
+    assert.deepEqual(letters, [[5, 1, -1], [66, 1, -1], [127, 1, -1], [188, 1, -1], [249, 1, -1], [
+      310,
+      1,
+      -1,
+    ], [371, 1, -1]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pool node: dead letters carry their input and position with chunkSize and ordered: false", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  const p = new Pipeline();
+  p.source("s");
+  // Upstream holes (a string fails to parse) shift nothing: positions count every slot.
+  p.node("parse", {
+    inputs: ["s"],
+    errors: "dead-letter",
+    fn: (x: number | string) => {
+      if (typeof x === "string") throw new TypeError(`not a number: ${x}`);
+      return x;
+    },
+  });
+  p.node("w", { inputs: ["parse"], pool, chunkSize: 4, ordered: false, errors: "dead-letter" });
+  // Two inputs zipped (spread): a failed call's input is its argument list.
+  p.node("pair", {
+    inputs: ["parse", "s"],
+    pool,
+    chunkSize: 3,
+    ordered: false,
+    errors: "dead-letter",
+  });
+  const src = range(40).map((x) => (x % 10 === 4 ? `bad${x}` : x % 13 === 7 ? -1 : x));
+  const r = await p.runToCompletion({ s: src });
+  const good = src.filter((x) => typeof x === "number" && x !== -1) as number[];
+  const byX = (a: { x: number }, b: { x: number }) => a.x - b.x;
+  assert.deepEqual((r.outputs.w as { x: number }[]).sort(byX).map((o) => o.x), good);
+  assert.deepEqual((r.outputs.pair as { x: number }[]).sort(byX).map((o) => o.x), good);
+  const of = (node: string) =>
+    r.deadLetters.filter((d) => d.node === node).sort((a, b) => a.position - b.position)
+      .map((d) => [d.position, d.count, d.item, (d.error as Error).message]);
+  assert.deepEqual(of("w"), [
+    [7, 1, -1, "minus one"],
+    [20, 1, -1, "minus one"],
+    [33, 1, -1, "minus one"],
+  ]);
+  assert.deepEqual(of("pair").filter((d) => d[3] === "minus one"), [
+    [7, 1, [-1, -1], "minus one"],
+    [20, 1, [-1, -1], "minus one"],
+    [33, 1, [-1, -1], "minus one"],
+  ]);
+});
+
+Deno.test("pool node: an abort mid-run ends the map and closes the source; the pool stays usable", async () => {
+  await using pool = await WorkerPool.start({ module: MODULE, size: 2 });
+  let closed = false;
+  let read = 0;
+  async function* endless() {
+    try {
+      for (let i = 0;; i++) {
+        read++;
+        yield i;
+        if (i % 16 === 0) await new Promise((r) => setTimeout(r, 0));
+      }
+    } finally {
+      closed = true;
+    }
+  }
+  const p = new Pipeline();
+  p.source("s");
+  p.node("w", { inputs: ["s"], pool, chunkSize: 4 });
+  const abort = new AbortController();
+  const run = p.run({ s: endless() }, { signal: abort.signal });
+  let n = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of run.outputs.w!) if (++n === 50) abort.abort();
+    })(),
+    AbortedError,
+  );
+  await assert.rejects(run.done, AbortedError);
+  assert.ok(closed, "the source was closed");
+  const readAtEnd = read;
+  // Nothing reads on after the run ended, and the pool takes a new map at once.
+  const again: unknown[] = [];
+  for await (const y of pool.map([1, 2, 3])) again.push(y);
+  assert.deepEqual(again, [1, 2, 3].map((x) => hash(x)));
+  assert.equal(read, readAtEnd);
 });

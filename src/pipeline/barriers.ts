@@ -20,9 +20,14 @@ import {
   type StateCopier,
 } from "./checkpoint_codec.ts";
 import { CheckpointError } from "./errors.ts";
-import type { NodeRuntime, RunContext, SourceRuntime } from "./run_context.ts";
+import type {
+  CheckpointPort,
+  NodeRuntime,
+  RunContext,
+  SinkView,
+  SourceRuntime,
+} from "./run_context.ts";
 import type { PipelineRunOptions } from "./run_types.ts";
-import type { SinkRuntime } from "./sinks.ts";
 
 /** A checkpoint whose barriers are still travelling: what was captured so far. */
 interface OpenCheckpoint {
@@ -51,7 +56,7 @@ function storeError(error: unknown, dir: string): unknown {
 }
 
 /** Every checkpoint of one run, from request to commit. */
-export class BarrierCoordinator {
+export class BarrierCoordinator implements CheckpointPort {
   /** Whether the run has a store (else every method is a no-op). */
   readonly checkpointing: boolean;
   /** A source asks for a checkpoint after this many items (0: never). */
@@ -255,7 +260,7 @@ export class BarrierCoordinator {
   }
 
   /** Sink `s` ended (its fields already say how): no open checkpoint waits for it any more. */
-  sinkEnded(s: SinkRuntime): void {
+  sinkEnded(s: SinkView): void {
     // An unread sink leaves its open checkpoints incomplete: they never commit.
     if (!s.unread) { for (const p of this.#openCheckpoints.values()) p.sinks[s.name] ??= s.seq; }
     this.#maybeCommit();

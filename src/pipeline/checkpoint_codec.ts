@@ -12,8 +12,8 @@ import type { PersistentState } from "../state/store.ts";
 import { jsonRefusal, jsonRefusalReason } from "../state/json.ts";
 import { CheckpointError } from "./errors.ts";
 
-/** A queued value: `[0, value]` for an item, `[1]` for a hole. */
-export type Slot = [0, unknown] | [1];
+/** A queued message as a checkpoint saves it: `[0, value]` for an item, `[1]` for a hole. */
+export type SavedMessage = [0, unknown] | [1];
 
 /** What a node keeps at a barrier. */
 export interface NodeSnapshot {
@@ -24,9 +24,9 @@ export interface NodeSnapshot {
   /** Dead letters the node produced so far (all runs). */
   dead?: number;
   /** The pending partial `consume` group. */
-  group?: Slot[];
+  group?: SavedMessage[];
   /** Items waiting to be zipped, per input. */
-  pending?: Slot[][];
+  pending?: SavedMessage[][];
   /** The stateful node's state (an in-memory copy). */
   state?: unknown;
   /** Whether `state` is present. */
@@ -107,7 +107,7 @@ export function checkCheckpoint(data: CheckpointData): void {
   }
 }
 
-function checkSlots(node: string, what: string, slots: Slot[] | undefined): void {
+function checkSlots(node: string, what: string, slots: SavedMessage[] | undefined): void {
   if (slots === undefined) return;
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;
@@ -190,8 +190,8 @@ export class CheckpointComponent implements PersistentState {
       const snap: NodeSnapshot = { outputs: e.outputs as number };
       if (typeof e.read === "number") snap.read = e.read;
       if (typeof e.dead === "number") snap.dead = e.dead;
-      if (e.group) snap.group = e.group as Slot[];
-      if (e.pending) snap.pending = e.pending as Slot[][];
+      if (e.group) snap.group = e.group as SavedMessage[];
+      if (e.pending) snap.pending = e.pending as SavedMessage[][];
       const enc = e.state as EncodedState | undefined;
       if (enc) {
         snap.hasState = true;

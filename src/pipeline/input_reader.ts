@@ -8,26 +8,26 @@
  */
 
 import { BARRIER, type Edge, END, HOLE, HOLE_MESSAGE, ITEM, type Message } from "./edge.ts";
-import type { Slot } from "./checkpoint_codec.ts";
+import type { SavedMessage } from "./checkpoint_codec.ts";
 import type { PipelineEvent } from "./run_types.ts";
 
 /** Stands for a hole inside a `consume` group. */
 export const HOLE_VALUE: unique symbol = Symbol("hole");
 
 /** A queued message as a checkpoint slot. */
-export function toSlot(m: Message): Slot {
+export function toSlot(m: Message): SavedMessage {
   return m.kind === ITEM ? [0, m.value] : [1];
 }
 /** A checkpoint slot as a queued message. */
-export function fromSlot(s: Slot): Message {
+export function fromSlot(s: SavedMessage): Message {
   return s[0] === 0 ? { kind: ITEM, value: s[1] } : HOLE_MESSAGE;
 }
 /** A partial `consume` group as checkpoint slots. */
-export function groupSlots(group: unknown[]): Slot[] {
+export function groupSlots(group: unknown[]): SavedMessage[] {
   return group.map((v) => (v === HOLE_VALUE ? [1] : [0, v]));
 }
 /** A restored partial `consume` group (holes as `HOLE_VALUE`). */
-export function groupOf(slots: Slot[] | undefined): unknown[] {
+export function groupOf(slots: SavedMessage[] | undefined): unknown[] {
   return (slots ?? []).map((s) => (s[0] === 0 ? s[1] : HOLE_VALUE));
 }
 /** The good items of a `consume` group (holes left out, order kept). */
@@ -69,7 +69,7 @@ export class InputReader {
     log: (event: PipelineEvent) => void,
     node: string,
     edges: Edge[],
-    restored?: Slot[][],
+    restored?: SavedMessage[][],
     onHole?: ZipHoleHandler,
   ) {
     this.#log = log;
@@ -82,7 +82,7 @@ export class InputReader {
   }
 
   /** The queued inputs as checkpoint slots (one input: nothing is queued). */
-  snapshot(): Slot[][] | undefined {
+  snapshot(): SavedMessage[][] | undefined {
     if (this.edges.length < 2) return undefined;
     return this.queued.map((q) => q.map(toSlot));
   }

@@ -1,31 +1,78 @@
 /**
- * Pool nodes: a node whose calls run on a `WorkerPool`. A feeder turns the node's input
- * messages into the input of one `pool.map` (items and `consume` groups) and, in a FIFO beside
- * it, the holes, barriers and end between them; the results are emitted in that FIFO's order,
- * so a barrier passes on once the results before it were emitted.
+ * Pool nodes: a node whose calls run on a `WorkerPool`, through one `pool.map`. A
+ * {@linkcode PoolFeed} turns the node's input messages into the map's inputs: an item (or the
+ * good items of a `consume` group) goes to a worker; a hole, a barrier and the end become
+ * {@linkcode Marker}s that the map passes through at their place (`passThrough`), without a
+ * worker. The map hands everything back in input order (unordered: each marker is a fence), so
+ * the node's task emits each result, and passes on each marker, as it comes out: a barrier
+ * passes on once the results before it were emitted.
  *
  * @module
  */
 
 import { InternalError } from "../errors.ts";
-import { Ring } from "../_internal/ring.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 import { TaskError } from "../pool/errors.ts";
-import type { Slot } from "./checkpoint_codec.ts";
+import type { Settled } from "../pool/map_run.ts";
+import type { SavedMessage } from "./checkpoint_codec.ts";
 import {
   BARRIER,
+  type BarrierMessage,
   Cancelled,
   type ControlHandler,
   dispatchControl,
   emit,
   END,
+  type EndMessage,
   HOLE,
+  HOLE_MESSAGE,
   ITEM,
   type Message,
 } from "./edge.ts";
-import { goodOf, groupOf, groupSlots, HOLE_VALUE } from "./input_reader.ts";
+import { goodOf, groupOf, groupSlots, HOLE_VALUE, type InputReader } from "./input_reader.ts";
 import { emitHoles, nodeResult, readerOf } from "./node_results.ts";
 import type { NodeRuntime, RunContext } from "./run_context.ts";
+import type { ResolvedNode } from "./spec.ts";
+
+const ACTION = "run a pool node";
+
+/**
+ * What a node records at a barrier (or its end) besides its counts, taken when the feeder read
+ * the barrier: the feeder reads ahead of the results, so this matches the outputs before it.
+ */
+interface Capture {
+  /** The partial `consume` group. */
+  group: SavedMessage[];
+  /** The inputs queued for zipping. */
+  pending: SavedMessage[][] | undefined;
+  /** Input slots read. */
+  read: number;
+  /** Dead letters of zips that met a hole. */
+  dead: number;
+}
+
+/**
+ * A hole, a barrier or the end on its way through the node's `pool.map`: never sent to a worker
+ * (the map's `passThrough` picks it), it comes out at its place among the results.
+ */
+class Marker {
+  /** The message to pass on (a hole stands for one input slot, or one `consume` group). */
+  readonly message: Message;
+  /** What the node recorded when the feeder read it (barrier and end only). */
+  readonly capture: Capture | undefined;
+
+  constructor(message: Message, capture: Capture | undefined) {
+    this.message = message;
+    this.capture = capture;
+  }
+}
+
+/** The marker of a hole (one object for all: it carries nothing of its own). */
+const HOLE_MARKER = new Marker(HOLE_MESSAGE, undefined);
+/** The map's `passThrough`: markers skip the workers. */
+const isMarker = (item: unknown): item is Marker => item instanceof Marker;
+const DONE: IteratorResult<unknown> = { done: true, value: undefined };
+const HOLE_RESULT: IteratorResult<unknown> = { done: false, value: HOLE_MARKER };
 
 /**
  * What a pool task's failure hands to the user: the worker's own error (rebuilt) that the pool's
@@ -36,270 +83,250 @@ function userError(error: unknown): unknown {
   return error instanceof TaskError && error.cause !== undefined ? error.cause : error;
 }
 
-/** Run the task of a pool node. */
-export async function runPoolNode(context: RunContext, rt: NodeRuntime): Promise<void> {
-  const def = rt.def;
-  const reader = readerOf(context, rt);
-  // The feeder reads ahead of the results: a barrier's entry records the input slots read and
-  // the zip dead letters up to it, so the capture matches the outputs before it.
-  type Capture = { group: Slot[]; pending: Slot[][] | undefined; read: number; dead: number };
-  type Entry =
-    | { kind: typeof ITEM; input: unknown }
-    | { kind: typeof HOLE }
-    | ({ kind: typeof BARRIER; checkpoint: number } & Capture)
-    | ({ kind: typeof END; flush: boolean } & Capture);
-  const fifo = new Ring<Entry>();
-  let signal: (() => void) | undefined;
-  const push = (e: Entry) => {
-    fifo.push(e);
-    const s = signal;
-    signal = undefined;
-    s?.();
-  };
-  let group: unknown[] = groupOf(rt.restored?.group);
-  const ordered = context.barriers.checkpointing ? true : def.ordered;
-  // Inputs by map index, kept for dead letters and errors: a FIFO when the map is ordered
-  // (results come in index order), else a map (results come in completion order).
-  // Each input's first slot position and slot count ride along (for dead letters/errors).
-  const inputs = ordered ? undefined : new Map<number, [unknown, number, number]>();
-  const inputQueue = ordered ? new Ring<unknown>(64) : undefined;
-  const positionQueue = ordered ? new Ring<number>(64) : undefined;
-  const countQueue = ordered ? new Ring<number>(64) : undefined;
-  /** The map index the ordered map must yield next. */
-  let nextIndex = 0;
-  let takenAt = 0;
-  let takenCount = 1;
-  let takenLayout: unknown[] | undefined;
-  // The slot layout of short groups (holes left out, or the last one), by map index.
-  const layouts = new Map<number, unknown[]>();
-  const takeInput = (index: number): unknown => {
-    takenLayout = undefined;
-    if (layouts.size > 0) {
-      takenLayout = layouts.get(index);
-      layouts.delete(index);
-    }
-    if (inputs !== undefined) {
-      const e = inputs.get(index)!;
-      inputs.delete(index);
-      takenAt = e[1];
-      takenCount = e[2];
-      return e[0];
-    }
-    if (index !== nextIndex) {
-      throw new InternalError(
-        "run a pool node",
-        `the ordered pool map yielded result ${index} where ${nextIndex} was next`,
-      );
-    }
-    nextIndex++;
-    takenAt = positionQueue!.shift();
-    takenCount = countQueue!.shift();
-    return inputQueue!.shift();
-  };
-  const ITEM_ENTRY: Entry = { kind: ITEM, input: undefined };
-  let yielded = 0;
-  // The map's input: a hand-written async iterator rather than an async generator (no
-  // generator resumption per item; messages already queued are taken synchronously).
-  const DONE: IteratorResult<unknown> = { done: true, value: undefined };
-  let feedDone = false;
-  // An END message whose leftover group was yielded first (pushed at the next `next()`).
-  let endAfter: { flush: boolean } | undefined;
-  const yieldItem = (v: unknown, at: number, count: number): IteratorResult<unknown> => {
-    push(ITEM_ENTRY);
-    if (inputs !== undefined) inputs.set(yielded, [v, at, count]);
-    else {
-      inputQueue!.push(v);
-      positionQueue!.push(at);
-      countQueue!.push(count);
-    }
-    yielded++;
-    return { done: false, value: v };
-  };
-  const capture = (): Capture => ({
-    group: groupSlots(group),
-    pending: reader.snapshot(),
-    read: rt.read,
-    dead: rt.zipDead,
-  });
-  const pushEnd = (flush: boolean): IteratorResult<unknown> => {
-    feedDone = true;
-    push({ kind: END, flush, ...capture() });
-    return DONE;
-  };
-  /** A full (or last) group: the good items go to the map; a group of holes is a hole. */
-  const groupDone = (): IteratorResult<unknown> | undefined => {
-    const g = group;
-    group = [];
-    const good = goodOf(g);
-    if (good !== g || g.length < def.consume) layouts.set(yielded, g);
-    if (good.length > 0) return yieldItem(good, rt.read - g.length, g.length);
-    layouts.delete(yielded);
-    push({ kind: HOLE });
-    return undefined;
-  };
-  /** One input slot (an item, or a hole): what to return, or `undefined` to read on. */
-  const slot = (value: unknown, hole: boolean): IteratorResult<unknown> | undefined => {
-    const at = rt.read++;
-    if (def.consume === 1) {
-      if (hole) {
-        push({ kind: HOLE });
-        return undefined;
+/**
+ * The input of a pool node's `pool.map`: the node's messages as map inputs (items, `consume`
+ * groups) and markers, in order. A hand-written async iterator rather than an async generator:
+ * no generator resumption per item, and messages already queued are taken synchronously.
+ */
+class PoolFeed
+  implements AsyncIterableIterator<unknown>, ControlHandler<IteratorResult<unknown> | undefined> {
+  /**
+   * The input slot position of map input 0's first slot (a restored partial group's slots come
+   * before the ones this run reads). Map input `i` starts at `base + (i - b) * consume`, `b`
+   * being the barriers before it: every other map input takes `consume` slots (the last group
+   * may be short, and its layout says so).
+   */
+  readonly base: number;
+  /** The slot layout of short groups (holes left out, or the last one), by map index. */
+  readonly #layouts = new Map<number, unknown[]>();
+  readonly #rt: NodeRuntime;
+  readonly #reader: InputReader;
+  readonly #consume: number;
+  #group: unknown[];
+  /** Map inputs given so far (items and markers): the map index of the next one. */
+  #given = 0;
+  #done = false;
+  /** An end whose leftover group was given first (its marker is given next). */
+  #endAfter: EndMessage | undefined;
+
+  constructor(context: RunContext, rt: NodeRuntime) {
+    this.#rt = rt;
+    this.#reader = readerOf(context, rt);
+    this.#consume = rt.def.consume;
+    this.#group = groupOf(rt.restored?.group);
+    this.base = rt.read - this.#group.length;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** The layout of map input `index` if it is a short group (taken: asked once per result). */
+  takeLayout(index: number): unknown[] | undefined {
+    if (this.#layouts.size === 0) return undefined;
+    const layout = this.#layouts.get(index);
+    if (layout !== undefined) this.#layouts.delete(index);
+    return layout;
+  }
+
+  next(): Promise<IteratorResult<unknown>> {
+    try {
+      if (this.#done) return Promise.resolve(DONE);
+      if (this.#endAfter !== undefined) return Promise.resolve(this.end(this.#endAfter));
+      for (;;) {
+        const m = this.#reader.poll();
+        if (m === undefined) return this.#nextSlow();
+        const r = m.kind === ITEM ? this.#slot(m.value, false) : dispatchControl(m, this);
+        if (r !== undefined) return Promise.resolve(r);
       }
-      return yieldItem(value, at, 1);
+    } catch (error) {
+      this.#done = true;
+      return Promise.reject(error);
     }
-    group.push(hole ? HOLE_VALUE : value);
-    if (group.length === def.consume) return groupDone();
-    return undefined;
-  };
-  const control: ControlHandler<IteratorResult<unknown> | undefined> = {
-    hole: () => slot(undefined, true),
-    barrier: (m) => {
-      push({ kind: BARRIER, checkpoint: m.checkpoint, ...capture() });
-      return undefined;
-    },
-    end: (m) => {
-      if (m.flush && group.length > 0) {
-        const r = groupDone();
-        if (r !== undefined) {
-          endAfter = { flush: m.flush };
-          return r;
-        }
-      }
-      return pushEnd(m.flush);
-    },
-  };
-  /** What to return for message `m`, or `undefined` to read on. */
-  const handle = (m: Message): IteratorResult<unknown> | undefined =>
-    m.kind === ITEM ? slot(m.value, false) : dispatchControl(m, control);
-  const nextSlow = async (): Promise<IteratorResult<unknown>> => {
+  }
+
+  async #nextSlow(): Promise<IteratorResult<unknown>> {
+    const reader = this.#reader;
     try {
       for (;;) {
         const m = reader.poll() ?? await reader.next();
-        if (feedDone) return DONE;
-        const r = handle(m);
+        if (this.#done) return DONE;
+        const r = m.kind === ITEM ? this.#slot(m.value, false) : dispatchControl(m, this);
         if (r !== undefined) return r;
       }
     } catch (error) {
-      feedDone = true;
+      this.#done = true;
       throw error;
     }
-  };
-  const feed: AsyncIterableIterator<unknown> = {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    next(): Promise<IteratorResult<unknown>> {
-      try {
-        if (feedDone) return Promise.resolve(DONE);
-        if (endAfter !== undefined) return Promise.resolve(pushEnd(endAfter.flush));
-        for (;;) {
-          const m = reader.poll();
-          if (m === undefined) return nextSlow();
-          const r = handle(m);
-          if (r !== undefined) return Promise.resolve(r);
-        }
-      } catch (error) {
-        feedDone = true;
-        return Promise.reject(error);
-      }
-    },
-    return(): Promise<IteratorResult<unknown>> {
-      feedDone = true;
-      return Promise.resolve(DONE);
-    },
-  };
-  const options: Record<string, unknown> = {
-    ordered,
+  }
+
+  return(): Promise<IteratorResult<unknown>> {
+    this.#done = true;
+    return Promise.resolve(DONE);
+  }
+
+  /** A hole: one input slot (a hole marker, or `undefined` while a group fills). */
+  hole(): IteratorResult<unknown> | undefined {
+    return this.#slot(undefined, true);
+  }
+
+  /** A barrier: its marker, with what the node records at it. */
+  barrier(m: BarrierMessage): IteratorResult<unknown> {
+    return this.#give(new Marker(m, this.#capture()));
+  }
+
+  /** The end: the leftover group first (when flushing), then the end's marker. */
+  end(m: EndMessage): IteratorResult<unknown> {
+    if (m.flush && this.#group.length > 0) {
+      this.#endAfter = m;
+      return this.#groupDone();
+    }
+    this.#endAfter = undefined;
+    this.#done = true;
+    return this.#give(new Marker(m, this.#capture()));
+  }
+
+  #capture(): Capture {
+    const rt = this.#rt;
+    return {
+      group: groupSlots(this.#group),
+      pending: this.#reader.snapshot(),
+      read: rt.read,
+      dead: rt.zipDead,
+    };
+  }
+
+  #give(value: unknown): IteratorResult<unknown> {
+    this.#given++;
+    return value === HOLE_MARKER ? HOLE_RESULT : { done: false, value };
+  }
+
+  /** One input slot (an item, or a hole): what to give, or `undefined` to read on. */
+  #slot(value: unknown, hole: boolean): IteratorResult<unknown> | undefined {
+    this.#rt.read++;
+    if (this.#consume === 1) return this.#give(hole ? HOLE_MARKER : value);
+    const group = this.#group;
+    group.push(hole ? HOLE_VALUE : value);
+    return group.length === this.#consume ? this.#groupDone() : undefined;
+  }
+
+  /** A full (or last) group: its good items go to a worker; a group of holes is a hole. */
+  #groupDone(): IteratorResult<unknown> {
+    const group = this.#group;
+    this.#group = [];
+    const good = goodOf(group);
+    if (good.length === 0) return this.#give(HOLE_MARKER);
+    if (good !== group || group.length < this.#consume) this.#layouts.set(this.#given, group);
+    return this.#give(good);
+  }
+}
+
+/** A pool node's results, as `pool.map` gives them back (`errors: "collect"`). */
+type Results = AsyncIterator<Settled<unknown, unknown, Marker>>;
+
+/**
+ * Pass on a marker that came out of the map; returns true for the end. A barrier records the
+ * node (what its feeder captured, with the dead letters emitted by now) before it passes on.
+ */
+async function passOn(context: RunContext, rt: NodeRuntime, marker: Marker): Promise<boolean> {
+  const m = marker.message;
+  if (m.kind === HOLE) {
+    await emitHoles(rt);
+    return false;
+  }
+  const c = marker.capture!;
+  const snapshot = { group: c.group, pending: c.pending, read: c.read, dead: rt.dead + c.dead };
+  if (m.kind === BARRIER) {
+    context.barriers.capture(rt, m.checkpoint, snapshot);
+    await emit(rt.targets, m);
+    return false;
+  }
+  if (m.kind !== END) throw new InternalError(ACTION, "an item came out as a marker");
+  if (m.flush) context.barriers.endSnapshot(rt, snapshot);
+  await emit(rt.targets, m);
+  return true;
+}
+
+/**
+ * Emit the map's results until the end's marker passed on. A failed call's input is the map's
+ * `Settled.input` (what was sent: the item, the good items of a group, or the zipped tuple);
+ * its position and slot count follow from the map index (see {@linkcode PoolFeed.base}).
+ */
+async function emitResults(
+  context: RunContext,
+  rt: NodeRuntime,
+  feed: PoolFeed,
+  results: Results,
+): Promise<void> {
+  const consume = rt.def.consume;
+  let barriers = 0;
+  for (;;) {
+    if (turnDue()) await giveTurn();
+    const r = await results.next();
+    if (r.done) throw new InternalError(ACTION, "the pool map ended before the end's marker");
+    const settled = r.value;
+    if (settled.ok && settled.passed === true) {
+      if (await passOn(context, rt, settled.value)) return;
+      if (settled.value !== HOLE_MARKER) barriers++;
+      continue;
+    }
+    const index = settled.index;
+    const layout = feed.takeLayout(index);
+    const p = nodeResult(
+      context,
+      rt,
+      settled.input,
+      settled.ok,
+      settled.ok ? settled.value : userError(settled.error),
+      feed.base + (index - barriers) * consume,
+      layout === undefined ? consume : layout.length,
+      layout,
+    );
+    if (p) await p;
+  }
+}
+
+/**
+ * The node's `pool.map` over its feed (`spread` for zipped inputs: each tuple is the argument
+ * list); checkpointing forces ordered results.
+ */
+function mapOf(context: RunContext, def: ResolvedNode, feed: PoolFeed): Results {
+  return def.pool!.map(feed, {
+    ordered: context.barriers.checkpointing ? true : def.ordered,
     errors: "collect",
     spread: def.inputs.length > 1 && def.consume === 1,
     signal: context.abort.signal,
-  };
-  if (def.chunkSize !== undefined) options.chunkSize = def.chunkSize;
-  if (def.maxInFlight !== undefined) options.maxInFlight = def.maxInFlight;
-  const it = def.pool!.map(feed, options as never) as AsyncIterator<
-    { ok: boolean; value?: unknown; error?: unknown; index: number }
-  >;
-  let nextP:
-    | Promise<IteratorResult<{ ok: boolean; value?: unknown; error?: unknown; index: number }>>
-    | undefined;
-  const nextResult = () => (nextP ??= it.next());
-  let finished = false;
+    passThrough: isMarker,
+    chunkSize: def.chunkSize,
+    maxInFlight: def.maxInFlight,
+  });
+}
+
+/**
+ * Run the task of a pool node: one `pool.map` over its {@linkcode PoolFeed}, its results
+ * emitted in order (or in completion order with `ordered: false`, allowed without checkpoints).
+ */
+export async function runPoolNode(context: RunContext, rt: NodeRuntime): Promise<void> {
+  const feed = new PoolFeed(context, rt);
+  const results = mapOf(context, rt.def, feed);
+  let ended = false;
   try {
-    for (;;) {
-      while (fifo.length > 0 && fifo.peek().kind !== ITEM) {
-        const e = fifo.shift();
-        if (e.kind === HOLE) await emitHoles(rt);
-        else if (e.kind === BARRIER) {
-          context.barriers.capture(rt, e.checkpoint, {
-            group: e.group,
-            pending: e.pending,
-            read: e.read,
-            dead: rt.dead + e.dead,
-          });
-          await emit(rt.targets, { kind: BARRIER, checkpoint: e.checkpoint });
-        } else if (e.kind === END) {
-          if (e.flush) {
-            context.barriers.endSnapshot(rt, {
-              group: e.group,
-              pending: e.pending,
-              read: e.read,
-              dead: rt.dead + e.dead,
-            });
-          }
-          await emit(rt.targets, { kind: END, flush: e.flush });
-          finished = true;
-          return;
-        }
-      }
-      if (fifo.length > 0) {
-        if (turnDue()) await giveTurn();
-        const r = await nextResult();
-        nextP = undefined;
-        if (r.done) {
-          throw new InternalError("run a pool node", "the pool map ended before its inputs");
-        }
-        fifo.shift();
-        const settled = r.value;
-        const input = takeInput(settled.index);
-        const p = nodeResult(
-          context,
-          rt,
-          input,
-          settled.ok,
-          settled.ok ? settled.value : userError(settled.error),
-          takenAt,
-          takenCount,
-          takenLayout,
-        );
-        if (p) await p;
-        continue;
-      }
-      const fifoChanged = new Promise<void>((resolve) => (signal = resolve));
-      await Promise.race([nextResult(), fifoChanged]);
-      signal = undefined;
-      if (context.failed) throw new Cancelled(context.error);
-    }
+    await emitResults(context, rt, feed, results);
+    ended = true;
+    // The map sees the end of its input (nothing may follow the end's marker).
+    const r = await results.next();
+    if (!r.done) throw new InternalError(ACTION, "the pool map yielded more results than inputs");
   } catch (error) {
     if (context.failed) throw new Cancelled(context.error);
+    if (ended) context.fail(error);
     throw error;
   } finally {
-    if (!finished) {
-      nextP?.catch(() => {});
+    if (!ended) {
       try {
-        await it.return?.(undefined);
+        await results.return?.(undefined);
       } catch {
         // the map was cancelled with the run
       }
-    } else {
-      // Let the map see the end of its input.
-      if (nextP === undefined) {
-        const r = await it.next().catch(() => ({ done: true }));
-        if (!r.done) {
-          context.fail(
-            new InternalError("run a pool node", "the pool map yielded more results than inputs"),
-          );
-        }
-      } else await nextP.catch(() => {});
     }
   }
 }

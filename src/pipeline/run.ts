@@ -41,8 +41,8 @@ export type {
 /** How long a failed run waits for its tasks to wind down before `done` rejects anyway. */
 const FAIL_GRACE_MS = 1000;
 
-/** The context of each run (for the pipeline's own files: see {@linkcode consumeSink}). */
-const contexts = new WeakMap<PipelineRun, RunContext>();
+/** The sinks of each run (for the pipeline's own files: see {@linkcode consumeSink}). */
+const sinkSets = new WeakMap<PipelineRun, SinkSet>();
 
 /**
  * Drain sink `sink` of `run` through `fn` (bounded: the run-to-completion form used by
@@ -54,7 +54,7 @@ export function consumeSink(
   fn?: SinkConsumer,
   keep?: unknown[],
 ): Promise<void> {
-  return contexts.get(run)!.sinks.consume(sink, fn, keep);
+  return sinkSets.get(run)!.consume(sink, fn, keep);
 }
 
 /** Refuse a plan that `Pipeline.run` did not build (`new PipelineRun` is internal). */
@@ -108,6 +108,8 @@ export class PipelineRun {
    * rejects with the run's error (`NodeError`, `AbortedError`, ...). */
   readonly done: Promise<void>;
   readonly #context: RunContext;
+  readonly #barriers: BarrierCoordinator;
+  readonly #sinks: SinkSet;
 
   /** @internal Use `Pipeline.run`. */
   constructor(
@@ -118,10 +120,10 @@ export class PipelineRun {
     checkPlan(plan);
     const context = new RunContext(plan, options.logger ?? plan.logger);
     this.#context = context;
-    contexts.set(this, context);
     this.deadLetters = context.deadLetters;
-    context.barriers = new BarrierCoordinator(context, options);
-    context.sinks = new SinkSet(context);
+    context.barriers = this.#barriers = new BarrierCoordinator(context, options);
+    context.sinks = this.#sinks = new SinkSet(context);
+    sinkSets.set(this, this.#sinks);
     // Build runtime nodes in topological order, edges from each input.
     for (const name of plan.order) {
       const def = plan.nodes.get(name)!;
@@ -157,7 +159,7 @@ export class PipelineRun {
       context.nodes.set(name, rt);
       if (def.kind === "source") context.sources.set(name, new SourceRuntime(name, rt.targets));
     }
-    for (const name of plan.sinks) this.outputs[name] = context.sinks.add(name, plan.sinkBuffer);
+    for (const name of plan.sinks) this.outputs[name] = this.#sinks.add(name, plan.sinkBuffer);
     this.done = this.#main(inputs, options);
     this.done.catch(() => {});
   }
@@ -180,7 +182,7 @@ export class PipelineRun {
 
   async #main(inputs: Record<string, SourceInput>, options: PipelineRunOptions): Promise<void> {
     const context = this.#context;
-    const barriers = context.barriers;
+    const barriers = this.#barriers;
     const signal = options.signal;
     const onAbort = () => context.fail(abortError("run the pipeline", signal!));
     let tasks: Promise<unknown> = Promise.resolve();
@@ -202,7 +204,7 @@ export class PipelineRun {
       });
       tasks = Promise.all(this.#startTasks(inputs));
       barriers.startTimer(options.checkpointEvery?.ms);
-      const sinksEnded = [...context.sinks.byName.values()].map((s) => s.ends);
+      const sinksEnded = [...this.#sinks.byName.values()].map((s) => s.ends);
       await Promise.race([Promise.all([tasks, ...sinksEnded]), context.failure]);
       for (let c = undefined; !context.failed && c !== barriers.commits;) {
         c = barriers.commits;
@@ -217,7 +219,7 @@ export class PipelineRun {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       barriers.stopTimer();
-      context.sinks.stopTimer();
+      this.#sinks.stopTimer();
       if (context.failed) {
         // A node stuck in a user function that never settles must not hang a failed or aborted
         // run: wait a bounded time for the tasks to notice the failure.
@@ -269,7 +271,7 @@ export class PipelineRun {
       // A sink nobody reads would hold the run forever (its items have nowhere to go): it is
       // abandoned and a later reader finds it ended. Its items are not lost: no checkpoint after
       // this point counts them as delivered, so a resume delivers them again.
-      context.sinks.abandonUnread();
+      this.#sinks.abandonUnread();
       // Before the checkpoint store is loaded, stopping waits for it (checkpoint numbers
       // continue the loaded ones).
       if (context.opened) this.#stopNow();
@@ -330,7 +332,7 @@ export class PipelineRun {
 
   /** The sink's outputs with their sequence numbers (read a sink through one form only). */
   entries(sink: string): AsyncIterable<SinkEntry> {
-    return this.#context.sinks.entries(sink);
+    return this.#sinks.entries(sink);
   }
 }
 

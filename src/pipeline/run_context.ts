@@ -10,8 +10,6 @@ import type { Edge, Target } from "./edge.ts";
 import type { NodeSnapshot, StateCopier } from "./checkpoint_codec.ts";
 import type { ResolvedNode } from "./spec.ts";
 import type { DeadLetter, PipelineEvent, RunPlan } from "./run_types.ts";
-import type { BarrierCoordinator } from "./barriers.ts";
-import type { SinkSet } from "./sinks.ts";
 
 /** A node of the run: its definition, its edges and the counts its checkpoint records. */
 export interface NodeRuntime {
@@ -70,6 +68,51 @@ export class SourceRuntime {
   }
 }
 
+/**
+ * A sink as the run's context and its checkpoints see it (`SinkRuntime` in `sinks.ts`
+ * implements it).
+ */
+export interface SinkView {
+  readonly name: string;
+  /** Its buffer (fails with the run, its items kept for the reader). */
+  readonly edge: Edge;
+  /** The next output's sequence number (a resume sets it from the checkpoint). */
+  seq: number;
+  readonly ended: boolean;
+  /** Ended by its source's exhaustion (not by a stop or an abandoned reader). */
+  readonly flushed: boolean;
+  /** Abandoned by `stop()` before anyone read it (no checkpoint counts its items). */
+  readonly unread: boolean;
+}
+
+/** The run's sinks, by name (`SinkSet` in `sinks.ts` implements it). */
+export interface SinkRegistry {
+  readonly byName: ReadonlyMap<string, SinkView>;
+}
+
+/**
+ * What a run's tasks (source pumps, nodes, sinks) ask of its checkpoints
+ * (`BarrierCoordinator` in `barriers.ts` implements it).
+ */
+export interface CheckpointPort {
+  /** Whether the run has a store (else every call is a no-op). */
+  readonly checkpointing: boolean;
+  /** A source asks for a checkpoint after this many items (0: never). */
+  readonly everyItems: number;
+  /** Ask the sources to inject the barrier of a new checkpoint. */
+  request(force: boolean): void;
+  /** Record node `rt` at the barrier of checkpoint `k`. */
+  capture(rt: NodeRuntime, k: number, extra: Omit<NodeSnapshot, "outputs">): void;
+  /** Record node `rt` at its end. */
+  endSnapshot(rt: NodeRuntime, extra: Omit<NodeSnapshot, "outputs">): void;
+  /** Source `src` injects the barrier of checkpoint `k` now (or ended before it could). */
+  sourcePassed(src: SourceRuntime, k: number): void;
+  /** The barrier of checkpoint `k` reached sink `sink`, after `seq` outputs. */
+  ack(sink: string, k: number, seq: number): void;
+  /** Sink `sink` ended: no open checkpoint waits for it any more. */
+  sinkEnded(sink: SinkView): void;
+}
+
 /** Where a run resumed from. */
 export interface ResumedFrom {
   checkpoint: number;
@@ -106,10 +149,10 @@ export class RunContext {
   stopRequested = false;
   /** The sources were told to stop. */
   stopping = false;
-  /** Set once by the facade, right after construction. */
-  barriers!: BarrierCoordinator;
-  /** Set once by the facade, right after construction. */
-  sinks!: SinkSet;
+  /** The run's checkpoints: set once by the facade, right after construction. */
+  barriers!: CheckpointPort;
+  /** The run's sinks: set once by the facade, right after construction. */
+  sinks!: SinkRegistry;
 
   constructor(plan: RunPlan, logger: ((event: PipelineEvent) => void) | undefined) {
     this.plan = plan;

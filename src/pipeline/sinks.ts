@@ -22,7 +22,7 @@ import {
   type Message,
   type Target,
 } from "./edge.ts";
-import type { RunContext } from "./run_context.ts";
+import type { RunContext, SinkRegistry, SinkView } from "./run_context.ts";
 import type { SinkEntry } from "./run_types.ts";
 
 /** A sink reader that has not pulled for this long may be blocked on another sink. */
@@ -36,7 +36,7 @@ export type SinkConsumer = (item: unknown, info: { seq: number }) => unknown;
  * reader shares: a hole takes a sequence number, a barrier is acknowledged with the sequence
  * number reached, the end ends the sink (`true`).
  */
-export class SinkRuntime implements ControlHandler<boolean> {
+export class SinkRuntime implements ControlHandler<boolean>, SinkView {
   readonly name: string;
   readonly edge: Edge;
   /** The next output's sequence number (outputs delivered, holes included). */
@@ -95,7 +95,7 @@ export class SinkRuntime implements ControlHandler<boolean> {
 }
 
 /** The sinks of a run, by name, with their grow policy and readers. */
-export class SinkSet {
+export class SinkSet implements SinkRegistry {
   readonly byName = new Map<string, SinkRuntime>();
   readonly #context: RunContext;
   /** Readers waiting on an empty sink (of the readers that let other sinks grow). */

@@ -267,6 +267,19 @@ export class WorkerPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       passThrough(item: InputOf<D>): boolean;
     },
   ): AsyncIterableIterator<OutputOf<D> | InputOf<D>> & { readonly length?: number };
+  /**
+   * Map with `errors: "collect"` and a `passThrough` type guard: the items it picks are of their
+   * own type `P` (a caller's markers), `spread` may be known only at run time.
+   */
+  map<P>(
+    source: AnyIterable<InputOf<D> | ArgsOf<D> | P>,
+    options: PoolMapOptions<InputOf<D> | ArgsOf<D> | P> & {
+      errors: "collect";
+      passThrough(item: InputOf<D> | ArgsOf<D> | P): item is P;
+    },
+  ): AsyncIterableIterator<Settled<OutputOf<D>, InputOf<D> | ArgsOf<D>, P>> & {
+    readonly length?: number;
+  };
   /** Map with `errors: "collect"` and `passThrough`: passed items come out marked `passed`. */
   map(
     source: AnyIterable<InputOf<D>>,
