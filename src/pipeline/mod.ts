@@ -17,7 +17,6 @@ export type {
   DeadLetter,
   PipelineEvent,
   PipelineRunOptions,
-  RunOptions,
   SinkEntry,
   SourceInput,
 } from "./run_types.ts";

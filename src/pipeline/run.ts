@@ -32,7 +32,6 @@ export type {
   DeadLetter,
   PipelineEvent,
   PipelineRunOptions,
-  RunOptions,
   RunPlan,
   SinkEntry,
   SourceInput,

@@ -96,13 +96,6 @@ export interface PipelineRunOptions {
   logger?: (event: PipelineEvent) => void;
 }
 
-/**
- * Options of `pipeline.run`.
- * @deprecated Use {@linkcode PipelineRunOptions} (the same type, under a name that says what it
- * configures).
- */
-export type RunOptions = PipelineRunOptions;
-
 /** What the runtime needs from the pipeline definition. */
 export interface RunPlan {
   order: string[];
