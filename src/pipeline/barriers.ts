@@ -213,12 +213,7 @@ export class BarrierCoordinator implements CheckpointPort {
   capture(rt: NodeRuntime, k: number, extra: Omit<NodeSnapshot, "outputs">): void {
     const p = this.#openCheckpoints.get(k);
     if (p === undefined) return;
-    const snap: NodeSnapshot = {
-      outputs: rt.outputs,
-      read: rt.read,
-      dead: rt.dead + rt.zipDead,
-      ...extra,
-    };
+    const snap = countsOf(rt, extra);
     if (rt.def.kind === "state") {
       snap.hasState = true;
       const used: NumericArray[] = [];
@@ -231,12 +226,7 @@ export class BarrierCoordinator implements CheckpointPort {
   /** Record node `rt` at its end (every later checkpoint uses this). */
   endSnapshot(rt: NodeRuntime, extra: Omit<NodeSnapshot, "outputs">): void {
     if (!this.checkpointing) return;
-    const snap: NodeSnapshot = {
-      outputs: rt.outputs,
-      read: rt.read,
-      dead: rt.dead + rt.zipDead,
-      ...extra,
-    };
+    const snap = countsOf(rt, extra);
     if (rt.def.kind === "state") {
       // The node has finished: its state no longer changes, so no copy is needed.
       snap.hasState = true;
@@ -359,4 +349,9 @@ export class BarrierCoordinator implements CheckpointPort {
       }
     });
   }
+}
+
+/** A node's counts at a barrier or at its end, with what its kind records besides (`extra`). */
+function countsOf(rt: NodeRuntime, extra: Omit<NodeSnapshot, "outputs">): NodeSnapshot {
+  return { outputs: rt.outputs, read: rt.read, dead: rt.dead + rt.zipDead, ...extra };
 }
