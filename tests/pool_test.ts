@@ -66,32 +66,6 @@ Deno.test("start fails fast with a thread busy in init: the thread that cannot b
   assert.match(stderr, /worker 1's thread was still in init at close\(\).*kind: "process"/s);
 });
 
-Deno.test("a busy task past timeoutMs in a thread: the pool reports the thread it cannot stop", async () => {
-  for (const mode of ["console", "events"]) {
-    const { report, stderr, status } = await runStuckChild(["worker", mode]);
-    assert.equal(status.signal, "SIGKILL", "the child does not exit by itself (the thread spins)");
-    const insights = report.insights as WorkerInsights[];
-    assert.deepEqual(report.results, ["ok", "TimeoutError", "ok"]);
-    assert.equal(insights[0]!.stuckThreads, 1);
-    if (mode === "console") {
-      assert.match(stderr, /still running.*kind: "process"/s);
-    } else {
-      const warnings = report.warnings as PoolWarning[];
-      assert.equal(warnings.length, 2, JSON.stringify(warnings));
-      assert.ok(warnings.every((w) => w.code === "thread-still-running"));
-      assert.match(warnings[1]!.message, /close.*kind: "process"/s);
-    }
-  }
-});
-
-Deno.test("start fails fast with a thread busy in init: the thread that cannot be stopped is reported", async () => {
-  const { report, stderr } = await runStuckChild(["init"]);
-  assert.equal(report.error, "WorkerInitError");
-  const insights = report.insights as WorkerInsights[];
-  assert.deepEqual(insights.map((w) => w.stuckThreads), [0, 1]);
-  assert.match(stderr, /worker 1's thread was still in init at close\(\).*kind: "process"/s);
-});
-
 Deno.test("a module given as a relative path under a directory named with # and % loads", async () => {
   const dir = await Deno.makeTempDir({ prefix: "spool pool #1 %20 " });
   const spool = new URL("../src/pool/mod.ts", import.meta.url).href;
