@@ -5,7 +5,9 @@
  * @module
  */
 
+import { SpoolError } from "../errors.ts";
 import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
+import { SnapshotWriteError } from "./errors.ts";
 
 /** Bytes per write call and per hashed read chunk. */
 const CHUNK = 64 * 1024 * 1024;
@@ -163,5 +165,25 @@ export async function exists(path: string): Promise<boolean> {
   } catch (error) {
     if (isNotFound(error)) return false;
     throw error;
+  }
+}
+
+/**
+ * Await a file-system step of a save; an OS error (a full disk, an I/O error) becomes a
+ * {@linkcode SnapshotWriteError} naming the file (relative to the snapshot, `""` for the snapshot
+ * itself), the step and `where` (the store's location).
+ */
+export async function writeStep<T>(
+  file: string,
+  step: string,
+  where: string,
+  work: Promise<T>,
+): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof SpoolError) throw error;
+    const what = file ? JSON.stringify(file) : "the snapshot directory";
+    throw new SnapshotWriteError(file, `${step} ${what}`, error, where);
   }
 }

@@ -3,20 +3,20 @@
  * (`"latest"`, a path, a name, a sequence number) to one of them, have it verified in full
  * (snapshot_verifier.ts) and apply it to the registered components.
  *
- * Temporary directories of unfinished saves are never snapshots: only directories named
- * `<12 digits>.snapshot` are read.
+ * Only complete snapshots, as the storage lists them, are read (for the file system, directories
+ * named `<12 digits>.snapshot`: temporary directories of unfinished saves are never snapshots).
  *
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
 import { throwIfAborted } from "../_internal/abort.ts";
 import { callComponent } from "./component_call.ts";
 import { LoadContextImpl, type PersistentState } from "./context.ts";
 import { SnapshotCorruptError, SnapshotNotFoundError, StateComponentError } from "./errors.ts";
-import { isNotFound, join, parentOf } from "./fsutil.ts";
-import { type Manifest, parseSnapshotName, snapshotName } from "./manifest.ts";
+import { join } from "./fsutil.ts";
+import type { Manifest } from "./manifest.ts";
 import { readManifest, type VerifiedSnapshot, verifySnapshot } from "./snapshot_verifier.ts";
+import type { SnapshotRef, SnapshotStorage } from "./storage.ts";
 
 /** A complete snapshot (valid manifest), as listed by {@linkcode StateStore.list}. */
 export interface SnapshotInfo {
@@ -50,14 +50,6 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
-/** A snapshot directory: its path and the sequence of its name. */
-export interface SnapshotDir {
-  /** Store directory + name. */
-  path: string;
-  /** The sequence encoded in the name. */
-  sequence: number;
-}
-
 const LOAD = "load snapshot";
 
 /** The info `list()` reports for snapshot `path` with `manifest`. */
@@ -75,32 +67,25 @@ export function infoOf(path: string, manifest: Manifest): SnapshotInfo {
   return info;
 }
 
-/** Reads the snapshots of one store directory. */
+/** Reads the snapshots of one storage. */
 export class SnapshotReader {
-  readonly #dir: string;
+  readonly #storage: SnapshotStorage;
   readonly #locked: boolean;
-  #real: string | undefined;
 
   /**
-   * A reader of the snapshots of store `dir`.
+   * A reader of the snapshots of `storage`.
    *
-   * @param dir the store directory
+   * @param storage where the snapshots live
    * @param locked whether the store holds the writer lock (nobody removes snapshots meanwhile)
    */
-  constructor(dir: string, locked: boolean) {
-    this.#dir = dir;
+  constructor(storage: SnapshotStorage, locked: boolean) {
+    this.#storage = storage;
     this.#locked = locked;
   }
 
-  /** The snapshot directories of the store, oldest first (manifests not read). */
-  async snapshotDirs(): Promise<SnapshotDir[]> {
-    const out: SnapshotDir[] = [];
-    for await (const entry of Deno.readDir(this.#dir)) {
-      const sequence = parseSnapshotName(entry.name);
-      if (sequence === undefined || !entry.isDirectory) continue;
-      out.push({ path: join(this.#dir, entry.name), sequence });
-    }
-    return out.sort((a, b) => a.sequence - b.sequence);
+  /** The snapshots of the storage, oldest first (manifests not read). */
+  snapshotDirs(): Promise<SnapshotRef[]> {
+    return this.#storage.snapshots();
   }
 
   /** The complete snapshots (valid manifest matching the name), oldest first; not verified. */
@@ -108,7 +93,7 @@ export class SnapshotReader {
     const out: SnapshotInfo[] = [];
     for (const c of await this.snapshotDirs()) {
       try {
-        const manifest = await readManifest(c.path);
+        const manifest = await readManifest(this.#storage, c.path);
         if (manifest.sequence !== c.sequence) continue;
         out.push(infoOf(c.path, manifest));
       } catch (error) {
@@ -123,8 +108,12 @@ export class SnapshotReader {
     target: string | number,
     registered: ReadonlyMap<string, PersistentState>,
   ): Promise<SnapshotInfo> {
-    const path = await this.resolve("verify snapshot", target);
-    const verified = await verifySnapshot(path, { registered, keep: false, allowMissing: true });
+    const path = await this.#storage.resolve("verify snapshot", target);
+    const verified = await verifySnapshot(this.#storage, path, {
+      registered,
+      keep: false,
+      allowMissing: true,
+    });
     return infoOf(path, verified.manifest);
   }
 
@@ -139,8 +128,12 @@ export class SnapshotReader {
     options: ReadOptions,
   ): Promise<string | undefined> {
     if (target === "latest") return await this.#loadLatest(registered, owner, options);
-    const path = await this.resolve(LOAD, target);
-    const verified = await verifySnapshot(path, { ...options, registered, keep: true });
+    const path = await this.#storage.resolve(LOAD, target);
+    const verified = await verifySnapshot(this.#storage, path, {
+      ...options,
+      registered,
+      keep: true,
+    });
     await this.#apply(verified, registered, owner, options.signal);
     return path;
   }
@@ -161,7 +154,11 @@ export class SnapshotReader {
       for (const c of candidates) {
         let verified: VerifiedSnapshot;
         try {
-          verified = await verifySnapshot(c.path, { ...options, registered, keep: true });
+          verified = await verifySnapshot(this.#storage, c.path, {
+            ...options,
+            registered,
+            keep: true,
+          });
         } catch (error) {
           if (error instanceof SnapshotNotFoundError) {
             vanished = true; // removed while we read it
@@ -196,93 +193,12 @@ export class SnapshotReader {
       try {
         await callComponent(
           owner,
-          async () => await component.loadState(join(verified.path, name), ctx),
+          async () =>
+            await component.loadState(join(this.#storage.localDir(verified.path), name), ctx),
         );
       } catch (error) {
         throw new StateComponentError(LOAD, name, error);
       }
     }
-  }
-
-  /** The store directory with symbolic links and relative parts resolved (cached). */
-  async #realDir(): Promise<string> {
-    return this.#real ??= await Deno.realPath(this.#dir);
-  }
-
-  /** The snapshot directory `target` names (a path of this store, a name or a sequence). */
-  async resolve(action: string, target: string | number): Promise<string> {
-    const path = typeof target === "string" && /[\\/]/.test(target)
-      ? await this.#resolvePath(action, target)
-      : this.#resolveName(action, target);
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(path);
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new SnapshotNotFoundError(action, "no such snapshot", {
-          received: target,
-          cause: error,
-        });
-      }
-      throw error;
-    }
-    if (!info.isDirectory) {
-      throw new SnapshotNotFoundError(action, "the path is not a snapshot directory", {
-        received: target,
-      });
-    }
-    return path;
-  }
-
-  /** A sequence number or a bare snapshot name (always one of this store). */
-  #resolveName(action: string, target: unknown): string {
-    if (typeof target === "number") {
-      if (!Number.isSafeInteger(target) || target < 0) {
-        throw new InvalidArgumentError(action, "a sequence must be an integer >= 0", {
-          received: target,
-        });
-      }
-      return join(this.#dir, snapshotName(target));
-    }
-    if (typeof target === "string" && parseSnapshotName(target) !== undefined) {
-      return join(this.#dir, target);
-    }
-    throw new InvalidArgumentError(
-      action,
-      "target must be a snapshot path of this store, a snapshot directory name, a sequence " +
-        'number or "latest"',
-      { received: target },
-    );
-  }
-
-  /**
-   * A path: it must name a directory of THIS store (a snapshot of another store, or any other
-   * directory, is refused as such, never reported as a corrupt snapshot).
-   */
-  async #resolvePath(action: string, target: string): Promise<string> {
-    const name = target.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? "";
-    let parent: string;
-    try {
-      parent = await Deno.realPath(parentOf(target.replace(/[\\/]+$/, "")));
-    } catch (error) {
-      if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) throw error;
-      parent = "";
-    }
-    if (parent === "" || parent !== await this.#realDir()) {
-      throw new InvalidArgumentError(
-        action,
-        `the path is outside this store (${this.#dir}); pass a snapshot path of this store, a ` +
-          "snapshot directory name or a sequence number",
-        { received: target },
-      );
-    }
-    if (parseSnapshotName(name) === undefined) {
-      throw new SnapshotNotFoundError(
-        action,
-        "the path is not named like a snapshot directory (NNNNNNNNNNNN.snapshot)",
-        { received: target },
-      );
-    }
-    return join(this.#dir, name);
   }
 }

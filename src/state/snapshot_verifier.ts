@@ -11,7 +11,6 @@ import { throwIfAborted } from "../_internal/abort.ts";
 import type { PersistentState, VerifiedFile } from "./context.ts";
 import { HOST_LITTLE_ENDIAN } from "./dtype.ts";
 import { SnapshotCorruptError, SnapshotNotFoundError, StateMismatchError } from "./errors.ts";
-import { exists, isNotFound, join, readChecksummed } from "./fsutil.ts";
 import {
   decodeManifest,
   type Manifest,
@@ -19,6 +18,7 @@ import {
   type ManifestFile,
   parseSnapshotName,
 } from "./manifest.ts";
+import type { SnapshotStorage } from "./storage.ts";
 
 /** A snapshot whose every file was verified, grouped by component. */
 export interface VerifiedSnapshot {
@@ -45,17 +45,10 @@ export interface VerifyOptions {
 const ACTION = "load snapshot";
 
 /** Read and decode the manifest of snapshot `path` (a missing one is corruption). */
-export async function readManifest(path: string): Promise<Manifest> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(join(path, MANIFEST_NAME));
-  } catch (error) {
-    if (isNotFound(error)) {
-      throw new SnapshotCorruptError(path, MANIFEST_NAME, "the manifest is missing", {
-        cause: error,
-      });
-    }
-    throw error;
+export async function readManifest(storage: SnapshotStorage, path: string): Promise<Manifest> {
+  const bytes = await storage.readManifest(path);
+  if (bytes === undefined) {
+    throw new SnapshotCorruptError(path, MANIFEST_NAME, "the manifest is missing");
   }
   return decodeManifest(path, bytes);
 }
@@ -66,13 +59,14 @@ export async function readManifest(path: string): Promise<Manifest> {
  * {@linkcode SnapshotNotFoundError}, not corruption.
  */
 export async function verifySnapshot(
+  storage: SnapshotStorage,
   path: string,
   options: VerifyOptions,
 ): Promise<VerifiedSnapshot> {
   try {
-    return await verifyFiles(path, options);
+    return await verifyFiles(storage, path, options);
   } catch (error) {
-    if (error instanceof SnapshotCorruptError && !(await exists(path))) {
+    if (error instanceof SnapshotCorruptError && !(await storage.hasSnapshot(path))) {
       throw new SnapshotNotFoundError(ACTION, "the snapshot was removed while being read", {
         received: path,
         cause: error,
@@ -82,8 +76,12 @@ export async function verifySnapshot(
   }
 }
 
-async function verifyFiles(path: string, options: VerifyOptions): Promise<VerifiedSnapshot> {
-  const manifest = await readManifest(path);
+async function verifyFiles(
+  storage: SnapshotStorage,
+  path: string,
+  options: VerifyOptions,
+): Promise<VerifiedSnapshot> {
+  const manifest = await readManifest(storage, path);
   checkManifestFits(path, manifest, options);
   const byComponent = new Map<string, Map<string, VerifiedFile>>();
   for (const c of manifest.components) byComponent.set(c, new Map());
@@ -91,7 +89,7 @@ async function verifyFiles(path: string, options: VerifyOptions): Promise<Verifi
     throwIfAborted(ACTION, options.signal);
     const component = entry.path.slice(0, entry.path.indexOf("/"));
     const keep = options.keep && options.registered.has(component) && entry.codec !== "file";
-    const file = await verifyFile(path, manifest, entry, keep);
+    const file = await verifyFile(storage, path, manifest, entry, keep);
     byComponent.get(component)!.set(entry.path.slice(component.length + 1), file);
   }
   return { path, manifest, byComponent };
@@ -129,30 +127,15 @@ function checkManifestFits(path: string, manifest: Manifest, options: VerifyOpti
 
 /** Verify one file against its manifest entry; keep its content when `keep`. */
 async function verifyFile(
+  storage: SnapshotStorage,
   path: string,
   manifest: Manifest,
   entry: ManifestFile,
   keep: boolean,
 ): Promise<VerifiedFile> {
-  const diskPath = join(path, entry.path);
-  let digest;
-  try {
-    const st = await Deno.stat(diskPath);
-    if (!st.isFile) throw new SnapshotCorruptError(path, entry.path, "not a regular file");
-    if (st.size !== entry.size) {
-      throw new SnapshotCorruptError(
-        path,
-        entry.path,
-        `size ${st.size} does not match the manifest's ${entry.size}`,
-      );
-    }
-    digest = await readChecksummed(diskPath, manifest.checksum, keep ? entry.size : undefined);
-  } catch (error) {
-    if (error instanceof SnapshotCorruptError) throw error;
-    if (isNotFound(error)) {
-      throw new SnapshotCorruptError(path, entry.path, "the file is missing", { cause: error });
-    }
-    throw error;
+  const digest = await storage.readFile(path, entry.path, manifest.checksum, entry.size, keep);
+  if (digest === undefined) {
+    throw new SnapshotCorruptError(path, entry.path, "the file is missing");
   }
   if (digest.size !== entry.size) {
     throw new SnapshotCorruptError(
@@ -168,5 +151,5 @@ async function verifyFile(
       `${manifest.checksum} ${digest.checksum} does not match the manifest's ${entry.checksum}`,
     );
   }
-  return { entry, diskPath, bytes: digest.bytes };
+  return { entry, diskPath: digest.localPath, bytes: digest.bytes };
 }

@@ -1,9 +1,10 @@
 /**
  * The save protocol of a {@linkcode StateStore} (see docs/state.md):
  *
- * 1. take the next sequence number (one higher than any snapshot directory name in the store,
- *    and than any this writer published);
- * 2. create `.tmp-<seq>-<random>/` and a sub-directory per component, call each component's
+ * 1. take the next sequence number (one higher than any snapshot name in the storage, and than
+ *    any this writer published);
+ * 2. have the storage stage the snapshot (for the file system, `.tmp-<seq>-<random>/` in the
+ *    store directory), create a sub-directory per component, call each component's
  *    `saveState(dir, ctx)` in registration order; files written through `ctx` are checksummed
  *    while written; plain files a component wrote itself are found and checksummed afterwards;
  *    then every file and directory is fsynced;
@@ -11,41 +12,31 @@
  *    a self-checksum), fsync it and the temporary directory;
  * 4. rename the temporary directory to `<seq, 12 digits>.snapshot` and fsync the store directory.
  *
+ * Steps 1-2 (and the manifest's content) are here; the storage does the fsyncs, the manifest
+ * write and the publication of steps 2-4 (file_storage.ts for the file system).
+ *
  * A crash at any point leaves either a `.tmp-*` directory (not a snapshot; removed when the store
  * is next opened for writing) or a complete snapshot. A failure removes the temporary directory.
  *
  * @module
  */
 
-import { AbortedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { AbortedError, InvalidArgumentError } from "../errors.ts";
 import { raceAbort, throwIfAborted } from "../_internal/abort.ts";
 import type { ChecksumAlgorithm } from "./checksum.ts";
 import { callComponent } from "./component_call.ts";
 import { type PersistentState, SaveContextImpl } from "./context.ts";
 import { HOST_LITTLE_ENDIAN } from "./dtype.ts";
 import { SnapshotWriteError, StateComponentError } from "./errors.ts";
-import {
-  exists,
-  join,
-  randomSuffix,
-  readChecksummed,
-  syncDir,
-  syncFile,
-  writeChecksummed,
-} from "./fsutil.ts";
+import { join, readChecksummed, writeStep } from "./fsutil.ts";
 import {
   encodeManifest,
   type Manifest,
   MANIFEST_FORMAT,
-  MANIFEST_NAME,
   MANIFEST_VERSION,
   type ManifestFile,
-  parseSnapshotName,
-  snapshotName,
 } from "./manifest.ts";
-
-/** Prefix of the temporary directory of a save in progress. */
-export const TEMP_PREFIX = ".tmp-";
+import type { SnapshotStorage, StagedSnapshot } from "./storage.ts";
 
 const ACTION = "save snapshot";
 
@@ -61,20 +52,6 @@ export interface SnapshotRequest {
   signal: AbortSignal | undefined;
 }
 
-/**
- * Await a file-system step of a save; an OS error (a full disk, an I/O error) becomes a
- * {@linkcode SnapshotWriteError} naming the file and the step.
- */
-async function io<T>(file: string, step: string, dir: string, work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof SpoolError) throw error;
-    const what = file ? JSON.stringify(file) : "the snapshot directory";
-    throw new SnapshotWriteError(file, `${step} ${what}`, error, dir);
-  }
-}
-
 /** The files and directories a save has written into its temporary directory so far. */
 interface Written {
   files: ManifestFile[];
@@ -82,24 +59,26 @@ interface Written {
 }
 
 /**
- * Writes complete snapshots into one store directory, one at a time (the store serializes its
- * operations), and remembers the highest sequence it published.
+ * Writes complete snapshots into one storage, one at a time (the store serializes its
+ * operations), and remembers the highest sequence it published. Components write into the local
+ * directory the storage stages (for a remote storage, a local temporary directory whose files
+ * are uploaded when published).
  */
 export class SnapshotWriter {
-  readonly #dir: string;
+  readonly #storage: SnapshotStorage;
   readonly #checksum: ChecksumAlgorithm;
   readonly #clock: () => number;
   #lastSequence = 0;
 
   /**
-   * A writer of snapshots into store `dir`.
+   * A writer of snapshots into `storage`.
    *
-   * @param dir the store directory
+   * @param storage where the snapshots live
    * @param checksum the checksum algorithm of new snapshots
    * @param clock the wall clock of `createdAt` (ms since the epoch)
    */
-  constructor(dir: string, checksum: ChecksumAlgorithm, clock: () => number) {
-    this.#dir = dir;
+  constructor(storage: SnapshotStorage, checksum: ChecksumAlgorithm, clock: () => number) {
+    this.#storage = storage;
     this.#checksum = checksum;
     this.#clock = clock;
   }
@@ -108,48 +87,35 @@ export class SnapshotWriter {
   async write(request: SnapshotRequest): Promise<string> {
     const { signal } = request;
     throwIfAborted(ACTION, signal);
-    const sequence = Math.max(this.#lastSequence, await this.#maxSequence()) + 1;
-    const tmp = join(this.#dir, `${TEMP_PREFIX}${sequence}-${randomSuffix()}`);
-    await io("", "create", this.#dir, Deno.mkdir(tmp));
+    const sequence = Math.max(this.#lastSequence, await this.#storage.maxSequence()) + 1;
+    const staged = await this.#storage.stage(sequence);
     try {
       const written: Written = { files: [], dirs: [] };
       for (const [name, component] of request.components) {
         throwIfAborted(ACTION, signal);
-        await this.#writeComponent(tmp, name, component, request, written);
+        await this.#writeComponent(staged, name, component, request, written);
       }
-      await this.#syncWritten(tmp, written);
-      await this.#writeManifest(tmp, sequence, request, written.files);
-      const final = join(this.#dir, snapshotName(sequence));
-      await this.#publish(tmp, final, signal);
+      const manifest = this.#manifest(sequence, request, written.files);
+      const files = written.files.map((f) => f.path);
+      const final = await staged.publish({ files, dirs: written.dirs }, manifest, signal);
       this.#lastSequence = sequence;
-      await io("", "fsync the store directory after renaming", this.#dir, syncDir(this.#dir));
       return final;
     } catch (error) {
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      await staged.discard();
       throw error;
     }
   }
 
-  /** The highest sequence among the snapshot directory names of the store (0 when none). */
-  async #maxSequence(): Promise<number> {
-    let max = 0;
-    for await (const entry of Deno.readDir(this.#dir)) {
-      const sequence = parseSnapshotName(entry.name);
-      if (sequence !== undefined && sequence > max) max = sequence;
-    }
-    return max;
-  }
-
   /** Step 2 for one component: its directory, its `saveState`, then its plain files. */
   async #writeComponent(
-    tmp: string,
+    staged: StagedSnapshot,
     name: string,
     component: PersistentState,
     request: SnapshotRequest,
     written: Written,
   ): Promise<void> {
-    const componentDir = join(tmp, name);
-    await io(name, "create", this.#dir, Deno.mkdir(componentDir));
+    const componentDir = join(staged.dir, name);
+    await writeStep(name, "create", this.#storage.location, Deno.mkdir(componentDir));
     const ctx = new SaveContextImpl(componentDir, name, this.#checksum);
     let viaContext;
     try {
@@ -170,7 +136,7 @@ export class SnapshotWriter {
       const { name: fileName, ...rest } = file;
       written.files.push({ path: `${name}/${fileName}`, ...rest });
     }
-    await this.#collectPlainFiles(tmp, name, "", ctx.names(), written);
+    await this.#collectPlainFiles(staged.dir, name, "", ctx.names(), written);
   }
 
   /** Find and checksum files a component wrote itself; note its directories for fsync. */
@@ -205,27 +171,11 @@ export class SnapshotWriter {
         );
       }
     }
-    written.dirs.push(dirPath);
+    written.dirs.push(join(component, sub));
   }
 
-  /**
-   * Make every file and directory durable before the manifest exists; concurrent fsyncs share
-   * journal commits, which matters for snapshots of many small files.
-   */
-  async #syncWritten(tmp: string, written: Written): Promise<void> {
-    await Promise.all([
-      ...written.files.map((f) => io(f.path, "fsync", this.#dir, syncFile(join(tmp, f.path)))),
-      ...written.dirs.map((d) => io(d.slice(tmp.length + 1), "fsync", this.#dir, syncDir(d))),
-    ]);
-  }
-
-  /** Step 3: the manifest, written last, then fsynced with the temporary directory. */
-  async #writeManifest(
-    tmp: string,
-    sequence: number,
-    request: SnapshotRequest,
-    files: ManifestFile[],
-  ): Promise<void> {
+  /** Step 3: the manifest (sizes, checksums, ...), which the storage writes last. */
+  #manifest(sequence: number, request: SnapshotRequest, files: ManifestFile[]): Uint8Array {
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -238,30 +188,6 @@ export class SnapshotWriter {
       files,
     };
     if (request.metaText !== undefined) manifest.meta = JSON.parse(request.metaText);
-    const manifestPath = join(tmp, MANIFEST_NAME);
-    const manifestBytes = encodeManifest(manifest);
-    await io(
-      MANIFEST_NAME,
-      "write",
-      this.#dir,
-      writeChecksummed(manifestPath, manifestBytes, "crc32", false),
-    );
-    // The manifest's content and its directory entry (and those of the component
-    // directories) must be durable before the rename publishes the snapshot.
-    await Promise.all([
-      io(MANIFEST_NAME, "fsync", this.#dir, syncFile(manifestPath)),
-      io("", "fsync", this.#dir, syncDir(tmp)),
-    ]);
-  }
-
-  /** Step 4: rename the complete temporary directory to its snapshot name. */
-  async #publish(tmp: string, final: string, signal: AbortSignal | undefined): Promise<void> {
-    throwIfAborted(ACTION, signal);
-    if (await exists(final)) {
-      throw new SpoolError(ACTION, "a snapshot with this sequence appeared meanwhile", {
-        received: final,
-      });
-    }
-    await io("", "rename", this.#dir, Deno.rename(tmp, final));
+    return encodeManifest(manifest);
   }
 }

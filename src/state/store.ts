@@ -12,16 +12,16 @@
  * @module
  */
 
-import { ClosedError, InvalidArgumentError, SpoolError } from "../errors.ts";
+import { ClosedError, InvalidArgumentError } from "../errors.ts";
 import { isInComponentCall } from "./component_call.ts";
 import type { PersistentState } from "./context.ts";
-import { DuplicateStateError, type LockHolder, SnapshotNotFoundError } from "./errors.ts";
-import { isNotFound, join, parentOf, randomSuffix, syncDirSync } from "./fsutil.ts";
+import { DuplicateStateError, type LockHolder } from "./errors.ts";
+import { FileStorage } from "./file_storage.ts";
 import type { StatesKeeper } from "./keepers.ts";
-import { StoreLock } from "./lock.ts";
 import { assertName } from "./names.ts";
 import { type ReadOptions, type SnapshotInfo, SnapshotReader } from "./snapshot_reader.ts";
 import { SnapshotWriter } from "./snapshot_writer.ts";
+import type { StorageLock } from "./storage.ts";
 import {
   type CheckedSaveOptions,
   type LoadOptions,
@@ -35,66 +35,6 @@ import {
 export type { PersistentState } from "./context.ts";
 export type { SnapshotInfo } from "./snapshot_reader.ts";
 export type { LoadOptions, SaveOptions, StateStoreOptions } from "./store_options.ts";
-
-/** The store directory exists but cannot be used, or cannot be created. */
-function unusable(action: string, dir: string, error: unknown): InvalidArgumentError {
-  const why = error instanceof Error ? error.message : String(error);
-  return new InvalidArgumentError(
-    action,
-    error instanceof Deno.errors.NotADirectory || error instanceof Deno.errors.NotFound
-      ? `the directory cannot be created: a parent is missing or is not a directory (${why})`
-      : `the directory cannot be created or opened (${why})`,
-    { received: dir, cause: error },
-  );
-}
-
-const TRASH_PREFIX = ".trash-";
-/** Names of temporary and trash directories this store creates (nothing else is cleaned). */
-const LEFTOVER = /^\.(tmp|trash)-\d+-[0-9a-f]{12}$/;
-
-/** A read-only store's directory must exist (`given` is the path as the caller wrote it). */
-function assertReadableDirectory(action: string, path: string, given: string): void {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(path);
-  } catch (error) {
-    if (!isNotFound(error) && !(error instanceof Deno.errors.NotADirectory)) {
-      throw unusable(action, given, error);
-    }
-    throw new SnapshotNotFoundError(action, "the directory does not exist", {
-      received: given,
-      cause: error,
-    });
-  }
-  if (!info.isDirectory) {
-    throw new InvalidArgumentError(action, "the path is not a directory", { received: given });
-  }
-}
-
-/** A writable store's directory: created with its parents (durably) when missing. */
-function ensureWritableDirectory(action: string, path: string, given: string): void {
-  let created = false;
-  try {
-    const info = Deno.statSync(path);
-    if (!info.isDirectory) {
-      throw new InvalidArgumentError(action, "the path is not a directory", { received: given });
-    }
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) throw error;
-    if (!isNotFound(error)) throw unusable(action, given, error);
-    try {
-      Deno.mkdirSync(path, { recursive: true });
-    } catch (mkdirError) {
-      throw unusable(action, given, mkdirError);
-    }
-    created = true;
-  }
-  try {
-    if (created) syncDirSync(parentOf(path)); // make the new store directory itself durable
-  } catch (error) {
-    throw unusable(action, given, error);
-  }
-}
 
 /**
  * Crash-safe snapshots of registered components.
@@ -136,7 +76,8 @@ export class StateStore implements AsyncDisposable {
   readonly readOnly: boolean;
   /** The holder of a stale lock this store took over, if any. */
   readonly staleLock: LockHolder | undefined;
-  readonly #lock: StoreLock | undefined;
+  readonly #lock: StorageLock | undefined;
+  readonly #storage: FileStorage;
   readonly #keeper: StatesKeeper | undefined;
   readonly #states = new Map<string, PersistentState>();
   readonly #writer: SnapshotWriter;
@@ -156,29 +97,23 @@ export class StateStore implements AsyncDisposable {
       throw new InvalidArgumentError(action, "dir must be a non-empty string", { received: dir });
     }
     const checked = storeOptionsOf(action, options);
-    this.dir = dir.length > 1 ? dir.replace(/[\\/]+$/, "") : dir;
+    this.#storage = new FileStorage(dir);
+    this.dir = this.#storage.location;
     this.readOnly = checked.readOnly;
     this.#keeper = checked.keeper;
-    this.#writer = new SnapshotWriter(this.dir, checked.checksum, checked.clock);
-    this.#reader = new SnapshotReader(this.dir, checked.lock && !checked.readOnly);
+    this.#writer = new SnapshotWriter(this.#storage, checked.checksum, checked.clock);
+    this.#reader = new SnapshotReader(this.#storage, checked.lock && !checked.readOnly);
     if (this.readOnly) {
-      assertReadableDirectory(action, this.dir, dir);
+      this.#storage.openReaderSync(action);
       return;
     }
-    ensureWritableDirectory(action, this.dir, dir);
-    if (checked.lock) {
+    this.#lock = this.#storage.openWriterSync(checked.lock, action);
+    this.staleLock = this.#lock?.staleHolder;
+    if (this.staleLock) {
       try {
-        this.#lock = StoreLock.acquire(this.dir);
+        checked.onStaleLock?.(this.staleLock);
       } catch (error) {
-        if (error instanceof SpoolError) throw error;
-        throw unusable(action, dir, error);
-      }
-      this.staleLock = this.#lock.staleHolder;
-      try {
-        this.#cleanLeftovers();
-        if (this.staleLock) checked.onStaleLock?.(this.staleLock);
-      } catch (error) {
-        this.#lock.release();
+        this.#lock?.release();
         throw error;
       }
     }
@@ -190,15 +125,6 @@ export class StateStore implements AsyncDisposable {
       return Promise.resolve(new StateStore(dir, options));
     } catch (error) {
       return Promise.reject(error);
-    }
-  }
-
-  /** Remove `.tmp-*` and `.trash-*` directories left by a crashed writer (we hold the lock). */
-  #cleanLeftovers(): void {
-    for (const entry of Deno.readDirSync(this.dir)) {
-      if (entry.isDirectory && LEFTOVER.test(entry.name)) {
-        Deno.removeSync(join(this.dir, entry.name), { recursive: true });
-      }
     }
   }
 
@@ -366,18 +292,8 @@ export class StateStore implements AsyncDisposable {
       const info = known.get(chosen.path);
       if (!info) continue;
       known.delete(info.path);
-      const trash = join(this.dir, `${TRASH_PREFIX}${info.sequence}-${randomSuffix()}`);
-      try {
-        await Deno.rename(info.path, trash);
-      } catch (error) {
-        if (isNotFound(error)) continue;
-        throw error;
-      }
-      await Deno.remove(trash, { recursive: true });
-      removed.push(info.path);
+      if (await this.#storage.removeSnapshot(info.path)) removed.push(info.path);
     }
-    // No directory fsync here: if a deletion is lost in a power failure the old snapshot
-    // reappears complete (it was renamed away whole) and the next prune removes it again.
     return removed;
   }
 
@@ -387,7 +303,7 @@ export class StateStore implements AsyncDisposable {
     this.#assertNotReentrant("close the state store");
     this.#closed = true;
     await this.#queue.catch(() => {});
-    this.#lock?.release();
+    await this.#lock?.release();
   }
 
   /** Same as {@linkcode StateStore.close}. */
