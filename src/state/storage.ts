@@ -109,4 +109,6 @@ export interface SnapshotStorage {
    * Absent: {@linkcode SnapshotNotFoundError}; not of this storage: `InvalidArgumentError`.
    */
   resolve(action: string, target: string | number): Promise<string>;
+  /** Release what the storage holds (a connection, a local cache); the store calls it last. */
+  close?(): Promise<void>;
 }

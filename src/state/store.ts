@@ -21,7 +21,7 @@ import type { StatesKeeper } from "./keepers.ts";
 import { assertName } from "./names.ts";
 import { type ReadOptions, type SnapshotInfo, SnapshotReader } from "./snapshot_reader.ts";
 import { SnapshotWriter } from "./snapshot_writer.ts";
-import type { StorageLock } from "./storage.ts";
+import type { SnapshotStorage, StorageLock } from "./storage.ts";
 import {
   type CheckedSaveOptions,
   type LoadOptions,
@@ -35,6 +35,9 @@ import {
 export type { PersistentState } from "./context.ts";
 export type { SnapshotInfo } from "./snapshot_reader.ts";
 export type { LoadOptions, SaveOptions, StateStoreOptions } from "./store_options.ts";
+
+/** The storage `StateStore.withStorage` opened, handed to the constructor it calls next. */
+let opened: { storage: SnapshotStorage; lock: StorageLock | undefined } | undefined;
 
 /**
  * Crash-safe snapshots of registered components.
@@ -77,7 +80,7 @@ export class StateStore implements AsyncDisposable {
   /** The holder of a stale lock this store took over, if any. */
   readonly staleLock: LockHolder | undefined;
   readonly #lock: StorageLock | undefined;
-  readonly #storage: FileStorage;
+  readonly #storage: SnapshotStorage;
   readonly #keeper: StatesKeeper | undefined;
   readonly #states = new Map<string, PersistentState>();
   readonly #writer: SnapshotWriter;
@@ -97,17 +100,20 @@ export class StateStore implements AsyncDisposable {
       throw new InvalidArgumentError(action, "dir must be a non-empty string", { received: dir });
     }
     const checked = storeOptionsOf(action, options);
-    this.#storage = new FileStorage(dir);
+    const given = opened;
+    opened = undefined;
+    const files = given ? undefined : new FileStorage(dir);
+    this.#storage = given?.storage ?? files!;
     this.dir = this.#storage.location;
     this.readOnly = checked.readOnly;
     this.#keeper = checked.keeper;
     this.#writer = new SnapshotWriter(this.#storage, checked.checksum, checked.clock);
     this.#reader = new SnapshotReader(this.#storage, checked.lock && !checked.readOnly);
     if (this.readOnly) {
-      this.#storage.openReaderSync(action);
+      files?.openReaderSync(action);
       return;
     }
-    this.#lock = this.#storage.openWriterSync(checked.lock, action);
+    this.#lock = given ? given.lock : files!.openWriterSync(checked.lock, action);
     this.staleLock = this.#lock?.staleHolder;
     if (this.staleLock) {
       try {
@@ -125,6 +131,39 @@ export class StateStore implements AsyncDisposable {
       return Promise.resolve(new StateStore(dir, options));
     } catch (error) {
       return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Open a store on another storage than a directory (e.g. `NatsStorage`): the same store, with
+   * the storage's lock and listing; `dir` is the storage's location. The store owns `storage`
+   * and closes it when closed (also when opening fails).
+   *
+   * @param storage where the snapshots live
+   * @param options as for the constructor
+   */
+  static async withStorage(
+    storage: SnapshotStorage,
+    options: StateStoreOptions = {},
+  ): Promise<StateStore> {
+    const action = "open the state store";
+    try {
+      const checked = storeOptionsOf(action, options);
+      let lock: StorageLock | undefined;
+      if (checked.readOnly) await storage.openReader();
+      else lock = await storage.openWriter(checked.lock);
+      opened = { storage, lock };
+      try {
+        return new StateStore(storage.location, options);
+      } catch (error) {
+        await lock?.release();
+        throw error;
+      }
+    } catch (error) {
+      await storage.close?.();
+      throw error;
+    } finally {
+      opened = undefined;
     }
   }
 
@@ -303,7 +342,11 @@ export class StateStore implements AsyncDisposable {
     this.#assertNotReentrant("close the state store");
     this.#closed = true;
     await this.#queue.catch(() => {});
-    await this.#lock?.release();
+    try {
+      await this.#lock?.release();
+    } finally {
+      await this.#storage.close?.();
+    }
   }
 
   /** Same as {@linkcode StateStore.close}. */

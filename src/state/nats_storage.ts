@@ -1,0 +1,415 @@
+/**
+ * A {@linkcode SnapshotStorage} on NATS JetStream: the snapshots of one store live in an object
+ * store bucket (one object per file, named `<snapshot>/<file>`, the manifest included) and a
+ * key-value bucket of the same name holds, per complete snapshot, a completion marker
+ * `snap.<12 digits>` (written LAST, after every object: a snapshot without it is an upload that
+ * was cut and is never listed nor loaded) and the single-writer lock (`lock`).
+ *
+ * The lock is created if absent (a revision check makes two writers exclusive), carries an
+ * expiry and is refreshed by its holder; a lock whose expiry has passed belongs to a dead writer
+ * and is taken over (reported as `staleHolder`).
+ *
+ * Components still see directories: a save stages its files in a local temporary directory and
+ * `publish` uploads them; a load downloads each verified file into a local cache directory
+ * (removed when the storage is closed) whose copies the components read.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "../errors.ts";
+import { throwIfAborted } from "../_internal/abort.ts";
+import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
+import { type LockHolder, SnapshotNotFoundError, StoreLockedError } from "./errors.ts";
+import { join, writeStep } from "./fsutil.ts";
+import { MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
+import {
+  connect,
+  type KV,
+  Kvm,
+  type NatsConnection,
+  type ObjectStore,
+  Objm,
+} from "./nats_storage_client.ts";
+import type {
+  SnapshotRef,
+  SnapshotStorage,
+  StagedFiles,
+  StagedSnapshot,
+  StorageLock,
+  StoredFile,
+} from "./storage.ts";
+
+const LOCK_KEY = "lock";
+const MARK_PREFIX = "snap.";
+const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Options of {@linkcode NatsStorage.connect}. */
+export interface NatsStorageOptions {
+  /** Server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
+  servers: string | string[];
+  /** The bucket name of the store (1-64 characters of `A-Z a-z 0-9 _ -`). */
+  bucket: string;
+  /** How long a lock lives without refresh, in ms (default 30000; refreshed every third). */
+  lockTtlMs?: number;
+}
+
+/** A held lock: its revision is checked by every refresh and by the release. */
+class KvLock implements StorageLock {
+  readonly staleHolder: LockHolder | undefined;
+  readonly #kv: KV;
+  readonly #ttl: number;
+  readonly #timer: number;
+  #revision: number;
+  #released = false;
+  #refreshing: Promise<void> = Promise.resolve();
+
+  constructor(kv: KV, revision: number, ttl: number, stale: LockHolder | undefined) {
+    this.#kv = kv;
+    this.#revision = revision;
+    this.#ttl = ttl;
+    this.staleHolder = stale;
+    this.#timer = setInterval(() => {
+      this.#refreshing = this.#refresh();
+    }, Math.max(1, Math.floor(ttl / 3))) as unknown as number;
+    Deno.unrefTimer(this.#timer);
+  }
+
+  async #refresh(): Promise<void> {
+    if (this.#released) return;
+    try {
+      this.#revision = await this.#kv.update(LOCK_KEY, holderBytes(this.#ttl), this.#revision);
+    } catch {
+      // Lost (taken over after an expiry): the next refresh and the release fail the same way.
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    clearInterval(this.#timer);
+    await this.#refreshing;
+    try {
+      await this.#kv.delete(LOCK_KEY, { previousSeq: this.#revision });
+    } catch {
+      // Taken over meanwhile: nothing of ours to release.
+    }
+  }
+}
+
+function holderBytes(ttl: number): Uint8Array {
+  let hostname = "unknown-host";
+  try {
+    hostname = Deno.hostname();
+  } catch {
+    // no permission: unknown host
+  }
+  const holder = { pid: Deno.pid, hostname, since: new Date().toISOString() };
+  return new TextEncoder().encode(JSON.stringify({ ...holder, expires: Date.now() + ttl }));
+}
+
+function parseHolder(
+  bytes: Uint8Array | undefined,
+): (LockHolder & { expires: number }) | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes));
+    if (typeof v?.pid === "number" && typeof v?.expires === "number") return v;
+  } catch {
+    // unreadable content: unknown holder
+  }
+  return undefined;
+}
+
+/** Snapshots in JetStream buckets (see the module documentation). */
+export class NatsStorage implements SnapshotStorage {
+  /** `nats:<bucket>`: the prefix of the paths of this storage's snapshots. */
+  readonly location: string;
+  readonly #nc: NatsConnection;
+  readonly #bucket: string;
+  readonly #ttl: number;
+  #kv: KV | undefined;
+  #os: ObjectStore | undefined;
+  #cache: string | undefined;
+
+  private constructor(nc: NatsConnection, bucket: string, ttl: number) {
+    this.#nc = nc;
+    this.#bucket = bucket;
+    this.#ttl = ttl;
+    this.location = `nats:${bucket}`;
+  }
+
+  /**
+   * Connect to `servers` for the store of `bucket` (nothing is created until opened). The
+   * storage owns the connection: `close()` ends it.
+   *
+   * @example
+   * ```ts ignore
+   * import { NatsStorage, StateStore, jsonState } from "@spool/spool/state";
+   *
+   * const storage = await NatsStorage.connect({ servers: "nats://127.0.0.1:4222", bucket: "run1" });
+   * await using store = await StateStore.withStorage(storage);
+   * store.register("config", jsonState({ step: 3 }));
+   * await store.save();
+   * ```
+   */
+  static async connect(options: NatsStorageOptions): Promise<NatsStorage> {
+    const action = "connect the NATS state storage";
+    if (typeof options?.bucket !== "string" || !BUCKET.test(options.bucket)) {
+      throw new InvalidArgumentError(action, "bucket must be 1-64 of A-Z a-z 0-9 _ -", {
+        received: options?.bucket,
+      });
+    }
+    const ttl = options.lockTtlMs ?? 30_000;
+    if (!Number.isSafeInteger(ttl) || ttl < 3) {
+      throw new InvalidArgumentError(action, "lockTtlMs must be an integer >= 3", {
+        received: options.lockTtlMs,
+      });
+    }
+    const nc = await connect({ servers: options.servers });
+    return new NatsStorage(nc, options.bucket, ttl);
+  }
+
+  #buckets(): { kv: KV; os: ObjectStore } {
+    if (!this.#kv || !this.#os) throw new Error("NatsStorage used before it was opened");
+    return { kv: this.#kv, os: this.#os };
+  }
+
+  async openReader(): Promise<void> {
+    try {
+      this.#kv = await new Kvm(this.#nc).open(this.#bucket);
+      this.#os = await new Objm(this.#nc).open(this.#bucket);
+    } catch (error) {
+      throw new SnapshotNotFoundError("open the state store", "the buckets do not exist", {
+        received: this.location,
+        cause: error,
+      });
+    }
+  }
+
+  async openWriter(lock: boolean): Promise<StorageLock | undefined> {
+    this.#kv = await new Kvm(this.#nc).create(this.#bucket, { history: 1 });
+    this.#os = await new Objm(this.#nc).create(this.#bucket);
+    if (!lock) return undefined;
+    const held = await this.#acquire(this.#kv);
+    try {
+      await this.#cleanLeftovers();
+    } catch (error) {
+      await held.release();
+      throw error;
+    }
+    return held;
+  }
+
+  /** Create the lock key, or take over one whose expiry has passed. */
+  async #acquire(kv: KV): Promise<KvLock> {
+    try {
+      const revision = await kv.create(LOCK_KEY, holderBytes(this.#ttl));
+      return new KvLock(kv, revision, this.#ttl, undefined);
+    } catch (error) {
+      const entry = await kv.get(LOCK_KEY);
+      if (!entry || entry.operation !== "PUT") throw error; // released meanwhile: retry later
+      const holder = parseHolder(entry.value);
+      if (holder && holder.expires > Date.now()) throw new StoreLockedError(this.location, holder);
+      // Expired (or unreadable): take it over, unless someone else just did.
+      let revision: number;
+      try {
+        revision = await kv.update(LOCK_KEY, holderBytes(this.#ttl), entry.revision);
+      } catch {
+        throw new StoreLockedError(this.location, holder);
+      }
+      const stale = holder
+        ? { pid: holder.pid, hostname: holder.hostname, since: holder.since }
+        : { pid: -1, hostname: "?", since: "?" };
+      return new KvLock(kv, revision, this.#ttl, stale);
+    }
+  }
+
+  /** Objects of snapshots without a completion marker: uploads cut by a crash (we hold the lock). */
+  async #cleanLeftovers(): Promise<void> {
+    const { os } = this.#buckets();
+    const complete = new Set((await this.snapshots()).map((s) => s.sequence));
+    for (const info of await os.list()) {
+      const sequence = parseSnapshotName(info.name.slice(0, info.name.indexOf("/")));
+      if (sequence !== undefined && !complete.has(sequence)) await os.delete(info.name);
+    }
+  }
+
+  async snapshots(): Promise<SnapshotRef[]> {
+    const { kv } = this.#buckets();
+    const out: SnapshotRef[] = [];
+    for await (const key of await kv.keys(`${MARK_PREFIX}>`)) {
+      const name = snapshotNameOfKey(key);
+      const sequence = name === undefined ? undefined : parseSnapshotName(name);
+      if (sequence !== undefined) out.push({ path: this.#pathOf(sequence), sequence });
+    }
+    return out.sort((a, b) => a.sequence - b.sequence);
+  }
+
+  async maxSequence(): Promise<number> {
+    const { os } = this.#buckets();
+    let max = 0;
+    for (const s of await this.snapshots()) max = Math.max(max, s.sequence);
+    for (const info of await os.list()) {
+      const sequence = parseSnapshotName(info.name.slice(0, info.name.indexOf("/")));
+      if (sequence !== undefined && sequence > max) max = sequence;
+    }
+    return max;
+  }
+
+  async stage(sequence: number): Promise<StagedSnapshot> {
+    const dir = await Deno.makeTempDir({ prefix: "spool-nats-stage-" });
+    return new StagedUpload(this.#buckets(), this.location, dir, sequence, this.#pathOf(sequence));
+  }
+
+  readManifest(path: string): Promise<Uint8Array | undefined> {
+    return this.#get(path, MANIFEST_NAME);
+  }
+
+  async #get(path: string, file: string): Promise<Uint8Array | undefined> {
+    const name = this.#nameOf(path);
+    return (await this.#buckets().os.getBlob(`${name}/${file}`)) ?? undefined;
+  }
+
+  async readFile(
+    path: string,
+    file: string,
+    algorithm: ChecksumAlgorithm,
+    expectedSize: number,
+    keep: boolean,
+  ): Promise<StoredFile | undefined> {
+    const bytes = await this.#get(path, file);
+    if (bytes === undefined) return undefined;
+    const localPath = join(await this.#cacheDir(), this.#nameOf(path), file);
+    if (bytes.byteLength !== expectedSize) {
+      return { localPath, size: bytes.byteLength, checksum: "" };
+    }
+    const hasher = createHasher(algorithm);
+    hasher.update(bytes);
+    await Deno.mkdir(localPath.slice(0, localPath.lastIndexOf("/")), { recursive: true });
+    await Deno.writeFile(localPath, bytes);
+    const out: StoredFile = { localPath, size: bytes.byteLength, checksum: hasher.digest() };
+    // A plain Uint8Array at offset 0 (the client may hand a pooled Node Buffer, whose `slice`
+    // is a view): typed-array views of the content need its alignment.
+    if (keep) {
+      out.bytes = bytes.constructor === Uint8Array && bytes.byteOffset === 0
+        ? bytes
+        : new Uint8Array(bytes);
+    }
+    return out;
+  }
+
+  async #cacheDir(): Promise<string> {
+    return this.#cache ??= await Deno.makeTempDir({ prefix: "spool-nats-cache-" });
+  }
+
+  localDir(path: string): string {
+    return join(this.#cache ?? "", this.#nameOf(path));
+  }
+
+  async hasSnapshot(path: string): Promise<boolean> {
+    const entry = await this.#buckets().kv.get(MARK_PREFIX + this.#nameOf(path).slice(0, 12));
+    return entry !== null && entry.operation === "PUT";
+  }
+
+  async removeSnapshot(path: string): Promise<boolean> {
+    const { kv, os } = this.#buckets();
+    if (!(await this.hasSnapshot(path))) return false;
+    const name = this.#nameOf(path);
+    await kv.purge(MARK_PREFIX + name.slice(0, 12)); // unlisted first: never half-listed
+    for (const info of await os.list()) {
+      if (info.name.startsWith(`${name}/`)) await os.delete(info.name);
+    }
+    return true;
+  }
+
+  async resolve(action: string, target: string | number): Promise<string> {
+    let path: string;
+    if (typeof target === "number" && Number.isSafeInteger(target) && target >= 0) {
+      path = this.#pathOf(target);
+    } else if (typeof target === "string" && parseSnapshotName(target) !== undefined) {
+      path = `${this.location}/${target}`;
+    } else if (
+      typeof target === "string" && target.startsWith(`${this.location}/`) &&
+      parseSnapshotName(target.slice(this.location.length + 1)) !== undefined
+    ) {
+      path = target;
+    } else {
+      throw new InvalidArgumentError(
+        action,
+        `target must be a snapshot path of this store (${this.location}/...), a snapshot name ` +
+          'or a sequence number or "latest"',
+        { received: target },
+      );
+    }
+    if (!(await this.hasSnapshot(path))) {
+      throw new SnapshotNotFoundError(action, "no such snapshot", { received: target });
+    }
+    return path;
+  }
+
+  /** Remove the local cache and close the connection. */
+  async close(): Promise<void> {
+    if (this.#cache) await Deno.remove(this.#cache, { recursive: true }).catch(() => {});
+    this.#cache = undefined;
+    await this.#nc.close();
+  }
+
+  #pathOf(sequence: number): string {
+    return `${this.location}/${snapshotName(sequence)}`;
+  }
+
+  #nameOf(path: string): string {
+    return path.slice(path.lastIndexOf("/") + 1);
+  }
+}
+
+function snapshotNameOfKey(key: string): string | undefined {
+  return key.startsWith(MARK_PREFIX) ? `${key.slice(MARK_PREFIX.length)}.snapshot` : undefined;
+}
+
+/** A local staging directory uploaded when published. */
+class StagedUpload implements StagedSnapshot {
+  readonly dir: string;
+  readonly #buckets: { kv: KV; os: ObjectStore };
+  readonly #where: string;
+  readonly #sequence: number;
+  readonly #path: string;
+
+  constructor(
+    buckets: { kv: KV; os: ObjectStore },
+    where: string,
+    dir: string,
+    sequence: number,
+    path: string,
+  ) {
+    this.#buckets = buckets;
+    this.#where = where;
+    this.dir = dir;
+    this.#sequence = sequence;
+    this.#path = path;
+  }
+
+  async publish(written: StagedFiles, manifest: Uint8Array, signal?: AbortSignal) {
+    const { kv, os } = this.#buckets;
+    const name = snapshotName(this.#sequence);
+    for (const file of written.files) {
+      const bytes = await writeStep(file, "read", this.#where, Deno.readFile(join(this.dir, file)));
+      await writeStep(file, "upload", this.#where, os.putBlob({ name: `${name}/${file}` }, bytes));
+    }
+    await writeStep(
+      MANIFEST_NAME,
+      "upload",
+      this.#where,
+      os.putBlob({ name: `${name}/${MANIFEST_NAME}` }, manifest),
+    );
+    throwIfAborted("save snapshot", signal);
+    // The completion marker, written last, publishes the snapshot; `create` refuses a sequence
+    // that another writer published meanwhile.
+    await writeStep("", "publish", this.#where, kv.create(MARK_PREFIX + name.slice(0, 12), name));
+    await this.discard();
+    return this.#path;
+  }
+
+  async discard(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}

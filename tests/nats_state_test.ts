@@ -1,0 +1,176 @@
+/**
+ * `StateStore` on `NatsStorage` against a real nats-server (JetStream): round trip, the
+ * single-writer lock, cut uploads ignored and cleaned, retention, corruption detected.
+ */
+
+import assert from "node:assert/strict";
+import {
+  arrayState,
+  jsonState,
+  LatestStatesKeeper,
+  type PersistentState,
+  SnapshotCorruptError,
+  StateStore,
+  StoreLockedError,
+} from "../src/state/mod.ts";
+import { NatsStorage } from "../src/state/nats_storage.ts";
+import { connect, Objm } from "../src/state/nats_storage_client.ts";
+import { startNatsServer } from "./nats_state_server.ts";
+
+/** A component that writes and reads a plain file itself (what `loadState(dir)` sees). */
+function plainFileState(text: string): PersistentState & { text: string } {
+  return {
+    text,
+    async saveState(dir: string) {
+      await Deno.writeTextFile(`${dir}/plain.txt`, this.text);
+    },
+    async loadState(dir: string) {
+      this.text = await Deno.readTextFile(`${dir}/plain.txt`);
+    },
+  };
+}
+
+function open(url: string, options = {}): Promise<StateStore> {
+  return NatsStorage.connect({ servers: url, bucket: "run1" }).then((storage) =>
+    StateStore.withStorage(storage, options)
+  );
+}
+
+/** The object names of the store's bucket. */
+async function objectNames(url: string): Promise<string[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const os = await new Objm(nc).open("run1");
+    return (await os.list()).map((i) => i.name).sort();
+  } finally {
+    await nc.close();
+  }
+}
+
+Deno.test("nats state: a saved snapshot loads back into fresh components (json, array, plain file)", async () => {
+  await using server = await startNatsServer();
+  {
+    await using store = await open(server.url);
+    store.register("config", jsonState({ step: 3 }));
+    store.register("weights", arrayState(new Float64Array([1, 2, 3])));
+    store.register("notes", plainFileState("hello"));
+    const path = await store.save({ meta: { epoch: 7 } });
+    assert.equal(path, "nats:run1/000000000001.snapshot");
+  }
+  await using store = await open(server.url);
+  const config = store.register("config", jsonState({ step: 0 }));
+  const weights = store.register("weights", arrayState(new Float64Array(0)));
+  const notes = store.register("notes", plainFileState(""));
+  assert.equal(await store.load("latest"), "nats:run1/000000000001.snapshot");
+  assert.deepEqual(config.value, { step: 3 });
+  assert.deepEqual([...weights.value], [1, 2, 3]);
+  assert.equal(notes.text, "hello");
+  const [info] = await store.list();
+  assert.equal(info?.sequence, 1);
+  assert.deepEqual(info?.meta, { epoch: 7 });
+  assert.equal((await store.verify(1)).files, 3);
+});
+
+Deno.test("nats state: a second writer gets StoreLockedError; once closed, the next one opens", async () => {
+  await using server = await startNatsServer();
+  {
+    await using _first = await open(server.url);
+    await assert.rejects(open(server.url), (error: unknown) => {
+      assert.ok(error instanceof StoreLockedError);
+      assert.equal(error.holder?.pid, Deno.pid);
+      return true;
+    });
+  }
+  await using again = await open(server.url);
+  assert.equal(again.staleLock, undefined);
+});
+
+Deno.test("nats state: a lock whose holder stopped refreshing is taken over as stale", async () => {
+  await using server = await startNatsServer();
+  // A writer that "dies": its storage connection closes without releasing the lock.
+  const dead = await NatsStorage.connect({ servers: server.url, bucket: "run1", lockTtlMs: 3 });
+  const lock = await dead.openWriter(true);
+  assert.ok(lock);
+  await dead.close(); // connection gone; the lock key stays with its expiry
+  let stale;
+  for (;;) {
+    try {
+      const store = await open(server.url);
+      stale = store.staleLock;
+      await store.close();
+      break;
+    } catch (error) {
+      if (!(error instanceof StoreLockedError)) throw error;
+    }
+  }
+  await lock.release(); // a late release of a lost lock is harmless
+  assert.equal(stale?.pid, Deno.pid);
+});
+
+Deno.test("nats state: an upload cut before its completion marker is never listed nor loaded, and is cleaned", async () => {
+  await using server = await startNatsServer();
+  {
+    await using store = await open(server.url);
+    const config = store.register("config", jsonState({ step: 1 }));
+    await store.save();
+    // A save of sequence 2 cut after its files and manifest: objects without the marker.
+    const nc = await connect({ servers: server.url });
+    try {
+      const os = await new Objm(nc).open("run1");
+      for (const name of await objectNames(server.url)) {
+        const bytes = await os.getBlob(name);
+        await os.putBlob({ name: name.replace("000000000001", "000000000002") }, bytes);
+      }
+    } finally {
+      await nc.close();
+    }
+    assert.deepEqual((await store.list()).map((s) => s.sequence), [1]);
+    config.value.step = 0;
+    assert.equal(await store.load("latest"), "nats:run1/000000000001.snapshot");
+    assert.deepEqual(config.value, { step: 1 });
+  }
+  {
+    await using reopened = await open(server.url); // takes the lock: removes the cut upload
+    assert.ok((await objectNames(server.url)).every((n) => n.startsWith("000000000001.snapshot/")));
+    reopened.register("config", jsonState({ step: 2 }));
+    assert.equal(await reopened.save(), "nats:run1/000000000002.snapshot");
+  }
+});
+
+Deno.test("nats state: a keeper removes old snapshots with all their objects", async () => {
+  await using server = await startNatsServer();
+  await using store = await open(server.url, { keeper: new LatestStatesKeeper(2) });
+  store.register("config", jsonState({ step: 0 }));
+  for (let i = 0; i < 4; i++) await store.save();
+  assert.deepEqual((await store.list()).map((s) => s.sequence), [3, 4]);
+  const names = await objectNames(server.url);
+  assert.ok(names.length > 0);
+  assert.ok(names.every((n) => /^00000000000[34]\.snapshot\//.test(n)), names.join(", "));
+});
+
+Deno.test("nats state: a damaged object is SnapshotCorruptError naming the file, nothing loaded", async () => {
+  await using server = await startNatsServer();
+  await using store = await open(server.url);
+  const config = store.register("config", jsonState({ step: 5 }));
+  await store.save();
+  const nc = await connect({ servers: server.url });
+  try {
+    const os = await new Objm(nc).open("run1");
+    const name = (await objectNames(server.url)).find((n) =>
+      n.startsWith("000000000001.snapshot/config/")
+    );
+    assert.ok(name);
+    const bytes = (await os.getBlob(name))!;
+    bytes[0] = bytes[0]! ^ 0xff;
+    await os.putBlob({ name }, bytes);
+  } finally {
+    await nc.close();
+  }
+  config.value.step = 9;
+  await assert.rejects(store.load("latest"), (error: unknown) => {
+    assert.ok(error instanceof SnapshotCorruptError);
+    assert.match(error.message, /config\//);
+    return true;
+  });
+  assert.deepEqual(config.value, { step: 9 });
+});
