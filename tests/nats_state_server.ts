@@ -38,13 +38,13 @@ async function waitListening(port: number, exited: { done: boolean }): Promise<v
   }
 }
 
-/** Start a JetStream server; stop it with `await using`. */
-export async function startNatsServer(): Promise<StateTestServer> {
+/** Start a JetStream server (`bin` defaults to the one named above); stop it with `await using`. */
+export async function startNatsServer(bin = binary()): Promise<StateTestServer> {
   const dir = await Deno.makeTempDir({ prefix: "spool-nats-state-" });
   const port = freePort();
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(binary(), {
+    child = new Deno.Command(bin, {
       args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir],
       stdout: "null",
       stderr: "null",
@@ -52,7 +52,7 @@ export async function startNatsServer(): Promise<StateTestServer> {
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw new Error(
-      `nats-server not found (${binary()}): set SPOOL_NATS_SERVER to the binary ` +
+      `nats-server not found (${bin}): set SPOOL_NATS_SERVER to the binary ` +
         "(e.g. /tmp/natsbin/nats-server) or put nats-server on PATH",
       { cause: error },
     );

@@ -10,11 +10,13 @@ import {
   LatestStatesKeeper,
   type PersistentState,
   SnapshotCorruptError,
+  SnapshotNotFoundError,
   StateStore,
   StoreLockedError,
 } from "../src/state/mod.ts";
 import { NatsStorage } from "../src/state/nats_storage.ts";
-import { connect, Objm } from "../src/state/nats_storage_client.ts";
+import { ClosedError } from "../src/errors.ts";
+import { connect, Kvm, Objm } from "../src/state/nats_storage_client.ts";
 import { startNatsServer } from "./nats_state_server.ts";
 
 /** A component that writes and reads a plain file itself (what `loadState(dir)` sees). */
@@ -173,4 +175,49 @@ Deno.test("nats state: a damaged object is SnapshotCorruptError naming the file,
     return true;
   });
   assert.deepEqual(config.value, { step: 9 });
+});
+
+Deno.test("nats state: a writer whose lock was taken over cannot publish (StoreLockedError, nothing listed)", async () => {
+  await using server = await startNatsServer();
+  await using store = await open(server.url);
+  store.register("config", jsonState({ step: 1 }));
+  // Another writer took the lock over (as after an expiry): the entry is no longer ours.
+  const nc = await connect({ servers: server.url });
+  try {
+    const kv = await new Kvm(nc).open("run1");
+    const holder = { pid: 4242, hostname: "elsewhere", since: "now", expires: Date.now() + 60_000 };
+    await kv.put("lock", JSON.stringify(holder));
+  } finally {
+    await nc.close();
+  }
+  await assert.rejects(store.save(), (error: unknown) => {
+    assert.ok(error instanceof StoreLockedError);
+    assert.equal(error.holder?.pid, 4242);
+    return true;
+  });
+  assert.deepEqual(await store.list(), []);
+});
+
+Deno.test("nats state: a read-only store loads what the writer saved while the writer holds the lock", async () => {
+  await using server = await startNatsServer();
+  await using writer = await open(server.url);
+  writer.register("config", jsonState({ step: 8 }));
+  await writer.save();
+  await using reader = await open(server.url, { readOnly: true });
+  const config = reader.register("config", jsonState({ step: 0 }));
+  assert.equal(await reader.load("latest"), "nats:run1/000000000001.snapshot");
+  assert.deepEqual(config.value, { step: 8 });
+  await assert.rejects(reader.save(), ClosedError);
+});
+
+Deno.test("nats state: a read-only store on a bucket that does not exist is SnapshotNotFoundError", async () => {
+  await using server = await startNatsServer();
+  await assert.rejects(open(server.url, { readOnly: true }), SnapshotNotFoundError);
+});
+
+Deno.test("nats state: the test server starter fails with a message naming SPOOL_NATS_SERVER when the binary is missing", async () => {
+  await assert.rejects(
+    startNatsServer("/nonexistent/nats-server"),
+    /nats-server not found \(\/nonexistent\/nats-server\): set SPOOL_NATS_SERVER/,
+  );
 });

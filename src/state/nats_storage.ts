@@ -19,9 +19,10 @@
 import { InvalidArgumentError } from "../errors.ts";
 import { throwIfAborted } from "../_internal/abort.ts";
 import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
-import { type LockHolder, SnapshotNotFoundError, StoreLockedError } from "./errors.ts";
+import { SnapshotNotFoundError } from "./errors.ts";
 import { join, writeStep } from "./fsutil.ts";
 import { MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
+import { acquireKvLock, type KvLock } from "./nats_lock.ts";
 import {
   connect,
   type KV,
@@ -39,7 +40,6 @@ import type {
   StoredFile,
 } from "./storage.ts";
 
-const LOCK_KEY = "lock";
 const MARK_PREFIX = "snap.";
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -53,72 +53,6 @@ export interface NatsStorageOptions {
   lockTtlMs?: number;
 }
 
-/** A held lock: its revision is checked by every refresh and by the release. */
-class KvLock implements StorageLock {
-  readonly staleHolder: LockHolder | undefined;
-  readonly #kv: KV;
-  readonly #ttl: number;
-  readonly #timer: number;
-  #revision: number;
-  #released = false;
-  #refreshing: Promise<void> = Promise.resolve();
-
-  constructor(kv: KV, revision: number, ttl: number, stale: LockHolder | undefined) {
-    this.#kv = kv;
-    this.#revision = revision;
-    this.#ttl = ttl;
-    this.staleHolder = stale;
-    this.#timer = setInterval(() => {
-      this.#refreshing = this.#refresh();
-    }, Math.max(1, Math.floor(ttl / 3))) as unknown as number;
-    Deno.unrefTimer(this.#timer);
-  }
-
-  async #refresh(): Promise<void> {
-    if (this.#released) return;
-    try {
-      this.#revision = await this.#kv.update(LOCK_KEY, holderBytes(this.#ttl), this.#revision);
-    } catch {
-      // Lost (taken over after an expiry): the next refresh and the release fail the same way.
-    }
-  }
-
-  async release(): Promise<void> {
-    if (this.#released) return;
-    this.#released = true;
-    clearInterval(this.#timer);
-    await this.#refreshing;
-    try {
-      await this.#kv.delete(LOCK_KEY, { previousSeq: this.#revision });
-    } catch {
-      // Taken over meanwhile: nothing of ours to release.
-    }
-  }
-}
-
-function holderBytes(ttl: number): Uint8Array {
-  let hostname = "unknown-host";
-  try {
-    hostname = Deno.hostname();
-  } catch {
-    // no permission: unknown host
-  }
-  const holder = { pid: Deno.pid, hostname, since: new Date().toISOString() };
-  return new TextEncoder().encode(JSON.stringify({ ...holder, expires: Date.now() + ttl }));
-}
-
-function parseHolder(
-  bytes: Uint8Array | undefined,
-): (LockHolder & { expires: number }) | undefined {
-  try {
-    const v = JSON.parse(new TextDecoder().decode(bytes));
-    if (typeof v?.pid === "number" && typeof v?.expires === "number") return v;
-  } catch {
-    // unreadable content: unknown holder
-  }
-  return undefined;
-}
-
 /** Snapshots in JetStream buckets (see the module documentation). */
 export class NatsStorage implements SnapshotStorage {
   /** `nats:<bucket>`: the prefix of the paths of this storage's snapshots. */
@@ -129,6 +63,7 @@ export class NatsStorage implements SnapshotStorage {
   #kv: KV | undefined;
   #os: ObjectStore | undefined;
   #cache: string | undefined;
+  #held: KvLock | undefined;
 
   private constructor(nc: NatsConnection, bucket: string, ttl: number) {
     this.#nc = nc;
@@ -189,7 +124,8 @@ export class NatsStorage implements SnapshotStorage {
     this.#kv = await new Kvm(this.#nc).create(this.#bucket, { history: 1 });
     this.#os = await new Objm(this.#nc).create(this.#bucket);
     if (!lock) return undefined;
-    const held = await this.#acquire(this.#kv);
+    const held = await acquireKvLock(this.#kv, this.location, this.#ttl);
+    this.#held = held;
     try {
       await this.#cleanLeftovers();
     } catch (error) {
@@ -197,30 +133,6 @@ export class NatsStorage implements SnapshotStorage {
       throw error;
     }
     return held;
-  }
-
-  /** Create the lock key, or take over one whose expiry has passed. */
-  async #acquire(kv: KV): Promise<KvLock> {
-    try {
-      const revision = await kv.create(LOCK_KEY, holderBytes(this.#ttl));
-      return new KvLock(kv, revision, this.#ttl, undefined);
-    } catch (error) {
-      const entry = await kv.get(LOCK_KEY);
-      if (!entry || entry.operation !== "PUT") throw error; // released meanwhile: retry later
-      const holder = parseHolder(entry.value);
-      if (holder && holder.expires > Date.now()) throw new StoreLockedError(this.location, holder);
-      // Expired (or unreadable): take it over, unless someone else just did.
-      let revision: number;
-      try {
-        revision = await kv.update(LOCK_KEY, holderBytes(this.#ttl), entry.revision);
-      } catch {
-        throw new StoreLockedError(this.location, holder);
-      }
-      const stale = holder
-        ? { pid: holder.pid, hostname: holder.hostname, since: holder.since }
-        : { pid: -1, hostname: "?", since: "?" };
-      return new KvLock(kv, revision, this.#ttl, stale);
-    }
   }
 
   /** Objects of snapshots without a completion marker: uploads cut by a crash (we hold the lock). */
@@ -257,7 +169,9 @@ export class NatsStorage implements SnapshotStorage {
 
   async stage(sequence: number): Promise<StagedSnapshot> {
     const dir = await Deno.makeTempDir({ prefix: "spool-nats-stage-" });
-    return new StagedUpload(this.#buckets(), this.location, dir, sequence, this.#pathOf(sequence));
+    const confirm = () => this.#held?.confirm() ?? Promise.resolve();
+    const path = this.#pathOf(sequence);
+    return new StagedUpload(this.#buckets(), this.location, dir, sequence, path, confirm);
   }
 
   readManifest(path: string): Promise<Uint8Array | undefined> {
@@ -373,6 +287,7 @@ class StagedUpload implements StagedSnapshot {
   readonly #where: string;
   readonly #sequence: number;
   readonly #path: string;
+  readonly #confirmLock: () => Promise<void>;
 
   constructor(
     buckets: { kv: KV; os: ObjectStore },
@@ -380,7 +295,9 @@ class StagedUpload implements StagedSnapshot {
     dir: string,
     sequence: number,
     path: string,
+    confirmLock: () => Promise<void>,
   ) {
+    this.#confirmLock = confirmLock;
     this.#buckets = buckets;
     this.#where = where;
     this.dir = dir;
@@ -402,6 +319,8 @@ class StagedUpload implements StagedSnapshot {
       os.putBlob({ name: `${name}/${MANIFEST_NAME}` }, manifest),
     );
     throwIfAborted("save snapshot", signal);
+    // Only the lock's holder publishes: a writer whose lock expired and was taken over stops here.
+    await this.#confirmLock();
     // The completion marker, written last, publishes the snapshot; `create` refuses a sequence
     // that another writer published meanwhile.
     await writeStep("", "publish", this.#where, kv.create(MARK_PREFIX + name.slice(0, 12), name));
