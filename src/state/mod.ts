@@ -8,6 +8,14 @@
 export { StateStore } from "./store.ts";
 export type { LoadOptions, SaveOptions, StateStoreOptions } from "./store_options.ts";
 export type { SnapshotInfo } from "./snapshot_reader.ts";
+export type {
+  SnapshotRef,
+  SnapshotStorage,
+  StagedFiles,
+  StagedSnapshot,
+  StorageLock,
+  StoredFile,
+} from "./storage.ts";
 export type { LoadContext, PersistentState, SaveContext } from "./context.ts";
 export type { DType } from "./dtype.ts";
 export type { ChecksumAlgorithm } from "./checksum.ts";

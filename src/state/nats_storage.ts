@@ -76,15 +76,8 @@ export class NatsStorage implements SnapshotStorage {
    * Connect to `servers` for the store of `bucket` (nothing is created until opened). The
    * storage owns the connection: `close()` ends it.
    *
-   * @example
-   * ```ts ignore
-   * import { NatsStorage, StateStore, jsonState } from "@spool/spool/state";
-   *
-   * const storage = await NatsStorage.connect({ servers: "nats://127.0.0.1:4222", bucket: "run1" });
-   * await using store = await StateStore.withStorage(storage);
-   * store.register("config", jsonState({ step: 3 }));
-   * await store.save();
-   * ```
+   * Not exported from the package yet (its entry point comes with the NATS connection module);
+   * use: `StateStore.withStorage(await NatsStorage.connect({ servers, bucket }))`.
    */
   static async connect(options: NatsStorageOptions): Promise<NatsStorage> {
     const action = "connect the NATS state storage";

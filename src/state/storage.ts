@@ -14,7 +14,6 @@
 
 import type { ChecksumAlgorithm } from "./checksum.ts";
 import type { LockHolder } from "./errors.ts";
-import type { FileDigest } from "./fsutil.ts";
 
 /** A snapshot of a storage: its path (storage location + name) and its sequence. */
 export interface SnapshotRef {
@@ -55,7 +54,11 @@ export interface StagedSnapshot {
 }
 
 /** A snapshot's file as read and checksummed by the storage. */
-export interface StoredFile extends FileDigest {
+export interface StoredFile {
+  /** Exact size in bytes. */
+  size: number;
+  /** Hex checksum (empty when the size is not the expected one). */
+  checksum: string;
   /** Where the content can be read locally (what a component's `loadState` reads). */
   localPath: string;
   /** The content, when asked for (`keep`) and of the expected size. */
