@@ -20,8 +20,8 @@ export {
   setTransportFactory,
 } from "npm:@nats-io/transport-node@3.4.0/lib/nats-base-client.js";
 export {
-  NodeTransport,
   nodeResolveHost,
+  NodeTransport,
 } from "npm:@nats-io/transport-node@3.4.0/lib/node_transport.js";
 export {
   AckPolicy,

@@ -9,16 +9,16 @@ import { describe } from "../errors.ts";
 import {
   AuthorizationError,
   credsAuthenticator,
-  nkeyAuthenticator,
+  jetstream,
   type JetStreamClient,
   type JetStreamManager,
-  jetstream,
   jetstreamManager,
   type KV,
-  type KvOptions,
   Kvm,
+  type KvOptions,
   type NatsConnection,
   NatsTimeoutError,
+  nkeyAuthenticator,
   type NodeConnectionOptions,
   type ObjectStore,
   type ObjectStoreOptions,
@@ -28,17 +28,40 @@ import { NatsConnectError } from "./errors.ts";
 import { connectGuarded } from "./transport.ts";
 import { type CheckedNatsOptions, checkNatsOptions, type NatsConnectOptions } from "./options.ts";
 
-/** An open connection: the client objects, bucket openers, and one `close()`. */
+/**
+ * An open connection: the client objects, bucket openers, and one `close()`.
+ *
+ * `nc`, `js` and `jsm` are the client's own objects (`NatsConnection`, `JetStreamClient`,
+ * `JetStreamManager` of `@nats-io/*` 3.4.0, the versions pinned in `src/nats/client.ts`); `kv()`
+ * and `obj()` return its `KV` and `ObjectStore`. Their documentation is the client's; these
+ * members are left out of spool's generated documentation (`@ignore`), which would otherwise
+ * have to re-export the client's whole type graph.
+ */
 export interface NatsHandle {
-  /** The core connection. */
+  /**
+   * The core connection.
+   * @ignore
+   */
   readonly nc: NatsConnection;
-  /** The JetStream client (publish, consumers). */
+  /**
+   * The JetStream client (publish, consumers).
+   * @ignore
+   */
   readonly js: JetStreamClient;
-  /** The JetStream manager (streams, consumers). */
+  /**
+   * The JetStream manager (streams, consumers).
+   * @ignore
+   */
   readonly jsm: JetStreamManager;
-  /** Open the KV bucket `bucket`, creating it when absent. */
+  /**
+   * Open the KV bucket `bucket`, creating it when absent.
+   * @ignore
+   */
   kv(bucket: string, options?: Partial<KvOptions>): Promise<KV>;
-  /** Open the object store `bucket`, creating it when absent. */
+  /**
+   * Open the object store `bucket`, creating it when absent.
+   * @ignore
+   */
   obj(bucket: string, options?: Partial<ObjectStoreOptions>): Promise<ObjectStore>;
   /** Drain and close the connection (idempotent). */
   close(): Promise<void>;

@@ -6,7 +6,7 @@
  */
 
 import { InvalidArgumentError } from "../errors.ts";
-import { optionsOf, optionalString } from "../_internal/options.ts";
+import { optionalString, optionsOf } from "../_internal/options.ts";
 
 /** Paths of the PEM files for TLS (all optional: `caFile` alone trusts a private CA). */
 export interface NatsTlsOptions {

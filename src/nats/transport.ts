@@ -13,8 +13,8 @@
 import type { Socket } from "node:net";
 import {
   NatsConnectionImpl,
-  NodeTransport,
   nodeResolveHost,
+  NodeTransport,
   setTransportFactory,
 } from "./client.ts";
 import type { NatsConnection, NodeConnectionOptions } from "./client.ts";
