@@ -17,8 +17,8 @@ Deno.test("nats harness: a missing binary is an Error naming SPOOL_NATS_SERVER a
   }
 });
 
-Deno.test("nats harness: the binary is nats-server v2.15.2", async () => {
-  assert.match(await natsServerVersion(), /v2\.15\.2\b/);
+Deno.test("nats harness: the binary runs and prints a v2 version (.ci/run installs v2.15.2)", async () => {
+  assert.match(await natsServerVersion(), /^nats-server: v2\.\d+\.\d+/);
 });
 
 Deno.test("nats harness: stop() ends the process, frees the port and removes the folder", async () => {
