@@ -155,10 +155,10 @@ export async function connectNats(options?: NatsConnectOptions): Promise<NatsHan
     return handleOf(nc, jetstream(nc), jsm);
   } catch (cause) {
     await nc.close();
-    throw new NatsConnectError(
-      ACTION,
-      `the server has no JetStream (start nats-server with -js) (${describe(cause)})`,
-      { received: checked.servers.join(","), cause },
-    );
+    const text = describe(cause);
+    const reason = /not enabled|no responders|503/i.test(text)
+      ? `the server has no JetStream (start nats-server with -js) (${text})`
+      : `the JetStream API did not answer (${text})`;
+    throw new NatsConnectError(ACTION, reason, { received: checked.servers.join(","), cause });
   }
 }
