@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { connectNats, NatsConnectError } from "../mod.ts";
-import { AckPolicy, type JsMsg, RetentionPolicy } from "../src/nats/client.ts";
+import { AckPolicy, type JsMsg, nkeys, RetentionPolicy } from "../src/nats/client.ts";
 import { startNatsServer } from "./nats/server.ts";
 
 const enc = new TextEncoder();
@@ -154,6 +154,19 @@ Deno.test("nats: user/password auth: a wrong password is refused, the right one 
     NatsConnectError,
   );
   await using nats = await connectNats({ servers: server.url, user: "spool", pass: "pw" });
+  assert.equal(nats.nc.isClosed(), false);
+});
+
+Deno.test("nats: NKey auth: the user's seed connects, another seed is refused", async () => {
+  const user = nkeys.createUser();
+  const other = nkeys.createUser();
+  await using server = await startNatsServer({ nkey: user.getPublicKey() });
+  const seedOf = (kp: typeof user) => dec.decode(kp.getSeed());
+  await assert.rejects(
+    () => connectNats({ servers: server.url, nkeySeed: seedOf(other), timeoutMs: 5000 }),
+    (e: unknown) => e instanceof NatsConnectError && /refused the credentials/.test(e.message),
+  );
+  await using nats = await connectNats({ servers: server.url, nkeySeed: seedOf(user) });
   assert.equal(nats.nc.isClosed(), false);
 });
 

@@ -11,6 +11,7 @@ export {
   ConnectionError,
   credsAuthenticator,
   nkeyAuthenticator,
+  nkeys,
   TimeoutError as NatsTimeoutError,
 } from "npm:@nats-io/transport-node@3.4.0";
 export type { NatsConnection, NodeConnectionOptions } from "npm:@nats-io/transport-node@3.4.0";

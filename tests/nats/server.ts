@@ -25,6 +25,8 @@ export interface NatsServerOptions {
   user?: string;
   /** The password of `user`. */
   password?: string;
+  /** Require a client holding the seed of this NKey public key (`U...`). */
+  nkey?: string;
   /** The server's `max_payload` in bytes (server default 1 MiB). */
   maxPayload?: number;
 }
@@ -86,6 +88,9 @@ function configOf(options: NatsServerOptions, port: number, http: number, dir: s
   if (options.jetstream ?? true) lines.push(`jetstream { store_dir: ${q(`${dir}/store`)} }`);
   if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
   if (options.token !== undefined) lines.push(`authorization { token: ${q(options.token)} }`);
+  if (options.nkey !== undefined) {
+    lines.push(`authorization { users: [ { nkey: ${q(options.nkey)} } ] }`);
+  }
   if (options.user !== undefined) {
     lines.push(
       `authorization { users: [ { user: ${q(options.user)}, password: ${
