@@ -10,7 +10,9 @@
 import assert from "node:assert/strict";
 import { connectNats, NatsConnectError } from "../mod.ts";
 import { AckPolicy, type JsMsg, nkeys, RetentionPolicy } from "../src/nats/client.ts";
+import { makeCerts } from "./nats/certs.ts";
 import { startNatsServer } from "./nats/server.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -168,6 +170,19 @@ Deno.test("nats: NKey auth: the user's seed connects, another seed is refused", 
   );
   await using nats = await connectNats({ servers: server.url, nkeySeed: seedOf(user) });
   assert.equal(nats.nc.isClosed(), false);
+});
+
+Deno.test("nats: TLS: trusting the server's CA connects; without it the connect is refused", async () => {
+  await withTempDir(async (dir) => {
+    const certs = await makeCerts(dir);
+    await using server = await startNatsServer({ tls: certs });
+    await assert.rejects(
+      () => connectNats({ servers: server.url, timeoutMs: 5000 }),
+      NatsConnectError,
+    );
+    await using nats = await connectNats({ servers: server.url, tls: { caFile: certs.caFile } });
+    assert.equal(nats.nc.info?.tls_required, true);
+  });
 });
 
 Deno.test("nats: a server without JetStream is refused with a NatsConnectError naming -js", async () => {

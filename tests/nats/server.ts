@@ -27,6 +27,8 @@ export interface NatsServerOptions {
   password?: string;
   /** Require a client holding the seed of this NKey public key (`U...`). */
   nkey?: string;
+  /** Serve TLS only, with this certificate and key (PEM paths). */
+  tls?: { certFile: string; keyFile: string };
   /** The server's `max_payload` in bytes (server default 1 MiB). */
   maxPayload?: number;
 }
@@ -88,6 +90,10 @@ function configOf(options: NatsServerOptions, port: number, http: number, dir: s
   if (options.jetstream ?? true) lines.push(`jetstream { store_dir: ${q(`${dir}/store`)} }`);
   if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
   if (options.token !== undefined) lines.push(`authorization { token: ${q(options.token)} }`);
+  if (options.tls !== undefined) {
+    const { certFile, keyFile } = options.tls;
+    lines.push(`tls { cert_file: ${q(certFile)}, key_file: ${q(keyFile)} }`);
+  }
   if (options.nkey !== undefined) {
     lines.push(`authorization { users: [ { nkey: ${q(options.nkey)} } ] }`);
   }
