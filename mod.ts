@@ -48,3 +48,4 @@ export * from "./src/loop/mod.ts";
 export * from "./src/pool/mod.ts";
 export * from "./src/native/mod.ts";
 export * from "./src/pipeline/mod.ts";
+export * from "./src/nats/mod.ts";

@@ -41,6 +41,7 @@ export const LAYERS: readonly Layer[] = [
   { area: "src/errors.ts", rank: 0, holds: "SpoolError and the shared error classes" },
   { area: "src/_internal/", rank: 1, holds: "mechanisms written once (options, turns, ...)" },
   { area: "src/native/", rank: 2, holds: "the napi-rs loader, wrappers and TS fallbacks" },
+  { area: "src/nats/", rank: 2, holds: "the NATS connection, the pinned client (peer of native)" },
   { area: "src/stream/", rank: 3, holds: "prefetch, batch, channel, map, merge, lines, ..." },
   { area: "src/state/", rank: 4, holds: "StateStore, states, conditions, keepers" },
   { area: "src/frame/", rank: 5, holds: "Frame, byte accounting, adapters" },

@@ -8,7 +8,7 @@ const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))) a
   exports: Record<string, string>;
   tasks: Record<string, string>;
 };
-const AREAS = ["stream", "state", "frame", "loop", "pool", "pipeline", "native"];
+const AREAS = ["stream", "state", "frame", "loop", "pool", "pipeline", "native", "nats"];
 const subpaths = Object.entries(config.exports).filter(([name]) => name !== ".");
 
 /** Every exported name of each file (types included) with where it is first declared. */

@@ -22,6 +22,7 @@ import { poolRows } from "./sweep/pool_rows.ts";
 import { nativeRows } from "./sweep/native_rows.ts";
 import { pipelineRows } from "./sweep/pipeline_rows.ts";
 import { errorRows } from "./sweep/error_rows.ts";
+import { natsRows } from "./sweep/nats_rows.ts";
 
 const rows: Row[] = [
   ...streamRows,
@@ -31,6 +32,7 @@ const rows: Row[] = [
   ...poolRows,
   ...nativeRows,
   ...pipelineRows,
+  ...natsRows,
   ...errorRows,
 ];
 
