@@ -148,6 +148,11 @@ export class ResultGate<C> {
     return chunk;
   }
 
+  /** Whether a result for `id` is still expected. */
+  has(id: number): boolean {
+    return this.#waiting.has(id);
+  }
+
   /** Stop waiting for `id` (its publish failed: the chunk failed on this side). */
   forget(id: number): void {
     this.#waiting.delete(id);
