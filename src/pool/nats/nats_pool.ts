@@ -37,8 +37,8 @@ import {
 } from "./client.ts";
 import { TaskPublishError } from "./errors.ts";
 import {
-  CHUNK_HEADER,
   checkPoolName,
+  CHUNK_HEADER,
   decodeResult,
   encodeTask,
   MAP_HEADER,
@@ -166,9 +166,13 @@ export class NatsPool implements AsyncDisposable {
       });
     }
     if (source === null || source === undefined) {
-      throw new InvalidArgumentError(MAP_ACTION, "the source must be an iterable or async iterable", {
-        received: source,
-      });
+      throw new InvalidArgumentError(
+        MAP_ACTION,
+        "the source must be an iterable or async iterable",
+        {
+          received: source,
+        },
+      );
     }
     if (this.#closed) throw new ClosedError(MAP_ACTION, "the pool is closed");
     return withLength(new MapRun(this.#port, source, settings), lengthOf(source));

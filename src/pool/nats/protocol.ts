@@ -91,7 +91,11 @@ export function encodeTask(flags: number, items: unknown[]): Uint8Array {
 }
 
 /** Encode a result body. */
-export function encodeResult(busyMs: number, values: unknown[], failures: number[] | 0): Uint8Array {
+export function encodeResult(
+  busyMs: number,
+  values: unknown[],
+  failures: number[] | 0,
+): Uint8Array {
   return serialize([busyMs, values, failures]);
 }
 

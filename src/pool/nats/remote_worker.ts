@@ -18,8 +18,8 @@ import { SPREAD } from "../protocol.ts";
 import { connect, headers, jetstream, jetstreamManager, type JsMsg } from "./client.ts";
 import {
   ATTEMPT_HEADER,
-  CHUNK_HEADER,
   checkPoolName,
+  CHUNK_HEADER,
   decodeTask,
   encodeResult,
   MAP_HEADER,
@@ -99,7 +99,11 @@ export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<voi
   const nc = await connect({ servers: options.servers });
   try {
     const names = poolNames(pool);
-    const ackWaitMs = await ensurePool(await jetstreamManager(nc), names, options.ackWaitMs ?? 30000);
+    const ackWaitMs = await ensurePool(
+      await jetstreamManager(nc),
+      names,
+      options.ackWaitMs ?? 30000,
+    );
     const consumer = await jetstream(nc).consumers.get(names.stream, names.consumer);
     const context = { index, size: options.size ?? 1, kind: "process" as const };
     const state = definition.init ? await definition.init(options.args, context) : undefined;
@@ -195,7 +199,8 @@ async function processItems(
           { received: item },
         );
       }
-      values[i] = await (spread ? proc(task.state, ...(item as unknown[])) : proc(task.state, item));
+      values[i] =
+        await (spread ? proc(task.state, ...(item as unknown[])) : proc(task.state, item));
     } catch (e) {
       (failures ||= []).push(i);
       values[i] = encodeError(e);
