@@ -2,7 +2,8 @@
 // src/pool/nats/remote_worker_main.ts, and a NatsPool coordinator in this process.
 import assert from "node:assert/strict";
 import { NatsPool } from "../src/pool/nats/nats_pool.ts";
-import { WorkerPool } from "../src/pool/mod.ts";
+import { TaskError, WorkerPool } from "../src/pool/mod.ts";
+import { ClosedError } from "../src/errors.ts";
 import type { PoolMapOptions, Settled } from "../src/pool/mod.ts";
 import { withTempDir } from "./temp_dir.ts";
 import { startServer, startWorker } from "./nats_pool_helpers.ts";
@@ -63,7 +64,7 @@ Deno.test("a remote worker SIGKILLed mid-task: its task is redelivered and the m
       size: 4,
       ackWaitMs: 1000, // redelivery after 1 s without an ack or a progress ack
     });
-    const args = { factor: 3, hangDir: dir, hangOn: 5 };
+    const args = { factor: 3, dir, hangOn: 5 };
     const workers = [
       await startWorker(server.url, "kill", { index: 0, args }),
       await startWorker(server.url, "kill", { index: 1, args }),
@@ -85,6 +86,85 @@ Deno.test("a remote worker SIGKILLed mid-task: its task is redelivered and the m
     }
     assert.equal((await workers[1 - victim]!.stop()).code, 0);
   });
+});
+
+Deno.test("SIGTERM stops a remote worker gracefully: the task it holds finishes and is acknowledged, dispose runs, exit 0", async () => {
+  await withTempDir(async (dir) => {
+    await using server = await startServer();
+    await using pool = await NatsPool.start({ servers: server.url, pool: "term", size: 2 });
+    await using worker = await startWorker(server.url, "term", {
+      index: 0,
+      args: { factor: 2, dir, holdOn: 1 },
+    });
+    const results = collect(pool.map([0, 1, 2], { errors: "collect", chunkSize: 1 }));
+    await waitForFile(`${dir}/held`);
+    const stopped = worker.stop(); // SIGTERM while input 1 is held
+    await Deno.writeTextFile(`${dir}/disposed-0`, "not yet");
+    await Deno.writeTextFile(`${dir}/release`, "");
+    assert.equal((await stopped).code, 0);
+    assert.equal(await Deno.readTextFile(`${dir}/disposed-0`), "", "dispose ran");
+    // Whatever the worker did not take before the stop waits in the stream for the next worker.
+    await using next = await startWorker(server.url, "term", { index: 1, args: { factor: 2 } });
+    const got = await results;
+    assert.deepEqual(got.map((r) => [r.index, r.value]), [[0, 0], [1, 2], [2, 4]]);
+    assert.equal(pool.duplicates, 0);
+    assert.equal((await next.stop()).code, 0);
+  });
+});
+
+Deno.test('errors "throw" ends a remote map with the worker\'s TaskError (index, input, cause)', async () => {
+  await using server = await startServer();
+  await using pool = await NatsPool.start({ servers: server.url, pool: "throw", size: 2 });
+  await using worker = await startWorker(server.url, "throw", { index: 4, args: { factor: 1 } });
+  const out: unknown[] = [];
+  await assert.rejects(
+    async () => {
+      for await (const y of pool.map([0, 1, 2, 3, 4])) out.push(y);
+    },
+    (e: TaskError) => {
+      assert.ok(e instanceof TaskError);
+      assert.equal(e.index, 3);
+      assert.equal(e.workerIndex, 4);
+      assert.ok(e.cause instanceof RangeError && e.cause.message === "bad input 3");
+      return true;
+    },
+  );
+  assert.deepEqual(out, [0, 1, 2]);
+  assert.equal((await worker.stop()).code, 0);
+});
+
+Deno.test("spread, passThrough and an input that cannot be serialized behave as in WorkerPool.map", async () => {
+  await using server = await startServer();
+  await using pool = await NatsPool.start({ servers: server.url, pool: "opts", size: 2 });
+  await using worker = await startWorker(server.url, "opts", { index: 0, args: { factor: 10 } });
+  await using threads = await WorkerPool.start({ module: MODULE, size: 1, init: { factor: 10 } });
+  // The same calls on both pools (NatsPool.map is untyped: WorkerPool.map is used through it).
+  const run = async (map: NatsPool["map"]) => {
+    const inputs: unknown[] = [1, "mark", () => 0, 2];
+    const got = [];
+    for await (
+      const r of map(inputs, {
+        errors: "collect",
+        passThrough: (x) => typeof x === "string",
+      }) as AsyncIterable<Settled<number, unknown, unknown>>
+    ) got.push(r.ok ? r.value : `${r.error.name}(${(r.error.cause as Error).name})`);
+    for await (const y of map([[1], [2]], { spread: true })) got.push(y);
+    return got;
+  };
+  const expected = [10, "mark", "TaskError(CloneError)", 20, 10, 20];
+  assert.deepEqual(await run(threads.map.bind(threads) as NatsPool["map"]), expected);
+  assert.deepEqual(await run(pool.map.bind(pool)), expected);
+  assert.equal((await worker.stop()).code, 0);
+});
+
+Deno.test("closing a NatsPool fails its active maps with a ClosedError, and a new map is refused", async () => {
+  await using server = await startServer();
+  const pool = await NatsPool.start({ servers: server.url, pool: "close", size: 1 });
+  const it = pool.map([1, 2, 3]); // no worker: nothing comes back
+  const first = assert.rejects(it.next(), ClosedError);
+  await pool.close();
+  await first;
+  assert.throws(() => pool.map([1]), ClosedError);
 });
 
 /** The content of `path` once it exists and is not empty. */
