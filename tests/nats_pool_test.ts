@@ -6,6 +6,8 @@ import { TaskError, WorkerPool } from "../src/pool/mod.ts";
 import { ClosedError } from "../src/errors.ts";
 import type { PoolMapOptions, Settled } from "../src/pool/mod.ts";
 import { withTempDir } from "./temp_dir.ts";
+import type fixture from "./fixtures/nats_pool_worker.ts";
+import { connect } from "../src/pool/nats/client.ts";
 import { startServer, startWorker } from "./nats_pool_helpers.ts";
 
 const MODULE = new URL("./fixtures/nats_pool_worker.ts", import.meta.url);
@@ -38,7 +40,11 @@ Deno.test("a map over 2 remote workers gives the results of the same map over th
     for (const c of CASES) expected.push(await collect(threads.map(INPUTS, c.options)));
   }
   await using server = await startServer();
-  await using pool = await NatsPool.start({ servers: server.url, pool: "same", size: 4 });
+  await using pool = await NatsPool.start<typeof fixture>({
+    servers: server.url,
+    pool: "same",
+    size: 4,
+  });
   const w0 = await startWorker(server.url, "same", { index: 0, args: { factor: 3 } });
   const w1 = await startWorker(server.url, "same", { index: 1, args: { factor: 3 } });
   await using _w0 = w0;
@@ -165,6 +171,44 @@ Deno.test("closing a NatsPool fails its active maps with a ClosedError, and a ne
   await pool.close();
   await first;
   assert.throws(() => pool.map([1]), ClosedError);
+});
+
+Deno.test("a result delivered twice is kept once: one result per input, the copies counted as duplicates", async () => {
+  await withTempDir(async (dir) => {
+    await using server = await startServer();
+    await using pool = await NatsPool.start({ servers: server.url, pool: "dup", size: 4 });
+    // A second client publishes a copy of every result right after the original.
+    const copier = await connect({ servers: server.url });
+    let copied = 0;
+    copier.subscribe("spool.dup.results.>", {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        copier.publish(msg.subject, msg.data, { headers: msg.headers });
+        copied++;
+      },
+    });
+    await copier.flush();
+    try {
+      await using worker = await startWorker(server.url, "dup", {
+        index: 0,
+        args: { factor: 2, dir, holdOn: 19 },
+      });
+      const inputs = Array.from({ length: 20 }, (_, i) => i);
+      const results = collect(pool.map(inputs, { errors: "collect", chunkSize: 1 }));
+      await waitForFile(`${dir}/held`);
+      while (copied < 19) await new Promise((r) => setTimeout(r, 20));
+      // The copies are at the server before input 19 is released: they reach the pool first.
+      await copier.flush();
+      await Deno.writeTextFile(`${dir}/release`, "");
+      const got = await results;
+      assert.deepEqual(got.map((r) => r.index), inputs);
+      for (const r of got) if (r.ok) assert.equal(r.value, r.input * 2);
+      assert.ok(pool.duplicates >= 19, `duplicates: ${pool.duplicates}`);
+      assert.equal((await worker.stop()).code, 0);
+    } finally {
+      await copier.drain();
+    }
+  });
 });
 
 /** The content of `path` once it exists and is not empty. */

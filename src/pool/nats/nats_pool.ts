@@ -22,10 +22,12 @@
 import { serialize } from "node:v8";
 import { ClosedError, InvalidArgumentError } from "../../errors.ts";
 import { type AnyIterable, lengthOf, withLength } from "../../stream/sized.ts";
+import type { AnyWorkerDefinition } from "../define.ts";
 import { CloneError, findUnsendable, unsendableReason } from "../errors.ts";
 import { mapSettingsOf, type PoolMapOptions } from "../map_options.ts";
 import { type Chunk, MapRun, type PoolPort } from "../map_run.ts";
 import { SPREAD } from "../protocol.ts";
+import type { WorkerPool } from "../worker_pool.ts";
 import {
   connect,
   headers,
@@ -83,11 +85,16 @@ interface Link {
  *
  * @example
  * ```ts ignore
- * await using pool = await NatsPool.start({ servers: "nats://127.0.0.1:4222", pool: "images" });
+ * // `typeof worker` (the definition the remote workers run) types inputs and results.
+ * await using pool = await NatsPool.start<typeof worker>({
+ *   servers: "nats://127.0.0.1:4222",
+ *   pool: "images",
+ * });
  * for await (const r of pool.map([1, 2, 3], { errors: "collect" })) console.log(r);
  * ```
  */
-export class NatsPool implements AsyncDisposable {
+export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
+  implements AsyncDisposable {
   /** Expected remote parallelism. */
   readonly size: number;
   /** Backend kind. */
@@ -128,7 +135,9 @@ export class NatsPool implements AsyncDisposable {
   }
 
   /** Connect, create the pool's stream and consumer if needed, and return the pool. */
-  static async start(options: NatsPoolOptions): Promise<NatsPool> {
+  static async start<D extends AnyWorkerDefinition = AnyWorkerDefinition>(
+    options: NatsPoolOptions,
+  ): Promise<NatsPool<D>> {
     const pool = checkPoolName(ACTION, options?.pool);
     const size = positiveInteger("size", options.size ?? 8);
     const depth = positiveInteger("depth", options.depth ?? 4);
@@ -139,7 +148,7 @@ export class NatsPool implements AsyncDisposable {
       await nc.close();
       throw e;
     }
-    return new NatsPool(nc, pool, size, depth);
+    return new NatsPool<D>(nc, pool, size, depth);
   }
 
   /** Results dropped because their chunk already had one (redelivered tasks finishing twice). */
@@ -150,14 +159,17 @@ export class NatsPool implements AsyncDisposable {
   }
 
   /**
-   * Map `source` over the remote workers (the options of `WorkerPool.map`, without `timeoutMs`).
-   *
-   * @param source any iterable or async iterable of inputs
-   * @param options ordering, window, error policy, chunking, spread, signal, pass-through
+   * Map `source` over the remote workers: the options, overloads and result types of
+   * `WorkerPool.map` (`D` is the workers' definition type), without `timeoutMs`.
    */
-  map(
+  readonly map: WorkerPool<D>["map"] =
+    ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
+      D
+    >["map"];
+
+  #map(
     source: AnyIterable<unknown>,
-    options: PoolMapOptions = {},
+    options: PoolMapOptions,
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const settings = mapSettingsOf(MAP_ACTION, options, this.size, this.#depth);
     if (settings.timeoutMs > 0) {
