@@ -7,7 +7,7 @@ import { ClosedError } from "../src/errors.ts";
 import type { PoolMapOptions, Settled } from "../src/pool/mod.ts";
 import { withTempDir } from "./temp_dir.ts";
 import type fixture from "./fixtures/nats_pool_worker.ts";
-import { connect } from "../src/pool/nats/client.ts";
+import { connect, jetstreamManager } from "../src/pool/nats/client.ts";
 import { startServer, startWorker } from "./nats_pool_helpers.ts";
 
 const MODULE = new URL("./fixtures/nats_pool_worker.ts", import.meta.url);
@@ -209,6 +209,26 @@ Deno.test("a result delivered twice is kept once: one result per input, the copi
       await copier.drain();
     }
   });
+});
+
+Deno.test("a map that ends early leaves none of its tasks in the stream (they are purged)", async () => {
+  await using server = await startServer();
+  const watcher = await connect({ servers: server.url });
+  try {
+    const jsm = await jetstreamManager(watcher);
+    const pool = await NatsPool.start({ servers: server.url, pool: "purge", size: 2, depth: 4 });
+    const it = pool.map(Array.from({ length: 100 }, (_, i) => i), { chunkSize: 1 });
+    const first = it.next(); // no worker: the first size * depth chunks wait in the stream
+    const stored = () => jsm.streams.info("spool_purge_tasks").then((i) => i.state.messages);
+    while ((await stored()) < 8) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await stored(), 8);
+    await it.return!();
+    assert.deepEqual(await first, { value: undefined, done: true });
+    await pool.close(); // waits for the purge
+    assert.equal(await stored(), 0);
+  } finally {
+    await watcher.drain();
+  }
 });
 
 /** The content of `path` once it exists and is not empty. */

@@ -33,6 +33,7 @@ import {
   headers,
   jetstream,
   type JetStreamClient,
+  type JetStreamManager,
   jetstreamManager,
   type NatsConnection,
   type Subscription,
@@ -49,6 +50,7 @@ import {
   ResultGate,
   resultsSubject,
   taskMsgId,
+  tasksSubject,
   WORKER_HEADER,
 } from "./protocol.ts";
 import { ensurePool } from "./setup.ts";
@@ -75,6 +77,8 @@ interface Link {
   readonly id: string;
   readonly sub: Subscription;
   readonly gate: ResultGate<Chunk>;
+  /** Publishes not yet answered by the server (a purge waits for them). */
+  readonly publishing: Set<Promise<unknown>>;
 }
 
 /**
@@ -104,6 +108,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #depth: number;
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  /** Purges of the tasks of maps that ended (close waits for them). */
+  readonly #purges = new Set<Promise<unknown>>();
   readonly #names: PoolNames;
   readonly #runs = new Map<MapRun, Link>();
   readonly #port: PoolPort;
@@ -114,9 +121,16 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   #scheduled = false;
   #closing: Promise<void> | undefined;
 
-  private constructor(nc: NatsConnection, pool: string, size: number, depth: number) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    pool: string,
+    size: number,
+    depth: number,
+  ) {
     this.#nc = nc;
     this.#js = jetstream(nc);
+    this.#jsm = jsm;
     this.pool = pool;
     this.#names = poolNames(pool);
     this.size = size;
@@ -143,12 +157,13 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const depth = positiveInteger("depth", options.depth ?? 4);
     const nc = await connect({ servers: options.servers });
     try {
-      await ensurePool(await jetstreamManager(nc), poolNames(pool), options.ackWaitMs ?? 30000);
+      const jsm = await jetstreamManager(nc);
+      await ensurePool(jsm, poolNames(pool), options.ackWaitMs ?? 30000);
+      return new NatsPool<D>(nc, jsm, pool, size, depth);
     } catch (e) {
       await nc.close();
       throw e;
     }
-    return new NatsPool<D>(nc, pool, size, depth);
   }
 
   /** Results dropped because their chunk already had one (redelivered tasks finishing twice). */
@@ -197,6 +212,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       for (const run of [...this.#runs.keys()]) {
         run.fail(new ClosedError(MAP_ACTION, "the pool was closed"));
       }
+      await Promise.allSettled([...this.#purges]);
       await this.#nc.drain().catch(() => {});
       if (!this.#nc.isClosed()) await this.#nc.close();
     })();
@@ -222,7 +238,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         if (err === null) this.#onResult(run, gate, msg);
       },
     });
-    this.#runs.set(run, { id, sub, gate });
+    this.#runs.set(run, { id, sub, gate, publishing: new Set() });
   }
 
   #detach(run: MapRun): void {
@@ -232,7 +248,18 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     link.sub.unsubscribe();
     this.#inFlight -= link.gate.size;
     this.#dropped += link.gate.dropped;
+    if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
     this.#schedule();
+  }
+
+  /** Remove a map's tasks still in the stream (it ended early: nobody wants their results). */
+  #purge(link: Link): void {
+    const filter = tasksSubject(this.pool, link.id);
+    const purge = Promise.allSettled([...link.publishing])
+      .then(() => this.#jsm.streams.purge(this.#names.stream, { filter }))
+      .catch(() => {/* best effort: the tasks then run for nothing */})
+      .finally(() => this.#purges.delete(purge));
+    this.#purges.add(purge);
   }
 
   #onResult(
@@ -288,21 +315,30 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     link.gate.open(chunk.id, chunk);
     this.#inFlight++;
     chunk.sentAt = performance.now();
-    this.#js.publish(this.#names.tasks, data, { msgID: taskMsgId(link.id, chunk.id), headers: h })
-      .catch((e) => {
-        if (!link.gate.has(chunk.id)) return;
+    const subject = tasksSubject(this.pool, link.id);
+    const publish = this.#js.publish(subject, data, {
+      msgID: taskMsgId(link.id, chunk.id),
+      headers: h,
+    });
+    link.publishing.add(publish);
+    publish.then(
+      () => link.publishing.delete(publish),
+      (e) => {
+        link.publishing.delete(publish);
+        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
         link.gate.forget(chunk.id);
         this.#inFlight--;
         run.failChunk(
           chunk,
           -1,
           new TaskPublishError(`publish chunk ${chunk.id}`, "the server did not store it", {
-            received: this.#names.tasks,
+            received: subject,
             cause: e,
           }),
         );
         this.#schedule();
-      });
+      },
+    );
   }
 }
 

@@ -4,7 +4,8 @@
  *
  * | What | Name / encoding |
  * | --- | --- |
- * | task stream (work queue) | `spool_<pool>_tasks`, subject `spool.<pool>.tasks`, `retention: workqueue` |
+ * | task stream (work queue) | `spool_<pool>_tasks`, subjects `spool.<pool>.tasks.>`, `retention: workqueue` |
+ * | task subject | `spool.<pool>.tasks.<map>`: a map that ends early purges its tasks by this subject |
  * | task consumer (shared) | durable pull consumer `spool_<pool>_workers`, explicit ack, `ack_wait` per pool |
  * | task body | `node:v8` `serialize([flags, items])` (flags: `SPREAD` of `../protocol.ts`) |
  * | task headers | `Spool-Map` (map id), `Spool-Chunk` (chunk id, decimal) |
@@ -55,7 +56,7 @@ export function checkPoolName(action: string, pool: unknown): string {
 export interface PoolNames {
   /** Work-queue stream of the tasks. */
   readonly stream: string;
-  /** Subject the tasks are published on. */
+  /** Subjects of the task stream (`spool.<pool>.tasks.>`; one subject per map under it). */
   readonly tasks: string;
   /** Durable pull consumer shared by every worker. */
   readonly consumer: string;
@@ -65,9 +66,14 @@ export interface PoolNames {
 export function poolNames(pool: string): PoolNames {
   return {
     stream: `spool_${pool}_tasks`,
-    tasks: `spool.${pool}.tasks`,
+    tasks: `spool.${pool}.tasks.>`,
     consumer: `spool_${pool}_workers`,
   };
+}
+
+/** The subject the tasks of one map are published on. */
+export function tasksSubject(pool: string, map: string): string {
+  return `spool.${pool}.tasks.${map}`;
 }
 
 /** The subject the results of one map are published on. */

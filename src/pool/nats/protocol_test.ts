@@ -11,14 +11,16 @@ import {
   ResultGate,
   resultsSubject,
   taskMsgId,
+  tasksSubject,
 } from "./protocol.ts";
 
 Deno.test("a pool's stream, subjects, consumer and dedup ids follow the protocol table", () => {
   assert.deepEqual(poolNames("img"), {
     stream: "spool_img_tasks",
-    tasks: "spool.img.tasks",
+    tasks: "spool.img.tasks.>",
     consumer: "spool_img_workers",
   });
+  assert.equal(tasksSubject("img", "m1"), "spool.img.tasks.m1");
   assert.equal(resultsSubject("img", "m1"), "spool.img.results.m1");
   assert.equal(taskMsgId("m1", 7), "m1.7");
 });
