@@ -78,8 +78,8 @@ Deno.test("a remote worker SIGKILLed mid-task: its task is redelivered and the m
     await using _w0 = workers[0]!;
     await using _w1 = workers[1]!;
     const inputs = Array.from({ length: 20 }, (_, i) => i);
-    const results = collect(pool.map(inputs, { errors: "collect" }));
-    const pid = Number(await waitForFile(`${dir}/hang`));
+    const results = background(collect(pool.map(inputs, { errors: "collect" })));
+    const pid = Number(await waitForFile(`${dir}/hang`, results));
     const victim = workers.findIndex((w) => w.pid === pid);
     assert.ok(victim >= 0, `the hang file names pid ${pid}, not one of the workers`);
     const killed = await workers[victim]!.kill();
@@ -102,8 +102,8 @@ Deno.test("SIGTERM stops a remote worker gracefully: the task it holds finishes 
       index: 0,
       args: { factor: 2, dir, holdOn: 1 },
     });
-    const results = collect(pool.map([0, 1, 2], { errors: "collect", chunkSize: 1 }));
-    await waitForFile(`${dir}/held`);
+    const results = background(collect(pool.map([0, 1, 2], { errors: "collect", chunkSize: 1 })));
+    await waitForFile(`${dir}/held`, results);
     const stopped = worker.stop(); // SIGTERM while input 1 is held
     await Deno.writeTextFile(`${dir}/disposed-0`, "not yet");
     await Deno.writeTextFile(`${dir}/release`, "");
@@ -194,9 +194,9 @@ Deno.test("a result delivered twice is kept once: one result per input, the copi
         args: { factor: 2, dir, holdOn: 19 },
       });
       const inputs = Array.from({ length: 20 }, (_, i) => i);
-      const results = collect(pool.map(inputs, { errors: "collect", chunkSize: 1 }));
-      await waitForFile(`${dir}/held`);
-      while (copied < 19) await new Promise((r) => setTimeout(r, 20));
+      const results = background(collect(pool.map(inputs, { errors: "collect", chunkSize: 1 })));
+      await waitForFile(`${dir}/held`, results);
+      await waitFor(() => copied >= 19 || undefined, results);
       // The copies are at the server before input 19 is released: they reach the pool first.
       await copier.flush();
       await Deno.writeTextFile(`${dir}/release`, "");
@@ -231,13 +231,35 @@ Deno.test("a map that ends early leaves none of its tasks in the stream (they ar
   }
 });
 
-/** The content of `path` once it exists and is not empty. */
-async function waitForFile(path: string): Promise<string> {
+/** `p`, marked handled: a map failing early is reported where the test awaits it, not as an
+ * unhandled rejection that would end the test module before its servers are stopped. */
+function background<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * Poll `probe` until it gives a value. If `map` (a map's results) settles first, throw (its error
+ * if it failed): a broken map then fails the test instead of hanging it.
+ */
+async function waitFor<T>(
+  probe: () => T | undefined | Promise<T | undefined>,
+  map?: Promise<unknown>,
+): Promise<T> {
+  let ended = false;
+  map?.then(() => (ended = true), () => (ended = true));
   for (;;) {
-    try {
-      const text = await Deno.readTextFile(path);
-      if (text !== "") return text;
-    } catch { /* not yet */ }
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (ended) {
+      await map; // its error, if it failed
+      throw new Error("the map ended before the awaited condition held");
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The content of `path` once it exists and is not empty (see {@linkcode waitFor}). */
+function waitForFile(path: string, map: Promise<unknown>): Promise<string> {
+  return waitFor(() => Deno.readTextFile(path).then((t) => t || undefined, () => undefined), map);
 }

@@ -271,11 +271,18 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     if (chunk === undefined) return; // a duplicate (redelivered task) or a stray
     this.#inFlight--;
     const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
+    let body;
     try {
-      const [busyMs, values, failures] = decodeResult(msg.data);
-      run.complete(chunk, values, failures, busyMs, worker);
+      body = decodeResult(msg.data);
     } catch (e) {
-      run.failChunk(chunk, worker, e as Error);
+      body = e as Error;
+    }
+    try {
+      if (body instanceof Error) run.failChunk(chunk, worker, body);
+      else run.complete(chunk, body[1], body[2], body[0], worker);
+    } catch (e) {
+      // A broken invariant (InternalError) ends this map, not the client's callback loop.
+      run.fail(e);
     }
     this.#schedule();
   }
