@@ -10,11 +10,17 @@ export {
   connect,
   ConnectionError,
   credsAuthenticator,
+  headers,
   nkeyAuthenticator,
   nkeys,
   TimeoutError as NatsTimeoutError,
 } from "npm:@nats-io/transport-node@3.4.0";
-export type { NatsConnection, NodeConnectionOptions } from "npm:@nats-io/transport-node@3.4.0";
+export type {
+  MsgHdrs,
+  NatsConnection,
+  NodeConnectionOptions,
+  Subscription,
+} from "npm:@nats-io/transport-node@3.4.0";
 // the transport's parts, for the guarded transport of transport.ts
 export {
   NatsConnectionImpl,
@@ -33,6 +39,7 @@ export {
   StorageType,
 } from "npm:@nats-io/jetstream@3.4.0";
 export type {
+  Consumer,
   JetStreamClient,
   JetStreamManager,
   JsMsg,

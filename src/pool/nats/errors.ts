@@ -1,0 +1,21 @@
+/**
+ * Errors of the NATS pool backend.
+ *
+ * @module
+ */
+
+import { SpoolError } from "../../errors.ts";
+
+/**
+ * A chunk's task could not be published to the pool's stream (the server refused it, or the
+ * connection closed): every input of the chunk fails with it (the cause is the client's error).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { TaskPublishError } from "./errors.ts";
+ * const err = new TaskPublishError("publish chunk 3", "the server refused it", { received: "x" });
+ * assert.ok(err.message.startsWith("Cannot publish chunk 3: the server refused it"));
+ * ```
+ */
+export class TaskPublishError extends SpoolError {}

@@ -1,0 +1,380 @@
+/**
+ * The coordinator of a NATS pool: `pool.map` over remote workers (`remote_worker.ts`) that pull
+ * tasks from a JetStream work-queue stream.
+ *
+ * Decision: the NATS backend is a second {@linkcode PoolPort} implementation, not a third
+ * `WorkerTransport`. A transport (`transport.ts`) is a push endpoint per worker: the dispatcher
+ * picks a slot, the slot keeps the chunks it holds and attributes a crash to them
+ * (`worker_slot.ts`, `crash_culprit.ts`). JetStream inverts all three: workers are unknown to the
+ * coordinator (any number, on any machine), they pull the next task themselves, and a dead
+ * worker's task comes back by redelivery after `ack_wait` (no crash attribution, no respawn).
+ * What a map needs from a pool is only the `PoolPort` of `map_run.ts`, so {@linkcode MapRun},
+ * `MapSource` (pulling, chunks, `maxInFlight`) and the ordered/unordered result stores are
+ * reused unchanged: this file publishes the chunks MapRun hands out and feeds the results back
+ * through `MapRun.complete`, keeping one result per chunk (redelivery can finish a chunk twice).
+ *
+ * Not supported yet: `timeoutMs` (rejected), `transfer` (ignored: bodies are copied, as with
+ * processes), results lost while the coordinator is disconnected (results use core NATS).
+ *
+ * @module
+ */
+
+import { serialize } from "node:v8";
+import { ClosedError, InvalidArgumentError } from "../../errors.ts";
+import { type AnyIterable, lengthOf, withLength } from "../../stream/sized.ts";
+import type { AnyWorkerDefinition } from "../define.ts";
+import { CloneError, findUnsendable, unsendableReason } from "../errors.ts";
+import { mapSettingsOf, type PoolMapOptions } from "../map_options.ts";
+import { type Chunk, MapRun, type PoolPort } from "../map_run.ts";
+import { SPREAD } from "../protocol.ts";
+import type { WorkerPool } from "../worker_pool.ts";
+import {
+  connect,
+  headers,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+  type NatsConnection,
+  type Subscription,
+} from "./client.ts";
+import { TaskPublishError } from "./errors.ts";
+import {
+  checkPoolName,
+  CHUNK_HEADER,
+  decodeResult,
+  encodeTask,
+  MAP_HEADER,
+  type PoolNames,
+  poolNames,
+  ResultGate,
+  resultsSubject,
+  taskMsgId,
+  tasksSubject,
+  WORKER_HEADER,
+} from "./protocol.ts";
+import { ensurePool } from "./setup.ts";
+
+const ACTION = "start a NATS worker pool";
+const MAP_ACTION = "map over the NATS worker pool";
+
+/** Options of {@linkcode NatsPool.start}. */
+export interface NatsPoolOptions {
+  /** NATS server URL(s). */
+  servers: string | string[];
+  /** Pool name: the remote workers started with the same name serve this pool. */
+  pool: string;
+  /** Expected parallelism of the remote workers (sizes windows and chunks; default 8). */
+  size?: number;
+  /** Chunks in flight per unit of `size` (default 4): `size * depth` chunks in flight at most. */
+  depth?: number;
+  /** `ack_wait` if this side creates the consumer (default 30000 ms). */
+  ackWaitMs?: number;
+}
+
+/** One active map: its results subscription and the chunks waiting for a result. */
+interface Link {
+  readonly id: string;
+  readonly sub: Subscription;
+  readonly gate: ResultGate<Chunk>;
+  /** Publishes not yet answered by the server (a purge waits for them). */
+  readonly publishing: Set<Promise<unknown>>;
+}
+
+/**
+ * A worker pool whose workers are remote processes pulling tasks from NATS JetStream. `map` has
+ * the contract of `WorkerPool.map` (ordered or not, `maxInFlight`, error policies, `chunkSize`,
+ * `spread`, `passThrough`, `signal`); a task whose worker died is redelivered, and each input
+ * still gets exactly one result.
+ *
+ * @example
+ * ```ts ignore
+ * // `typeof worker` (the definition the remote workers run) types inputs and results.
+ * await using pool = await NatsPool.start<typeof worker>({
+ *   servers: "nats://127.0.0.1:4222",
+ *   pool: "images",
+ * });
+ * for await (const r of pool.map([1, 2, 3], { errors: "collect" })) console.log(r);
+ * ```
+ */
+export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
+  implements AsyncDisposable {
+  /** Expected remote parallelism. */
+  readonly size: number;
+  /** Backend kind. */
+  readonly kind = "nats" as const;
+  /** Pool name. */
+  readonly pool: string;
+  readonly #depth: number;
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  /** Purges of the tasks of maps that ended (close waits for them). */
+  readonly #purges = new Set<Promise<unknown>>();
+  readonly #names: PoolNames;
+  readonly #runs = new Map<MapRun, Link>();
+  readonly #port: PoolPort;
+  #chunkId = 0;
+  #inFlight = 0;
+  #dropped = 0;
+  #closed = false;
+  #scheduled = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    pool: string,
+    size: number,
+    depth: number,
+  ) {
+    this.#nc = nc;
+    this.#js = jetstream(nc);
+    this.#jsm = jsm;
+    this.pool = pool;
+    this.#names = poolNames(pool);
+    this.size = size;
+    this.#depth = depth;
+    this.#port = {
+      size,
+      depth,
+      schedule: () => this.#schedule(),
+      hungry: () => this.#inFlight < this.size * this.#depth && !this.#anyPending(),
+      isClosed: () => this.#closed,
+      whenReady: () => Promise.resolve(),
+      attach: (run) => this.#attach(run),
+      detach: (run) => this.#detach(run),
+      nextId: () => ++this.#chunkId,
+    };
+  }
+
+  /** Connect, create the pool's stream and consumer if needed, and return the pool. */
+  static async start<D extends AnyWorkerDefinition = AnyWorkerDefinition>(
+    options: NatsPoolOptions,
+  ): Promise<NatsPool<D>> {
+    const pool = checkPoolName(ACTION, options?.pool);
+    const size = positiveInteger("size", options.size ?? 8);
+    const depth = positiveInteger("depth", options.depth ?? 4);
+    const nc = await connect({ servers: options.servers });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await ensurePool(jsm, poolNames(pool), options.ackWaitMs ?? 30000);
+      return new NatsPool<D>(nc, jsm, pool, size, depth);
+    } catch (e) {
+      await nc.close();
+      throw e;
+    }
+  }
+
+  /** Results dropped because their chunk already had one (redelivered tasks finishing twice). */
+  get duplicates(): number {
+    let n = this.#dropped;
+    for (const link of this.#runs.values()) n += link.gate.dropped;
+    return n;
+  }
+
+  /**
+   * Map `source` over the remote workers: the options, overloads and result types of
+   * `WorkerPool.map` (`D` is the workers' definition type), without `timeoutMs`.
+   */
+  readonly map: WorkerPool<D>["map"] =
+    ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
+      D
+    >["map"];
+
+  #map(
+    source: AnyIterable<unknown>,
+    options: PoolMapOptions,
+  ): AsyncIterableIterator<unknown> & { readonly length?: number } {
+    const settings = mapSettingsOf(MAP_ACTION, options, this.size, this.#depth);
+    if (settings.timeoutMs > 0) {
+      throw new InvalidArgumentError(MAP_ACTION, "timeoutMs is not supported by the NATS pool", {
+        received: settings.timeoutMs,
+      });
+    }
+    if (source === null || source === undefined) {
+      throw new InvalidArgumentError(
+        MAP_ACTION,
+        "the source must be an iterable or async iterable",
+        {
+          received: source,
+        },
+      );
+    }
+    if (this.#closed) throw new ClosedError(MAP_ACTION, "the pool is closed");
+    return withLength(new MapRun(this.#port, source, settings), lengthOf(source));
+  }
+
+  /** Fail the active maps, then drain and close the connection. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      for (const run of [...this.#runs.keys()]) {
+        run.fail(new ClosedError(MAP_ACTION, "the pool was closed"));
+      }
+      await Promise.allSettled([...this.#purges]);
+      await this.#nc.drain().catch(() => {});
+      if (!this.#nc.isClosed()) await this.#nc.close();
+    })();
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode NatsPool.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #anyPending(): boolean {
+    for (const run of this.#runs.keys()) if (run.pendingCount > 0) return true;
+    return false;
+  }
+
+  #attach(run: MapRun): void {
+    const id = crypto.randomUUID();
+    const gate = new ResultGate<Chunk>();
+    // Subscribed before any task is published on this connection: the server sees it first.
+    const sub = this.#nc.subscribe(resultsSubject(this.pool, id), {
+      callback: (err, msg) => {
+        if (err === null) this.#onResult(run, gate, msg);
+      },
+    });
+    this.#runs.set(run, { id, sub, gate, publishing: new Set() });
+  }
+
+  #detach(run: MapRun): void {
+    const link = this.#runs.get(run);
+    if (link === undefined) return;
+    this.#runs.delete(run);
+    link.sub.unsubscribe();
+    this.#inFlight -= link.gate.size;
+    this.#dropped += link.gate.dropped;
+    if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
+    this.#schedule();
+  }
+
+  /** Remove a map's tasks still in the stream (it ended early: nobody wants their results). */
+  #purge(link: Link): void {
+    const filter = tasksSubject(this.pool, link.id);
+    const purge = Promise.allSettled([...link.publishing])
+      .then(() => this.#jsm.streams.purge(this.#names.stream, { filter }))
+      .catch(() => {/* best effort: the tasks then run for nothing */})
+      .finally(() => this.#purges.delete(purge));
+    this.#purges.add(purge);
+  }
+
+  #onResult(
+    run: MapRun,
+    gate: ResultGate<Chunk>,
+    msg: { data: Uint8Array; headers?: { get(k: string): string } },
+  ): void {
+    const chunk = gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
+    if (chunk === undefined) return; // a duplicate (redelivered task) or a stray
+    this.#inFlight--;
+    const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
+    let body;
+    try {
+      body = decodeResult(msg.data);
+    } catch (e) {
+      body = e as Error;
+    }
+    try {
+      if (body instanceof Error) run.failChunk(chunk, worker, body);
+      else run.complete(chunk, body[1], body[2], body[0], worker);
+    } catch (e) {
+      // A broken invariant (InternalError) ends this map, not the client's callback loop.
+      run.fail(e);
+    }
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#round();
+    });
+  }
+
+  /** Publish the chunks the maps have ready while fewer than `size * depth` are in flight. */
+  #round(): void {
+    if (this.#closed) return;
+    const limit = this.size * this.#depth;
+    for (const [run, link] of this.#runs) {
+      if (run.pendingCount === 0 && run.hasPartial && this.#inFlight < limit) run.flushPartial();
+      while (run.pendingCount > 0 && this.#inFlight < limit && !run.closed) {
+        this.#publish(run, link, run.takePending());
+      }
+    }
+  }
+
+  #publish(run: MapRun, link: Link, chunk: Chunk): void {
+    let data: Uint8Array;
+    try {
+      data = encodeTask(run.flags & SPREAD, chunk.items);
+    } catch (e) {
+      rejectUnsendable(run, chunk, e);
+      return;
+    }
+    const h = headers();
+    h.set(MAP_HEADER, link.id);
+    h.set(CHUNK_HEADER, String(chunk.id));
+    link.gate.open(chunk.id, chunk);
+    this.#inFlight++;
+    chunk.sentAt = performance.now();
+    const subject = tasksSubject(this.pool, link.id);
+    const publish = this.#js.publish(subject, data, {
+      msgID: taskMsgId(link.id, chunk.id),
+      headers: h,
+    });
+    link.publishing.add(publish);
+    publish.then(
+      () => link.publishing.delete(publish),
+      (e) => {
+        link.publishing.delete(publish);
+        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+        link.gate.forget(chunk.id);
+        this.#inFlight--;
+        run.failChunk(
+          chunk,
+          -1,
+          new TaskPublishError(`publish chunk ${chunk.id}`, "the server did not store it", {
+            received: subject,
+            cause: e,
+          }),
+        );
+        this.#schedule();
+      },
+    );
+  }
+}
+
+/** A chunk that cannot be serialized: its inputs that cannot fail alone, the others go again. */
+function rejectUnsendable(run: MapRun, chunk: Chunk, error: unknown): void {
+  const why = (item: unknown, index: number) => {
+    const found = findUnsendable(item, (v) => void serialize(v), "input");
+    if (found === undefined) return undefined;
+    return new CloneError(
+      `send input #${index}`,
+      found.path,
+      `cannot be sent to a remote worker: ${unsendableReason(found.value, found.error)}`,
+      found.value,
+      { cause: found.error },
+    );
+  };
+  const fallback = new CloneError(
+    `send input #${chunk.start}`,
+    "input",
+    `cannot be sent to a remote worker: ${unsendableReason(undefined, error)}`,
+    chunk.items,
+    { cause: error },
+  );
+  run.rejectUnsendable(chunk, -1, why, fallback);
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new InvalidArgumentError(ACTION, `${name} must be an integer >= 1`, { received: value });
+  }
+  return value;
+}

@@ -1,0 +1,175 @@
+/**
+ * The task protocol between a {@linkcode NatsPool} coordinator and its remote workers
+ * (`remote_worker.ts`), over NATS JetStream.
+ *
+ * | What | Name / encoding |
+ * | --- | --- |
+ * | task stream (work queue) | `spool_<pool>_tasks`, subjects `spool.<pool>.tasks.>`, `retention: workqueue` |
+ * | task subject | `spool.<pool>.tasks.<map>`: a map that ends early purges its tasks by this subject |
+ * | task consumer (shared) | durable pull consumer `spool_<pool>_workers`, explicit ack, `ack_wait` per pool |
+ * | task body | `node:v8` `serialize([flags, items])` (flags: `SPREAD` of `../protocol.ts`) |
+ * | task headers | `Spool-Map` (map id), `Spool-Chunk` (chunk id, decimal) |
+ * | task `msgID` | `<map>.<chunk>`: JetStream drops a re-published chunk inside the dedup window |
+ * | results subject | `spool.<pool>.results.<map>` (core NATS; the coordinator subscribes per map) |
+ * | result body | `serialize([busyMs, values, errorPositions \| 0])`; a failed value is an `EncodedError` |
+ * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index) |
+ *
+ * Delivery is at least once: a worker that dies (SIGKILL) before its ack has its task redelivered
+ * once `ack_wait` passes (a long task keeps it with `working()` progress acks), and a task can
+ * then finish twice. The coordinator keeps one result per input: it takes the first result of a
+ * chunk it still waits for and drops the others ({@linkcode ResultGate}).
+ *
+ * A map id is a random UUID (unique across coordinators sharing a pool); chunk ids come from the
+ * coordinator's counter. A task never names a module: a worker runs the one module it was started
+ * with.
+ *
+ * @module
+ */
+
+import { deserialize, serialize } from "node:v8";
+import { InvalidArgumentError } from "../../errors.ts";
+
+/** Header: the map id. */
+export const MAP_HEADER = "Spool-Map";
+/** Header: the chunk id (decimal). */
+export const CHUNK_HEADER = "Spool-Chunk";
+/** Header: the JetStream delivery count of the task that produced a result (1 = first). */
+export const ATTEMPT_HEADER = "Spool-Attempt";
+/** Header: the index the remote worker was started with. */
+export const WORKER_HEADER = "Spool-Worker";
+
+const POOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Check a pool name (it becomes part of stream and subject names). */
+export function checkPoolName(action: string, pool: unknown): string {
+  if (typeof pool !== "string" || !POOL_NAME.test(pool)) {
+    throw new InvalidArgumentError(
+      action,
+      "the pool name must be 1 to 64 letters, digits, '_' or '-'",
+      { received: pool },
+    );
+  }
+  return pool;
+}
+
+/** The names one pool uses on the server. */
+export interface PoolNames {
+  /** Work-queue stream of the tasks. */
+  readonly stream: string;
+  /** Subjects of the task stream (`spool.<pool>.tasks.>`; one subject per map under it). */
+  readonly tasks: string;
+  /** Durable pull consumer shared by every worker. */
+  readonly consumer: string;
+}
+
+/** Stream, subject and consumer names of a pool. */
+export function poolNames(pool: string): PoolNames {
+  return {
+    stream: `spool_${pool}_tasks`,
+    tasks: `spool.${pool}.tasks.>`,
+    consumer: `spool_${pool}_workers`,
+  };
+}
+
+/** The subject the tasks of one map are published on. */
+export function tasksSubject(pool: string, map: string): string {
+  return `spool.${pool}.tasks.${map}`;
+}
+
+/** The subject the results of one map are published on. */
+export function resultsSubject(pool: string, map: string): string {
+  return `spool.${pool}.results.${map}`;
+}
+
+/** The publish dedup id of a chunk. */
+export function taskMsgId(map: string, chunk: number): string {
+  return `${map}.${chunk}`;
+}
+
+/** A decoded task body. */
+export type TaskBody = [flags: number, items: unknown[]];
+/** A decoded result body. */
+export type ResultBody = [busyMs: number, values: unknown[], failures: number[] | 0];
+
+/** Encode a task body. */
+export function encodeTask(flags: number, items: unknown[]): Uint8Array {
+  return serialize([flags, items]);
+}
+
+/** Encode a result body. */
+export function encodeResult(
+  busyMs: number,
+  values: unknown[],
+  failures: number[] | 0,
+): Uint8Array {
+  return serialize([busyMs, values, failures]);
+}
+
+/** Decode a task body (a malformed body is an InvalidArgumentError). */
+export function decodeTask(data: Uint8Array): TaskBody {
+  const body = deserialize(data) as unknown;
+  if (!Array.isArray(body) || typeof body[0] !== "number" || !Array.isArray(body[1])) {
+    throw new InvalidArgumentError("decode a pool task", "the body is not [flags, items]", {
+      received: body,
+    });
+  }
+  return body as TaskBody;
+}
+
+/** Decode a result body (a malformed body is an InvalidArgumentError). */
+export function decodeResult(data: Uint8Array): ResultBody {
+  const body = deserialize(data) as unknown;
+  if (
+    !Array.isArray(body) || typeof body[0] !== "number" || !Array.isArray(body[1]) ||
+    (body[2] !== 0 && !Array.isArray(body[2]))
+  ) {
+    throw new InvalidArgumentError(
+      "decode a pool result",
+      "the body is not [busyMs, values, failures]",
+      { received: body },
+    );
+  }
+  return body as ResultBody;
+}
+
+/**
+ * One result per chunk: {@linkcode ResultGate.open} when a chunk is published,
+ * {@linkcode ResultGate.take} when a result arrives (the chunk the first time, `undefined` for
+ * a duplicate from a redelivered task, or for a chunk of a map that ended).
+ */
+export class ResultGate<C> {
+  readonly #waiting = new Map<number, C>();
+  /** Results dropped as duplicates (or late). */
+  dropped = 0;
+
+  /** Expect one result for `id`. */
+  open(id: number, chunk: C): void {
+    this.#waiting.set(id, chunk);
+  }
+
+  /** The chunk of a result if it is the first; `undefined` (and counted) otherwise. */
+  take(id: number): C | undefined {
+    const chunk = this.#waiting.get(id);
+    if (chunk === undefined) {
+      this.dropped++;
+      return undefined;
+    }
+    this.#waiting.delete(id);
+    return chunk;
+  }
+
+  /** Whether a result for `id` is still expected. */
+  has(id: number): boolean {
+    return this.#waiting.has(id);
+  }
+
+  /** Stop waiting for `id` (its publish failed: the chunk failed on this side). */
+  forget(id: number): void {
+    this.#waiting.delete(id);
+  }
+
+  /** Chunks still waiting for a result. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+}
