@@ -1,29 +1,13 @@
-// Test helpers of the NATS pool tests: a private nats-server on a free loopback port with a
-// temporary store, and remote worker processes (src/pool/nats/remote_worker_main.ts).
-// The binary: SPOOL_NATS_SERVER, else /tmp/natsbin/nats-server, else nats-server on PATH; a
-// missing binary fails the test with a clear message.
+// Test helpers of the NATS pool tests: a nats-server from the shared harness (tests/nats/server.ts:
+// a free loopback port, a temporary store; the binary is SPOOL_NATS_SERVER, else nats-server on
+// PATH, and a missing one fails the test with a clear message), and remote worker processes
+// (src/pool/nats/remote_worker_main.ts).
+
+import { startNatsServer } from "./nats/server.ts";
 
 /** A running nats-server. */
 export interface TestServer extends AsyncDisposable {
   readonly url: string;
-}
-
-function serverBinary(): string {
-  const env = Deno.env.get("SPOOL_NATS_SERVER");
-  if (env) return env;
-  try {
-    Deno.statSync("/tmp/natsbin/nats-server");
-    return "/tmp/natsbin/nats-server";
-  } catch {
-    return "nats-server";
-  }
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Read lines of `stream` until one includes `marker`; the rest is drained in the background. */
@@ -45,39 +29,9 @@ async function waitForLine(
   return { found: true, seen, rest };
 }
 
-/** Start a JetStream-enabled nats-server on 127.0.0.1 with a temporary store dir. */
-export async function startServer(): Promise<TestServer> {
-  const bin = serverBinary();
-  const dir = await Deno.makeTempDir({ prefix: "spool-nats-" });
-  const port = freePort();
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(bin, {
-      args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-  } catch (e) {
-    await Deno.remove(dir, { recursive: true });
-    throw new Error(
-      `nats-server not found (${bin}): set SPOOL_NATS_SERVER to its path or put it on PATH`,
-      { cause: e },
-    );
-  }
-  const ready = await waitForLine(child.stderr, "Server is ready");
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
-    await ready.rest;
-    await Deno.remove(dir, { recursive: true });
-  };
-  if (!ready.found) {
-    await stop();
-    throw new Error(`nats-server did not start: ${ready.seen}`);
-  }
-  return { url: `nats://127.0.0.1:${port}`, [Symbol.asyncDispose]: stop };
+/** Start a JetStream-enabled nats-server on 127.0.0.1 (the shared harness, tests/nats/server.ts). */
+export function startServer(): Promise<TestServer> {
+  return startNatsServer();
 }
 
 /** A running remote worker process. */

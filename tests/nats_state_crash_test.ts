@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { arrayState, jsonState, StateStore, StoreLockedError } from "../src/state/mod.ts";
 import { NatsStorage } from "../src/state/nats_storage.ts";
 import { connect, Kvm, Objm } from "../src/state/nats_storage_client.ts";
-import { startNatsServer } from "./nats_state_server.ts";
+import { startNatsServer } from "./nats/server.ts";
 
 const CHILD = fileURLToPath(new URL("./fixtures/nats_state_crash_child.ts", import.meta.url));
 

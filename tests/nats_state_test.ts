@@ -17,7 +17,7 @@ import {
 import { NatsStorage } from "../src/state/nats_storage.ts";
 import { ClosedError } from "../src/errors.ts";
 import { connect, Kvm, Objm } from "../src/state/nats_storage_client.ts";
-import { startNatsServer } from "./nats_state_server.ts";
+import { startNatsServer } from "./nats/server.ts";
 
 /** A component that writes and reads a plain file itself (what `loadState(dir)` sees). */
 function plainFileState(text: string): PersistentState & { text: string } {
@@ -213,11 +213,4 @@ Deno.test("nats state: a read-only store loads what the writer saved while the w
 Deno.test("nats state: a read-only store on a bucket that does not exist is SnapshotNotFoundError", async () => {
   await using server = await startNatsServer();
   await assert.rejects(open(server.url, { readOnly: true }), SnapshotNotFoundError);
-});
-
-Deno.test("nats state: the test server starter fails with a message naming SPOOL_NATS_SERVER when the binary is missing", async () => {
-  await assert.rejects(
-    startNatsServer("/nonexistent/nats-server"),
-    /nats-server not found \(\/nonexistent\/nats-server\): set SPOOL_NATS_SERVER/,
-  );
 });
