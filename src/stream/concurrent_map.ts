@@ -29,9 +29,6 @@ import { Ring } from "../_internal/ring.ts";
 import type { AnyIterable } from "./sized.ts";
 import { giveTurn, turnDue } from "../_internal/turn.ts";
 
-/** The action an abort names (`filter` too says "map a source", as it always has). */
-const ACTION = "map a source";
-
 // Tags of the ordered window's results (0, empty, is the window's).
 const OK = 1;
 const FAILED = 2;
@@ -226,7 +223,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
 
   #abort(): void {
     if (this.#stopping) return;
-    const error = abortError(ACTION, this.#signal!);
+    const error = abortError(this.#action, this.#signal!);
     if (this.#waiters.length > 0) {
       const w = this.#waiters.shift();
       this.#failWith(error, false).then(w.resolve, w.reject);

@@ -159,6 +159,27 @@ Deno.test("map: abort signal rejects the consumer with AbortedError and returns 
   await assert.rejects(m2.next(), AbortedError);
 });
 
+for (const [stage, action] of [["map", "map a source"], ["filter", "filter a source"]] as const) {
+  Deno.test(`${stage}: an abort names the stage's own action ("${action}")`, async () => {
+    const ctl = new AbortController();
+    const [gen] = endless();
+    const fn = async (x: number) => (await sleep(5), x);
+    const stage_ = stage === "map"
+      ? map(gen, fn, { concurrency: 2, signal: ctl.signal })
+      : filter(gen, async (x: number) => (await sleep(5), x >= 0), {
+        concurrency: 2,
+        signal: ctl.signal,
+      });
+    await stage_.next();
+    const pending = stage_.next();
+    ctl.abort();
+    await assert.rejects(
+      pending,
+      (e: unknown) => e instanceof AbortedError && e.message.startsWith(`Cannot ${action}:`),
+    );
+  });
+}
+
 Deno.test("map over a sync iterable of promises awaits them (like for await)", async () => {
   const out = await collect(
     map([Promise.resolve(1), 2] as Iterable<number>, (x) => x * 2, { concurrency: 2 }),
