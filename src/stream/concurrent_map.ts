@@ -277,15 +277,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
         this.#failSource(error);
         return;
       }
-      if (!isResult(r)) {
-        this.#failSource(badResult(this.#action, r));
-        return;
-      }
-      if (r.done) {
-        this.#sourceDone = true;
-        this.#checkEnd();
-        return;
-      }
+      if (!this.#carriesItem(r)) return;
       const v = r.value;
       if (isThenable(v)) this.#launchLater(v as PromiseLike<T>);
       else this.#launch(v);
@@ -311,6 +303,23 @@ export class ConcurrentMap<T, R> implements Stage<R> {
     this.#fill();
   };
 
+  /**
+   * True when the pulled `r` carries an item; otherwise the source has failed (a result that is
+   * not an object) or ended, and that is already handled.
+   */
+  #carriesItem(r: IteratorResult<T>): r is IteratorYieldResult<T> {
+    if (!isResult(r)) {
+      this.#failSource(badResult(this.#action, r));
+      return false;
+    }
+    if (r.done) {
+      this.#sourceDone = true;
+      this.#checkEnd();
+      return false;
+    }
+    return true;
+  }
+
   /** Items held (ordered: undelivered positions; unordered: running + queued). */
   #room(): number {
     return this.#ordered
@@ -321,15 +330,7 @@ export class ConcurrentMap<T, R> implements Stage<R> {
   readonly #onPull = (r: IteratorResult<T>): void => {
     this.#pulling = false;
     if (this.#halted) return;
-    if (!isResult(r)) {
-      this.#failSource(badResult(this.#action, r));
-      return;
-    }
-    if (r.done) {
-      this.#sourceDone = true;
-      this.#checkEnd();
-      return;
-    }
+    if (!this.#carriesItem(r)) return;
     this.#launch(r.value);
     if (!this.#pauseForTurn()) this.#fill();
   };
