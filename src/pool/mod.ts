@@ -27,3 +27,8 @@ export {
   WorkerInitError,
 } from "./errors.ts";
 export type { EncodedError, EncodedThrown } from "./errors.ts";
+export { NatsPool } from "./nats/nats_pool.ts";
+export type { NatsPoolOptions } from "./nats/nats_pool.ts";
+export { runRemoteWorker } from "./nats/remote_worker.ts";
+export type { RemoteWorkerOptions } from "./nats/remote_worker.ts";
+export { TaskPublishError } from "./nats/errors.ts";

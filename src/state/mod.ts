@@ -35,3 +35,5 @@ export type { PeriodicSaveConditionOptions, SaveCondition } from "./conditions.t
 export { anyCondition, EveryNCondition, PeriodicSaveCondition } from "./conditions.ts";
 export type { PrunableStore, StatesKeeper } from "./keepers.ts";
 export { LatestStatesKeeper } from "./keepers.ts";
+export { NatsStorage } from "./nats_storage.ts";
+export type { NatsStorageOptions } from "./nats_storage.ts";
