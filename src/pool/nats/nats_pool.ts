@@ -29,18 +29,17 @@ import { type Chunk, MapRun, type PoolPort } from "../map_run.ts";
 import { SPREAD } from "../protocol.ts";
 import type { WorkerPool } from "../worker_pool.ts";
 import {
-  connect,
+  connectNats,
   headers,
-  jetstream,
   type JetStreamClient,
   type JetStreamManager,
-  jetstreamManager,
   type NatsConnection,
+  type NatsHandle,
   type Subscription,
 } from "./client.ts";
+import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
 import { TaskPublishError } from "./errors.ts";
 import {
-  checkPoolName,
   CHUNK_HEADER,
   decodeResult,
   encodeTask,
@@ -58,19 +57,7 @@ import { ensurePool } from "./setup.ts";
 const ACTION = "start a NATS worker pool";
 const MAP_ACTION = "map over the NATS worker pool";
 
-/** Options of {@linkcode NatsPool.start}. */
-export interface NatsPoolOptions {
-  /** NATS server URL(s). */
-  servers: string | string[];
-  /** Pool name: the remote workers started with the same name serve this pool. */
-  pool: string;
-  /** Expected parallelism of the remote workers (sizes windows and chunks; default 8). */
-  size?: number;
-  /** Chunks in flight per unit of `size` (default 4): `size * depth` chunks in flight at most. */
-  depth?: number;
-  /** `ack_wait` if this side creates the consumer (default 30000 ms). */
-  ackWaitMs?: number;
-}
+export type { NatsPoolOptions };
 
 /** One active map: its results subscription and the chunks waiting for a result. */
 interface Link {
@@ -106,6 +93,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   /** Pool name. */
   readonly pool: string;
   readonly #depth: number;
+  readonly #nats: NatsHandle;
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
@@ -122,15 +110,15 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   #closing: Promise<void> | undefined;
 
   private constructor(
-    nc: NatsConnection,
-    jsm: JetStreamManager,
+    nats: NatsHandle,
     pool: string,
     size: number,
     depth: number,
   ) {
-    this.#nc = nc;
-    this.#js = jetstream(nc);
-    this.#jsm = jsm;
+    this.#nats = nats;
+    this.#nc = nats.nc;
+    this.#js = nats.js;
+    this.#jsm = nats.jsm;
     this.pool = pool;
     this.#names = poolNames(pool);
     this.size = size;
@@ -148,20 +136,21 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     };
   }
 
-  /** Connect, create the pool's stream and consumer if needed, and return the pool. */
+  /**
+   * Connect (through `connectNats`: credentials, TLS), create the pool's streams and consumer if
+   * needed, and return the pool. Bad options are an `InvalidArgumentError`, a refused or failed
+   * connection a `NatsConnectError`.
+   */
   static async start<D extends AnyWorkerDefinition = AnyWorkerDefinition>(
     options: NatsPoolOptions,
   ): Promise<NatsPool<D>> {
-    const pool = checkPoolName(ACTION, options?.pool);
-    const size = positiveInteger("size", options.size ?? 8);
-    const depth = positiveInteger("depth", options.depth ?? 4);
-    const nc = await connect({ servers: options.servers });
+    const o = checkPoolOptions(ACTION, options);
+    const nats = await connectNats(o.connect);
     try {
-      const jsm = await jetstreamManager(nc);
-      await ensurePool(jsm, poolNames(pool), options.ackWaitMs ?? 30000);
-      return new NatsPool<D>(nc, jsm, pool, size, depth);
+      await ensurePool(nats.jsm, poolNames(o.pool), o.ackWaitMs);
+      return new NatsPool<D>(nats, o.pool, o.size, o.depth);
     } catch (e) {
-      await nc.close();
+      await nats.close();
       throw e;
     }
   }
@@ -213,8 +202,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         run.fail(new ClosedError(MAP_ACTION, "the pool was closed"));
       }
       await Promise.allSettled([...this.#purges]);
-      await this.#nc.drain().catch(() => {});
-      if (!this.#nc.isClosed()) await this.#nc.close();
+      await this.#nats.close();
     })();
     return this.#closing;
   }
@@ -370,11 +358,4 @@ function rejectUnsendable(run: MapRun, chunk: Chunk, error: unknown): void {
     { cause: error },
   );
   run.rejectUnsendable(chunk, -1, why, fallback);
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(ACTION, `${name} must be an integer >= 1`, { received: value });
-  }
-  return value;
 }

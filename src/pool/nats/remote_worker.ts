@@ -15,10 +15,10 @@ import { InvalidArgumentError } from "../../errors.ts";
 import { type AnyWorkerDefinition, checkDefinition } from "../define.ts";
 import { encodeError } from "../errors.ts";
 import { SPREAD } from "../protocol.ts";
-import { connect, headers, jetstream, jetstreamManager, type JsMsg } from "./client.ts";
+import { connectNats, headers, type JsMsg } from "./client.ts";
+import { checkWorkerOptions, type RemoteWorkerOptions } from "./options.ts";
 import {
   ATTEMPT_HEADER,
-  checkPoolName,
   CHUNK_HEADER,
   decodeTask,
   encodeResult,
@@ -33,31 +33,7 @@ const ACTION = "run a remote pool worker";
 /** How long one pull waits for a task before asking again (the stop flag is read between). */
 const PULL_EXPIRES_MS = 1000;
 
-/** Options of {@linkcode runRemoteWorker}. */
-export interface RemoteWorkerOptions {
-  /** NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
-  servers: string | string[];
-  /** Pool name (the coordinator's `pool`). */
-  pool: string;
-  /** The worker module (its export is a `defineWorker` definition). */
-  module: string | URL;
-  /** The export holding the definition (default `"default"`). */
-  exportName?: string;
-  /** Init arguments for `init(args, context)`. */
-  args?: unknown;
-  /** Tasks run at once by this worker (default 1). */
-  concurrency?: number;
-  /** This worker's index (`context.index`, and the `worker` of a TaskError; default 0). */
-  index?: number;
-  /** Number of workers (`context.size`; default 1). */
-  size?: number;
-  /** `ack_wait` used if this worker creates the consumer (default 30000 ms). */
-  ackWaitMs?: number;
-  /** Stop: pull no more, finish the tasks held, dispose, close. */
-  signal?: AbortSignal;
-  /** Called once connected and initialised, before the first pull. */
-  onReady?: () => void;
-}
+export type { RemoteWorkerOptions };
 
 /** What one task run needs. */
 interface TaskContext {
@@ -71,7 +47,9 @@ interface TaskContext {
 
 /**
  * Serve a pool's tasks until `signal` aborts. Resolves once disposed and disconnected; rejects
- * when the module, `init` or the connection fails (with `dispose` called if `init` ran).
+ * when the module, `init` or the connection fails (with `dispose` called if `init` ran). Bad
+ * options are an `InvalidArgumentError`; a refused connection (wrong or missing credentials) or
+ * no server is a `NatsConnectError`.
  *
  * @example
  * ```ts ignore
@@ -87,26 +65,17 @@ interface TaskContext {
  * ```
  */
 export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<void> {
-  const pool = checkPoolName(ACTION, options.pool);
-  const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new InvalidArgumentError(ACTION, "concurrency must be an integer >= 1", {
-      received: concurrency,
-    });
-  }
-  const index = options.index ?? 0;
-  const definition = await loadDefinition(options.module, options.exportName ?? "default");
-  const nc = await connect({ servers: options.servers });
+  const o = checkWorkerOptions(ACTION, options);
+  const { pool, index, concurrency } = o;
+  const definition = await loadDefinition(o.module, o.exportName);
+  const nats = await connectNats(o.connect);
+  const nc = nats.nc;
   try {
     const names = poolNames(pool);
-    const ackWaitMs = await ensurePool(
-      await jetstreamManager(nc),
-      names,
-      options.ackWaitMs ?? 30000,
-    );
-    const consumer = await jetstream(nc).consumers.get(names.stream, names.consumer);
-    const context = { index, size: options.size ?? 1, kind: "process" as const };
-    const state = definition.init ? await definition.init(options.args, context) : undefined;
+    const ackWaitMs = await ensurePool(nats.jsm, names, o.ackWaitMs);
+    const consumer = await nats.js.consumers.get(names.stream, names.consumer);
+    const context = { index, size: o.size, kind: "process" as const };
+    const state = definition.init ? await definition.init(o.args, context) : undefined;
     try {
       const task: TaskContext = {
         definition,
@@ -116,8 +85,8 @@ export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<voi
         ackWaitMs,
         publish: (subject, data, hdrs) => nc.publish(subject, data, { headers: hdrs }),
       };
-      const stopped = () => options.signal?.aborted === true;
-      options.onReady?.();
+      const stopped = () => o.signal?.aborted === true;
+      o.onReady?.();
       const loops = [];
       for (let i = 0; i < concurrency; i++) {
         loops.push(pullLoop(() => consumer.next({ expires: PULL_EXPIRES_MS }), stopped, task));
@@ -126,9 +95,8 @@ export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<voi
     } finally {
       if (definition.dispose) await definition.dispose(state);
     }
-    await nc.drain();
   } finally {
-    if (!nc.isClosed()) await nc.close();
+    await nats.close();
   }
 }
 
