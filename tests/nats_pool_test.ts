@@ -7,7 +7,7 @@ import { ClosedError } from "../src/errors.ts";
 import type { PoolMapOptions, Settled } from "../src/pool/mod.ts";
 import { withTempDir } from "./temp_dir.ts";
 import type fixture from "./fixtures/nats_pool_worker.ts";
-import { connectNats } from "../src/pool/nats/client.ts";
+import { connectNats, headers } from "../src/pool/nats/client.ts";
 import { startServer, startWorker } from "./nats_pool_helpers.ts";
 
 const MODULE = new URL("./fixtures/nats_pool_worker.ts", import.meta.url);
@@ -177,14 +177,18 @@ Deno.test("a result delivered twice is kept once: one result per input, the copi
   await withTempDir(async (dir) => {
     await using server = await startServer();
     await using pool = await NatsPool.start({ servers: server.url, pool: "dup", size: 4 });
-    // A second client publishes a copy of every result right after the original.
+    // A second client publishes a copy of every result right after the original, without its
+    // publish dedup id (the stream would drop an exact copy): the pool's gate must drop it.
     const nats = await connectNats({ servers: server.url });
     const copier = nats.nc;
     let copied = 0;
     copier.subscribe("spool.dup.results.>", {
       callback: (err, msg) => {
-        if (err !== null) return;
-        copier.publish(msg.subject, msg.data, { headers: msg.headers });
+        if (err !== null || msg.headers?.get("Spool-Copy") === "1") return;
+        const h = headers();
+        for (const [k, v] of msg.headers ?? []) if (k.startsWith("Spool-")) h.set(k, v[0]!);
+        h.set("Spool-Copy", "1");
+        copier.publish(msg.subject, msg.data, { headers: h });
         copied++;
       },
     });

@@ -19,3 +19,18 @@ import { SpoolError } from "../../errors.ts";
  * ```
  */
 export class TaskPublishError extends SpoolError {}
+
+/**
+ * A map's results could not be read from the pool's result stream (its consumer could not be
+ * created, or the server deleted it while the map ran): the map fails with it (the cause is the
+ * client's error).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ResultReadError } from "./errors.ts";
+ * const err = new ResultReadError("read the results of a map", "the consumer was deleted");
+ * assert.ok(err.message.startsWith("Cannot read the results of a map: the consumer was deleted"));
+ * ```
+ */
+export class ResultReadError extends SpoolError {}

@@ -31,11 +31,9 @@ import type { WorkerPool } from "../worker_pool.ts";
 import {
   connectNats,
   headers,
-  type JetStreamClient,
   type JetStreamManager,
-  type NatsConnection,
+  type JsMsg,
   type NatsHandle,
-  type Subscription,
 } from "./client.ts";
 import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
 import { TaskPublishError } from "./errors.ts";
@@ -47,11 +45,13 @@ import {
   type PoolNames,
   poolNames,
   ResultGate,
-  resultsSubject,
   taskMsgId,
   tasksSubject,
+  TIMEOUT_HEADER,
   WORKER_HEADER,
 } from "./protocol.ts";
+import { publishRetrying } from "./publish.ts";
+import { ResultsReader } from "./results_reader.ts";
 import { ensurePool } from "./setup.ts";
 
 const ACTION = "start a NATS worker pool";
@@ -59,10 +59,10 @@ const MAP_ACTION = "map over the NATS worker pool";
 
 export type { NatsPoolOptions };
 
-/** One active map: its results subscription and the chunks waiting for a result. */
+/** One active map: its results reader and the chunks waiting for a result. */
 interface Link {
   readonly id: string;
-  readonly sub: Subscription;
+  readonly reader: ResultsReader;
   readonly gate: ResultGate<Chunk>;
   /** Publishes not yet answered by the server (a purge waits for them). */
   readonly publishing: Set<Promise<unknown>>;
@@ -94,8 +94,6 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly pool: string;
   readonly #depth: number;
   readonly #nats: NatsHandle;
-  readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   /** Purges of the tasks of maps that ended (close waits for them). */
   readonly #purges = new Set<Promise<unknown>>();
@@ -116,8 +114,6 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     depth: number,
   ) {
     this.#nats = nats;
-    this.#nc = nats.nc;
-    this.#js = nats.js;
     this.#jsm = nats.jsm;
     this.pool = pool;
     this.#names = poolNames(pool);
@@ -134,6 +130,13 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       detach: (run) => this.#detach(run),
       nextId: () => ++this.#chunkId,
     };
+    // The client gave up reconnecting (or the connection was closed under us): fail the maps.
+    nats.nc.closed().then((cause) => {
+      if (this.#closed) return;
+      this.#closed = true;
+      const error = new ClosedError(MAP_ACTION, "the connection to NATS closed", { cause });
+      for (const run of [...this.#runs.keys()]) run.fail(error);
+    });
   }
 
   /**
@@ -147,7 +150,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const o = checkPoolOptions(ACTION, options);
     const nats = await connectNats(o.connect);
     try {
-      await ensurePool(nats.jsm, poolNames(o.pool), o.ackWaitMs);
+      await ensurePool(nats.jsm, poolNames(o.pool), o);
       return new NatsPool<D>(nats, o.pool, o.size, o.depth);
     } catch (e) {
       await nats.close();
@@ -220,41 +223,43 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   #attach(run: MapRun): void {
     const id = crypto.randomUUID();
     const gate = new ResultGate<Chunk>();
-    // Subscribed before any task is published on this connection: the server sees it first.
-    const sub = this.#nc.subscribe(resultsSubject(this.pool, id), {
-      callback: (err, msg) => {
-        if (err === null) this.#onResult(run, gate, msg);
-      },
+    // Results wait in the result stream until this reader's consumer exists: no race with the
+    // first task.
+    const reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
+      onResult: (msg) => this.#onResult(run, gate, msg),
+      onError: (e) => run.fail(e),
     });
-    this.#runs.set(run, { id, sub, gate, publishing: new Set() });
+    this.#runs.set(run, { id, reader, gate, publishing: new Set() });
   }
 
   #detach(run: MapRun): void {
     const link = this.#runs.get(run);
     if (link === undefined) return;
     this.#runs.delete(run);
-    link.sub.unsubscribe();
+    this.#track(link.reader.close());
     this.#inFlight -= link.gate.size;
     this.#dropped += link.gate.dropped;
     if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
     this.#schedule();
   }
 
+  /** Keep `p` until it settles (close waits for it). */
+  #track(p: Promise<unknown>): void {
+    const tracked = p.catch(() => {}).finally(() => this.#purges.delete(tracked));
+    this.#purges.add(tracked);
+  }
+
   /** Remove a map's tasks still in the stream (it ended early: nobody wants their results). */
   #purge(link: Link): void {
     const filter = tasksSubject(this.pool, link.id);
-    const purge = Promise.allSettled([...link.publishing])
-      .then(() => this.#jsm.streams.purge(this.#names.stream, { filter }))
-      .catch(() => {/* best effort: the tasks then run for nothing */})
-      .finally(() => this.#purges.delete(purge));
-    this.#purges.add(purge);
+    // best effort: the tasks then run for nothing
+    this.#track(
+      Promise.allSettled([...link.publishing])
+        .then(() => this.#jsm.streams.purge(this.#names.stream, { filter })),
+    );
   }
 
-  #onResult(
-    run: MapRun,
-    gate: ResultGate<Chunk>,
-    msg: { data: Uint8Array; headers?: { get(k: string): string } },
-  ): void {
+  #onResult(run: MapRun, gate: ResultGate<Chunk>, msg: JsMsg): void {
     const chunk = gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
     if (chunk === undefined) return; // a duplicate (redelivered task) or a stray
     this.#inFlight--;
@@ -307,14 +312,18 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const h = headers();
     h.set(MAP_HEADER, link.id);
     h.set(CHUNK_HEADER, String(chunk.id));
+    if (run.timeoutMs > 0) h.set(TIMEOUT_HEADER, String(run.timeoutMs));
     link.gate.open(chunk.id, chunk);
     this.#inFlight++;
     chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
-    const publish = this.#js.publish(subject, data, {
-      msgID: taskMsgId(link.id, chunk.id),
-      headers: h,
-    });
+    const publish = publishRetrying(
+      this.#nats,
+      subject,
+      data,
+      { msgID: taskMsgId(link.id, chunk.id), headers: h },
+      () => this.#runs.get(run) !== link,
+    );
     link.publishing.add(publish);
     publish.then(
       () => link.publishing.delete(publish),
