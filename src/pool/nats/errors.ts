@@ -34,3 +34,21 @@ export class TaskPublishError extends SpoolError {}
  * ```
  */
 export class ResultReadError extends SpoolError {}
+
+/**
+ * An input's task reached the pool's `maxDeliveries` without being acknowledged: every worker
+ * that took it died or stalled (a poison input, or a synchronous `process` that blocked its
+ * worker past `ack_wait`). The input fails with it (wrapped in the map's `TaskError`) per the
+ * map's error policy; its neighbours in the chunk were sent again one by one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DeliveryLimitError } from "./errors.ts";
+ * const err = new DeliveryLimitError("run input #7", "its task was delivered 3 times", {
+ *   received: 3,
+ * });
+ * assert.ok(err.message.startsWith("Cannot run input #7: its task was delivered 3 times"));
+ * ```
+ */
+export class DeliveryLimitError extends SpoolError {}

@@ -36,7 +36,8 @@ import {
   type NatsHandle,
 } from "./client.ts";
 import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
-import { TaskPublishError } from "./errors.ts";
+import { DeliveryLimitError, TaskPublishError } from "./errors.ts";
+import { type GivenUp, GivenUpTasks } from "./advisories.ts";
 import {
   CHUNK_HEADER,
   decodeResult,
@@ -66,6 +67,15 @@ interface Link {
   readonly gate: ResultGate<Chunk>;
   /** Publishes not yet answered by the server (a purge waits for them). */
   readonly publishing: Set<Promise<unknown>>;
+  /** The task stream sequence of each chunk published and not answered yet. */
+  readonly seqs: Map<number, number>;
+}
+
+/** What a task given up by the server carried. */
+interface Sent {
+  readonly run: MapRun;
+  readonly link: Link;
+  readonly chunk: Chunk;
 }
 
 /**
@@ -106,6 +116,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   #closed = false;
   #scheduled = false;
   #closing: Promise<void> | undefined;
+  #givenUp: GivenUpTasks<Sent> | undefined;
 
   private constructor(
     nats: NatsHandle,
@@ -151,7 +162,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const nats = await connectNats(o.connect);
     try {
       await ensurePool(nats.jsm, poolNames(o.pool), o);
-      return new NatsPool<D>(nats, o.pool, o.size, o.depth);
+      const pool = new NatsPool<D>(nats, o.pool, o.size, o.depth);
+      pool.#givenUp = await GivenUpTasks.open<Sent>(nats, pool.#names, (t) => pool.#onGivenUp(t));
+      return pool;
     } catch (e) {
       await nats.close();
       throw e;
@@ -204,6 +217,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       for (const run of [...this.#runs.keys()]) {
         run.fail(new ClosedError(MAP_ACTION, "the pool was closed"));
       }
+      await this.#givenUp?.close();
       await Promise.allSettled([...this.#purges]);
       await this.#nats.close();
     })();
@@ -222,14 +236,20 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   #attach(run: MapRun): void {
     const id = crypto.randomUUID();
-    const gate = new ResultGate<Chunk>();
     // Results wait in the result stream until this reader's consumer exists: no race with the
     // first task.
     const reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
-      onResult: (msg) => this.#onResult(run, gate, msg),
+      onResult: (msg) => this.#onResult(run, link, msg),
       onError: (e) => run.fail(e),
     });
-    this.#runs.set(run, { id, reader, gate, publishing: new Set() });
+    const link: Link = {
+      id,
+      reader,
+      gate: new ResultGate<Chunk>(),
+      publishing: new Set(),
+      seqs: new Map(),
+    };
+    this.#runs.set(run, link);
   }
 
   #detach(run: MapRun): void {
@@ -237,6 +257,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     if (link === undefined) return;
     this.#runs.delete(run);
     this.#track(link.reader.close());
+    for (const seq of link.seqs.values()) this.#givenUp?.untrack(seq);
     this.#inFlight -= link.gate.size;
     this.#dropped += link.gate.dropped;
     if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
@@ -259,10 +280,12 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     );
   }
 
-  #onResult(run: MapRun, gate: ResultGate<Chunk>, msg: JsMsg): void {
+  #onResult(run: MapRun, link: Link, msg: JsMsg): void {
+    const gate = link.gate;
     const chunk = gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
     if (chunk === undefined) return; // a duplicate (redelivered task) or a stray
     this.#inFlight--;
+    this.#forgetSeq(link, chunk);
     const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
     let body;
     try {
@@ -326,7 +349,12 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     );
     link.publishing.add(publish);
     publish.then(
-      () => link.publishing.delete(publish),
+      (ack) => {
+        link.publishing.delete(publish);
+        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+        link.seqs.set(chunk.id, ack.seq);
+        this.#givenUp?.track(ack.seq, { run, link, chunk });
+      },
       (e) => {
         link.publishing.delete(publish);
         if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
@@ -343,6 +371,47 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
         this.#schedule();
       },
     );
+  }
+
+  #forgetSeq(link: Link, chunk: Chunk): void {
+    const seq = link.seqs.get(chunk.id);
+    if (seq === undefined) return;
+    link.seqs.delete(chunk.id);
+    this.#givenUp?.untrack(seq);
+  }
+
+  /**
+   * The server gave up a task (`maxDeliveries` reached): it leaves the stream; a chunk of several
+   * inputs goes again one input per task (one poison input does not fail its neighbours), a
+   * single input fails with a DeliveryLimitError.
+   */
+  #onGivenUp({ seq, deliveries, entry: { run, link, chunk } }: GivenUp<Sent>): void {
+    this.#track(this.#jsm.streams.deleteMessage(this.#names.stream, seq, false));
+    if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+    link.gate.forget(chunk.id);
+    link.seqs.delete(chunk.id);
+    this.#inFlight--;
+    if (chunk.items.length > 1) {
+      const pieces = chunk.items.map((item, i) => {
+        const piece = run.chunkOf(chunk.start + i, [item]);
+        piece.retries = chunk.retries + 1;
+        return piece;
+      });
+      run.outstanding += pieces.length - 1; // requeue counts each piece as taken
+      run.requeue(pieces);
+    } else {
+      run.failChunk(
+        chunk,
+        -1,
+        new DeliveryLimitError(
+          `run input #${chunk.start}`,
+          `its task was delivered ${deliveries} times without an acknowledgement (every ` +
+            "worker that took it died or stalled)",
+          { received: deliveries },
+        ),
+      );
+    }
+    this.#schedule();
   }
 }
 

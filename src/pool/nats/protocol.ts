@@ -16,7 +16,7 @@
  * | result `msgID` | `r.<map>.<chunk>`: a task that ran twice inside the dedup window stores one result |
  * | result body | `serialize([busyMs, values, errorPositions \| 0])`; a failed value is an `EncodedError` |
  * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index), `Spool-Worker-Id` (random per process) |
- * | given-up tasks | the server's advisory `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<task stream>.<task consumer>` (its `stream_seq` is the task's PubAck `seq`) |
+ * | given-up tasks | the server's advisory `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<task stream>.<task consumer>` (its `stream_seq` is the task's PubAck `seq`), kept in the stream `spool_<pool>_advisories` (`max_age` 1 h) and read by each coordinator with an ordered consumer (new messages only), so one sent while it reconnects is not lost |
  *
  * Why work-queue retention for results: a result is read by exactly one consumer (its map's),
  * and an acknowledged result is deleted at once, so the stream holds only the results not read
@@ -81,6 +81,10 @@ export interface PoolNames {
   readonly resultStream: string;
   /** Subjects of the result stream (`spool.<pool>.results.>`; one subject per map under it). */
   readonly results: string;
+  /** Stream keeping the server's MAX_DELIVERIES advisories of the task consumer. */
+  readonly advisoryStream: string;
+  /** The advisory subject of the task consumer. */
+  readonly advisories: string;
 }
 
 /** Stream, subject and consumer names of a pool. */
@@ -91,6 +95,9 @@ export function poolNames(pool: string): PoolNames {
     consumer: `spool_${pool}_workers`,
     resultStream: `spool_${pool}_results`,
     results: `spool.${pool}.results.>`,
+    advisoryStream: `spool_${pool}_advisories`,
+    advisories:
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.spool_${pool}_tasks.spool_${pool}_workers`,
   };
 }
 

@@ -23,6 +23,8 @@ Deno.test("a pool's stream, subjects, consumer and dedup ids follow the protocol
     consumer: "spool_img_workers",
     resultStream: "spool_img_results",
     results: "spool.img.results.>",
+    advisoryStream: "spool_img_advisories",
+    advisories: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.spool_img_tasks.spool_img_workers",
   });
   assert.equal(mapConsumer("img", "m1"), "spool_img_map_m1");
   assert.equal(resultMsgId("m1", 7), "r.m1.7");

@@ -1,6 +1,7 @@
 /**
  * The server-side objects of a NATS pool: the work-queue stream of its tasks, the durable pull
- * consumer every worker shares, and the work-queue stream of its results. Both sides call
+ * consumer every worker shares, the work-queue stream of its results, and the stream that keeps
+ * the server's advisories of tasks given up (`max_deliver` reached). Both sides call
  * {@linkcode ensurePool}; the first creates them.
  *
  * @module
@@ -57,6 +58,12 @@ export async function ensurePool(
     name: names.resultStream,
     subjects: [names.results],
     retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    max_age: RESULT_MAX_AGE_MS * NS,
+  });
+  await ensureStream(jsm, {
+    name: names.advisoryStream,
+    subjects: [names.advisories],
     storage: StorageType.File,
     max_age: RESULT_MAX_AGE_MS * NS,
   });
