@@ -13,8 +13,15 @@
  * reused unchanged: this file publishes the chunks MapRun hands out and feeds the results back
  * through `MapRun.complete`, keeping one result per chunk (redelivery can finish a chunk twice).
  *
- * Not supported yet: `timeoutMs` (rejected), `transfer` (ignored: bodies are copied, as with
- * processes), results lost while the coordinator is disconnected (results use core NATS).
+ * Results come back on the pool's result stream through one consumer per map
+ * (`results_reader.ts`), so a result published while the coordinator reconnects (or the server
+ * restarts on its store) is read when it is back. Tasks the server gives up after
+ * `maxDeliveries` are reported by its advisories (`advisories.ts`): a chunk is split into single
+ * inputs, a single input fails with a `DeliveryLimitError`. Several maps share the in-flight
+ * budget (`size * depth` chunks) round-robin. `insights()` reports each remote worker seen
+ * (`insights.ts`).
+ *
+ * Not supported: `transfer` (ignored: bodies are copied, as with processes).
  *
  * @module
  */
@@ -180,7 +187,12 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   /**
    * Map `source` over the remote workers: the options, overloads and result types of
-   * `WorkerPool.map` (`D` is the workers' definition type), without `timeoutMs`.
+   * `WorkerPool.map` (`D` is the workers' definition type). `timeoutMs` is kept by the remote
+   * worker: it races each input against it, and an asynchronous `process` that overruns fails
+   * that input with a `TimeoutError` while the worker moves on (the overrun promise is left to
+   * settle, its value ignored). A synchronous `process` that blocks its worker cannot be raced:
+   * the worker's progress acks stop, the task is redelivered after `ack_wait` and, once every
+   * delivery stalled, fails with a `DeliveryLimitError` (see `maxDeliveries`).
    */
   readonly map: WorkerPool<D>["map"] =
     ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
@@ -192,11 +204,6 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     options: PoolMapOptions,
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const settings = mapSettingsOf(MAP_ACTION, options, this.size, this.#depth);
-    if (settings.timeoutMs > 0) {
-      throw new InvalidArgumentError(MAP_ACTION, "timeoutMs is not supported by the NATS pool", {
-        received: settings.timeoutMs,
-      });
-    }
     if (source === null || source === undefined) {
       throw new InvalidArgumentError(
         MAP_ACTION,
