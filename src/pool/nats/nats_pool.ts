@@ -26,11 +26,10 @@
  * @module
  */
 
-import { serialize } from "node:v8";
 import { ClosedError, InvalidArgumentError } from "../../errors.ts";
+import { optionsOf } from "../../_internal/options.ts";
 import { type AnyIterable, lengthOf, withLength } from "../../stream/sized.ts";
 import type { AnyWorkerDefinition } from "../define.ts";
-import { CloneError, findUnsendable, unsendableReason } from "../errors.ts";
 import { mapSettingsOf, type PoolMapOptions } from "../map_options.ts";
 import { type Chunk, MapRun, type PoolPort } from "../map_run.ts";
 import { SPREAD } from "../protocol.ts";
@@ -57,15 +56,18 @@ import {
   tasksSubject,
   TIMEOUT_HEADER,
   WORKER_HEADER,
+  WORKER_ID_HEADER,
 } from "./protocol.ts";
+import { type RemoteWorkerInsights, WorkerBook } from "./insights.ts";
 import { publishRetrying } from "./publish.ts";
 import { ResultsReader } from "./results_reader.ts";
+import { rejectUnsendable } from "./unsendable.ts";
 import { ensurePool } from "./setup.ts";
 
 const ACTION = "start a NATS worker pool";
 const MAP_ACTION = "map over the NATS worker pool";
 
-export type { NatsPoolOptions };
+export type { NatsPoolOptions, RemoteWorkerInsights };
 
 /** One active map: its results reader and the chunks waiting for a result. */
 interface Link {
@@ -118,6 +120,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #runs = new Map<MapRun, Link>();
   readonly #port: PoolPort;
   #chunkId = 0;
+  readonly #book = new WorkerBook();
+  /** The map the next publishing round starts with (round-robin). */
+  #turn = 0;
   #inFlight = 0;
   #dropped = 0;
   #closed = false;
@@ -217,6 +222,18 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     return withLength(new MapRun(this.#port, source, settings), lengthOf(source));
   }
 
+  /**
+   * Figures per remote worker process that sent this pool a result (index, per-process id,
+   * tasks, chunks, busy time, duplicates, first and last seen), by index. A worker that has not
+   * answered yet is not listed: the coordinator does not know its workers in advance.
+   *
+   * @param options none yet (an object with unknown keys is refused)
+   */
+  insights(options?: Record<string, never>): RemoteWorkerInsights[] {
+    optionsOf("get NATS pool insights", options, []);
+    return this.#book.list();
+  }
+
   /** Fail the active maps, then drain and close the connection. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -288,15 +305,19 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   #onResult(run: MapRun, link: Link, msg: JsMsg): void {
-    const gate = link.gate;
-    const chunk = gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
-    if (chunk === undefined) return; // a duplicate (redelivered task) or a stray
+    const chunk = link.gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
+    const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
+    const processId = msg.headers?.get(WORKER_ID_HEADER) ?? "";
+    if (chunk === undefined) {
+      this.#book.duplicate(worker, processId);
+      return; // a duplicate (redelivered task) or a stray
+    }
     this.#inFlight--;
     this.#forgetSeq(link, chunk);
-    const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
     let body;
     try {
       body = decodeResult(msg.data);
+      this.#book.done(worker, processId, body[1].length, body[0]);
     } catch (e) {
       body = e as Error;
     }
@@ -320,13 +341,27 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   /** Publish the chunks the maps have ready while fewer than `size * depth` are in flight. */
+  /**
+   * Publish the chunks the maps have ready while fewer than `size * depth` are in flight: one
+   * chunk per map in turn (round-robin), each round starting one map further, so several maps
+   * share the budget instead of the first taking it all.
+   */
   #round(): void {
     if (this.#closed) return;
     const limit = this.size * this.#depth;
-    for (const [run, link] of this.#runs) {
-      if (run.pendingCount === 0 && run.hasPartial && this.#inFlight < limit) run.flushPartial();
-      while (run.pendingCount > 0 && this.#inFlight < limit && !run.closed) {
+    const runs = [...this.#runs];
+    const n = runs.length;
+    if (n === 0) return;
+    const first = this.#turn++ % n;
+    for (let sent = true; sent && this.#inFlight < limit;) {
+      sent = false;
+      for (let k = 0; k < n && this.#inFlight < limit; k++) {
+        const [run, link] = runs[(first + k) % n]!;
+        if (run.closed) continue;
+        if (run.pendingCount === 0 && run.hasPartial) run.flushPartial();
+        if (run.pendingCount === 0) continue;
         this.#publish(run, link, run.takePending());
+        sent = true;
       }
     }
   }
@@ -420,27 +455,4 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     }
     this.#schedule();
   }
-}
-
-/** A chunk that cannot be serialized: its inputs that cannot fail alone, the others go again. */
-function rejectUnsendable(run: MapRun, chunk: Chunk, error: unknown): void {
-  const why = (item: unknown, index: number) => {
-    const found = findUnsendable(item, (v) => void serialize(v), "input");
-    if (found === undefined) return undefined;
-    return new CloneError(
-      `send input #${index}`,
-      found.path,
-      `cannot be sent to a remote worker: ${unsendableReason(found.value, found.error)}`,
-      found.value,
-      { cause: found.error },
-    );
-  };
-  const fallback = new CloneError(
-    `send input #${chunk.start}`,
-    "input",
-    `cannot be sent to a remote worker: ${unsendableReason(undefined, error)}`,
-    chunk.items,
-    { cause: error },
-  );
-  run.rejectUnsendable(chunk, -1, why, fallback);
 }
