@@ -1,7 +1,7 @@
 /**
  * A remote worker of a NATS pool: it loads ONE worker module (given at start, never named by a
- * message), builds the state once, then pulls tasks from the pool's shared consumer with
- * `concurrency` pulls in flight and runs each (`task_runner.ts`: `process` on each input, the
+ * message), builds the state once, then pulls tasks from the pool's shared consumer (one
+ * `consume()`, at most `concurrency` tasks ahead) and runs up to `concurrency` at once (`task_runner.ts`: `process` on each input, the
  * result published on the map's result stream, then the task acknowledged). A long task is kept
  * with `working()` progress acks (every third of `ack_wait`). A dropped connection is waited out
  * (the client reconnects; pulls and publishes are tried again). Stopping (the signal) ends the
@@ -13,7 +13,7 @@
 
 import { type AnyWorkerDefinition, checkDefinition } from "../define.ts";
 import { NatsConnectError } from "../../nats/errors.ts";
-import { connectNats, type JsMsg } from "./client.ts";
+import { connectNats, type Consumer } from "./client.ts";
 import { checkWorkerOptions, type RemoteWorkerOptions } from "./options.ts";
 import { poolNames } from "./protocol.ts";
 import { ensurePool } from "./setup.ts";
@@ -22,10 +22,8 @@ import { runTask, type TaskContext } from "./task_runner.ts";
 export type { RemoteWorkerOptions };
 
 const ACTION = "run a remote pool worker";
-/** How long one pull waits for a task before asking again (the stop flag is read between). */
-const PULL_EXPIRES_MS = 1000;
-/** Pause after a failed pull (the connection is down or the server restarting). */
-const PULL_RETRY_MS = 250;
+/** Results being published (not yet acknowledged by the server) per run slot, at most. */
+const PUBLISH_AHEAD = 4;
 
 /**
  * Serve a pool's tasks until `signal` aborts. Resolves once disposed and disconnected; rejects
@@ -67,16 +65,15 @@ export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<voi
         ackWaitMs: limits.ackWaitMs,
         target: nats,
       };
-      const stopped = () => o.signal?.aborted === true || nats.nc.isClosed();
-      const next = () => consumer.next({ expires: PULL_EXPIRES_MS });
-      o.onReady?.();
-      const loops = [];
-      for (let i = 0; i < o.concurrency; i++) loops.push(pullLoop(next, stopped, task));
-      await Promise.all(loops);
+      await serve(consumer, o.concurrency, o.signal, task, o.onReady);
       if (o.signal?.aborted !== true) {
-        throw new NatsConnectError(ACTION, "the connection to NATS closed (reconnects failed)", {
-          received: o.connect.servers,
-        });
+        throw new NatsConnectError(
+          ACTION,
+          "the connection to NATS closed or the task consumer was deleted",
+          {
+            received: o.connect.servers,
+          },
+        );
       }
     } finally {
       if (definition.dispose) await definition.dispose(state);
@@ -86,27 +83,49 @@ export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<voi
   }
 }
 
-/** Pull and run tasks one at a time until stopped; a failed pull is tried again. */
-async function pullLoop(
-  next: () => Promise<JsMsg | null>,
-  stopped: () => boolean,
+/**
+ * Run the consumer's tasks, `concurrency` at a time, until `signal` aborts or the connection
+ * closes. One `consume()` pulls at most `concurrency` tasks ahead (its refills are paced by this
+ * loop, which takes the next task only when a run slot is free); the client re-issues its pulls
+ * after a reconnect. On a stop, the tasks pulled and not started go back at once (`nak`).
+ */
+async function serve(
+  consumer: Consumer,
+  concurrency: number,
+  signal: AbortSignal | undefined,
   task: TaskContext,
+  onReady: (() => void) | undefined,
 ): Promise<void> {
-  while (!stopped()) {
-    let m: JsMsg | null;
-    try {
-      m = await next();
-    } catch {
-      if (stopped()) return;
-      await new Promise((r) => setTimeout(r, PULL_RETRY_MS));
-      continue;
+  const messages = await consumer.consume({ max_messages: concurrency });
+  const stop = () => void messages.stop();
+  signal?.addEventListener("abort", stop, { once: true });
+  if (signal?.aborted) stop();
+  const running = new Set<Promise<unknown>>();
+  const publishing = new Set<Promise<void>>();
+  const keep = <T>(set: Set<Promise<T>>, p: Promise<T>) => {
+    const kept: Promise<T> = p.finally(() => set.delete(kept));
+    set.add(kept);
+    return kept;
+  };
+  try {
+    onReady?.();
+    for await (const m of messages) {
+      // A run slot is free once a task's items are processed; its result's publish (and ack)
+      // goes on beside, at most PUBLISH_AHEAD per slot.
+      while (
+        (running.size >= concurrency || publishing.size >= PUBLISH_AHEAD * concurrency) &&
+        signal?.aborted !== true
+      ) await Promise.race([...running, ...publishing]);
+      if (signal?.aborted === true) {
+        m.nak(); // taken while stopping: back to the queue at once
+        continue;
+      }
+      keep(running, runTask(m, task).then((r) => void keep(publishing, r.published)));
     }
-    if (m === null) continue;
-    if (stopped()) {
-      m.nak(); // taken while stopping: back to the queue at once
-      return;
-    }
-    await runTask(m, task);
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    await Promise.all(running);
+    await Promise.all(publishing);
   }
 }
 

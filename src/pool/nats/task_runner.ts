@@ -39,8 +39,16 @@ export interface TaskContext {
   readonly target: PublishTarget;
 }
 
-/** Run one task: process its items, publish the result (retried), then ack. */
-export async function runTask(m: JsMsg, task: TaskContext): Promise<void> {
+/**
+ * Run one task: process its items, then publish the result (retried) and ack. Resolves once the
+ * items are processed, with `published`, the promise of the publish and ack (so the caller can
+ * start the next task while the PubAck travels); the task keeps its progress acks until it is
+ * acknowledged.
+ */
+export async function runTask(
+  m: JsMsg,
+  task: TaskContext,
+): Promise<{ published: Promise<void> }> {
   const map = m.headers?.get(MAP_HEADER) ?? "";
   const chunk = m.headers?.get(CHUNK_HEADER) ?? "";
   const timeoutMs = Number(m.headers?.get(TIMEOUT_HEADER) || 0);
@@ -50,37 +58,32 @@ export async function runTask(m: JsMsg, task: TaskContext): Promise<void> {
     body = decodeTask(m.data);
   } catch {
     m.term(); // malformed: never redelivered
-    return;
+    return { published: Promise.resolve() };
   }
   const progress = setInterval(() => m.working(), Math.max(task.ackWaitMs / 3, 20));
+  let data: Uint8Array;
   try {
     const [flags, items] = body;
     const t0 = performance.now();
-    const [values, failures] = await processItems(
-      task,
-      (flags & SPREAD) !== 0,
-      items,
-      timeoutMs,
-    );
-    const h = headers();
-    h.set(MAP_HEADER, map);
-    h.set(CHUNK_HEADER, chunk);
-    h.set(ATTEMPT_HEADER, String(m.info.deliveryCount));
-    h.set(WORKER_HEADER, String(task.index));
-    h.set(WORKER_ID_HEADER, task.workerId);
-    const data = encodeSafely(performance.now() - t0, values, failures);
-    try {
-      await publishRetrying(task.target, resultsSubject(task.pool, map), data, {
-        msgID: resultMsgId(map, chunk),
-        headers: h,
-      });
-    } catch {
-      return; // not stored: no ack, the task is redelivered after ack_wait
-    }
-    m.ack();
-  } finally {
+    const [values, failures] = await processItems(task, (flags & SPREAD) !== 0, items, timeoutMs);
+    data = encodeSafely(performance.now() - t0, values, failures);
+  } catch (e) {
     clearInterval(progress);
+    throw e;
   }
+  const h = headers();
+  h.set(MAP_HEADER, map);
+  h.set(CHUNK_HEADER, chunk);
+  h.set(ATTEMPT_HEADER, String(m.info.deliveryCount));
+  h.set(WORKER_HEADER, String(task.index));
+  h.set(WORKER_ID_HEADER, task.workerId);
+  const subject = resultsSubject(task.pool, map);
+  const options = { msgID: resultMsgId(map, chunk), headers: h };
+  const published = publishRetrying(task.target, subject, data, options).then(
+    () => m.ack(),
+    () => {/* not stored: no ack, the task is redelivered after ack_wait */},
+  ).finally(() => clearInterval(progress));
+  return { published };
 }
 
 /** `process(state, item)` (or spread), raced against `timeoutMs` when it is > 0. */
