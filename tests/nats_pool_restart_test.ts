@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { NatsPool } from "../src/pool/nats/nats_pool.ts";
 import type { Settled } from "../src/pool/mod.ts";
+import { connectNats } from "../src/pool/nats/client.ts";
 import { startServer, startWorker } from "./nats_pool_helpers.ts";
 
 Deno.test("nats-server SIGKILLed and restarted mid-map: the ordered map completes, every input once, in order, nothing lost or doubled", async () => {
@@ -43,4 +44,27 @@ Deno.test("nats-server SIGKILLed and restarted mid-map: the ordered map complete
   }
   assert.equal((await w0.stop()).code, 0);
   assert.equal((await w1.stop()).code, 0);
+});
+
+Deno.test("a map that ended leaves nothing on the result stream: its consumer is deleted, its results acknowledged (work-queue retention removed them)", async () => {
+  await using server = await startServer();
+  await using pool = await NatsPool.start({ servers: server.url, pool: "tidy", size: 2 });
+  await using worker = await startWorker(server.url, "tidy", { index: 0, args: { factor: 1 } });
+  const watcher = await connectNats({ servers: server.url });
+  try {
+    const results = () => watcher.jsm.streams.info("spool_tidy_results").then((i) => i.state);
+    const got = [];
+    for await (const y of pool.map([1, 2, 4, 5], { chunkSize: 1 })) {
+      got.push(y);
+      if (got.length === 1) assert.equal((await results()).consumer_count, 1, "one per map");
+    }
+    assert.deepEqual(got, [1, 2, 4, 5]);
+    await pool.close(); // waits for the map's consumer to be deleted
+    const state = await results();
+    assert.equal(state.consumer_count, 0);
+    assert.equal(state.messages, 0);
+  } finally {
+    await watcher.close();
+  }
+  assert.equal((await worker.stop()).code, 0);
 });

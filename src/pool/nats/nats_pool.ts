@@ -90,17 +90,23 @@ interface Sent {
 /**
  * A worker pool whose workers are remote processes pulling tasks from NATS JetStream. `map` has
  * the contract of `WorkerPool.map` (ordered or not, `maxInFlight`, error policies, `chunkSize`,
- * `spread`, `passThrough`, `signal`); a task whose worker died is redelivered, and each input
- * still gets exactly one result.
+ * `spread`, `passThrough`, `signal`, `timeoutMs`); a task whose worker died is redelivered (at
+ * most `maxDeliveries` times), each input still gets exactly one result, and results wait on
+ * the server while the coordinator reconnects. Several maps share the pool fairly.
  *
  * @example
  * ```ts ignore
  * // `typeof worker` (the definition the remote workers run) types inputs and results.
  * await using pool = await NatsPool.start<typeof worker>({
  *   servers: "nats://127.0.0.1:4222",
+ *   token: Deno.env.get("SPOOL_NATS_TOKEN"), // or user/pass, nkeySeed, credsFile, tls
  *   pool: "images",
+ *   maxDeliveries: 3, // a task whose workers all died 3 times fails (DeliveryLimitError)
  * });
- * for await (const r of pool.map([1, 2, 3], { errors: "collect" })) console.log(r);
+ * for await (const r of pool.map([1, 2, 3], { errors: "collect", timeoutMs: 60_000 })) {
+ *   console.log(r);
+ * }
+ * console.log(pool.insights()); // one entry per remote worker process that answered
  * ```
  */
 export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
