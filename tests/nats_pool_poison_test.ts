@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { NatsPool } from "../src/pool/nats/nats_pool.ts";
 import { DeliveryLimitError } from "../src/pool/nats/errors.ts";
 import { type Settled, TaskError } from "../src/pool/mod.ts";
+import { connectNats } from "../src/pool/nats/client.ts";
 import { startServer, startWorker, type TestWorker } from "./nats_pool_helpers.ts";
 
 const POISON = 13;
@@ -72,8 +73,11 @@ Deno.test('a poison input that kills every worker fails alone with a DeliveryLim
     assert.equal(workers.deaths, 6);
   } finally {
     await workers.stop();
-    await pool.close();
+    await pool.close(); // waits for the given-up tasks to be deleted
   }
+  // The two given-up tasks (the chunk, then the input alone) left the work queue.
+  await using watcher = await connectNats({ servers: server.url });
+  assert.equal((await watcher.jsm.streams.info("spool_poison_tasks")).state.messages, 0);
 });
 
 Deno.test('errors "throw": the map ends with the poison input\'s TaskError (cause DeliveryLimitError) after maxDeliveries', async () => {
