@@ -3,12 +3,10 @@
 // PATH, and a missing one fails the test with a clear message), and remote worker processes
 // (src/pool/nats/remote_worker_main.ts).
 
-import { startNatsServer } from "./nats/server.ts";
+import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats/server.ts";
 
 /** A running nats-server. */
-export interface TestServer extends AsyncDisposable {
-  readonly url: string;
-}
+export type TestServer = NatsServer;
 
 /** Read lines of `stream` until one includes `marker`; the rest is drained in the background. */
 async function waitForLine(
@@ -30,8 +28,8 @@ async function waitForLine(
 }
 
 /** Start a JetStream-enabled nats-server on 127.0.0.1 (the shared harness, tests/nats/server.ts). */
-export function startServer(): Promise<TestServer> {
-  return startNatsServer();
+export function startServer(options?: NatsServerOptions): Promise<TestServer> {
+  return startNatsServer(options);
 }
 
 /** A running remote worker process. */
@@ -41,25 +39,59 @@ export interface TestWorker extends AsyncDisposable {
   stop(): Promise<Deno.CommandStatus>;
   /** SIGKILL, then its exit status. */
   kill(): Promise<Deno.CommandStatus>;
+  /** Settles when the process exits (by itself or stopped). */
+  readonly exited: Promise<Deno.CommandStatus>;
+}
+
+/** How a test worker is started. */
+export interface TestWorkerOptions {
+  index: number;
+  concurrency?: number;
+  args: unknown;
+  ackWaitMs?: number;
+  /**
+   * More `RemoteWorkerOptions` (credentials, maxDeliveries, ...): the worker then runs
+   * tests/fixtures/nats_pool_worker_entry.ts with its options as JSON instead of the CLI entry.
+   */
+  options?: Record<string, unknown>;
+}
+
+/** The `deno run` arguments of a worker process. */
+function workerArgs(url: string, pool: string, opts: TestWorkerOptions): string[] {
+  const module = new URL("./fixtures/nats_pool_worker.ts", import.meta.url).href;
+  if (opts.options !== undefined) {
+    const entry = new URL("./fixtures/nats_pool_worker_entry.ts", import.meta.url).pathname;
+    const options = {
+      servers: url,
+      pool,
+      module,
+      index: opts.index,
+      concurrency: opts.concurrency ?? 2,
+      args: opts.args,
+      ackWaitMs: opts.ackWaitMs ?? 30000,
+      ...opts.options,
+    };
+    return ["run", "-A", entry, JSON.stringify(options)];
+  }
+  const entry = new URL("../src/pool/nats/remote_worker_main.ts", import.meta.url).pathname;
+  return [
+    "run",
+    "-A",
+    entry,
+    ...["--servers", url, "--pool", pool, "--module", module],
+    ...["--index", String(opts.index), "--concurrency", String(opts.concurrency ?? 2)],
+    ...["--args", JSON.stringify(opts.args), "--ack-wait-ms", String(opts.ackWaitMs ?? 30000)],
+  ];
 }
 
 /** Start `remote_worker_main.ts` serving `pool` with the test worker module; waits for "ready". */
 export async function startWorker(
   url: string,
   pool: string,
-  opts: { index: number; concurrency?: number; args: unknown; ackWaitMs?: number },
+  opts: TestWorkerOptions,
 ): Promise<TestWorker> {
-  const entry = new URL("../src/pool/nats/remote_worker_main.ts", import.meta.url).pathname;
-  const module = new URL("./fixtures/nats_pool_worker.ts", import.meta.url).href;
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      entry,
-      ...["--servers", url, "--pool", pool, "--module", module],
-      ...["--index", String(opts.index), "--concurrency", String(opts.concurrency ?? 2)],
-      ...["--args", JSON.stringify(opts.args), "--ack-wait-ms", String(opts.ackWaitMs ?? 30000)],
-    ],
+    args: workerArgs(url, pool, opts),
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -82,6 +114,7 @@ export async function startWorker(
     pid: child.pid,
     stop: () => once("SIGTERM"),
     kill: () => once("SIGKILL"),
+    exited: child.status,
     [Symbol.asyncDispose]: async () => void await once("SIGKILL"),
   };
 }

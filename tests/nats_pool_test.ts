@@ -7,7 +7,7 @@ import { ClosedError } from "../src/errors.ts";
 import type { PoolMapOptions, Settled } from "../src/pool/mod.ts";
 import { withTempDir } from "./temp_dir.ts";
 import type fixture from "./fixtures/nats_pool_worker.ts";
-import { connect, jetstreamManager } from "../src/pool/nats/client.ts";
+import { connectNats, headers } from "../src/pool/nats/client.ts";
 import { startServer, startWorker } from "./nats_pool_helpers.ts";
 
 const MODULE = new URL("./fixtures/nats_pool_worker.ts", import.meta.url);
@@ -135,7 +135,9 @@ Deno.test('errors "throw" ends a remote map with the worker\'s TaskError (index,
       return true;
     },
   );
-  assert.deepEqual(out, [0, 1, 2]);
+  // "throw" stops at once: the results of 1 and 2 may arrive in the same batch as the failure of
+  // 3 and be dropped with the map (as with WorkerPool), so what came out is a prefix of [0, 1, 2].
+  assert.deepEqual(out, [0, 1, 2].slice(0, out.length));
   assert.equal((await worker.stop()).code, 0);
 });
 
@@ -177,13 +179,18 @@ Deno.test("a result delivered twice is kept once: one result per input, the copi
   await withTempDir(async (dir) => {
     await using server = await startServer();
     await using pool = await NatsPool.start({ servers: server.url, pool: "dup", size: 4 });
-    // A second client publishes a copy of every result right after the original.
-    const copier = await connect({ servers: server.url });
+    // A second client publishes a copy of every result right after the original, without its
+    // publish dedup id (the stream would drop an exact copy): the pool's gate must drop it.
+    const nats = await connectNats({ servers: server.url });
+    const copier = nats.nc;
     let copied = 0;
     copier.subscribe("spool.dup.results.>", {
       callback: (err, msg) => {
-        if (err !== null) return;
-        copier.publish(msg.subject, msg.data, { headers: msg.headers });
+        if (err !== null || msg.headers?.get("Spool-Copy") === "1") return;
+        const h = headers();
+        for (const [k, v] of msg.headers ?? []) if (k.startsWith("Spool-")) h.set(k, v[0]!);
+        h.set("Spool-Copy", "1");
+        copier.publish(msg.subject, msg.data, { headers: h });
         copied++;
       },
     });
@@ -206,16 +213,16 @@ Deno.test("a result delivered twice is kept once: one result per input, the copi
       assert.ok(pool.duplicates >= 19, `duplicates: ${pool.duplicates}`);
       assert.equal((await worker.stop()).code, 0);
     } finally {
-      await copier.drain();
+      await nats.close();
     }
   });
 });
 
 Deno.test("a map that ends early leaves none of its tasks in the stream (they are purged)", async () => {
   await using server = await startServer();
-  const watcher = await connect({ servers: server.url });
+  const watcher = await connectNats({ servers: server.url });
   try {
-    const jsm = await jetstreamManager(watcher);
+    const jsm = watcher.jsm;
     const pool = await NatsPool.start({ servers: server.url, pool: "purge", size: 2, depth: 4 });
     const it = pool.map(Array.from({ length: 100 }, (_, i) => i), { chunkSize: 1 });
     const first = it.next(); // no worker: the first size * depth chunks wait in the stream
@@ -227,7 +234,7 @@ Deno.test("a map that ends early leaves none of its tasks in the stream (they ar
     await pool.close(); // waits for the purge
     assert.equal(await stored(), 0);
   } finally {
-    await watcher.drain();
+    await watcher.close();
   }
 });
 

@@ -28,7 +28,7 @@ export {
 } from "./errors.ts";
 export type { EncodedError, EncodedThrown } from "./errors.ts";
 export { NatsPool } from "./nats/nats_pool.ts";
-export type { NatsPoolOptions } from "./nats/nats_pool.ts";
+export type { NatsPoolOptions, RemoteWorkerInsights } from "./nats/nats_pool.ts";
 export { runRemoteWorker } from "./nats/remote_worker.ts";
 export type { RemoteWorkerOptions } from "./nats/remote_worker.ts";
-export { TaskPublishError } from "./nats/errors.ts";
+export { DeliveryLimitError, ResultReadError, TaskPublishError } from "./nats/errors.ts";

@@ -1,18 +1,17 @@
 /**
  * The one file of the NATS pool backend that names the NATS client: it re-exports, from the
- * connection area (`src/nats/client.ts`, where the client's versions are pinned once), what the
- * backend uses.
+ * connection area (`src/nats/`, where the client's versions are pinned once and `connectNats`
+ * opens checked connections), what the backend uses.
  *
  * @module
  */
 
 export {
   AckPolicy,
-  connect,
+  DeliverPolicy,
   headers,
-  jetstream,
-  jetstreamManager,
   RetentionPolicy,
+  StorageType,
 } from "../../nats/client.ts";
 export type {
   Consumer,
@@ -21,5 +20,8 @@ export type {
   JsMsg,
   MsgHdrs,
   NatsConnection,
+  PubAck,
   Subscription,
 } from "../../nats/client.ts";
+export { connectNats, type NatsHandle } from "../../nats/connect.ts";
+export type { NatsConnectOptions } from "../../nats/options.ts";

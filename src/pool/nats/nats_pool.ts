@@ -13,34 +13,38 @@
  * reused unchanged: this file publishes the chunks MapRun hands out and feeds the results back
  * through `MapRun.complete`, keeping one result per chunk (redelivery can finish a chunk twice).
  *
- * Not supported yet: `timeoutMs` (rejected), `transfer` (ignored: bodies are copied, as with
- * processes), results lost while the coordinator is disconnected (results use core NATS).
+ * Results come back on the pool's result stream through one consumer per map
+ * (`results_reader.ts`), so a result published while the coordinator reconnects (or the server
+ * restarts on its store) is read when it is back. Tasks the server gives up after
+ * `maxDeliveries` are reported by its advisories (`advisories.ts`): a chunk is split into single
+ * inputs, a single input fails with a `DeliveryLimitError`. Several maps share the in-flight
+ * budget (`size * depth` chunks) round-robin. `insights()` reports each remote worker seen
+ * (`insights.ts`).
+ *
+ * Not supported: `transfer` (ignored: bodies are copied, as with processes).
  *
  * @module
  */
 
-import { serialize } from "node:v8";
 import { ClosedError, InvalidArgumentError } from "../../errors.ts";
+import { optionsOf } from "../../_internal/options.ts";
 import { type AnyIterable, lengthOf, withLength } from "../../stream/sized.ts";
 import type { AnyWorkerDefinition } from "../define.ts";
-import { CloneError, findUnsendable, unsendableReason } from "../errors.ts";
 import { mapSettingsOf, type PoolMapOptions } from "../map_options.ts";
 import { type Chunk, MapRun, type PoolPort } from "../map_run.ts";
 import { SPREAD } from "../protocol.ts";
 import type { WorkerPool } from "../worker_pool.ts";
 import {
-  connect,
+  connectNats,
   headers,
-  jetstream,
-  type JetStreamClient,
   type JetStreamManager,
-  jetstreamManager,
-  type NatsConnection,
-  type Subscription,
+  type JsMsg,
+  type NatsHandle,
 } from "./client.ts";
-import { TaskPublishError } from "./errors.ts";
+import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
+import { DeliveryLimitError, TaskPublishError } from "./errors.ts";
+import { type GivenUp, GivenUpTasks } from "./advisories.ts";
 import {
-  checkPoolName,
   CHUNK_HEADER,
   decodeResult,
   encodeTask,
@@ -48,53 +52,61 @@ import {
   type PoolNames,
   poolNames,
   ResultGate,
-  resultsSubject,
   taskMsgId,
   tasksSubject,
+  TIMEOUT_HEADER,
   WORKER_HEADER,
+  WORKER_ID_HEADER,
 } from "./protocol.ts";
+import { type RemoteWorkerInsights, WorkerBook } from "./insights.ts";
+import { publishRetrying } from "./publish.ts";
+import { ResultsReader } from "./results_reader.ts";
+import { rejectUnsendable } from "./unsendable.ts";
 import { ensurePool } from "./setup.ts";
 
 const ACTION = "start a NATS worker pool";
 const MAP_ACTION = "map over the NATS worker pool";
 
-/** Options of {@linkcode NatsPool.start}. */
-export interface NatsPoolOptions {
-  /** NATS server URL(s). */
-  servers: string | string[];
-  /** Pool name: the remote workers started with the same name serve this pool. */
-  pool: string;
-  /** Expected parallelism of the remote workers (sizes windows and chunks; default 8). */
-  size?: number;
-  /** Chunks in flight per unit of `size` (default 4): `size * depth` chunks in flight at most. */
-  depth?: number;
-  /** `ack_wait` if this side creates the consumer (default 30000 ms). */
-  ackWaitMs?: number;
-}
+export type { NatsPoolOptions, RemoteWorkerInsights };
 
-/** One active map: its results subscription and the chunks waiting for a result. */
+/** One active map: its results reader and the chunks waiting for a result. */
 interface Link {
   readonly id: string;
-  readonly sub: Subscription;
+  readonly reader: ResultsReader;
   readonly gate: ResultGate<Chunk>;
   /** Publishes not yet answered by the server (a purge waits for them). */
   readonly publishing: Set<Promise<unknown>>;
+  /** The task stream sequence of each chunk published and not answered yet. */
+  readonly seqs: Map<number, number>;
+}
+
+/** What a task given up by the server carried. */
+interface Sent {
+  readonly run: MapRun;
+  readonly link: Link;
+  readonly chunk: Chunk;
 }
 
 /**
  * A worker pool whose workers are remote processes pulling tasks from NATS JetStream. `map` has
  * the contract of `WorkerPool.map` (ordered or not, `maxInFlight`, error policies, `chunkSize`,
- * `spread`, `passThrough`, `signal`); a task whose worker died is redelivered, and each input
- * still gets exactly one result.
+ * `spread`, `passThrough`, `signal`, `timeoutMs`); a task whose worker died is redelivered (at
+ * most `maxDeliveries` times), each input still gets exactly one result, and results wait on
+ * the server while the coordinator reconnects. Several maps share the pool fairly.
  *
  * @example
  * ```ts ignore
  * // `typeof worker` (the definition the remote workers run) types inputs and results.
  * await using pool = await NatsPool.start<typeof worker>({
  *   servers: "nats://127.0.0.1:4222",
+ *   token: Deno.env.get("SPOOL_NATS_TOKEN"), // or user/pass, nkeySeed, credsFile, tls
  *   pool: "images",
+ *   maxDeliveries: 3, // a task whose workers all died 3 times fails (DeliveryLimitError)
  * });
- * for await (const r of pool.map([1, 2, 3], { errors: "collect" })) console.log(r);
+ * for await (const r of pool.map([1, 2, 3], { errors: "collect", timeoutMs: 60_000 })) {
+ *   console.log(r);
+ * }
+ * console.log(pool.insights()); // one entry per remote worker process that answered
  * ```
  */
 export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
@@ -106,8 +118,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   /** Pool name. */
   readonly pool: string;
   readonly #depth: number;
-  readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
+  readonly #nats: NatsHandle;
   readonly #jsm: JetStreamManager;
   /** Purges of the tasks of maps that ended (close waits for them). */
   readonly #purges = new Set<Promise<unknown>>();
@@ -115,22 +126,24 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #runs = new Map<MapRun, Link>();
   readonly #port: PoolPort;
   #chunkId = 0;
+  readonly #book = new WorkerBook();
+  /** The map the next publishing round starts with (round-robin). */
+  #turn = 0;
   #inFlight = 0;
   #dropped = 0;
   #closed = false;
   #scheduled = false;
   #closing: Promise<void> | undefined;
+  #givenUp: GivenUpTasks<Sent> | undefined;
 
   private constructor(
-    nc: NatsConnection,
-    jsm: JetStreamManager,
+    nats: NatsHandle,
     pool: string,
     size: number,
     depth: number,
   ) {
-    this.#nc = nc;
-    this.#js = jetstream(nc);
-    this.#jsm = jsm;
+    this.#nats = nats;
+    this.#jsm = nats.jsm;
     this.pool = pool;
     this.#names = poolNames(pool);
     this.size = size;
@@ -146,22 +159,32 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       detach: (run) => this.#detach(run),
       nextId: () => ++this.#chunkId,
     };
+    // The client gave up reconnecting (or the connection was closed under us): fail the maps.
+    nats.nc.closed().then((cause) => {
+      if (this.#closed) return;
+      this.#closed = true;
+      const error = new ClosedError(MAP_ACTION, "the connection to NATS closed", { cause });
+      for (const run of [...this.#runs.keys()]) run.fail(error);
+    });
   }
 
-  /** Connect, create the pool's stream and consumer if needed, and return the pool. */
+  /**
+   * Connect (through `connectNats`: credentials, TLS), create the pool's streams and consumer if
+   * needed, and return the pool. Bad options are an `InvalidArgumentError`, a refused or failed
+   * connection a `NatsConnectError`.
+   */
   static async start<D extends AnyWorkerDefinition = AnyWorkerDefinition>(
     options: NatsPoolOptions,
   ): Promise<NatsPool<D>> {
-    const pool = checkPoolName(ACTION, options?.pool);
-    const size = positiveInteger("size", options.size ?? 8);
-    const depth = positiveInteger("depth", options.depth ?? 4);
-    const nc = await connect({ servers: options.servers });
+    const o = checkPoolOptions(ACTION, options);
+    const nats = await connectNats(o.connect);
     try {
-      const jsm = await jetstreamManager(nc);
-      await ensurePool(jsm, poolNames(pool), options.ackWaitMs ?? 30000);
-      return new NatsPool<D>(nc, jsm, pool, size, depth);
+      await ensurePool(nats.jsm, poolNames(o.pool), o);
+      const pool = new NatsPool<D>(nats, o.pool, o.size, o.depth);
+      pool.#givenUp = await GivenUpTasks.open<Sent>(nats, pool.#names, (t) => pool.#onGivenUp(t));
+      return pool;
     } catch (e) {
-      await nc.close();
+      await nats.close();
       throw e;
     }
   }
@@ -175,7 +198,12 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   /**
    * Map `source` over the remote workers: the options, overloads and result types of
-   * `WorkerPool.map` (`D` is the workers' definition type), without `timeoutMs`.
+   * `WorkerPool.map` (`D` is the workers' definition type). `timeoutMs` is kept by the remote
+   * worker: it races each input against it, and an asynchronous `process` that overruns fails
+   * that input with a `TimeoutError` while the worker moves on (the overrun promise is left to
+   * settle, its value ignored). A synchronous `process` that blocks its worker cannot be raced:
+   * the worker's progress acks stop, the task is redelivered after `ack_wait` and, once every
+   * delivery stalled, fails with a `DeliveryLimitError` (see `maxDeliveries`).
    */
   readonly map: WorkerPool<D>["map"] =
     ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
@@ -187,11 +215,6 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     options: PoolMapOptions,
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const settings = mapSettingsOf(MAP_ACTION, options, this.size, this.#depth);
-    if (settings.timeoutMs > 0) {
-      throw new InvalidArgumentError(MAP_ACTION, "timeoutMs is not supported by the NATS pool", {
-        received: settings.timeoutMs,
-      });
-    }
     if (source === null || source === undefined) {
       throw new InvalidArgumentError(
         MAP_ACTION,
@@ -205,6 +228,18 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     return withLength(new MapRun(this.#port, source, settings), lengthOf(source));
   }
 
+  /**
+   * Figures per remote worker process that sent this pool a result (index, per-process id,
+   * tasks, chunks, busy time, duplicates, first and last seen), by index. A worker that has not
+   * answered yet is not listed: the coordinator does not know its workers in advance.
+   *
+   * @param options none yet (an object with unknown keys is refused)
+   */
+  insights(options?: Record<string, never>): RemoteWorkerInsights[] {
+    optionsOf("get NATS pool insights", options, []);
+    return this.#book.list();
+  }
+
   /** Fail the active maps, then drain and close the connection. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -212,9 +247,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       for (const run of [...this.#runs.keys()]) {
         run.fail(new ClosedError(MAP_ACTION, "the pool was closed"));
       }
+      await this.#givenUp?.close();
       await Promise.allSettled([...this.#purges]);
-      await this.#nc.drain().catch(() => {});
-      if (!this.#nc.isClosed()) await this.#nc.close();
+      await this.#nats.close();
     })();
     return this.#closing;
   }
@@ -231,49 +266,64 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   #attach(run: MapRun): void {
     const id = crypto.randomUUID();
-    const gate = new ResultGate<Chunk>();
-    // Subscribed before any task is published on this connection: the server sees it first.
-    const sub = this.#nc.subscribe(resultsSubject(this.pool, id), {
-      callback: (err, msg) => {
-        if (err === null) this.#onResult(run, gate, msg);
-      },
+    // Results wait in the result stream until this reader's consumer exists: no race with the
+    // first task.
+    const reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
+      onResult: (msg) => this.#onResult(run, link, msg),
+      onError: (e) => run.fail(e),
     });
-    this.#runs.set(run, { id, sub, gate, publishing: new Set() });
+    const link: Link = {
+      id,
+      reader,
+      gate: new ResultGate<Chunk>(),
+      publishing: new Set(),
+      seqs: new Map(),
+    };
+    this.#runs.set(run, link);
   }
 
   #detach(run: MapRun): void {
     const link = this.#runs.get(run);
     if (link === undefined) return;
     this.#runs.delete(run);
-    link.sub.unsubscribe();
+    this.#track(link.reader.close());
+    for (const seq of link.seqs.values()) this.#givenUp?.untrack(seq);
     this.#inFlight -= link.gate.size;
     this.#dropped += link.gate.dropped;
     if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
     this.#schedule();
   }
 
+  /** Keep `p` until it settles (close waits for it). */
+  #track(p: Promise<unknown>): void {
+    const tracked = p.catch(() => {}).finally(() => this.#purges.delete(tracked));
+    this.#purges.add(tracked);
+  }
+
   /** Remove a map's tasks still in the stream (it ended early: nobody wants their results). */
   #purge(link: Link): void {
     const filter = tasksSubject(this.pool, link.id);
-    const purge = Promise.allSettled([...link.publishing])
-      .then(() => this.#jsm.streams.purge(this.#names.stream, { filter }))
-      .catch(() => {/* best effort: the tasks then run for nothing */})
-      .finally(() => this.#purges.delete(purge));
-    this.#purges.add(purge);
+    // best effort: the tasks then run for nothing
+    this.#track(
+      Promise.allSettled([...link.publishing])
+        .then(() => this.#jsm.streams.purge(this.#names.stream, { filter })),
+    );
   }
 
-  #onResult(
-    run: MapRun,
-    gate: ResultGate<Chunk>,
-    msg: { data: Uint8Array; headers?: { get(k: string): string } },
-  ): void {
-    const chunk = gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
-    if (chunk === undefined) return; // a duplicate (redelivered task) or a stray
-    this.#inFlight--;
+  #onResult(run: MapRun, link: Link, msg: JsMsg): void {
+    const chunk = link.gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
     const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
+    const processId = msg.headers?.get(WORKER_ID_HEADER) ?? "";
+    if (chunk === undefined) {
+      this.#book.duplicate(worker, processId);
+      return; // a duplicate (redelivered task) or a stray
+    }
+    this.#inFlight--;
+    this.#forgetSeq(link, chunk);
     let body;
     try {
       body = decodeResult(msg.data);
+      this.#book.done(worker, processId, body[1].length, body[0]);
     } catch (e) {
       body = e as Error;
     }
@@ -297,13 +347,27 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   /** Publish the chunks the maps have ready while fewer than `size * depth` are in flight. */
+  /**
+   * Publish the chunks the maps have ready while fewer than `size * depth` are in flight: one
+   * chunk per map in turn (round-robin), each round starting one map further, so several maps
+   * share the budget instead of the first taking it all.
+   */
   #round(): void {
     if (this.#closed) return;
     const limit = this.size * this.#depth;
-    for (const [run, link] of this.#runs) {
-      if (run.pendingCount === 0 && run.hasPartial && this.#inFlight < limit) run.flushPartial();
-      while (run.pendingCount > 0 && this.#inFlight < limit && !run.closed) {
+    const runs = [...this.#runs];
+    const n = runs.length;
+    if (n === 0) return;
+    const first = this.#turn++ % n;
+    for (let sent = true; sent && this.#inFlight < limit;) {
+      sent = false;
+      for (let k = 0; k < n && this.#inFlight < limit; k++) {
+        const [run, link] = runs[(first + k) % n]!;
+        if (run.closed) continue;
+        if (run.pendingCount === 0 && run.hasPartial) run.flushPartial();
+        if (run.pendingCount === 0) continue;
         this.#publish(run, link, run.takePending());
+        sent = true;
       }
     }
   }
@@ -319,17 +383,26 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     const h = headers();
     h.set(MAP_HEADER, link.id);
     h.set(CHUNK_HEADER, String(chunk.id));
+    if (run.timeoutMs > 0) h.set(TIMEOUT_HEADER, String(run.timeoutMs));
     link.gate.open(chunk.id, chunk);
     this.#inFlight++;
     chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
-    const publish = this.#js.publish(subject, data, {
-      msgID: taskMsgId(link.id, chunk.id),
-      headers: h,
-    });
+    const publish = publishRetrying(
+      this.#nats,
+      subject,
+      data,
+      { msgID: taskMsgId(link.id, chunk.id), headers: h },
+      () => this.#runs.get(run) !== link,
+    );
     link.publishing.add(publish);
     publish.then(
-      () => link.publishing.delete(publish),
+      (ack) => {
+        link.publishing.delete(publish);
+        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+        link.seqs.set(chunk.id, ack.seq);
+        this.#givenUp?.track(ack.seq, { run, link, chunk });
+      },
       (e) => {
         link.publishing.delete(publish);
         if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
@@ -347,34 +420,45 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       },
     );
   }
-}
 
-/** A chunk that cannot be serialized: its inputs that cannot fail alone, the others go again. */
-function rejectUnsendable(run: MapRun, chunk: Chunk, error: unknown): void {
-  const why = (item: unknown, index: number) => {
-    const found = findUnsendable(item, (v) => void serialize(v), "input");
-    if (found === undefined) return undefined;
-    return new CloneError(
-      `send input #${index}`,
-      found.path,
-      `cannot be sent to a remote worker: ${unsendableReason(found.value, found.error)}`,
-      found.value,
-      { cause: found.error },
-    );
-  };
-  const fallback = new CloneError(
-    `send input #${chunk.start}`,
-    "input",
-    `cannot be sent to a remote worker: ${unsendableReason(undefined, error)}`,
-    chunk.items,
-    { cause: error },
-  );
-  run.rejectUnsendable(chunk, -1, why, fallback);
-}
-
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(ACTION, `${name} must be an integer >= 1`, { received: value });
+  #forgetSeq(link: Link, chunk: Chunk): void {
+    const seq = link.seqs.get(chunk.id);
+    if (seq === undefined) return;
+    link.seqs.delete(chunk.id);
+    this.#givenUp?.untrack(seq);
   }
-  return value;
+
+  /**
+   * The server gave up a task (`maxDeliveries` reached): it leaves the stream; a chunk of several
+   * inputs goes again one input per task (one poison input does not fail its neighbours), a
+   * single input fails with a DeliveryLimitError.
+   */
+  #onGivenUp({ seq, deliveries, entry: { run, link, chunk } }: GivenUp<Sent>): void {
+    this.#track(this.#jsm.streams.deleteMessage(this.#names.stream, seq, false));
+    if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+    link.gate.forget(chunk.id);
+    link.seqs.delete(chunk.id);
+    this.#inFlight--;
+    if (chunk.items.length > 1) {
+      const pieces = chunk.items.map((item, i) => {
+        const piece = run.chunkOf(chunk.start + i, [item]);
+        piece.retries = chunk.retries + 1;
+        return piece;
+      });
+      run.outstanding += pieces.length - 1; // requeue counts each piece as taken
+      run.requeue(pieces);
+    } else {
+      run.failChunk(
+        chunk,
+        -1,
+        new DeliveryLimitError(
+          `run input #${chunk.start}`,
+          `its task was delivered ${deliveries} times without an acknowledgement (every ` +
+            "worker that took it died or stalled)",
+          { received: deliveries },
+        ),
+      );
+    }
+    this.#schedule();
+  }
 }

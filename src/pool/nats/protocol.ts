@@ -4,20 +4,31 @@
  *
  * | What | Name / encoding |
  * | --- | --- |
- * | task stream (work queue) | `spool_<pool>_tasks`, subjects `spool.<pool>.tasks.>`, `retention: workqueue` |
+ * | task stream (work queue) | `spool_<pool>_tasks`, subjects `spool.<pool>.tasks.>`, `retention: workqueue`, file storage |
  * | task subject | `spool.<pool>.tasks.<map>`: a map that ends early purges its tasks by this subject |
- * | task consumer (shared) | durable pull consumer `spool_<pool>_workers`, explicit ack, `ack_wait` per pool |
+ * | task consumer (shared) | durable pull consumer `spool_<pool>_workers`, explicit ack, `ack_wait` and `max_deliver` per pool |
  * | task body | `node:v8` `serialize([flags, items])` (flags: `SPREAD` of `../protocol.ts`) |
- * | task headers | `Spool-Map` (map id), `Spool-Chunk` (chunk id, decimal) |
+ * | task headers | `Spool-Map` (map id), `Spool-Chunk` (chunk id, decimal), `Spool-Timeout` (per-input limit, ms, when set) |
  * | task `msgID` | `<map>.<chunk>`: JetStream drops a re-published chunk inside the dedup window |
- * | results subject | `spool.<pool>.results.<map>` (core NATS; the coordinator subscribes per map) |
+ * | result stream (work queue) | `spool_<pool>_results`, subjects `spool.<pool>.results.>`, `retention: workqueue`, file storage, `max_age` 1 h |
+ * | results subject | `spool.<pool>.results.<map>`: the worker publishes with `js.publish` and acks the task after the PubAck |
+ * | result consumer (per map) | durable pull consumer `spool_<pool>_map_<map>` filtered on its map's subject, explicit ack, created by the coordinator when the map starts, deleted when it ends (`inactive_threshold` 1 h for a coordinator that died) |
+ * | result `msgID` | `r.<map>.<chunk>`: a task that ran twice inside the dedup window stores one result |
  * | result body | `serialize([busyMs, values, errorPositions \| 0])`; a failed value is an `EncodedError` |
- * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index) |
+ * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index), `Spool-Worker-Id` (random per process) |
+ * | given-up tasks | the server's advisory `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<task stream>.<task consumer>` (its `stream_seq` is the task's PubAck `seq`), kept in the stream `spool_<pool>_advisories` (`max_age` 1 h) and read by each coordinator with an ordered consumer (new messages only), so one sent while it reconnects is not lost |
+ *
+ * Why work-queue retention for results: a result is read by exactly one consumer (its map's),
+ * and an acknowledged result is deleted at once, so the stream holds only the results not read
+ * yet (a coordinator reconnecting reads them when it is back); `max_age` bounds what a map that
+ * nobody reads any more (its coordinator died) leaves behind.
  *
  * Delivery is at least once: a worker that dies (SIGKILL) before its ack has its task redelivered
  * once `ack_wait` passes (a long task keeps it with `working()` progress acks), and a task can
- * then finish twice. The coordinator keeps one result per input: it takes the first result of a
- * chunk it still waits for and drops the others ({@linkcode ResultGate}).
+ * then finish twice. Results are on JetStream, so one published while the coordinator is
+ * disconnected (or while the server restarts: the worker retries the publish with the same
+ * `msgID`) waits in the stream. The coordinator keeps one result per chunk: it takes the first
+ * result of a chunk it still waits for and drops the others ({@linkcode ResultGate}).
  *
  * A map id is a random UUID (unique across coordinators sharing a pool); chunk ids come from the
  * coordinator's counter. A task never names a module: a worker runs the one module it was started
@@ -37,6 +48,12 @@ export const CHUNK_HEADER = "Spool-Chunk";
 export const ATTEMPT_HEADER = "Spool-Attempt";
 /** Header: the index the remote worker was started with. */
 export const WORKER_HEADER = "Spool-Worker";
+/** Header: a random id of the remote worker process (tells apart workers with one index). */
+export const WORKER_ID_HEADER = "Spool-Worker-Id";
+/** Header: the map's per-input time limit, ms (absent: none). */
+export const TIMEOUT_HEADER = "Spool-Timeout";
+/** How long a result nobody reads stays in the result stream, ms. */
+export const RESULT_MAX_AGE_MS = 3_600_000;
 
 const POOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -60,6 +77,14 @@ export interface PoolNames {
   readonly tasks: string;
   /** Durable pull consumer shared by every worker. */
   readonly consumer: string;
+  /** Work-queue stream of the results. */
+  readonly resultStream: string;
+  /** Subjects of the result stream (`spool.<pool>.results.>`; one subject per map under it). */
+  readonly results: string;
+  /** Stream keeping the server's MAX_DELIVERIES advisories of the task consumer. */
+  readonly advisoryStream: string;
+  /** The advisory subject of the task consumer. */
+  readonly advisories: string;
 }
 
 /** Stream, subject and consumer names of a pool. */
@@ -68,7 +93,22 @@ export function poolNames(pool: string): PoolNames {
     stream: `spool_${pool}_tasks`,
     tasks: `spool.${pool}.tasks.>`,
     consumer: `spool_${pool}_workers`,
+    resultStream: `spool_${pool}_results`,
+    results: `spool.${pool}.results.>`,
+    advisoryStream: `spool_${pool}_advisories`,
+    advisories:
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.spool_${pool}_tasks.spool_${pool}_workers`,
   };
+}
+
+/** The durable consumer that reads one map's results. */
+export function mapConsumer(pool: string, map: string): string {
+  return `spool_${pool}_map_${map}`;
+}
+
+/** The publish dedup id of a chunk's result. */
+export function resultMsgId(map: string, chunk: string | number): string {
+  return `r.${map}.${chunk}`;
 }
 
 /** The subject the tasks of one map are published on. */

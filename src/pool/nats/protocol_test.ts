@@ -7,8 +7,10 @@ import {
   decodeTask,
   encodeResult,
   encodeTask,
+  mapConsumer,
   poolNames,
   ResultGate,
+  resultMsgId,
   resultsSubject,
   taskMsgId,
   tasksSubject,
@@ -19,7 +21,13 @@ Deno.test("a pool's stream, subjects, consumer and dedup ids follow the protocol
     stream: "spool_img_tasks",
     tasks: "spool.img.tasks.>",
     consumer: "spool_img_workers",
+    resultStream: "spool_img_results",
+    results: "spool.img.results.>",
+    advisoryStream: "spool_img_advisories",
+    advisories: "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.spool_img_tasks.spool_img_workers",
   });
+  assert.equal(mapConsumer("img", "m1"), "spool_img_map_m1");
+  assert.equal(resultMsgId("m1", 7), "r.m1.7");
   assert.equal(tasksSubject("img", "m1"), "spool.img.tasks.m1");
   assert.equal(resultsSubject("img", "m1"), "spool.img.results.m1");
   assert.equal(taskMsgId("m1", 7), "m1.7");

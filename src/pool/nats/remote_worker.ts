@@ -1,77 +1,35 @@
 /**
  * A remote worker of a NATS pool: it loads ONE worker module (given at start, never named by a
- * message), builds the state once, then pulls tasks from the pool's shared consumer with
- * `concurrency` pulls in flight, runs `process` on each input, publishes the results on the map's
- * results subject and acknowledges the task. A long task is kept with `working()` progress acks
- * (every third of `ack_wait`). Stopping (the signal) ends the pulls, finishes the tasks held, then
- * calls `dispose` and closes the connection. Protocol: `protocol.ts`. Command-line entry:
- * `remote_worker_main.ts`.
+ * message), builds the state once, then pulls tasks from the pool's shared consumer (one
+ * `consume()`, at most `concurrency` tasks ahead) and runs up to `concurrency` at once (`task_runner.ts`: `process` on each input, the
+ * result published on the map's result stream, then the task acknowledged). A long task is kept
+ * with `working()` progress acks (every third of `ack_wait`). A dropped connection is waited out
+ * (the client reconnects; pulls and publishes are tried again). Stopping (the signal) ends the
+ * pulls, finishes the tasks held, then calls `dispose` and closes the connection. Protocol:
+ * `protocol.ts`. Command-line entry: `remote_worker_main.ts`.
  *
  * @module
  */
 
-import { serialize } from "node:v8";
-import { InvalidArgumentError } from "../../errors.ts";
 import { type AnyWorkerDefinition, checkDefinition } from "../define.ts";
-import { encodeError } from "../errors.ts";
-import { SPREAD } from "../protocol.ts";
-import { connect, headers, jetstream, jetstreamManager, type JsMsg } from "./client.ts";
-import {
-  ATTEMPT_HEADER,
-  checkPoolName,
-  CHUNK_HEADER,
-  decodeTask,
-  encodeResult,
-  MAP_HEADER,
-  poolNames,
-  resultsSubject,
-  WORKER_HEADER,
-} from "./protocol.ts";
+import { NatsConnectError } from "../../nats/errors.ts";
+import { connectNats, type Consumer } from "./client.ts";
+import { checkWorkerOptions, type RemoteWorkerOptions } from "./options.ts";
+import { poolNames } from "./protocol.ts";
 import { ensurePool } from "./setup.ts";
+import { runTask, type TaskContext } from "./task_runner.ts";
+
+export type { RemoteWorkerOptions };
 
 const ACTION = "run a remote pool worker";
-/** How long one pull waits for a task before asking again (the stop flag is read between). */
-const PULL_EXPIRES_MS = 1000;
-
-/** Options of {@linkcode runRemoteWorker}. */
-export interface RemoteWorkerOptions {
-  /** NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
-  servers: string | string[];
-  /** Pool name (the coordinator's `pool`). */
-  pool: string;
-  /** The worker module (its export is a `defineWorker` definition). */
-  module: string | URL;
-  /** The export holding the definition (default `"default"`). */
-  exportName?: string;
-  /** Init arguments for `init(args, context)`. */
-  args?: unknown;
-  /** Tasks run at once by this worker (default 1). */
-  concurrency?: number;
-  /** This worker's index (`context.index`, and the `worker` of a TaskError; default 0). */
-  index?: number;
-  /** Number of workers (`context.size`; default 1). */
-  size?: number;
-  /** `ack_wait` used if this worker creates the consumer (default 30000 ms). */
-  ackWaitMs?: number;
-  /** Stop: pull no more, finish the tasks held, dispose, close. */
-  signal?: AbortSignal;
-  /** Called once connected and initialised, before the first pull. */
-  onReady?: () => void;
-}
-
-/** What one task run needs. */
-interface TaskContext {
-  readonly definition: AnyWorkerDefinition;
-  readonly state: unknown;
-  readonly pool: string;
-  readonly index: number;
-  readonly ackWaitMs: number;
-  publish(subject: string, data: Uint8Array, hdrs: ReturnType<typeof headers>): void;
-}
+/** Results being published (not yet acknowledged by the server) per run slot, at most. */
+const PUBLISH_AHEAD = 4;
 
 /**
  * Serve a pool's tasks until `signal` aborts. Resolves once disposed and disconnected; rejects
- * when the module, `init` or the connection fails (with `dispose` called if `init` ran).
+ * when the module, `init` or the connection fails (with `dispose` called if `init` ran). Bad
+ * options are an `InvalidArgumentError`; a refused connection (wrong or missing credentials) or
+ * no server is a `NatsConnectError`.
  *
  * @example
  * ```ts ignore
@@ -79,6 +37,7 @@ interface TaskContext {
  * Deno.addSignalListener("SIGTERM", () => stop.abort());
  * await runRemoteWorker({
  *   servers: "nats://127.0.0.1:4222",
+ *   token: Deno.env.get("SPOOL_NATS_TOKEN"),
  *   pool: "images",
  *   module: new URL("./resize_worker.ts", import.meta.url),
  *   concurrency: 4,
@@ -87,149 +46,86 @@ interface TaskContext {
  * ```
  */
 export async function runRemoteWorker(options: RemoteWorkerOptions): Promise<void> {
-  const pool = checkPoolName(ACTION, options.pool);
-  const concurrency = options.concurrency ?? 1;
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new InvalidArgumentError(ACTION, "concurrency must be an integer >= 1", {
-      received: concurrency,
-    });
-  }
-  const index = options.index ?? 0;
-  const definition = await loadDefinition(options.module, options.exportName ?? "default");
-  const nc = await connect({ servers: options.servers });
+  const o = checkWorkerOptions(ACTION, options);
+  const definition = await loadDefinition(o.module, o.exportName);
+  const nats = await connectNats(o.connect);
   try {
-    const names = poolNames(pool);
-    const ackWaitMs = await ensurePool(
-      await jetstreamManager(nc),
-      names,
-      options.ackWaitMs ?? 30000,
-    );
-    const consumer = await jetstream(nc).consumers.get(names.stream, names.consumer);
-    const context = { index, size: options.size ?? 1, kind: "process" as const };
-    const state = definition.init ? await definition.init(options.args, context) : undefined;
+    const names = poolNames(o.pool);
+    const limits = await ensurePool(nats.jsm, names, o);
+    const consumer = await nats.js.consumers.get(names.stream, names.consumer);
+    const context = { index: o.index, size: o.size, kind: "process" as const };
+    const state = definition.init ? await definition.init(o.args, context) : undefined;
     try {
       const task: TaskContext = {
         definition,
         state,
-        pool,
-        index,
-        ackWaitMs,
-        publish: (subject, data, hdrs) => nc.publish(subject, data, { headers: hdrs }),
+        pool: o.pool,
+        index: o.index,
+        workerId: crypto.randomUUID().slice(0, 8),
+        ackWaitMs: limits.ackWaitMs,
+        target: nats,
       };
-      const stopped = () => options.signal?.aborted === true;
-      options.onReady?.();
-      const loops = [];
-      for (let i = 0; i < concurrency; i++) {
-        loops.push(pullLoop(() => consumer.next({ expires: PULL_EXPIRES_MS }), stopped, task));
+      await serve(consumer, o.concurrency, o.signal, task, o.onReady);
+      if (o.signal?.aborted !== true) {
+        throw new NatsConnectError(
+          ACTION,
+          "the connection to NATS closed or the task consumer was deleted",
+          {
+            received: o.connect.servers,
+          },
+        );
       }
-      await Promise.all(loops);
     } finally {
       if (definition.dispose) await definition.dispose(state);
     }
-    await nc.drain();
   } finally {
-    if (!nc.isClosed()) await nc.close();
+    await nats.close();
   }
 }
 
-/** Pull and run tasks one at a time until stopped. */
-async function pullLoop(
-  next: () => Promise<JsMsg | null>,
-  stopped: () => boolean,
+/**
+ * Run the consumer's tasks, `concurrency` at a time, until `signal` aborts or the connection
+ * closes. One `consume()` pulls at most `concurrency` tasks ahead (its refills are paced by this
+ * loop, which takes the next task only when a run slot is free); the client re-issues its pulls
+ * after a reconnect. On a stop, the tasks pulled and not started go back at once (`nak`).
+ */
+async function serve(
+  consumer: Consumer,
+  concurrency: number,
+  signal: AbortSignal | undefined,
   task: TaskContext,
+  onReady: (() => void) | undefined,
 ): Promise<void> {
-  while (!stopped()) {
-    const m = await next();
-    if (m === null) continue;
-    if (stopped()) {
-      m.nak(); // taken while stopping: back to the queue at once
-      return;
+  const messages = await consumer.consume({ max_messages: concurrency });
+  const stop = () => void messages.stop();
+  signal?.addEventListener("abort", stop, { once: true });
+  if (signal?.aborted) stop();
+  const running = new Set<Promise<unknown>>();
+  const publishing = new Set<Promise<void>>();
+  const keep = <T>(set: Set<Promise<T>>, p: Promise<T>) => {
+    const kept: Promise<T> = p.finally(() => set.delete(kept));
+    set.add(kept);
+    return kept;
+  };
+  try {
+    onReady?.();
+    for await (const m of messages) {
+      // A run slot is free once a task's items are processed; its result's publish (and ack)
+      // goes on beside, at most PUBLISH_AHEAD per slot.
+      while (
+        (running.size >= concurrency || publishing.size >= PUBLISH_AHEAD * concurrency) &&
+        signal?.aborted !== true
+      ) await Promise.race([...running, ...publishing]);
+      if (signal?.aborted === true) {
+        m.nak(); // taken while stopping: back to the queue at once
+        continue;
+      }
+      keep(running, runTask(m, task).then((r) => void keep(publishing, r.published)));
     }
-    await runTask(m, task);
-  }
-}
-
-/** Run one task: process its items, publish the results, then ack. */
-async function runTask(m: JsMsg, task: TaskContext): Promise<void> {
-  const map = m.headers?.get(MAP_HEADER) ?? "";
-  const chunk = m.headers?.get(CHUNK_HEADER) ?? "";
-  let body;
-  try {
-    if (map === "" || chunk === "") throw new Error("the task has no map or chunk header");
-    body = decodeTask(m.data);
-  } catch {
-    m.term(); // malformed: never redelivered
-    return;
-  }
-  const progress = setInterval(() => m.working(), Math.max(task.ackWaitMs / 3, 20));
-  try {
-    const [flags, items] = body;
-    const t0 = performance.now();
-    const [values, failures] = await processItems(task, (flags & SPREAD) !== 0, items);
-    const h = headers();
-    h.set(MAP_HEADER, map);
-    h.set(CHUNK_HEADER, chunk);
-    h.set(ATTEMPT_HEADER, String(m.info.deliveryCount));
-    h.set(WORKER_HEADER, String(task.index));
-    const data = encodeSafely(performance.now() - t0, values, failures);
-    // One connection keeps the order: the result reaches the server before the ack.
-    task.publish(resultsSubject(task.pool, map), data, h);
-    m.ack();
   } finally {
-    clearInterval(progress);
-  }
-}
-
-/** `process` on each item: the values, and the positions of failed items (their EncodedError). */
-async function processItems(
-  task: TaskContext,
-  spread: boolean,
-  items: unknown[],
-): Promise<[unknown[], number[] | 0]> {
-  const proc = task.definition.process;
-  const values = new Array(items.length);
-  let failures: number[] | 0 = 0;
-  for (let i = 0; i < items.length; i++) {
-    try {
-      const item = items[i];
-      if (spread && !Array.isArray(item)) {
-        throw new InvalidArgumentError(
-          "spread an input into process() arguments",
-          "with spread: true each input must be an array of arguments",
-          { received: item },
-        );
-      }
-      values[i] =
-        await (spread ? proc(task.state, ...(item as unknown[])) : proc(task.state, item));
-    } catch (e) {
-      (failures ||= []).push(i);
-      values[i] = encodeError(e);
-    }
-  }
-  return [values, failures];
-}
-
-/** Encode a result; a value that cannot be serialized fails alone. */
-function encodeSafely(busyMs: number, values: unknown[], failures: number[] | 0): Uint8Array {
-  try {
-    return encodeResult(busyMs, values, failures);
-  } catch {
-    const failed = new Set(failures || []);
-    for (let i = 0; i < values.length; i++) {
-      if (failed.has(i)) continue;
-      try {
-        serialize(values[i]);
-      } catch (e) {
-        failed.add(i);
-        values[i] = encodeError(
-          new InvalidArgumentError("send a result to the pool", "the value cannot be serialized", {
-            received: values[i],
-            cause: e,
-          }),
-        );
-      }
-    }
-    return encodeResult(busyMs, values, [...failed].sort((a, b) => a - b));
+    signal?.removeEventListener("abort", stop);
+    await Promise.all(running);
+    await Promise.all(publishing);
   }
 }
 
