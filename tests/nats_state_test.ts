@@ -15,7 +15,8 @@ import {
   StoreLockedError,
 } from "../src/state/mod.ts";
 import { NatsStorage } from "../src/state/nats_storage.ts";
-import { ClosedError } from "../src/errors.ts";
+import { ClosedError, InvalidArgumentError } from "../src/errors.ts";
+import { NatsConnectError } from "../src/nats/errors.ts";
 import { connect, Kvm, Objm } from "../src/state/nats_storage_client.ts";
 import { startNatsServer } from "./nats/server.ts";
 
@@ -213,4 +214,63 @@ Deno.test("nats state: a read-only store loads what the writer saved while the w
 Deno.test("nats state: a read-only store on a bucket that does not exist is SnapshotNotFoundError", async () => {
   await using server = await startNatsServer();
   await assert.rejects(open(server.url, { readOnly: true }), SnapshotNotFoundError);
+});
+
+Deno.test("nats state: credentials: a token server takes the right token and refuses a missing or wrong one (NatsConnectError)", async () => {
+  await using server = await startNatsServer({ token: "s3cret" });
+  const connectWith = (extra: Record<string, unknown>) =>
+    NatsStorage.connect({ servers: server.url, bucket: "auth", timeoutMs: 5000, ...extra });
+  {
+    await using store = await StateStore.withStorage(await connectWith({ token: "s3cret" }));
+    store.register("config", jsonState({ step: 11 }));
+    assert.equal(await store.save(), "nats:auth/000000000001.snapshot");
+  }
+  for (const extra of [{}, { token: "wrong" }]) {
+    await assert.rejects(connectWith(extra), (error: unknown) => {
+      assert.ok(error instanceof NatsConnectError, String(error));
+      assert.match(error.message, /^Cannot connect to NATS: the server refused the credentials/);
+      return true;
+    });
+  }
+  await using store = await StateStore.withStorage(
+    await connectWith({ token: "s3cret", name: "reader" }),
+    { readOnly: true },
+  );
+  const config = store.register("config", jsonState({ step: 0 }));
+  await store.load("latest");
+  assert.deepEqual(config.value, { step: 11 });
+});
+
+Deno.test("nats state: bad options are InvalidArgumentError before any connect", async () => {
+  // Nothing listens on port 1: a case that got as far as connecting would be a NatsConnectError.
+  const servers = "nats://127.0.0.1:1";
+  const bad: [string, unknown][] = [
+    ["options: 42", 42],
+    ["unknown key", { servers, bucket: "b", tokn: "x" }],
+    ["no bucket", { servers }],
+    ["bucket with a dot", { servers, bucket: "a.b" }],
+    ["lockTtlMs: 0", { servers, bucket: "b", lockTtlMs: 0 }],
+    ["lockTtlMs: a string", { servers, bucket: "b", lockTtlMs: "5" }],
+    ["token: 42", { servers, bucket: "b", token: 42 }],
+    ["user without pass", { servers, bucket: "b", user: "u" }],
+    ["token and user/pass", { servers, bucket: "b", token: "t", user: "u", pass: "p" }],
+    ["credsFile: missing", { servers, bucket: "b", credsFile: "/nonexistent/x.creds" }],
+    ["tls: unknown key", { servers, bucket: "b", tls: { ca: "x" } }],
+    ["timeoutMs: -1", { servers, bucket: "b", timeoutMs: -1 }],
+    ["servers: []", { servers: [], bucket: "b" }],
+  ];
+  for (const [label, options] of bad) {
+    await assert.rejects(
+      NatsStorage.connect(options as never),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError, `${label}: ${error}`);
+        assert.match(error.message, /^Cannot [^:]+: .+, received .+/s, label);
+        return true;
+      },
+    );
+  }
+  await assert.rejects(
+    NatsStorage.connect({ servers, bucket: "b", timeoutMs: 2000 }),
+    NatsConnectError,
+  );
 });

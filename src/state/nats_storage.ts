@@ -16,18 +16,20 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { InternalError, InvalidArgumentError } from "../errors.ts";
 import { throwIfAborted } from "../_internal/abort.ts";
+import { optionsOf } from "../_internal/options.ts";
 import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
 import { SnapshotNotFoundError } from "./errors.ts";
 import { join, writeStep } from "./fsutil.ts";
 import { MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
 import { acquireKvLock, type KvLock } from "./nats_lock.ts";
 import {
-  connect,
+  connectNats,
   type KV,
   Kvm,
-  type NatsConnection,
+  type NatsConnectOptions,
+  type NatsHandle,
   type ObjectStore,
   Objm,
 } from "./nats_storage_client.ts";
@@ -43,21 +45,41 @@ import type {
 const MARK_PREFIX = "snap.";
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** Options of {@linkcode NatsStorage.connect}. */
-export interface NatsStorageOptions {
-  /** Server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
-  servers: string | string[];
+/**
+ * Options of {@linkcode NatsStorage.connect}: where the store lives (`bucket`), its lock's
+ * lifetime, and how to reach the server: every field of `NatsConnectOptions` (`servers`,
+ * `token`, `user`/`pass`, `nkeySeed`, `credsFile`, `tls`, `name`, `timeoutMs`), checked and used
+ * as `connectNats` does.
+ */
+export interface NatsStorageOptions extends NatsConnectOptions {
   /** The bucket name of the store (1-64 characters of `A-Z a-z 0-9 _ -`). */
   bucket: string;
-  /** How long a lock lives without refresh, in ms (default 30000; refreshed every third). */
+  /**
+   * How long a lock lives without refresh, in ms (default 30000; refreshed every third). A
+   * writer killed without releasing blocks the next one for at most this long.
+   */
   lockTtlMs?: number;
 }
+
+const ACTION = "connect the NATS state storage";
+const CONNECT_KEYS = [
+  "servers",
+  "token",
+  "user",
+  "pass",
+  "nkeySeed",
+  "credsFile",
+  "tls",
+  "name",
+  "timeoutMs",
+] as const;
+const KNOWN = [...CONNECT_KEYS, "bucket", "lockTtlMs"];
 
 /** Snapshots in JetStream buckets (see the module documentation). */
 export class NatsStorage implements SnapshotStorage {
   /** `nats:<bucket>`: the prefix of the paths of this storage's snapshots. */
   readonly location: string;
-  readonly #nc: NatsConnection;
+  readonly #nats: NatsHandle;
   readonly #bucket: string;
   readonly #ttl: number;
   #kv: KV | undefined;
@@ -65,46 +87,74 @@ export class NatsStorage implements SnapshotStorage {
   #cache: string | undefined;
   #held: KvLock | undefined;
 
-  private constructor(nc: NatsConnection, bucket: string, ttl: number) {
-    this.#nc = nc;
+  private constructor(nats: NatsHandle, bucket: string, ttl: number) {
+    this.#nats = nats;
     this.#bucket = bucket;
     this.#ttl = ttl;
     this.location = `nats:${bucket}`;
   }
 
   /**
-   * Connect to `servers` for the store of `bucket` (nothing is created until opened). The
-   * storage owns the connection: `close()` ends it.
+   * Connect to the server for the store of `bucket` (nothing is created until the store opens
+   * it). The storage owns the connection: `close()` ends it, and `StateStore.withStorage`
+   * closes the storage with the store.
    *
-   * Not exported from the package yet (its entry point comes with the NATS connection module);
-   * use: `StateStore.withStorage(await NatsStorage.connect({ servers, bucket }))`.
+   * @param options the bucket, the lock's lifetime and the connection (see
+   *   {@linkcode NatsStorageOptions})
+   * @throws {InvalidArgumentError} for an unknown key or a bad value, before any connect
+   * @throws {NatsConnectError} when no server answers, the credentials are refused or the
+   *   server has no JetStream
+   *
+   * @example
+   * ```ts ignore
+   * import { NatsStorage, StateStore, jsonState } from "@spool/spool";
+   * const storage = await NatsStorage.connect({
+   *   servers: "nats://127.0.0.1:4222",
+   *   token: Deno.env.get("SPOOL_NATS_TOKEN"),
+   *   bucket: "nightly-job",
+   * });
+   * await using store = await StateStore.withStorage(storage); // the store closes the storage
+   * const progress = store.register("progress", jsonState({ done: 0 }));
+   * await store.load("latest");
+   * progress.value.done++;
+   * await store.save();
+   * ```
    */
   static async connect(options: NatsStorageOptions): Promise<NatsStorage> {
-    const action = "connect the NATS state storage";
-    if (typeof options?.bucket !== "string" || !BUCKET.test(options.bucket)) {
-      throw new InvalidArgumentError(action, "bucket must be 1-64 of A-Z a-z 0-9 _ -", {
-        received: options?.bucket,
+    const bag = optionsOf(ACTION, options, KNOWN);
+    if (bag.bucket === undefined) {
+      throw new InvalidArgumentError(ACTION, "bucket is required", { received: options });
+    }
+    if (typeof bag.bucket !== "string" || !BUCKET.test(bag.bucket)) {
+      throw new InvalidArgumentError(ACTION, "bucket must be 1-64 of A-Z a-z 0-9 _ -", {
+        received: bag.bucket,
       });
     }
-    const ttl = options.lockTtlMs ?? 30_000;
-    if (!Number.isSafeInteger(ttl) || ttl < 3) {
-      throw new InvalidArgumentError(action, "lockTtlMs must be an integer >= 3", {
-        received: options.lockTtlMs,
+    const ttl = bag.lockTtlMs ?? 30_000;
+    if (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 3) {
+      throw new InvalidArgumentError(ACTION, "lockTtlMs must be an integer >= 3", {
+        received: bag.lockTtlMs,
       });
     }
-    const nc = await connect({ servers: options.servers });
-    return new NatsStorage(nc, options.bucket, ttl);
+    const connectOptions: Record<string, unknown> = {};
+    for (const key of CONNECT_KEYS) if (bag[key] !== undefined) connectOptions[key] = bag[key];
+    const nats = await connectNats(connectOptions as NatsConnectOptions);
+    return new NatsStorage(nats, bag.bucket, ttl);
   }
 
   #buckets(): { kv: KV; os: ObjectStore } {
-    if (!this.#kv || !this.#os) throw new Error("NatsStorage used before it was opened");
+    if (!this.#kv || !this.#os) {
+      throw new InternalError("use the NATS state storage", "it was used before it was opened", {
+        received: this.location,
+      });
+    }
     return { kv: this.#kv, os: this.#os };
   }
 
   async openReader(): Promise<void> {
     try {
-      this.#kv = await new Kvm(this.#nc).open(this.#bucket);
-      this.#os = await new Objm(this.#nc).open(this.#bucket);
+      this.#kv = await new Kvm(this.#nats.nc).open(this.#bucket);
+      this.#os = await new Objm(this.#nats.nc).open(this.#bucket);
     } catch (error) {
       throw new SnapshotNotFoundError("open the state store", "the buckets do not exist", {
         received: this.location,
@@ -114,8 +164,8 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async openWriter(lock: boolean): Promise<StorageLock | undefined> {
-    this.#kv = await new Kvm(this.#nc).create(this.#bucket, { history: 1 });
-    this.#os = await new Objm(this.#nc).create(this.#bucket);
+    this.#kv = await new Kvm(this.#nats.nc).create(this.#bucket, { history: 1 });
+    this.#os = await new Objm(this.#nats.nc).create(this.#bucket);
     if (!lock) return undefined;
     const held = await acquireKvLock(this.#kv, this.location, this.#ttl);
     this.#held = held;
@@ -257,7 +307,7 @@ export class NatsStorage implements SnapshotStorage {
   async close(): Promise<void> {
     if (this.#cache) await Deno.remove(this.#cache, { recursive: true }).catch(() => {});
     this.#cache = undefined;
-    await this.#nc.close();
+    await this.#nats.close();
   }
 
   #pathOf(sequence: number): string {
