@@ -17,7 +17,7 @@ import {
 import { NatsStorage } from "../src/state/nats_storage.ts";
 import { ClosedError, InvalidArgumentError } from "../src/errors.ts";
 import { NatsConnectError } from "../src/nats/errors.ts";
-import { connect, Kvm, Objm } from "../src/state/nats_storage_client.ts";
+import { connect, connectNats, Kvm, Objm } from "../src/state/nats_storage_client.ts";
 import { startNatsServer } from "./nats/server.ts";
 
 /** A component that writes and reads a plain file itself (what `loadState(dir)` sees). */
@@ -273,4 +273,31 @@ Deno.test("nats state: bad options are InvalidArgumentError before any connect",
     NatsStorage.connect({ servers, bucket: "b", timeoutMs: 2000 }),
     NatsConnectError,
   );
+});
+
+Deno.test("nats state: saves, loads and pruning create no consumer and leave no tombstone of removed objects", async () => {
+  await using server = await startNatsServer();
+  {
+    await using store = await open(server.url, { keeper: new LatestStatesKeeper(2) });
+    const config = store.register("config", jsonState({ step: 0 }));
+    store.register("weights", arrayState(new Float64Array(64)));
+    for (let i = 1; i <= 25; i++) {
+      config.value.step = i;
+      await store.save();
+    }
+    config.value.step = 0;
+    await store.load("latest");
+    assert.deepEqual(config.value, { step: 25 });
+  }
+  await using nats = await connectNats({ servers: server.url });
+  const consumers: string[] = [];
+  for (const stream of ["KV_run1", "OBJ_run1"]) {
+    for await (const c of nats.jsm.consumers.list(stream)) consumers.push(`${stream}/${c.name}`);
+  }
+  // Before: each kv.keys(), os.list() and os.getBlob() left a consumer for 5 minutes (~6 a save).
+  assert.deepEqual(consumers, []);
+  // Two snapshots of 3 objects each (2 files + manifest), one meta and one chunk message per
+  // object: the 23 removed snapshots left nothing behind.
+  const info = await nats.jsm.streams.info("OBJ_run1");
+  assert.equal(info.state.messages, 2 * 3 * 2);
 });

@@ -22,7 +22,15 @@ import { optionsOf } from "../_internal/options.ts";
 import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
 import { SnapshotNotFoundError } from "./errors.ts";
 import { join, writeStep } from "./fsutil.ts";
-import { MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
+import { decodeManifest, MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
+import {
+  BucketSubjects,
+  kvKeys,
+  objectNames,
+  purgeKey,
+  readObject,
+  removeObject,
+} from "./nats_direct.ts";
 import { acquireKvLock, type KvLock } from "./nats_lock.ts";
 import {
   connectNats,
@@ -81,6 +89,7 @@ export class NatsStorage implements SnapshotStorage {
   readonly location: string;
   readonly #nats: NatsHandle;
   readonly #bucket: string;
+  readonly #names: BucketSubjects;
   readonly #ttl: number;
   #kv: KV | undefined;
   #os: ObjectStore | undefined;
@@ -90,6 +99,7 @@ export class NatsStorage implements SnapshotStorage {
   private constructor(nats: NatsHandle, bucket: string, ttl: number) {
     this.#nats = nats;
     this.#bucket = bucket;
+    this.#names = new BucketSubjects(bucket);
     this.#ttl = ttl;
     this.location = `nats:${bucket}`;
   }
@@ -182,16 +192,19 @@ export class NatsStorage implements SnapshotStorage {
   async #cleanLeftovers(): Promise<void> {
     const { os } = this.#buckets();
     const complete = new Set((await this.snapshots()).map((s) => s.sequence));
-    for (const info of await os.list()) {
-      const sequence = parseSnapshotName(info.name.slice(0, info.name.indexOf("/")));
-      if (sequence !== undefined && !complete.has(sequence)) await os.delete(info.name);
+    for (const name of await objectNames(this.#nats.jsm, this.#names)) {
+      const sequence = sequenceOfObject(name);
+      if (sequence !== undefined && !complete.has(sequence)) {
+        await removeObject(this.#nats.jsm, os, this.#names, name);
+      }
     }
   }
 
+  // Listings read the streams' subjects (nats_direct.ts): no consumer per call.
   async snapshots(): Promise<SnapshotRef[]> {
-    const { kv } = this.#buckets();
+    this.#buckets();
     const out: SnapshotRef[] = [];
-    for await (const key of await kv.keys(`${MARK_PREFIX}>`)) {
+    for (const key of await kvKeys(this.#nats.jsm, this.#names, MARK_PREFIX)) {
       const name = snapshotNameOfKey(key);
       const sequence = name === undefined ? undefined : parseSnapshotName(name);
       if (sequence !== undefined) out.push({ path: this.#pathOf(sequence), sequence });
@@ -200,12 +213,10 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async maxSequence(): Promise<number> {
-    const { os } = this.#buckets();
     let max = 0;
     for (const s of await this.snapshots()) max = Math.max(max, s.sequence);
-    for (const info of await os.list()) {
-      const sequence = parseSnapshotName(info.name.slice(0, info.name.indexOf("/")));
-      if (sequence !== undefined && sequence > max) max = sequence;
+    for (const name of await objectNames(this.#nats.jsm, this.#names)) {
+      max = Math.max(max, sequenceOfObject(name) ?? 0);
     }
     return max;
   }
@@ -222,8 +233,8 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async #get(path: string, file: string): Promise<Uint8Array | undefined> {
-    const name = this.#nameOf(path);
-    return (await this.#buckets().os.getBlob(`${name}/${file}`)) ?? undefined;
+    const name = `${this.#nameOf(path)}/${file}`;
+    return await readObject(this.#nats.jsm, this.#buckets().os, this.#names, name);
   }
 
   async readFile(
@@ -268,14 +279,33 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async removeSnapshot(path: string): Promise<boolean> {
-    const { kv, os } = this.#buckets();
+    const { os } = this.#buckets();
     if (!(await this.hasSnapshot(path))) return false;
     const name = this.#nameOf(path);
-    await kv.purge(MARK_PREFIX + name.slice(0, 12)); // unlisted first: never half-listed
-    for (const info of await os.list()) {
-      if (info.name.startsWith(`${name}/`)) await os.delete(info.name);
+    const files = await this.#filesOf(path);
+    // unlisted first: never half-listed
+    await purgeKey(this.#nats.jsm, this.#names, MARK_PREFIX + name.slice(0, 12));
+    for (const file of files) {
+      await removeObject(this.#nats.jsm, os, this.#names, `${name}/${file}`);
     }
     return true;
+  }
+
+  /** The files of snapshot `path` (its manifest's, else every object under its name). */
+  async #filesOf(path: string): Promise<string[]> {
+    const name = this.#nameOf(path);
+    try {
+      const bytes = await this.readManifest(path);
+      if (bytes !== undefined) {
+        return [...decodeManifest(name, bytes).files.map((f) => f.path), MANIFEST_NAME];
+      }
+    } catch {
+      // unreadable manifest: fall back to the names present
+    }
+    const prefix = `${name}/`;
+    return (await objectNames(this.#nats.jsm, this.#names))
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => n.slice(prefix.length));
   }
 
   async resolve(action: string, target: string | number): Promise<string> {
@@ -317,6 +347,11 @@ export class NatsStorage implements SnapshotStorage {
   #nameOf(path: string): string {
     return path.slice(path.lastIndexOf("/") + 1);
   }
+}
+
+/** The sequence of the snapshot an object `<snapshot>/<file>` belongs to. */
+function sequenceOfObject(name: string): number | undefined {
+  return parseSnapshotName(name.slice(0, name.indexOf("/")));
 }
 
 function snapshotNameOfKey(key: string): string | undefined {

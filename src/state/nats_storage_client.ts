@@ -7,6 +7,6 @@
  */
 
 export { connect, Kvm, Objm } from "../nats/client.ts";
-export type { KV, NatsConnection, ObjectStore } from "../nats/client.ts";
+export type { JetStreamManager, KV, NatsConnection, ObjectStore } from "../nats/client.ts";
 export { connectNats, type NatsHandle } from "../nats/connect.ts";
 export type { NatsConnectOptions, NatsTlsOptions } from "../nats/options.ts";
