@@ -27,7 +27,10 @@ async function runLoop(
   stopAfter: number,
   options: { keep?: number } = {},
 ): Promise<{ loop: StatefulLoop; agg: { sum: number; count: number } }> {
-  const loop = await StatefulLoop.open(store, { checkpoint: { everyItems: 10 }, ...options });
+  const loop = await StatefulLoop.open(store, {
+    checkpoint: { everyItems: 10, everyMs: false },
+    ...options,
+  });
   const agg = loop.state("agg", { sum: 0, count: 0 });
   let seen = 0;
   for await (const i of loop.items(range(n))) {
@@ -88,7 +91,7 @@ Deno.test("nats loop store: components the caller registered ride along in every
   {
     await using store = await natsStore(server.url, "ride");
     const side = store.register("side", jsonState({ note: "" }));
-    const loop = await StatefulLoop.open(store, { checkpoint: { everyItems: 5 } });
+    const loop = await StatefulLoop.open(store, { checkpoint: { everyItems: 5, everyMs: false } });
     for await (const i of loop.items(range(12))) {
       side.value.note = `at ${i}`;
       if (i === 7) break;
