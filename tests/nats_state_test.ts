@@ -301,3 +301,27 @@ Deno.test("nats state: saves, loads and pruning create no consumer and leave no 
   const info = await nats.jsm.streams.info("OBJ_run1");
   assert.equal(info.state.messages, 2 * 3 * 2);
 });
+
+Deno.test("nats state: a writer that takes the lock removes this bucket's staging folders left on this machine by a killed writer", async () => {
+  await using server = await startNatsServer();
+  const tmp = await Deno.makeTempDir({ prefix: "spool-tmpdir-" });
+  const before = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  try {
+    // What a writer SIGKILLed mid-save leaves: its staging folder with a component's file.
+    await Deno.mkdir(`${tmp}/spool-nats-stage-run1.dead/config`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/spool-nats-stage-run1.dead/config/value.json`, "{}");
+    await Deno.mkdir(`${tmp}/spool-nats-stage-run1-other.live`); // another bucket's: kept
+    await Deno.mkdir(`${tmp}/unrelated`);
+    await using store = await open(server.url);
+    store.register("config", jsonState({ step: 1 }));
+    await store.save();
+    const left: string[] = [];
+    for await (const e of Deno.readDir(tmp)) left.push(e.name);
+    assert.deepEqual(left.sort(), ["spool-nats-stage-run1-other.live", "unrelated"]);
+  } finally {
+    if (before === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", before);
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -11,7 +11,11 @@
  *
  * Components still see directories: a save stages its files in a local temporary directory and
  * `publish` uploads them; a load downloads each verified file into a local cache directory
- * (removed when the storage is closed) whose copies the components read.
+ * (removed when the storage is closed) whose copies the components read. A writer taking the
+ * lock removes the staging directories of its bucket that a killed writer left in this machine's
+ * temporary folder (a killed process's cache directory stays: readers have them too).
+ *
+ * Listing, removal and the reads of small files create no JetStream consumer (nats_direct.ts).
  *
  * @module
  */
@@ -21,7 +25,7 @@ import { throwIfAborted } from "../_internal/abort.ts";
 import { optionsOf } from "../_internal/options.ts";
 import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
 import { SnapshotNotFoundError } from "./errors.ts";
-import { join, writeStep } from "./fsutil.ts";
+import { join, parentOf, writeStep } from "./fsutil.ts";
 import { decodeManifest, MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
 import {
   BucketSubjects,
@@ -181,11 +185,31 @@ export class NatsStorage implements SnapshotStorage {
     this.#held = held;
     try {
       await this.#cleanLeftovers();
+      await this.#cleanLocalStages();
     } catch (error) {
       await held.release();
       throw error;
     }
     return held;
+  }
+
+  /** Local staging directories of this bucket: `<prefix><random>` in the temporary folder. */
+  #stagePrefix(): string {
+    return `spool-nats-stage-${this.#bucket}.`; // "." is not a bucket character
+  }
+
+  /**
+   * Staging directories of this bucket left in this machine's temporary folder by a writer that
+   * was killed mid-save. Only a lock holder stages, and we hold the lock: none is in use.
+   */
+  async #cleanLocalStages(): Promise<void> {
+    const probe = await Deno.makeTempDir({ prefix: this.#stagePrefix() });
+    const root = parentOf(probe);
+    for await (const entry of Deno.readDir(root)) {
+      if (entry.isDirectory && entry.name.startsWith(this.#stagePrefix())) {
+        await Deno.remove(join(root, entry.name), { recursive: true }).catch(() => {});
+      }
+    }
   }
 
   /** Objects of snapshots without a completion marker: uploads cut by a crash (we hold the lock). */
@@ -222,7 +246,7 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async stage(sequence: number): Promise<StagedSnapshot> {
-    const dir = await Deno.makeTempDir({ prefix: "spool-nats-stage-" });
+    const dir = await Deno.makeTempDir({ prefix: this.#stagePrefix() });
     const confirm = () => this.#held?.confirm() ?? Promise.resolve();
     const path = this.#pathOf(sequence);
     return new StagedUpload(this.#buckets(), this.location, dir, sequence, path, confirm);
