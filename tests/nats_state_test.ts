@@ -15,8 +15,9 @@ import {
   StoreLockedError,
 } from "../src/state/mod.ts";
 import { NatsStorage } from "../src/state/nats_storage.ts";
-import { ClosedError } from "../src/errors.ts";
-import { connect, Kvm, Objm } from "../src/state/nats_storage_client.ts";
+import { ClosedError, InvalidArgumentError } from "../src/errors.ts";
+import { NatsConnectError } from "../src/nats/errors.ts";
+import { connect, connectNats, Kvm, Objm } from "../src/state/nats_storage_client.ts";
 import { startNatsServer } from "./nats/server.ts";
 
 /** A component that writes and reads a plain file itself (what `loadState(dir)` sees). */
@@ -213,4 +214,114 @@ Deno.test("nats state: a read-only store loads what the writer saved while the w
 Deno.test("nats state: a read-only store on a bucket that does not exist is SnapshotNotFoundError", async () => {
   await using server = await startNatsServer();
   await assert.rejects(open(server.url, { readOnly: true }), SnapshotNotFoundError);
+});
+
+Deno.test("nats state: credentials: a token server takes the right token and refuses a missing or wrong one (NatsConnectError)", async () => {
+  await using server = await startNatsServer({ token: "s3cret" });
+  const connectWith = (extra: Record<string, unknown>) =>
+    NatsStorage.connect({ servers: server.url, bucket: "auth", timeoutMs: 5000, ...extra });
+  {
+    await using store = await StateStore.withStorage(await connectWith({ token: "s3cret" }));
+    store.register("config", jsonState({ step: 11 }));
+    assert.equal(await store.save(), "nats:auth/000000000001.snapshot");
+  }
+  for (const extra of [{}, { token: "wrong" }]) {
+    await assert.rejects(connectWith(extra), (error: unknown) => {
+      assert.ok(error instanceof NatsConnectError, String(error));
+      assert.match(error.message, /^Cannot connect to NATS: the server refused the credentials/);
+      return true;
+    });
+  }
+  await using store = await StateStore.withStorage(
+    await connectWith({ token: "s3cret", name: "reader" }),
+    { readOnly: true },
+  );
+  const config = store.register("config", jsonState({ step: 0 }));
+  await store.load("latest");
+  assert.deepEqual(config.value, { step: 11 });
+});
+
+Deno.test("nats state: bad options are InvalidArgumentError before any connect", async () => {
+  // Nothing listens on port 1: a case that got as far as connecting would be a NatsConnectError.
+  const servers = "nats://127.0.0.1:1";
+  const bad: [string, unknown][] = [
+    ["options: 42", 42],
+    ["unknown key", { servers, bucket: "b", tokn: "x" }],
+    ["no bucket", { servers }],
+    ["bucket with a dot", { servers, bucket: "a.b" }],
+    ["lockTtlMs: 0", { servers, bucket: "b", lockTtlMs: 0 }],
+    ["lockTtlMs: a string", { servers, bucket: "b", lockTtlMs: "5" }],
+    ["token: 42", { servers, bucket: "b", token: 42 }],
+    ["user without pass", { servers, bucket: "b", user: "u" }],
+    ["token and user/pass", { servers, bucket: "b", token: "t", user: "u", pass: "p" }],
+    ["credsFile: missing", { servers, bucket: "b", credsFile: "/nonexistent/x.creds" }],
+    ["tls: unknown key", { servers, bucket: "b", tls: { ca: "x" } }],
+    ["timeoutMs: -1", { servers, bucket: "b", timeoutMs: -1 }],
+    ["servers: []", { servers: [], bucket: "b" }],
+  ];
+  for (const [label, options] of bad) {
+    await assert.rejects(
+      NatsStorage.connect(options as never),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError, `${label}: ${error}`);
+        assert.match(error.message, /^Cannot [^:]+: .+, received .+/s, label);
+        return true;
+      },
+    );
+  }
+  await assert.rejects(
+    NatsStorage.connect({ servers, bucket: "b", timeoutMs: 2000 }),
+    NatsConnectError,
+  );
+});
+
+Deno.test("nats state: saves, loads and pruning create no consumer and leave no tombstone of removed objects", async () => {
+  await using server = await startNatsServer();
+  {
+    await using store = await open(server.url, { keeper: new LatestStatesKeeper(2) });
+    const config = store.register("config", jsonState({ step: 0 }));
+    store.register("weights", arrayState(new Float64Array(64)));
+    for (let i = 1; i <= 25; i++) {
+      config.value.step = i;
+      await store.save();
+    }
+    config.value.step = 0;
+    await store.load("latest");
+    assert.deepEqual(config.value, { step: 25 });
+  }
+  await using nats = await connectNats({ servers: server.url });
+  const consumers: string[] = [];
+  for (const stream of ["KV_run1", "OBJ_run1"]) {
+    for await (const c of nats.jsm.consumers.list(stream)) consumers.push(`${stream}/${c.name}`);
+  }
+  // Before: each kv.keys(), os.list() and os.getBlob() left a consumer for 5 minutes (~6 a save).
+  assert.deepEqual(consumers, []);
+  // Two snapshots of 3 objects each (2 files + manifest), one meta and one chunk message per
+  // object: the 23 removed snapshots left nothing behind.
+  const info = await nats.jsm.streams.info("OBJ_run1");
+  assert.equal(info.state.messages, 2 * 3 * 2);
+});
+
+Deno.test("nats state: a writer that takes the lock removes this bucket's staging folders left on this machine by a killed writer", async () => {
+  await using server = await startNatsServer();
+  const tmp = await Deno.makeTempDir({ prefix: "spool-tmpdir-" });
+  const before = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", tmp);
+  try {
+    // What a writer SIGKILLed mid-save leaves: its staging folder with a component's file.
+    await Deno.mkdir(`${tmp}/spool-nats-stage-run1.dead/config`, { recursive: true });
+    await Deno.writeTextFile(`${tmp}/spool-nats-stage-run1.dead/config/value.json`, "{}");
+    await Deno.mkdir(`${tmp}/spool-nats-stage-run1-other.live`); // another bucket's: kept
+    await Deno.mkdir(`${tmp}/unrelated`);
+    await using store = await open(server.url);
+    store.register("config", jsonState({ step: 1 }));
+    await store.save();
+    const left: string[] = [];
+    for await (const e of Deno.readDir(tmp)) left.push(e.name);
+    assert.deepEqual(left.sort(), ["spool-nats-stage-run1-other.live", "unrelated"]);
+  } finally {
+    if (before === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", before);
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

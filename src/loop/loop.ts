@@ -15,12 +15,14 @@ import { optionalBoolean, optionalSignal, optionsOf } from "../_internal/options
 import { openSource } from "../_internal/iterate.ts";
 import { type FrameAdapter, frameAdapter } from "../frame/adapter.ts";
 import type { Frame } from "../frame/frame.ts";
-import { LatestStatesKeeper, StateMismatchError, StateStore } from "../state/mod.ts";
+import type { StatesKeeper, StateStore } from "../state/mod.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import { type Flush, siteFor, type SiteInfo } from "./buffers.ts";
+import type { ArraySink } from "../frame/values.ts";
 import { COMPONENT, loadLoopFile, loopErrorOf, saveLoopFile } from "./checkpoint_file.ts";
+import { type LoopStore, openErrorOf, openLoopStore } from "./loop_store.ts";
 import { LoopCursor } from "./cursor.ts";
-import { LoopCheckpointError, LoopMisuseError } from "./errors.ts";
+import { LoopMisuseError } from "./errors.ts";
 import {
   type CheckpointTriggers,
   LoopIteration,
@@ -30,7 +32,6 @@ import {
 import {
   type BufferOptions,
   checkBufferOptions,
-  checkOpenOptions,
   ITERATE_OPTIONS,
   type IterateOptions,
   NO_OPTIONS,
@@ -50,9 +51,10 @@ const OPEN = Symbol("StatefulLoop.open");
 
 /**
  * An ordered loop over an (async) iterable whose state, position and buffered frames are
- * checkpointed atomically in a {@linkcode StateStore} directory during the run, so a process
- * killed at any moment resumes exactly: bound state is applied exactly once per item, and every
- * buffer flush carries a per-site sequence number for idempotent sinks.
+ * checkpointed atomically in a {@linkcode StateStore} (a directory, or any store such as one on
+ * `NatsStorage`) during the run, so a process killed at any moment resumes exactly: bound state
+ * is applied exactly once per item, and every buffer flush carries a per-site sequence number for
+ * idempotent sinks.
  *
  * Open it with the async {@linkcode StatefulLoop.open} (the store is opened and the latest
  * checkpoint loaded before the loop is returned). Bind state, then iterate once.
@@ -82,11 +84,15 @@ const OPEN = Symbol("StatefulLoop.open");
  * ```
  */
 export class StatefulLoop implements AsyncDisposable {
-  /** The checkpoint directory (a {@linkcode StateStore}). */
+  /** The checkpoint directory, or the `dir` of the store given to `open` (`nats:<bucket>`). */
   readonly path: string;
   /** `true` when a checkpoint was loaded at open (this run resumes). */
   readonly resumed: boolean = false;
   readonly #store: StateStore;
+  /** Whether the loop opened its store (then it closes it), else the caller did. */
+  readonly #ownStore: boolean;
+  /** Retention the loop applies after its checkpoints to a store the caller opened. */
+  readonly #prune: StatesKeeper | undefined;
   readonly #limitMb: number;
   readonly #triggers: CheckpointTriggers;
   readonly #adapters = new Map<string, FrameAdapter<unknown>>();
@@ -101,8 +107,7 @@ export class StatefulLoop implements AsyncDisposable {
    */
   private constructor(
     token: symbol,
-    path: string,
-    store: StateStore,
+    { path, store, own, prune }: LoopStore,
     options: StatefulLoopOptions,
   ) {
     if (token !== OPEN) {
@@ -110,6 +115,8 @@ export class StatefulLoop implements AsyncDisposable {
     }
     this.path = path;
     this.#store = store;
+    this.#ownStore = own;
+    this.#prune = prune;
     this.#cursor = new LoopCursor(path);
     this.#bindings = new StateBindings((action, name) => this.#assertBindable(action, name));
     this.#limitMb = options.memoryLimitMb ?? 300;
@@ -119,56 +126,81 @@ export class StatefulLoop implements AsyncDisposable {
   }
 
   /**
-   * Open the loop whose checkpoints live in directory `path` (created when missing). When the
-   * directory holds a checkpoint, its states, position, buffered frames and flush sequence
-   * numbers are loaded (states are applied when you bind them). The directory is locked until
-   * `close()`; a second process opening it gets `StoreLockedError`.
+   * Open the loop whose checkpoints live in directory `path` (created when missing), or in the
+   * {@linkcode StateStore} you opened (e.g. `StateStore.withStorage(await NatsStorage.connect(
+   * ...))`: a job killed on one machine resumes on another). A checkpoint found is loaded: states
+   * (applied when you bind them), position, buffered frames and flush sequence numbers.
    *
-   * @param path the checkpoint directory
+   * A directory is locked until `close()` (a second process gets `StoreLockedError`), pruned to
+   * the `keep` newest snapshots, and closed by the loop. A store you pass stays yours: the loop
+   * registers its component (`loop`) on it (components you registered ride along in each
+   * checkpoint), prunes it only when `keep` is given (else the store's own `keeper` applies),
+   * and `close()` unregisters the component without closing the store. It must be writable.
+   *
+   * @param where the checkpoint directory, or an open, writable store
    * @param options memory limit, checkpoint triggers, retention, adapters
-   * @throws {LoopCheckpointError} when the directory holds snapshots of something else, of an
+   * @throws {LoopCheckpointError} when the store holds snapshots of something else, of an
    * incompatible version, or a damaged checkpoint record (every bad field named)
-   * @throws {InvalidArgumentError} for a bad or unknown option, or a path that is a file or
-   * cannot be created
+   * @throws {InvalidArgumentError} for a bad or unknown option, a read-only store, or a path that
+   * is a file or cannot be created
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { StatefulLoop, StateStore } from "@spool/spool";
+   *
+   * const dir = await Deno.makeTempDir();
+   * const store = new StateStore(dir); // or StateStore.withStorage(await NatsStorage.connect(...))
+   * for (let run = 1; run <= 2; run++) {
+   *   await using loop = await StatefulLoop.open(store, { keep: 1 });
+   *   const total = loop.state("total", { sum: 0 });
+   *   for await (const n of loop.items([1, 2, 3])) total.sum += n;
+   *   assert.ok(total.sum === 6 && loop.resumed === (run === 2));
+   * } // each loop is closed, the store stays open
+   * assert.ok((await store.list()).length === 1);
+   * await store.close();
+   * await Deno.remove(dir, { recursive: true });
+   * ```
    */
-  static async open(path: string, options: StatefulLoopOptions = {}): Promise<StatefulLoop> {
+  static async open(
+    where: string | StateStore,
+    options: StatefulLoopOptions = {},
+  ): Promise<StatefulLoop> {
     const action = "open a StatefulLoop";
-    const keep = checkOpenOptions(action, path, options);
-    const store = await StateStore.open(path, { keeper: new LatestStatesKeeper(keep) });
-    const loop = new StatefulLoop(OPEN, path, store, options);
-    const cursor = loop.#cursor;
-    store.register(COMPONENT, {
-      saveState: (_dir, ctx) =>
-        saveLoopFile(
-          ctx,
-          cursor.position,
-          (arrays) => loop.#bindings.encode(arrays),
-          cursor.sites.values(),
-        ),
+    const opened = await openLoopStore(action, where, options);
+    const loop = new StatefulLoop(OPEN, opened, options);
+    try {
+      await loop.#attach(options.fallback ?? false);
+    } catch (error) {
+      await loop.#release();
+      throw openErrorOf(action, error, opened.path);
+    }
+    return loop;
+  }
+
+  /** Register the loop's component on the store and load the latest checkpoint. */
+  async #attach(fallback: boolean): Promise<void> {
+    const cursor = this.#cursor;
+    this.#store.register(COMPONENT, {
+      saveState: (_dir, ctx) => {
+        const encode = (arrays: ArraySink) => this.#bindings.encode(arrays);
+        return saveLoopFile(ctx, cursor.position, encode, cursor.sites.values());
+      },
       loadState: (_dir, ctx) => {
-        const loaded = loadLoopFile(ctx, path, loop.#adapters);
+        const loaded = loadLoopFile(ctx, this.path, this.#adapters);
         cursor.sites = loaded.sites;
-        loop.#bindings.restore(loaded.restored);
+        this.#bindings.restore(loaded.restored);
         cursor.position = loaded.position;
       },
     });
-    try {
-      const loaded = await store.load("latest", { fallback: options.fallback ?? false });
-      (loop as { resumed: boolean }).resumed = loaded !== undefined;
-    } catch (error) {
-      await store.close();
-      const own = loopErrorOf(error);
-      if (own !== error) throw own;
-      if (error instanceof StateMismatchError) {
-        throw new LoopCheckpointError(
-          action,
-          "the directory holds snapshots that are not a StatefulLoop's",
-          { received: path, cause: error },
-        );
-      }
-      throw error;
-    }
-    return loop;
+    const loaded = await this.#store.load("latest", { fallback });
+    (this as { resumed: boolean }).resumed = loaded !== undefined;
+  }
+
+  /** Close a store the loop opened; leave the caller's open, without the loop's component. */
+  async #release(): Promise<void> {
+    if (this.#ownStore) await this.#store.close();
+    else this.#store.unregister(COMPONENT);
   }
 
   /** Number of items completed (the body finished them), counting those of earlier runs. */
@@ -439,6 +471,7 @@ export class StatefulLoop implements AsyncDisposable {
   async #save(): Promise<void> {
     try {
       await this.#store.save({ meta: { position: this.#cursor.position } });
+      if (this.#prune) await this.#store.prune(this.#prune);
     } catch (error) {
       throw loopErrorOf(error);
     }
@@ -446,13 +479,17 @@ export class StatefulLoop implements AsyncDisposable {
     this.#checkpoints++;
   }
 
-  /** Release the checkpoint directory (its lock). Idempotent. Does not save. */
+  /**
+   * Release the checkpoint directory (its lock): the store the loop opened is closed; a store
+   * passed to `open` stays open (the loop's component is unregistered). Idempotent. Does not
+   * save.
+   */
   async close(): Promise<void> {
     const cursor = this.#cursor;
     if (cursor.closed) return;
     cursor.closed = true;
     cursor.clearTimer();
-    await this.#store.close();
+    await this.#release();
   }
 
   /** Same as {@linkcode StatefulLoop.close}. */

@@ -34,7 +34,11 @@ export interface StatefulLoopOptions {
   memoryLimitMb?: number;
   /** Checkpoint triggers (see {@linkcode CheckpointOptions}). */
   checkpoint?: CheckpointOptions;
-  /** How many complete snapshots to keep in the store (default 2, minimum 1). */
+  /**
+   * How many complete snapshots to keep in the store (minimum 1). A store the loop opens (a
+   * directory) keeps 2 by default. A `StateStore` you pass keeps its own `keeper`; with `keep`
+   * given, the loop also prunes it to the `keep` newest after each of its checkpoints.
+   */
   keep?: number;
   /** Adapters of non-`Frame` frame types a checkpoint may hold (e.g. `arrowAdapter(arrow)`). */
   adapters?: readonly FrameAdapter<unknown>[];
@@ -109,14 +113,30 @@ function checkCheckpointOptions(action: string, cp: unknown): void {
   optionalBoolean(action, "checkpoint.atEnd", cp.atEnd);
 }
 
+/** What `StatefulLoop.open` keeps of its checked options. */
+export interface OpenSettings {
+  /** How many snapshots to keep (2 when not given). */
+  keep: number;
+  /** Whether `keep` was given (a store the caller opened is pruned only then). */
+  keepGiven: boolean;
+}
+
 /**
- * Check the path and options of `StatefulLoop.open`; returns the number of snapshots to keep.
+ * Check the path (unless `path` is a store, checked by the caller) and options of
+ * `StatefulLoop.open`.
  *
  * @throws {InvalidArgumentError} for an empty path, a bad or unknown option
  */
-export function checkOpenOptions(action: string, path: unknown, options: unknown): number {
-  if (typeof path !== "string" || path === "") {
-    throw new InvalidArgumentError(action, "path must be a non-empty string", { received: path });
+export function checkOpenOptions(
+  action: string,
+  path: unknown,
+  options: unknown,
+  isStore = false,
+): OpenSettings {
+  if (!isStore && (typeof path !== "string" || path === "")) {
+    throw new InvalidArgumentError(action, "path must be a non-empty string or a StateStore", {
+      received: path,
+    });
   }
   const o = optionsOf(action, options, LOOP_OPTIONS);
   if (o.memoryLimitMb !== undefined) {
@@ -134,7 +154,7 @@ export function checkOpenOptions(action: string, path: unknown, options: unknown
     );
   }
   for (const a of (o.adapters ?? []) as unknown[]) assertAdapter(action, "adapters", a);
-  return keep;
+  return { keep, keepGiven: o.keep !== undefined };
 }
 
 /** The checkpoint triggers of checked `options`, defaults filled in. */

@@ -11,23 +11,37 @@
  *
  * Components still see directories: a save stages its files in a local temporary directory and
  * `publish` uploads them; a load downloads each verified file into a local cache directory
- * (removed when the storage is closed) whose copies the components read.
+ * (removed when the storage is closed) whose copies the components read. A writer taking the
+ * lock removes the staging directories of its bucket that a killed writer left in this machine's
+ * temporary folder (a killed process's cache directory stays: readers have them too).
+ *
+ * Listing, removal and the reads of small files create no JetStream consumer (nats_direct.ts).
  *
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { InternalError, InvalidArgumentError } from "../errors.ts";
 import { throwIfAborted } from "../_internal/abort.ts";
+import { optionsOf } from "../_internal/options.ts";
 import { type ChecksumAlgorithm, createHasher } from "./checksum.ts";
 import { SnapshotNotFoundError } from "./errors.ts";
-import { join, writeStep } from "./fsutil.ts";
-import { MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
+import { join, parentOf, writeStep } from "./fsutil.ts";
+import { decodeManifest, MANIFEST_NAME, parseSnapshotName, snapshotName } from "./manifest.ts";
+import {
+  BucketSubjects,
+  kvKeys,
+  objectNames,
+  purgeKey,
+  readObject,
+  removeObject,
+} from "./nats_direct.ts";
 import { acquireKvLock, type KvLock } from "./nats_lock.ts";
 import {
-  connect,
+  connectNats,
   type KV,
   Kvm,
-  type NatsConnection,
+  type NatsConnectOptions,
+  type NatsHandle,
   type ObjectStore,
   Objm,
 } from "./nats_storage_client.ts";
@@ -43,68 +57,118 @@ import type {
 const MARK_PREFIX = "snap.";
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** Options of {@linkcode NatsStorage.connect}. */
-export interface NatsStorageOptions {
-  /** Server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
-  servers: string | string[];
+/**
+ * Options of {@linkcode NatsStorage.connect}: where the store lives (`bucket`), its lock's
+ * lifetime, and how to reach the server: every field of `NatsConnectOptions` (`servers`,
+ * `token`, `user`/`pass`, `nkeySeed`, `credsFile`, `tls`, `name`, `timeoutMs`), checked and used
+ * as `connectNats` does.
+ */
+export interface NatsStorageOptions extends NatsConnectOptions {
   /** The bucket name of the store (1-64 characters of `A-Z a-z 0-9 _ -`). */
   bucket: string;
-  /** How long a lock lives without refresh, in ms (default 30000; refreshed every third). */
+  /**
+   * How long a lock lives without refresh, in ms (default 30000; refreshed every third). A
+   * writer killed without releasing blocks the next one for at most this long.
+   */
   lockTtlMs?: number;
 }
+
+const ACTION = "connect the NATS state storage";
+const CONNECT_KEYS = [
+  "servers",
+  "token",
+  "user",
+  "pass",
+  "nkeySeed",
+  "credsFile",
+  "tls",
+  "name",
+  "timeoutMs",
+] as const;
+const KNOWN = [...CONNECT_KEYS, "bucket", "lockTtlMs"];
 
 /** Snapshots in JetStream buckets (see the module documentation). */
 export class NatsStorage implements SnapshotStorage {
   /** `nats:<bucket>`: the prefix of the paths of this storage's snapshots. */
   readonly location: string;
-  readonly #nc: NatsConnection;
+  readonly #nats: NatsHandle;
   readonly #bucket: string;
+  readonly #names: BucketSubjects;
   readonly #ttl: number;
   #kv: KV | undefined;
   #os: ObjectStore | undefined;
   #cache: string | undefined;
   #held: KvLock | undefined;
 
-  private constructor(nc: NatsConnection, bucket: string, ttl: number) {
-    this.#nc = nc;
+  private constructor(nats: NatsHandle, bucket: string, ttl: number) {
+    this.#nats = nats;
     this.#bucket = bucket;
+    this.#names = new BucketSubjects(bucket);
     this.#ttl = ttl;
     this.location = `nats:${bucket}`;
   }
 
   /**
-   * Connect to `servers` for the store of `bucket` (nothing is created until opened). The
-   * storage owns the connection: `close()` ends it.
+   * Connect to the server for the store of `bucket` (nothing is created until the store opens
+   * it). The storage owns the connection: `close()` ends it, and `StateStore.withStorage`
+   * closes the storage with the store.
    *
-   * Not exported from the package yet (its entry point comes with the NATS connection module);
-   * use: `StateStore.withStorage(await NatsStorage.connect({ servers, bucket }))`.
+   * @param options the bucket, the lock's lifetime and the connection (see
+   *   {@linkcode NatsStorageOptions})
+   * @throws {InvalidArgumentError} for an unknown key or a bad value, before any connect
+   * @throws {NatsConnectError} when no server answers, the credentials are refused or the
+   *   server has no JetStream
+   *
+   * @example
+   * ```ts ignore
+   * import { NatsStorage, StateStore, jsonState } from "@spool/spool";
+   * const storage = await NatsStorage.connect({
+   *   servers: "nats://127.0.0.1:4222",
+   *   token: Deno.env.get("SPOOL_NATS_TOKEN"),
+   *   bucket: "nightly-job",
+   * });
+   * await using store = await StateStore.withStorage(storage); // the store closes the storage
+   * const progress = store.register("progress", jsonState({ done: 0 }));
+   * await store.load("latest");
+   * progress.value.done++;
+   * await store.save();
+   * ```
    */
   static async connect(options: NatsStorageOptions): Promise<NatsStorage> {
-    const action = "connect the NATS state storage";
-    if (typeof options?.bucket !== "string" || !BUCKET.test(options.bucket)) {
-      throw new InvalidArgumentError(action, "bucket must be 1-64 of A-Z a-z 0-9 _ -", {
-        received: options?.bucket,
+    const bag = optionsOf(ACTION, options, KNOWN);
+    if (bag.bucket === undefined) {
+      throw new InvalidArgumentError(ACTION, "bucket is required", { received: options });
+    }
+    if (typeof bag.bucket !== "string" || !BUCKET.test(bag.bucket)) {
+      throw new InvalidArgumentError(ACTION, "bucket must be 1-64 of A-Z a-z 0-9 _ -", {
+        received: bag.bucket,
       });
     }
-    const ttl = options.lockTtlMs ?? 30_000;
-    if (!Number.isSafeInteger(ttl) || ttl < 3) {
-      throw new InvalidArgumentError(action, "lockTtlMs must be an integer >= 3", {
-        received: options.lockTtlMs,
+    const ttl = bag.lockTtlMs ?? 30_000;
+    if (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 3) {
+      throw new InvalidArgumentError(ACTION, "lockTtlMs must be an integer >= 3", {
+        received: bag.lockTtlMs,
       });
     }
-    const nc = await connect({ servers: options.servers });
-    return new NatsStorage(nc, options.bucket, ttl);
+    const connectOptions: Record<string, unknown> = {};
+    for (const key of CONNECT_KEYS) if (bag[key] !== undefined) connectOptions[key] = bag[key];
+    const nats = await connectNats(connectOptions as NatsConnectOptions);
+    return new NatsStorage(nats, bag.bucket, ttl);
   }
 
   #buckets(): { kv: KV; os: ObjectStore } {
-    if (!this.#kv || !this.#os) throw new Error("NatsStorage used before it was opened");
+    if (!this.#kv || !this.#os) {
+      throw new InternalError("use the NATS state storage", "it was used before it was opened", {
+        received: this.location,
+      });
+    }
     return { kv: this.#kv, os: this.#os };
   }
 
   async openReader(): Promise<void> {
     try {
-      this.#kv = await new Kvm(this.#nc).open(this.#bucket);
-      this.#os = await new Objm(this.#nc).open(this.#bucket);
+      this.#kv = await new Kvm(this.#nats.nc).open(this.#bucket);
+      this.#os = await new Objm(this.#nats.nc).open(this.#bucket);
     } catch (error) {
       throw new SnapshotNotFoundError("open the state store", "the buckets do not exist", {
         received: this.location,
@@ -114,13 +178,14 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async openWriter(lock: boolean): Promise<StorageLock | undefined> {
-    this.#kv = await new Kvm(this.#nc).create(this.#bucket, { history: 1 });
-    this.#os = await new Objm(this.#nc).create(this.#bucket);
+    this.#kv = await new Kvm(this.#nats.nc).create(this.#bucket, { history: 1 });
+    this.#os = await new Objm(this.#nats.nc).create(this.#bucket);
     if (!lock) return undefined;
     const held = await acquireKvLock(this.#kv, this.location, this.#ttl);
     this.#held = held;
     try {
       await this.#cleanLeftovers();
+      await this.#cleanLocalStages();
     } catch (error) {
       await held.release();
       throw error;
@@ -128,20 +193,42 @@ export class NatsStorage implements SnapshotStorage {
     return held;
   }
 
+  /** Local staging directories of this bucket: `<prefix><random>` in the temporary folder. */
+  #stagePrefix(): string {
+    return `spool-nats-stage-${this.#bucket}.`; // "." is not a bucket character
+  }
+
+  /**
+   * Staging directories of this bucket left in this machine's temporary folder by a writer that
+   * was killed mid-save. Only a lock holder stages, and we hold the lock: none is in use.
+   */
+  async #cleanLocalStages(): Promise<void> {
+    const probe = await Deno.makeTempDir({ prefix: this.#stagePrefix() });
+    const root = parentOf(probe);
+    for await (const entry of Deno.readDir(root)) {
+      if (entry.isDirectory && entry.name.startsWith(this.#stagePrefix())) {
+        await Deno.remove(join(root, entry.name), { recursive: true }).catch(() => {});
+      }
+    }
+  }
+
   /** Objects of snapshots without a completion marker: uploads cut by a crash (we hold the lock). */
   async #cleanLeftovers(): Promise<void> {
     const { os } = this.#buckets();
     const complete = new Set((await this.snapshots()).map((s) => s.sequence));
-    for (const info of await os.list()) {
-      const sequence = parseSnapshotName(info.name.slice(0, info.name.indexOf("/")));
-      if (sequence !== undefined && !complete.has(sequence)) await os.delete(info.name);
+    for (const name of await objectNames(this.#nats.jsm, this.#names)) {
+      const sequence = sequenceOfObject(name);
+      if (sequence !== undefined && !complete.has(sequence)) {
+        await removeObject(this.#nats.jsm, os, this.#names, name);
+      }
     }
   }
 
+  // Listings read the streams' subjects (nats_direct.ts): no consumer per call.
   async snapshots(): Promise<SnapshotRef[]> {
-    const { kv } = this.#buckets();
+    this.#buckets();
     const out: SnapshotRef[] = [];
-    for await (const key of await kv.keys(`${MARK_PREFIX}>`)) {
+    for (const key of await kvKeys(this.#nats.jsm, this.#names, MARK_PREFIX)) {
       const name = snapshotNameOfKey(key);
       const sequence = name === undefined ? undefined : parseSnapshotName(name);
       if (sequence !== undefined) out.push({ path: this.#pathOf(sequence), sequence });
@@ -150,18 +237,16 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async maxSequence(): Promise<number> {
-    const { os } = this.#buckets();
     let max = 0;
     for (const s of await this.snapshots()) max = Math.max(max, s.sequence);
-    for (const info of await os.list()) {
-      const sequence = parseSnapshotName(info.name.slice(0, info.name.indexOf("/")));
-      if (sequence !== undefined && sequence > max) max = sequence;
+    for (const name of await objectNames(this.#nats.jsm, this.#names)) {
+      max = Math.max(max, sequenceOfObject(name) ?? 0);
     }
     return max;
   }
 
   async stage(sequence: number): Promise<StagedSnapshot> {
-    const dir = await Deno.makeTempDir({ prefix: "spool-nats-stage-" });
+    const dir = await Deno.makeTempDir({ prefix: this.#stagePrefix() });
     const confirm = () => this.#held?.confirm() ?? Promise.resolve();
     const path = this.#pathOf(sequence);
     return new StagedUpload(this.#buckets(), this.location, dir, sequence, path, confirm);
@@ -172,8 +257,8 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async #get(path: string, file: string): Promise<Uint8Array | undefined> {
-    const name = this.#nameOf(path);
-    return (await this.#buckets().os.getBlob(`${name}/${file}`)) ?? undefined;
+    const name = `${this.#nameOf(path)}/${file}`;
+    return await readObject(this.#nats.jsm, this.#buckets().os, this.#names, name);
   }
 
   async readFile(
@@ -218,14 +303,33 @@ export class NatsStorage implements SnapshotStorage {
   }
 
   async removeSnapshot(path: string): Promise<boolean> {
-    const { kv, os } = this.#buckets();
+    const { os } = this.#buckets();
     if (!(await this.hasSnapshot(path))) return false;
     const name = this.#nameOf(path);
-    await kv.purge(MARK_PREFIX + name.slice(0, 12)); // unlisted first: never half-listed
-    for (const info of await os.list()) {
-      if (info.name.startsWith(`${name}/`)) await os.delete(info.name);
+    const files = await this.#filesOf(path);
+    // unlisted first: never half-listed
+    await purgeKey(this.#nats.jsm, this.#names, MARK_PREFIX + name.slice(0, 12));
+    for (const file of files) {
+      await removeObject(this.#nats.jsm, os, this.#names, `${name}/${file}`);
     }
     return true;
+  }
+
+  /** The files of snapshot `path` (its manifest's, else every object under its name). */
+  async #filesOf(path: string): Promise<string[]> {
+    const name = this.#nameOf(path);
+    try {
+      const bytes = await this.readManifest(path);
+      if (bytes !== undefined) {
+        return [...decodeManifest(name, bytes).files.map((f) => f.path), MANIFEST_NAME];
+      }
+    } catch {
+      // unreadable manifest: fall back to the names present
+    }
+    const prefix = `${name}/`;
+    return (await objectNames(this.#nats.jsm, this.#names))
+      .filter((n) => n.startsWith(prefix))
+      .map((n) => n.slice(prefix.length));
   }
 
   async resolve(action: string, target: string | number): Promise<string> {
@@ -257,7 +361,7 @@ export class NatsStorage implements SnapshotStorage {
   async close(): Promise<void> {
     if (this.#cache) await Deno.remove(this.#cache, { recursive: true }).catch(() => {});
     this.#cache = undefined;
-    await this.#nc.close();
+    await this.#nats.close();
   }
 
   #pathOf(sequence: number): string {
@@ -267,6 +371,11 @@ export class NatsStorage implements SnapshotStorage {
   #nameOf(path: string): string {
     return path.slice(path.lastIndexOf("/") + 1);
   }
+}
+
+/** The sequence of the snapshot an object `<snapshot>/<file>` belongs to. */
+function sequenceOfObject(name: string): number | undefined {
+  return parseSnapshotName(name.slice(0, name.indexOf("/")));
 }
 
 function snapshotNameOfKey(key: string): string | undefined {

@@ -6,6 +6,7 @@ import {
   EveryNCondition,
   jsonState,
   LatestStatesKeeper,
+  NatsStorage,
   PeriodicSaveCondition,
   recordState,
   StateStore,
@@ -232,5 +233,44 @@ export const stateRows: Row[] = [
       ["{}", {}],
       ["{ shouldSave: 42 }", { shouldSave: 42 }],
     ]),
+  },
+  {
+    // Every case fails before connecting, or at the connect (nothing listens on port 1).
+    export: "NatsStorage",
+    area: "state",
+    cases: [
+      ...optionCases(
+        (o) => NatsStorage.connect(o as never),
+        {
+          bucket: "str",
+          lockTtlMs: int(3),
+          servers: "str",
+          token: "str",
+          nkeySeed: "str",
+          credsFile: "str",
+          tls: "object",
+          name: "str",
+          timeoutMs: num(0, true),
+        },
+        { servers: "nats://127.0.0.1:1", bucket: "b", timeoutMs: 2000 },
+        "connect options",
+      ),
+      { name: "connect: no bucket", run: () => NatsStorage.connect({ servers: "x" } as never) },
+      {
+        name: "connect: bucket with a dot",
+        run: () => NatsStorage.connect({ servers: "nats://127.0.0.1:1", bucket: "a.b" }),
+      },
+      {
+        name: "connect: token and user/pass",
+        run: () =>
+          NatsStorage.connect({
+            servers: "nats://127.0.0.1:1",
+            bucket: "b",
+            token: "t",
+            user: "u",
+            pass: "p",
+          }),
+      },
+    ],
   },
 ];
