@@ -299,7 +299,8 @@ export const SPECS: readonly Spec[] = [
     },
   },
   {
-    name: "AbortSignal: an abort mid-map rejects with its reason, nothing more comes out, the source is closed",
+    name:
+      "AbortSignal: an abort mid-map rejects with its reason, nothing more comes out, the source is closed",
     async run(pool) {
       const ac = new AbortController();
       const reason = new Error("stop here");
@@ -396,7 +397,8 @@ export const SPECS: readonly Spec[] = [
     },
   },
   {
-    name: "close(): an active map fails with a ClosedError, a new map is refused, close twice is fine",
+    name:
+      "close(): an active map fails with a ClosedError, a new map is refused, close twice is fine",
     async run(pool) {
       const it = pool.map([{ sleep: 300, value: 1 }, 2, 3]);
       const first = assert.rejects(it.next(), ClosedError);
