@@ -30,7 +30,7 @@ export interface Loose {
 export type LooseMap = (
   source: unknown,
   options?: PoolMapOptions,
-) => AsyncIterableIterator<any> & { readonly length?: number }; // deno-lint-ignore-line no-explicit-any
+) => AsyncIterableIterator<unknown> & { readonly length?: number };
 
 /** What a spec needs of a pool. */
 export interface BehaviourPool {
