@@ -179,6 +179,31 @@ export const SPECS: readonly Spec[] = [
     },
   },
   {
+    name: "a slow async source is not held back to fill a large chunk",
+    async run(pool) {
+      let sourceDone = false;
+      let sawFirst!: () => void;
+      const first = new Promise<void>((resolve) => (sawFirst = resolve));
+      async function* slow() {
+        yield 0;
+        // The source goes on once the first result is out. Should the pool hold input 0 back to
+        // fill its chunk, the source goes on after 10 s and the assertion below fails (no hang).
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([first, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+        clearTimeout(timer);
+        for (let i = 1; i < 4; i++) yield i;
+        sourceDone = true;
+      }
+      const beforeEnd: boolean[] = [];
+      for await (const _ of pool.map(slow(), { chunkSize: 100 })) {
+        beforeEnd.push(!sourceDone);
+        sawFirst();
+      }
+      assert.equal(beforeEnd.length, 4);
+      assert.equal(beforeEnd[0], true, "the first result came before the source ended");
+    },
+  },
+  {
     name: "lazy source: an infinite source is read at most maxInFlight ahead, and closed on break",
     async run(pool) {
       const { state, source } = counted(naturals());
@@ -248,6 +273,26 @@ export const SPECS: readonly Spec[] = [
     },
   },
   {
+    name:
+      'errors "throw-after-drain" unordered: what completed comes out once, the source is closed, then it raises',
+    async run(pool) {
+      const inputs = range(100).map((x) => (x === 40 ? -40 : x));
+      const { state, source } = counted(inputs);
+      const out: number[] = [];
+      await assert.rejects(
+        async () => {
+          const options = { errors: "throw-after-drain", ordered: false, maxInFlight: 8 } as const;
+          for await (const y of pool.map(source, options)) out.push(y as number);
+        },
+        (e: unknown) => e instanceof TaskError && e.index === 40,
+      );
+      assert.ok(out.length >= 1);
+      for (const y of out) assert.ok(y % FACTOR === 0 && y !== 40 * FACTOR && y < 100 * FACTOR);
+      assert.ok(state.closed, "the source was closed");
+      assert.equal(new Set(out).size, out.length, "no result twice");
+    },
+  },
+  {
     name: 'errors "collect": each result is { ok, value | error, index, input }',
     async run(pool) {
       const inputs = [4, -1, 5, -2];
@@ -283,6 +328,19 @@ export const SPECS: readonly Spec[] = [
         [5, false],
       ]);
       assert.deepEqual([got[1]!.value, got[1]!.input], ["a", "a"]);
+    },
+  },
+  {
+    name: "unordered: a pass-through input is a fence between earlier and later results",
+    async run(pool) {
+      const slow = (value: number) => ({ sleep: 20 - value, value });
+      const inputs = [slow(0), slow(1), slow(2), "x", slow(4), slow(5), "y", slow(7)];
+      const passThrough = (x: unknown) => typeof x === "string";
+      const order = await collect(pool.map(inputs, { ordered: false, passThrough }));
+      assert.deepEqual(order.slice(0, 3).sort(), [0, 1, 2]);
+      assert.equal(order[3], "x");
+      assert.deepEqual(order.slice(4, 6).sort(), [4, 5]);
+      assert.deepEqual(order.slice(6), ["y", 7]);
     },
   },
   {
