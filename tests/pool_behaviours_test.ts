@@ -3,12 +3,10 @@
 // test whose steps are the specs; the NATS test starts one nats-server and the two workers once
 // and gives each spec a NatsPool coordinator of its own on the same pool name.
 import assert from "node:assert/strict";
-import { InvalidArgumentError } from "../src/errors.ts";
 import { NatsPool, WorkerPool } from "../src/pool/mod.ts";
 import type W from "./fixtures/pool_behaviours_worker.ts";
 import {
   type Backend,
-  type BehaviourPool,
   FACTOR,
   type LooseMap,
   MODULE,
@@ -38,8 +36,9 @@ Deno.test("pool behaviours: WorkerPool processes", async (t) => {
 
 /** Why the NATS pool cannot keep a spec today. */
 const NATS_NOT_APPLICABLE = {
-  // NatsPool.map refuses timeoutMs (InvalidArgumentError, checked below): a remote worker cannot
-  // be terminated from the coordinator. The other helper builds it (issue 11).
+  // NatsPool.map on this branch refuses timeoutMs (InvalidArgumentError). Branch h/poolcore
+  // builds it (the remote worker races each input against it): once that is merged, delete this
+  // entry; the spec passed for NATS on a trial merge of both branches.
   [specNamed("timeoutMs")]: "NatsPool refuses timeoutMs today",
 };
 
@@ -67,14 +66,6 @@ Deno.test("pool behaviours: NatsPool with 2 remote worker processes", async (t) 
     notApplicable: NATS_NOT_APPLICABLE,
   };
   await runBehaviours(t, backend);
-  await t.step("timeoutMs is refused with an InvalidArgumentError (not built yet)", async () => {
-    const p: BehaviourPool = await backend.start(MODULE, { init: args });
-    try {
-      assert.throws(() => p.map([1], { timeoutMs: 1000 }), InvalidArgumentError);
-    } finally {
-      await p.close();
-    }
-  });
   // Both workers stop gracefully: nothing they held was lost or stuck.
   assert.equal((await w0.stop()).code, 0, w0.output());
   assert.equal((await w1.stop()).code, 0, w1.output());
