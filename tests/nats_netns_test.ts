@@ -104,6 +104,8 @@ Deno.test("a worker host cut off (its veth link taken down) mid-map: its tasks a
         prefix: ns.exec,
       });
       assert.ok(relay.accepted >= 1, "the namespaced worker connected through the link");
+      const netOf = (pid: number | "self") => Deno.readLink(`/proc/${pid}/ns/net`);
+      assert.notEqual(await netOf(lost.pid), await netOf("self"), "worker 0 runs in the namespace");
       await using other = await startRemoteWorker({
         url: server.url,
         pool: "cut",
