@@ -200,10 +200,11 @@ Deno.test('a kind "nats" pool whose module exports no worker definition fails th
 async function child(
   url: string,
   out: string,
+  natsPool: string[],
   kill?: (line: string) => boolean,
 ): Promise<{ lines: string[]; status: Deno.CommandStatus }> {
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CHILD, url, "ckpt", out, "400"],
+    args: ["run", "-A", CHILD, url, "ckpt", out, "400", ...natsPool],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -225,35 +226,75 @@ async function child(
   return { lines, status: await proc.status };
 }
 
-/** Every output file of `dir` (name → bytes). */
+/**
+ * Every output file of `dir` (name → bytes): `<seq>.json` and `final.json` (a temporary file
+ * of fileSink's cut by the kill, `<seq>.json.tmp-*`, is not an output).
+ */
 async function files(dir: string): Promise<Map<string, Uint8Array>> {
   const out = new Map<string, Uint8Array>();
-  for await (const e of Deno.readDir(dir)) out.set(e.name, await Deno.readFile(`${dir}/${e.name}`));
+  for await (const e of Deno.readDir(dir)) {
+    if (/^(\d{12}|final)\.json$/.test(e.name)) {
+      out.set(e.name, await Deno.readFile(`${dir}/${e.name}`));
+    }
+  }
   return out;
 }
 
-Deno.test("a pipeline SIGKILLed mid-run resumes from its NATS checkpoint to the outputs of an uninterrupted run, byte for byte", async () => {
+/**
+ * The coordinator-kill fault: the child runs to its end on one server (the reference), then on
+ * another it is SIGKILLed once its second checkpoint is committed to NATS and run again: it
+ * resumes from that checkpoint, and its output files equal the reference's byte for byte.
+ * With `remote`, the pool node runs on two remote workers of each server (they outlive the kill).
+ */
+async function coordinatorKill(remote: boolean): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "spool-pipeline-nats-ckpt-" });
+  const pool = remote ? ["ckpt"] : [];
+  const workersOf = async (url: string) =>
+    remote
+      ? [
+        await startWorker(url, "ckpt", { index: 0, args: { factor: 3 }, ackWaitMs: 1000 }),
+        await startWorker(url, "ckpt", { index: 1, args: { factor: 3 }, ackWaitMs: 1000 }),
+      ]
+      : [];
   try {
     await using ref = await startNatsServer();
-    const clean = await child(ref.url, `${root}/ref`);
+    const refWorkers = await workersOf(ref.url);
+    const clean = await child(ref.url, `${root}/ref`, pool);
+    for (const w of refWorkers) await w.stop();
     assert.equal(clean.status.code, 0);
     const expected = await files(`${root}/ref`);
-    assert.equal(expected.size, 401, "400 outputs and final.json");
+    assert.equal(expected.size, remote ? 401 - 57 : 401, "outputs (not the dead letters), final");
 
     await using server = await startNatsServer();
-    // Killed after its second checkpoint is committed to NATS (the child says so on stdout).
-    const killed = await child(server.url, `${root}/out`, (l) => l.startsWith("checkpoint 2 "));
-    assert.equal(killed.status.signal, "SIGKILL");
-    const resumed = await child(server.url, `${root}/out`);
-    assert.equal(resumed.status.code, 0);
-    const start = JSON.parse(resumed.lines[0]!);
-    assert.ok(start.resumed?.checkpoint >= 2, `resumed from ${resumed.lines[0]}`);
-    assert.ok(start.resumed.positions.s > 0 && start.resumed.positions.s < 400);
+    const workers = await workersOf(server.url);
+    try {
+      const killed = await child(
+        server.url,
+        `${root}/out`,
+        pool,
+        (l) => l.startsWith("checkpoint 2 "),
+      );
+      assert.equal(killed.status.signal, "SIGKILL");
+      const resumed = await child(server.url, `${root}/out`, pool);
+      assert.equal(resumed.status.code, 0);
+      const start = JSON.parse(resumed.lines[0]!);
+      assert.ok(start.resumed?.checkpoint >= 2, `resumed from ${resumed.lines[0]}`);
+      assert.ok(start.resumed.positions.s > 0 && start.resumed.positions.s < 400);
+    } finally {
+      for (const w of workers) await w.stop();
+    }
     const got = await files(`${root}/out`);
     assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort());
     for (const [name, bytes] of expected) assert.deepEqual(got.get(name), bytes, name);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+}
+
+Deno.test("a pipeline SIGKILLed mid-run resumes from its NATS checkpoint to the outputs of an uninterrupted run, byte for byte", async () => {
+  await coordinatorKill(false);
+});
+
+Deno.test("the same with its pool node on remote workers: the coordinator's SIGKILL loses nothing and doubles nothing", async () => {
+  await coordinatorKill(true);
 });
