@@ -66,21 +66,6 @@ export type SinkDescription =
   | { stdout: true }
   | { discard: true };
 
-/**
- * Where the remote workers of a `kind: "nats"` pool take their tasks: the `NatsPool.start`
- * options a description can hold (no credentials: they do not belong in a description file).
- */
-export interface NatsPoolDescription {
-  /** NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
-  servers: string | string[];
-  /** The pool name the remote workers were started with (`--pool`). */
-  pool: string;
-  /** Chunks in flight per unit of the pool's `size` (default 4). */
-  depth?: number;
-  /** Redelivery delay of a task whose worker died, ms, if this side creates the consumer. */
-  ackWaitMs?: number;
-}
-
 /** A pool of a description. */
 export interface PoolDescription {
   /**
@@ -97,8 +82,21 @@ export interface PoolDescription {
   kind?: "worker" | "process" | "nats";
   /** Export holding the worker definition. */
   export?: string;
-  /** With `kind: "nats"` (and only then): the server and pool name of the remote workers. */
-  nats?: NatsPoolDescription;
+  /**
+   * With `kind: "nats"` (and only then): where the remote workers take their tasks, the
+   * `NatsPool.start` options a description holds (no credentials: they do not belong in a
+   * description file).
+   */
+  nats?: {
+    /** NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
+    servers: string | string[];
+    /** The pool name the remote workers were started with (`--pool`). */
+    pool: string;
+    /** Chunks in flight per unit of the pool's `size` (default 4). */
+    depth?: number;
+    /** Redelivery delay of a task whose worker died, ms, if this side creates the consumer. */
+    ackWaitMs?: number;
+  };
 }
 
 /** A whole pipeline as JSON. */
