@@ -50,10 +50,14 @@ async function outputs(dir: string): Promise<Record<string, string>> {
 }
 
 /** A remote worker of the demo's pool (the README's command), ready once it printed "ready". */
-async function startDemoWorker(url: string, index: number): Promise<AsyncDisposable> {
+async function startDemoWorker(
+  url: string,
+  index: number,
+  extra: string[] = [],
+): Promise<AsyncDisposable> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ENTRY, "--servers", url, "--pool", "spool-demo", "--module", MODULE]
-      .concat(["--concurrency", "2", "--index", String(index)]),
+      .concat(["--concurrency", "2", "--index", String(index)], extra),
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -160,6 +164,27 @@ Deno.test("demo --nats: a directory's checkpoints keep their kind (local or NATS
       decoder.decode(other.stderr),
       /Cannot resume the demo: the checkpoints in .* are of another kind of run \(\{"pipelineStore":"local"\}\): run with --fresh to start over/,
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("demo --nats: a remote worker computing otherwise (other --args) is refused before the run", async () => {
+  const root = await Deno.makeTempDir({ prefix: "spool-demo-probe-" });
+  try {
+    await using server = await startNatsServer();
+    await using _w = await startDemoWorker(server.url, 0, [
+      "--args",
+      JSON.stringify({ sensors: 64, seed: 8 }),
+    ]);
+    const out = await demo(`${root}/d`, ["--readings=2000", "--files=1", "--nats", server.url])
+      .output();
+    assert.notEqual(out.code, 0);
+    assert.match(
+      decoder.decode(out.stderr),
+      /Cannot check the remote workers: they do not enrich readings as examples\/demo_worker\.ts does here/,
+    );
+    await assert.rejects(() => Deno.stat(`${root}/d/out/summary.json`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(root, { recursive: true });
   }
