@@ -19,7 +19,11 @@
  * ```sh
  * deno run -A examples/demo.ts [--fresh] [--readings 3000000] [--files 12] [--dir .spool-demo]
  *   [--save-every-ms 2000] [--part-mb 8] [--workers 2]
+ *   [--nats nats://127.0.0.1:4222 [--nats-pool spool-demo] [--nats-bucket spool-demo]]
  * ```
+ *
+ * With `--nats`, `enrich` runs on remote workers of that NATS pool and the pipeline's checkpoints
+ * go to that bucket (see demo_nats.ts); the outputs are byte-identical to a run without it.
  *
  * (`--flag value` or `--flag=value`.)
  *
@@ -41,7 +45,15 @@ import {
   StatefulLoop,
   WorkerPool,
 } from "../mod.ts";
+import {
+  type DemoNats,
+  demoNatsOf,
+  openNatsStore,
+  startRemotePool,
+  wipeNatsStore,
+} from "./demo_nats.ts";
 import type * as Worker from "./demo_worker.ts";
+import { DEMO_CALIBRATION } from "./demo_worker.ts";
 import type { EndMarker, EnrichedReading, ParsedReading } from "./demo_worker.ts";
 import { rng } from "./prng.ts";
 
@@ -53,11 +65,14 @@ interface Options {
   saveEveryMs: number;
   partMb: number;
   workers: number;
+  /** With `--nats`: remote workers and the pipeline's checkpoints in NATS. */
+  nats?: DemoNats;
 }
 
 const USAGE =
   "usage: deno run -A examples/demo.ts [--fresh] [--readings N] [--files N] [--dir DIR]\n" +
-  "         [--save-every-ms N] [--part-mb X] [--workers N]   (--flag value or --flag=value)";
+  "         [--save-every-ms N] [--part-mb X] [--workers N]\n" +
+  "         [--nats URL [--nats-pool NAME] [--nats-bucket NAME]]   (--flag value or --flag=value)";
 
 /**
  * The demo's command line (`node:util` `parseArgs`: `--flag value` and `--flag=value`); an
@@ -79,6 +94,9 @@ export function parseDemoArgs(args: string[]): Options {
         "save-every-ms": { type: "string" },
         "part-mb": { type: "string" },
         workers: { type: "string" },
+        nats: { type: "string" },
+        "nats-pool": { type: "string" },
+        "nats-bucket": { type: "string" },
       },
     }));
   } catch (error) {
@@ -104,7 +122,9 @@ export function parseDemoArgs(args: string[]): Options {
   if (dir !== undefined && dir === "") {
     throw new InvalidArgumentError(action, "--dir must be a non-empty path", { received: dir });
   }
+  const nats = demoNatsOf(action, values);
   return {
+    ...(nats === undefined ? {} : { nats }),
     dir: dir ?? ".spool-demo",
     readings: num("readings", 3_000_000, true),
     files: num("files", 12, true),
@@ -503,6 +523,7 @@ async function main(): Promise<void> {
     for (const d of [stateDir, outDir, spool.dir]) {
       await Deno.remove(d, { recursive: true }).catch(() => {});
     }
+    if (options.nats) await wipeNatsStore(options.nats);
   };
   if (options.fresh) await wipe();
   const { manifest, generated } = await ensureDataset(
@@ -512,6 +533,7 @@ async function main(): Promise<void> {
   );
   if (generated && !options.fresh) await wipe(); // state of another dataset
   for (const d of [stateDir, partsDir, spool.dir]) await Deno.mkdir(d, { recursive: true });
+  await checkMode(stateDir, options.nats);
   await spool.readTotal();
   const total = manifest.readings;
 
@@ -523,17 +545,24 @@ async function main(): Promise<void> {
   let deadThisRun = 0;
   let lastCheckpoint: Extract<PipelineEvent, { type: "checkpoint" }> | undefined;
 
-  // The pool: each worker builds its calibration tables once (in `init`).
-  await using pool = await WorkerPool.start<typeof Worker>({
-    module: new URL("./demo_worker.ts", import.meta.url),
-    size: options.workers,
-    init: { sensors: SENSORS, seed: 7 },
-  });
+  // The pool: each worker builds its calibration tables once (in `init`). With --nats, the
+  // workers are remote processes serving demo_worker.ts (same calibration: its default).
+  await using pool = options.nats
+    ? await startRemotePool(options.nats, options.workers)
+    : await WorkerPool.start<typeof Worker>({
+      module: new URL("./demo_worker.ts", import.meta.url),
+      size: options.workers,
+      init: DEMO_CALIBRATION,
+    });
+  // The pipeline's checkpoints: a directory, or with --nats a StateStore in the NATS bucket.
+  await using natsStore = options.nats ? await openNatsStore(options.nats) : undefined;
+  const storeName = options.nats ? `NATS bucket ${options.nats.bucket}` : `${stateDir}/pipeline`;
 
   const p = new Pipeline();
   p.source("lines");
   p.node("parse", { inputs: ["lines"], fn: parse, errors: "dead-letter" });
-  p.node("enrich", { inputs: ["parse"], pool, chunkSize: "auto" });
+  // Over NATS, bigger messages: 1024 readings per task ran about 2x faster than "auto" here.
+  p.node("enrich", { inputs: ["parse"], pool, chunkSize: options.nats ? 1024 : "auto" });
   p.node("stats", {
     inputs: ["enrich"],
     state: { sensors: {}, valid: 0 } as Stats,
@@ -559,7 +588,7 @@ async function main(): Promise<void> {
       if (e.resumed) {
         const read = Math.min(e.positions?.lines ?? 0, total);
         console.log(
-          `pipeline: resumed from checkpoint #${e.checkpoint} in ${stateDir}/pipeline: ` +
+          `pipeline: resumed from checkpoint #${e.checkpoint} in ${storeName}: ` +
             `${read.toLocaleString("en")} of ${total.toLocaleString("en")} lines already ` +
             `processed (${(100 * read / total).toFixed(1)}%)`,
         );
@@ -598,7 +627,7 @@ async function main(): Promise<void> {
         total,
       ),
   }, {
-    store: `${stateDir}/pipeline`,
+    store: natsStore ?? `${stateDir}/pipeline`,
     checkpointEvery: { ms: options.saveEveryMs },
     logger,
   });
@@ -684,7 +713,7 @@ async function main(): Promise<void> {
     console.log(
       `interrupted: pipeline checkpoint #${lastCheckpoint?.checkpoint ?? "?"} at ${
         (lastCheckpoint?.positions.lines ?? 0).toLocaleString("en")
-      } lines (${lastCheckpoint?.path ?? `${stateDir}/pipeline`}); loop at chunk ${cursor.next}` +
+      } lines (${lastCheckpoint?.path ?? storeName}); loop at chunk ${cursor.next}` +
         `, position ${loop.position}. Run again to resume.`,
     );
     return;
@@ -727,6 +756,35 @@ async function main(): Promise<void> {
   parts        ${partsDir}/ (${summary.parts.length} files: <site>-part-<seq>.bin)
   dead letters ${outDir}/dead-letters.ndjson (${summary.deadLetters})
   checkpoints  ${stateDir}/ (run with --fresh to start over)`);
+}
+
+/**
+ * The checkpoints of `stateDir` belong to one kind of run: a local pipeline store, or one NATS
+ * bucket. Switching (which would resume the loop's checkpoints with another pipeline's) needs
+ * `--fresh`.
+ */
+async function checkMode(stateDir: string, nats: DemoNats | undefined): Promise<void> {
+  const path = `${stateDir}/mode.json`;
+  const mode = JSON.stringify(
+    nats ? { pipelineStore: "nats", servers: nats.servers, bucket: nats.bucket } : {
+      pipelineStore: "local",
+    },
+  );
+  let found: string | undefined;
+  try {
+    found = await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (found === undefined) await writeAtomic(path, mode);
+  else if (found !== mode) {
+    throw new InvalidArgumentError(
+      "resume the demo",
+      `the checkpoints in ${stateDir} are of another kind of run (${found}): run with --fresh ` +
+        "to start over",
+      { received: mode },
+    );
+  }
 }
 
 function summarise(

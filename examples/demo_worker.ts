@@ -46,8 +46,14 @@ export interface Calibration {
   expectedSd: Float64Array;
 }
 
+/**
+ * The demo's calibration: the default of `init`, so remote workers (`--module
+ * examples/demo_worker.ts`, no `--args`) build the same tables as the local pool.
+ */
+export const DEMO_CALIBRATION: CalibrationArgs = { sensors: 64, seed: 7 };
+
 /** Build the calibration tables (what a real worker would load from a file or a service). */
-export function init(args: CalibrationArgs): Calibration {
+export function init(args: CalibrationArgs = DEMO_CALIBRATION): Calibration {
   const n = args.sensors;
   const random = rng(args.seed);
   const table: Calibration = {

@@ -68,16 +68,35 @@ export type SinkDescription =
 
 /** A pool of a description. */
 export interface PoolDescription {
-  /** Worker module (relative to the description). */
+  /**
+   * Worker module (relative to the description). With `kind: "nats"` the remote workers run
+   * their own copy (`--module`): it must be the same module, and it is imported here only to
+   * check that its export is a worker definition.
+   */
   module: string;
-  /** Workers (default: hardware concurrency). */
+  /** Workers (default: hardware concurrency); with `"nats"`, the remote workers' parallelism. */
   size?: number;
-  /** Init arguments. */
+  /** Init arguments (not with `"nats"`: the remote workers take theirs with `--args`). */
   init?: unknown;
-  /** `"worker"` or `"process"`. */
-  kind?: "worker" | "process";
+  /** `"worker"` (threads, the default), `"process"`, or `"nats"` (remote workers). */
+  kind?: "worker" | "process" | "nats";
   /** Export holding the worker definition. */
   export?: string;
+  /**
+   * With `kind: "nats"` (and only then): where the remote workers take their tasks, the
+   * `NatsPool.start` options a description holds (no credentials: they do not belong in a
+   * description file).
+   */
+  nats?: {
+    /** NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
+    servers: string | string[];
+    /** The pool name the remote workers were started with (`--pool`). */
+    pool: string;
+    /** Chunks in flight per unit of the pool's `size` (default 4). */
+    depth?: number;
+    /** Redelivery delay of a task whose worker died, ms, if this side creates the consumer. */
+    ackWaitMs?: number;
+  };
 }
 
 /** A whole pipeline as JSON. */
@@ -131,7 +150,8 @@ export const DESCRIPTION_KEYS = {
   },
   functionRef: ["module", "export"],
   chainEntry: ["module", "export", "args"],
-  pool: ["module", "size", "init", "kind", "export"],
+  pool: ["module", "size", "init", "kind", "export", "nats"],
+  natsPool: ["servers", "pool", "depth", "ackWaitMs"],
   source: {
     lines: ["lines", "follow"],
     ndjson: ["ndjson", "follow"],

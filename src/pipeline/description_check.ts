@@ -8,6 +8,7 @@
 
 import { isRecord, Problems } from "../_internal/options.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { checkPoolName } from "../pool/nats/protocol.ts";
 import { DESCRIPTION_KEYS, loadActionOf, type PipelineDescription } from "./description.ts";
 
 /** Every key of a kinded object (the union of its kinds' keys, first-seen order). */
@@ -126,13 +127,59 @@ function checkPools(checker: Checker, pools: unknown): void {
   if (pools === undefined || !checker.record("pools", pools, "pools by name")) return;
   for (const [name, pool] of Object.entries(pools)) {
     const path = `pools${pathSegment(name)}`;
-    if (!checker.record(path, pool, "{module, size?, init?, kind?, export?}")) continue;
+    if (!checker.record(path, pool, "{module, size?, init?, kind?, export?, nats?}")) continue;
     checker.problems.keys(path, pool, DESCRIPTION_KEYS.pool);
     checker.string(`${path}.module`, pool.module, true);
     checker.integer(`${path}.size`, pool.size, 1);
-    checker.oneOf(`${path}.kind`, pool.kind, ["worker", "process"]);
+    checker.oneOf(`${path}.kind`, pool.kind, ["worker", "process", "nats"]);
     checker.string(`${path}.export`, pool.export);
+    if (pool.kind === "nats") checkNatsPool(checker, path, pool);
+    else if (pool.nats !== undefined) {
+      checker.problems.add(`${path}.nats`, 'is only for kind "nats"', pool.kind);
+    }
   }
+}
+
+/** A `kind: "nats"` pool: its `nats` object (servers, pool name, ...), and no `init`. */
+function checkNatsPool(checker: Checker, path: string, pool: Record<string, unknown>): void {
+  const problems = checker.problems;
+  if (pool.init !== undefined) {
+    problems.add(
+      `${path}.init`,
+      "is not for a NATS pool: the remote workers take their init arguments when they start " +
+        "(remote worker --args)",
+      pool.init,
+    );
+  }
+  const nats = pool.nats;
+  if (nats === undefined) {
+    problems.add(`${path}.nats`, 'is required with kind "nats" ({servers, pool})', nats);
+    return;
+  }
+  if (!checker.record(`${path}.nats`, nats, "{servers, pool, depth?, ackWaitMs?}")) return;
+  problems.keys(`${path}.nats`, nats, DESCRIPTION_KEYS.natsPool);
+  const servers = nats.servers;
+  const list = Array.isArray(servers) ? servers : [servers];
+  if (
+    servers === undefined || list.length === 0 ||
+    !list.every((s) => typeof s === "string" && s.length > 0)
+  ) {
+    problems.add(
+      `${path}.nats.servers`,
+      servers === undefined ? "is required" : "must be a URL or a non-empty list of URLs",
+      servers,
+    );
+  }
+  if (nats.pool === undefined) problems.add(`${path}.nats.pool`, "is required", nats.pool);
+  else {
+    try {
+      checkPoolName("", nats.pool);
+    } catch (error) {
+      problems.add(`${path}.nats.pool`, (error as InvalidArgumentError).reason, nats.pool);
+    }
+  }
+  checker.integer(`${path}.nats.depth`, nats.depth, 1);
+  checker.integer(`${path}.nats.ackWaitMs`, nats.ackWaitMs, 1);
 }
 
 /** The nodes' checks; undefined when `nodes` is not an array (the later name checks skip). */

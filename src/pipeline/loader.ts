@@ -9,12 +9,14 @@
 import { dirname } from "node:path";
 import { optionsOf } from "../_internal/options.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { NatsPool } from "../pool/nats/nats_pool.ts";
 import { WorkerPool } from "../pool/worker_pool.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import {
   LOAD_ACTION,
   loadActionOf,
   type PipelineDescription,
+  type PoolDescription,
   type SinkDescription,
 } from "./description.ts";
 import { parseDescription } from "./description_check.ts";
@@ -35,8 +37,8 @@ export interface LoadedPipeline extends AsyncDisposable {
   pipeline: Pipeline;
   /** The description it was built from. */
   description: PipelineDescription;
-  /** Started pools by name (closed by `close()`). */
-  pools: Record<string, WorkerPool>;
+  /** Started pools by name (closed by `close()`): a `NatsPool` for `kind: "nats"`. */
+  pools: Record<string, WorkerPool | NatsPool>;
   /** Source inputs for `run`, from `description.sources`. */
   sources: Record<string, SourceInput>;
   /** Sink consumers for `runToCompletion`, from `description.sinks`. */
@@ -75,27 +77,45 @@ function loadBaseOf(options: LoadPipelineOptions): URL {
   return baseOf(o.base as string | URL | undefined);
 }
 
+/**
+ * Start one pool of a description. A `kind: "nats"` pool connects to the remote workers' pool
+ * (they serve `module`; see {@linkcode PoolDescription.module}).
+ */
+function startPool(pool: PoolDescription, base: URL): Promise<WorkerPool | NatsPool> {
+  if (pool.kind === "nats") {
+    const nats = pool.nats!;
+    return NatsPool.start({
+      servers: nats.servers,
+      pool: nats.pool,
+      size: pool.size,
+      depth: nats.depth,
+      ackWaitMs: nats.ackWaitMs,
+    });
+  }
+  return WorkerPool.start({
+    module: referenceUrl(pool.module, base),
+    size: pool.size,
+    init: pool.init,
+    kind: pool.kind,
+    exportName: pool.export,
+  });
+}
+
 /** Start the description's pools into `pools` (filled as they start, so a failure closes them). */
 async function startPools(
   description: PipelineDescription,
   base: URL,
-  pools: Record<string, WorkerPool>,
+  pools: Record<string, WorkerPool | NatsPool>,
 ): Promise<void> {
   for (const [name, pool] of Object.entries(description.pools ?? {})) {
-    pools[name] = await WorkerPool.start({
-      module: referenceUrl(pool.module, base),
-      size: pool.size,
-      init: pool.init,
-      kind: pool.kind,
-      exportName: pool.export,
-    });
+    pools[name] = await startPool(pool, base);
   }
 }
 
 /** The pipeline of the description's nodes, their functions and pools resolved. */
 function pipelineOf(
   description: PipelineDescription,
-  pools: Record<string, WorkerPool>,
+  pools: Record<string, WorkerPool | NatsPool>,
   functions: ResolvedFunctions,
 ): Pipeline {
   const pipeline = new Pipeline(description.options ?? {});
@@ -272,7 +292,7 @@ export async function loadPipeline(
   // Every function first (no pool is started for a description whose modules are missing).
   const functions = await resolveModules(description, base, action);
 
-  const pools: Record<string, WorkerPool> = {};
+  const pools: Record<string, WorkerPool | NatsPool> = {};
   const files: Deno.FsFile[] = [];
   const close = async () => {
     for (const f of files.splice(0)) f.close();

@@ -7,7 +7,8 @@
  */
 
 import { fileURLToPath } from "node:url";
-import type { FunctionRef, PipelineDescription } from "./description.ts";
+import { checkDefinition } from "../pool/define.ts";
+import type { FunctionRef, PipelineDescription, PoolDescription } from "./description.ts";
 import { referenceUrl } from "./description_paths.ts";
 import { PipelineBuildError } from "./errors.ts";
 import type { NodeFunction } from "./spec.ts";
@@ -111,12 +112,42 @@ async function findPoolModules(
 ): Promise<void> {
   for (const [name, pool] of Object.entries(description.pools ?? {})) {
     const url = referenceUrl(pool.module, base);
+    if (pool.kind === "nats") {
+      await checkRemoteModule(`pool ${JSON.stringify(name)}`, pool, url, failures);
+      continue;
+    }
     if (url.protocol !== "file:") continue;
     try {
       await Deno.stat(url);
     } catch (error) {
       failures.add(`pool ${JSON.stringify(name)}`, pool.module, url, error);
     }
+  }
+}
+
+/**
+ * The module of a NATS pool, imported here to check that its export is a worker definition:
+ * the remote workers run their own copy (the coordinator cannot see which module they serve),
+ * so a wrong `module` or `export` is caught before any task is sent.
+ */
+async function checkRemoteModule(
+  where: string,
+  pool: PoolDescription,
+  url: URL,
+  failures: ImportProblems,
+): Promise<void> {
+  let module: Record<string, unknown>;
+  try {
+    module = await import(url.href);
+  } catch (error) {
+    failures.add(where, pool.module, url, error);
+    return;
+  }
+  const name = pool.export ?? "default";
+  try {
+    checkDefinition(`use the export ${JSON.stringify(name)}`, module[name]);
+  } catch (error) {
+    failures.add(where, pool.module, url, error, "bad export of module");
   }
 }
 

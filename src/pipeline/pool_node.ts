@@ -1,5 +1,7 @@
 /**
- * Pool nodes: a node whose calls run on a `WorkerPool`, through one `pool.map`. A
+ * Pool nodes: a node whose calls run on a `WorkerPool` (threads, processes) or a `NatsPool`
+ * (remote workers), through one `pool.map`: both keep the same `map` contract (`passThrough`,
+ * `errors: "collect"`, `Settled.input`), so this is one code path for the three backends. A
  * {@linkcode PoolFeed} turns the node's input messages into the map's inputs: an item (or the
  * good items of a `consume` group) goes to a worker; a hole, a barrier and the end become
  * {@linkcode Marker}s that the map passes through at their place (`passThrough`), without a

@@ -6,6 +6,7 @@
 
 import { optionalBoolean } from "../_internal/options.ts";
 import { assertInteger, InvalidArgumentError } from "../errors.ts";
+import type { NatsPool } from "../pool/nats/nats_pool.ts";
 import type { WorkerPool } from "../pool/worker_pool.ts";
 import { PipelineBuildError } from "./errors.ts";
 
@@ -47,9 +48,12 @@ export interface ChainNodeSpec extends NodeOptions {
 
 /** A parallel node: each item is processed by a worker of `pool` (shared pools are fair). */
 export interface PoolNodeSpec extends NodeOptions {
-  /** A started `WorkerPool`; several nodes (and other maps) may share it. */
+  /**
+   * A started `WorkerPool` (threads or processes) or `NatsPool` (remote workers): the node uses
+   * only `map`, whose contract both keep. Several nodes (and other maps) may share it.
+   */
   // deno-lint-ignore no-explicit-any
-  pool: WorkerPool<any>;
+  pool: WorkerPool<any> | NatsPool<any>;
   /** Results in input order (default `true`; forced while checkpointing). */
   ordered?: boolean;
   /** Inputs per message to a worker (default 1), see `pool.map`. */
@@ -96,8 +100,7 @@ export interface ResolvedNode {
   errors: "fail" | "dead-letter";
   fn?: NodeFunction;
   chain?: { fn: NodeFunction; args: unknown[] }[];
-  // deno-lint-ignore no-explicit-any
-  pool?: WorkerPool<any>;
+  pool?: PoolNodeSpec["pool"];
   ordered: boolean;
   chunkSize?: number | "auto";
   maxInFlight?: number;
@@ -135,7 +138,9 @@ function kindOf(action: string, spec: Record<string, unknown>): ResolvedNode["ki
     }
     const pool = spec.pool as { map?: unknown };
     if (pool === null || typeof pool !== "object" || typeof pool.map !== "function") {
-      throw new InvalidArgumentError(action, "pool must be a WorkerPool", { received: spec.pool });
+      throw new InvalidArgumentError(action, "pool must be a WorkerPool or a NatsPool", {
+        received: spec.pool,
+      });
     }
     return "pool";
   }
