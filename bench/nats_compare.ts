@@ -48,6 +48,7 @@ const N_SOLO = Math.round(4_000 * SCALE);
 const N_KILL = 200;
 const WORKERS = 2;
 const CONCURRENCY = 50; // per remote worker, as BullMQ's
+const CPU_CONCURRENCY = 2; // per remote worker for the CPU-bound tasks
 const ACK_WAIT_MS = 1000;
 const WORK = new URL("./nats/work.ts", import.meta.url);
 const ENTRY = new URL("../src/pool/nats/remote_worker_main.ts", import.meta.url).pathname;
@@ -280,6 +281,14 @@ async function main(): Promise<void> {
   });
   cleanup.defer(() => nats.close());
   for (let i = 0; i < WORKERS; i++) await remoteWorker(server.url, "bench", i, CONCURRENCY);
+  // CPU-bound work: 2 tasks held per worker (one runs, one waits), as a local pool's window
+  const cpuPool = await NatsPool.start<typeof Work>({
+    servers: server.url,
+    pool: "cpu",
+    size: WORKERS * CPU_CONCURRENCY,
+  });
+  cleanup.defer(() => cpuPool.close());
+  for (let i = 0; i < WORKERS; i++) await remoteWorker(server.url, "cpu", i, CPU_CONCURRENCY);
   const solo = await NatsPool.start<typeof Work>({ servers: server.url, pool: "solo", size: 1 });
   cleanup.defer(() => solo.close());
   await remoteWorker(server.url, "solo", 0, 1);
@@ -313,6 +322,7 @@ async function main(): Promise<void> {
   await timeMap(nats, noop(2000), { chunkSize: 1 });
   await timeMap(local, noop(2000), { chunkSize: 1 });
   await timeMap(solo, noop(200), { chunkSize: 1 });
+  await timeMap(cpuPool, cpu.slice(0, 200), { chunkSize: 1 });
   await timeMap(local1, noop(200), { chunkSize: 1 });
   if (queue) await timeBullmq(queue, 2000);
 
@@ -329,8 +339,10 @@ async function main(): Promise<void> {
       "local chunked",
       N_CHUNK / await timeMap(local, noop(N_CHUNK), { chunkSize: CHUNK }),
     );
-    record(f, "nats cpu", N_CPU / await timeMap(nats, cpu, { chunkSize: 1 }, taskMs));
+    record(f, "nats cpu", N_CPU / await timeMap(cpuPool, cpu, { chunkSize: 1 }, taskMs));
     record(f, "local cpu", N_CPU / await timeMap(local, cpu, { chunkSize: 1 }, taskMs));
+    record(f, "nats cpu x10", N_CPU / await timeMap(cpuPool, cpu, { chunkSize: 10 }, taskMs));
+    record(f, "local cpu x10", N_CPU / await timeMap(local, cpu, { chunkSize: 10 }, taskMs));
     record(f, "nats solo", 1e6 * await timeMap(solo, noop(N_SOLO), { chunkSize: 1 }) / N_SOLO);
     record(f, "local solo", 1e6 * await timeMap(local1, noop(N_SOLO), { chunkSize: 1 }) / N_SOLO);
     const k = await timeKill(server.url, r, iters, dir);
@@ -377,6 +389,14 @@ function printTable(f: Figures, taskMs: number, iters: number, load0: string, lo
       ">= 0.9x local",
     ],
     [
+      "CPU-bound tasks/s, chunkSize 10",
+      cell("nats cpu x10"),
+      cell("local cpu x10"),
+      "-",
+      `${paired("nats cpu x10", "local cpu x10")} local`,
+      ">= 0.9x local",
+    ],
+    [
       "per-task overhead, µs (1 worker, concurrency 1, unchunked)",
       cell("nats solo"),
       cell("local solo"),
@@ -402,7 +422,8 @@ function printTable(f: Figures, taskMs: number, iters: number, load0: string, lo
     ],
   ];
   const out = [
-    `NatsPool: ${WORKERS} remote worker processes x concurrency ${CONCURRENCY}; local: WorkerPool ` +
+    `NatsPool: ${WORKERS} remote worker processes x concurrency ${CONCURRENCY} ` +
+    `(${CPU_CONCURRENCY} for the CPU-bound rows); local: WorkerPool ` +
     `kind "process", size ${WORKERS}; BullMQ 6.7.0 (ioredis 6.0.0): ${WORKERS} worker processes ` +
     `x concurrency ${CONCURRENCY}${SKIP_BULLMQ ? " (skipped)" : ""}. Medians of ${ROUNDS} ` +
     `interleaved round(s)${QUICK ? " (--quick)" : ""}; ${iters} busy-loop iterations ~ 1 ms.`,
