@@ -139,7 +139,10 @@ async function startCliWorker(args: string[], env?: Record<string, string>) {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stderr = new Response(child.stderr).text();
+  let errText = "";
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (errText += chunk) }),
+  ).then(() => errText);
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
   while (!seen.includes("ready")) {
@@ -164,7 +167,13 @@ async function startCliWorker(args: string[], env?: Record<string, string>) {
     const { stderr: text } = await end("SIGKILL");
     throw new Error(`the worker did not start: ${seen} ${text}`);
   }
-  return { end, [Symbol.asyncDispose]: async () => void await end("SIGKILL") };
+  return {
+    pid: child.pid,
+    /** What the worker wrote on stderr so far. */
+    stderrSoFar: () => errText,
+    end,
+    [Symbol.asyncDispose]: async () => void await end("SIGKILL"),
+  };
 }
 
 Deno.test("spool worker started through the CLI serves a NatsPool.map; SIGTERM stops it with exit 0 after dispose ran", async () => {
@@ -193,6 +202,55 @@ Deno.test("spool worker started through the CLI serves a NatsPool.map; SIGTERM s
     assert.equal(status.code, 0, stderr);
     assert.match(stderr, /SIGTERM: stopping/);
     assert.equal(await Deno.readTextFile(`${dir}/disposed-4`), "", "dispose ran before the exit");
+  });
+});
+
+async function waitForFile(path: string): Promise<string> {
+  for (;;) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+Deno.test("spool worker: a second SIGTERM while a task is held exits at once with 143, without dispose; the task goes to the next worker", async () => {
+  await withTempDir(async (dir) => {
+    await using server = await startNatsServer();
+    await using pool = await NatsPool.start<typeof fixture>({
+      servers: server.url,
+      pool: "twice",
+      size: 1,
+      ackWaitMs: 1000,
+    });
+    const flags = ["--servers", server.url, "--pool", "twice", "--module", MODULE];
+    await using worker = await startCliWorker([
+      ...flags,
+      ...["--ack-wait-ms", "1000", "--args", JSON.stringify({ factor: 2, dir, holdOn: 1 })],
+    ]);
+    const results = (async () => {
+      const out = [];
+      for await (const v of pool.map([0, 1, 2], { chunkSize: 1 })) out.push(v);
+      return out;
+    })();
+    results.catch(() => {});
+    await waitForFile(`${dir}/held`); // input 1 is held until <dir>/release exists
+    const first = worker.end("SIGTERM");
+    // the second signal only once the first was handled (two at once may arrive as one)
+    while (!worker.stderrSoFar().includes("SIGTERM: stopping")) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const second = new Deno.Command("kill", { args: ["-TERM", String(worker.pid)] }).output();
+    const { status, stderr } = await first;
+    await second;
+    assert.equal(status.code, 143, stderr);
+    assert.match(stderr, /SIGTERM again: exiting now/);
+    await assert.rejects(Deno.stat(`${dir}/disposed-0`), Deno.errors.NotFound);
+    // the held input is redelivered after ack_wait to a worker that does not hold it
+    await using next = await startCliWorker([...flags, "--index", "1", "--args", '{"factor":2}']);
+    assert.deepEqual(await results, [0, 2, 4]);
+    assert.equal((await next.end("SIGTERM")).status.code, 0);
   });
 });
 
