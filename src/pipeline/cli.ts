@@ -35,7 +35,6 @@ import { loadPipeline } from "./loader.ts";
 import { consumeSink, type PipelineRun } from "./run.ts";
 import type { PipelineEvent } from "./run_types.ts";
 import schema from "./pipeline.schema.json" with { type: "json" };
-import { remoteWorkerMain } from "../pool/nats/remote_worker_main.ts";
 
 const USAGE = "usage: spool run <pipeline.json> [--fresh]\n" +
   "       spool graph <pipeline.json> [--dot]\n" +
@@ -366,9 +365,12 @@ export async function main(args: string[]): Promise<number> {
         return await graphCommand(rest);
       case "snapshots":
         return await snapshotsCommand(rest);
-      case "worker":
-        // Its own flags, usage and exit codes (0 stopped, 1 failed, 2 bad usage).
+      case "worker": {
+        // Its own flags, usage and exit codes (0 stopped, 1 failed, 2 bad usage). Imported here:
+        // the other commands do not load the NATS client.
+        const { remoteWorkerMain } = await import("../pool/nats/remote_worker_main.ts");
         return await remoteWorkerMain(rest);
+      }
       case "schema":
         argsOf("schema", rest, {}, []);
         console.log(JSON.stringify(schema, null, 2));
