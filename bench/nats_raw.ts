@@ -91,6 +91,16 @@ const cases: [string, string, () => Promise<number>][] = [
     await fill("rawbulk", N_BULK);
     return N_BULK / ((performance.now() - t0) / 1000);
   }],
+  ["core publish into a stream (no ack awaited; until stored)", "msgs/s", async () => {
+    await freshStream("rawcore");
+    const t0 = performance.now();
+    for (let i = 0; i < N_BULK; i++) nc.publish("rawcore.t", BODY);
+    await nc.flush();
+    while ((await jsm.streams.info("rawcore")).state.messages < N_BULK) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return N_BULK / ((performance.now() - t0) / 1000);
+  }],
   ["pull consumer next() + ack, one at a time", "µs/msg", async () => {
     const c = await freshStream("rawnext");
     await fill("rawnext", N_SEQ);
