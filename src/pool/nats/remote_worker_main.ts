@@ -13,7 +13,8 @@
  * Flags (`--flag value` or `--flag=value`): `--servers` (comma-separated URLs; default
  * `$SPOOL_NATS_SERVERS`, else `nats://127.0.0.1:4222`), `--pool` and `--module` (required),
  * `--export` (default `default`), `--concurrency` (default 1), `--index`, `--size`, `--args`
- * (JSON init arguments), `--ack-wait-ms`, and the connection's `--token`, `--user`, `--pass`,
+ * (JSON init arguments), `--ack-wait-ms` and `--max-deliveries` (the task consumer's, if this
+ * worker creates it), and the connection's `--token`, `--user`, `--pass`,
  * `--nkey-seed`, `--creds`, `--tls-ca`, `--tls-cert`, `--tls-key`, `--name`,
  * `--connect-timeout-ms`. Secrets are better given in the environment, where `ps` does not show
  * them: `SPOOL_NATS_TOKEN`, `SPOOL_NATS_USER`, `SPOOL_NATS_PASS`, `SPOOL_NATS_NKEY_SEED`,
@@ -36,7 +37,8 @@ import { type RemoteWorkerOptions, runRemoteWorker } from "./remote_worker.ts";
 export const WORKER_USAGE: string =
   "usage: spool worker --pool NAME --module worker.ts [--servers nats://host:4222[,...]]\n" +
   "         [--export default] [--concurrency N] [--index I] [--size N] [--args JSON]\n" +
-  "         [--ack-wait-ms MS] [--token T | --user U --pass P | --nkey-seed S | --creds FILE]\n" +
+  "         [--ack-wait-ms MS] [--max-deliveries N]\n" +
+  "         [--token T | --user U --pass P | --nkey-seed S | --creds FILE]\n" +
   "         [--tls-ca FILE] [--tls-cert FILE --tls-key FILE] [--name NAME]\n" +
   "         [--connect-timeout-ms MS]\n" +
   "       (or: deno run -A jsr:@spool/spool/worker ...)\n" +
@@ -53,6 +55,7 @@ const STRING_FLAGS = [
   "size",
   "args",
   "ack-wait-ms",
+  "max-deliveries",
   "token",
   "user",
   "pass",
@@ -75,8 +78,11 @@ const ENV_OF: Partial<Record<(typeof STRING_FLAGS)[number], string>> = {
   creds: "SPOOL_NATS_CREDS",
 };
 
-/** The options of the worker, with the connection's (the remote worker connects with them). */
-export type WorkerArgs = RemoteWorkerOptions & NatsConnectOptions;
+/**
+ * The options of the worker, with the connection's (the remote worker connects with them) and
+ * `maxDeliveries` (the task consumer's `max_deliver` if this worker creates it).
+ */
+export type WorkerArgs = RemoteWorkerOptions & NatsConnectOptions & { maxDeliveries?: number };
 
 /** What {@linkcode parseWorkerArgs} returns: the options, or that `--help` was asked for. */
 export type ParsedWorkerArgs = { help: true } | { help: false; options: WorkerArgs };
@@ -211,6 +217,8 @@ export function parseWorkerArgs(
     args: jsonFlag(f.get("args")),
     ackWaitMs: integerFlag("ack-wait-ms", f.get("ack-wait-ms"), 1),
   };
+  const maxDeliveries = integerFlag("max-deliveries", f.get("max-deliveries"), 1);
+  if (maxDeliveries !== undefined) options.maxDeliveries = maxDeliveries;
   return { help: false, options };
 }
 
