@@ -255,6 +255,46 @@ async function timeKill(url: string, round: number, iters: number, dir: string) 
   return { held: heldDone - tKill, end: tEnd - tKill };
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
+
+/** The pid of the harness's nats-server (its command line names the server's folder). */
+async function serverPid(storeDir: string): Promise<number> {
+  const folder = storeDir.replace(/\/[^/]*$/, "");
+  try {
+    for await (const e of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(e.name)) continue;
+      const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+      if (cmd.includes("nats-server") && cmd.includes(folder)) return Number(e.name);
+    }
+  } catch { /* no /proc */ }
+  return NaN;
+}
+
+/** CPU µs per task of the workers (together), this process and the server, over `run`. */
+async function cpuPerTask(
+  pids: { workers: number[]; server: number },
+  tasks: number,
+  run: () => Promise<number>,
+): Promise<{ seconds: number; workers: number; coordinator: number; server: number }> {
+  const all = [...pids.workers, Deno.pid, pids.server];
+  const before = await Promise.all(all.map(cpuSeconds));
+  const seconds = await run();
+  const after = await Promise.all(all.map(cpuSeconds));
+  const us = (i: number) => 1e6 * (after[i]! - before[i]!) / tasks;
+  const w = pids.workers.length;
+  let workers = 0;
+  for (let i = 0; i < w; i++) workers += us(i);
+  return { seconds, workers, coordinator: us(w), server: us(w + 1) };
+}
+
 interface Figures {
   [key: string]: number[];
 }
@@ -281,7 +321,10 @@ async function main(): Promise<void> {
     size: WORKERS * CONCURRENCY,
   });
   cleanup.defer(() => nats.close());
-  for (let i = 0; i < WORKERS; i++) await remoteWorker(server.url, "bench", i, CONCURRENCY);
+  const benchPids = { workers: [] as number[], server: await serverPid(server.storeDir) };
+  for (let i = 0; i < WORKERS; i++) {
+    benchPids.workers.push((await remoteWorker(server.url, "bench", i, CONCURRENCY)).pid);
+  }
   // CPU-bound work: 2 tasks held per worker (one runs, one waits), as a local pool's window
   const cpuPool = await NatsPool.start<typeof Work>({
     servers: server.url,
@@ -331,7 +374,15 @@ async function main(): Promise<void> {
   const taskMs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     log(`round ${r + 1}/${ROUNDS}`);
-    record(f, "nats noop", N_NOOP / await timeMap(nats, noop(N_NOOP), { chunkSize: 1 }));
+    const c = await cpuPerTask(
+      benchPids,
+      N_NOOP,
+      () => timeMap(nats, noop(N_NOOP), { chunkSize: 1 }),
+    );
+    record(f, "nats noop", N_NOOP / c.seconds);
+    record(f, "cpu us workers", c.workers);
+    record(f, "cpu us coordinator", c.coordinator);
+    record(f, "cpu us server", c.server);
     record(f, "local noop", N_NOOP / await timeMap(local, noop(N_NOOP), { chunkSize: 1 }));
     if (queue) record(f, "bullmq noop", N_BULL / await timeBullmq(queue, N_BULL));
     record(f, "nats chunked", N_CHUNK / await timeMap(nats, noop(N_CHUNK), { chunkSize: CHUNK }));
@@ -403,6 +454,14 @@ function printTable(f: Figures, taskMs: number, iters: number, load0: string, lo
       cell("local solo"),
       "-",
       `${paired("nats solo", "local solo")} local`,
+      "",
+    ],
+    [
+      "CPU per unchunked no-op task, µs: workers (both) / coordinator / nats-server",
+      `${cell("cpu us workers")} / ${cell("cpu us coordinator")} / ${cell("cpu us server")}`,
+      "-",
+      "-",
+      "",
       "",
     ],
     [
