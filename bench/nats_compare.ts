@@ -492,6 +492,9 @@ function printTable(f: Figures, taskMs: number, iters: number, load0: string, lo
     "| --- | ---: | ---: | ---: | --- | --- |",
     ...rows.map((r) => `| ${r.join(" | ")} |`),
     "",
+    "On loopback the coordinator and nats-server run on the cores the workers use: every " +
+    "row pays the three CPU costs above per task (across hosts the workers pay only theirs).",
+    "",
     `per round: ${Object.entries(f).map(([k, v]) => `${k} [${v.map(fmt).join(", ")}]`).join("; ")}`,
     "",
     `load before: ${load0}`,
