@@ -9,7 +9,11 @@ const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))) a
   tasks: Record<string, string>;
 };
 const AREAS = ["stream", "state", "frame", "loop", "pool", "pipeline", "native", "nats"];
-const subpaths = Object.entries(config.exports).filter(([name]) => name !== ".");
+/** Subpaths that are commands (`deno run -A jsr:@spool/spool/worker`), not API areas. */
+const COMMANDS: Record<string, string> = { "./worker": "./src/pool/nats/remote_worker_main.ts" };
+const subpaths = Object.entries(config.exports).filter(([name]) =>
+  name !== "." && !(name in COMMANDS)
+);
 
 /** Every exported name of each file (types included) with where it is first declared. */
 async function declaredExports(
@@ -48,6 +52,10 @@ Deno.test("deno.json exports the root and one subpath per area's mod.ts", () => 
     Object.fromEntries(subpaths),
     Object.fromEntries(AREAS.map((area) => [`./${area}`, `./src/${area}/mod.ts`])),
   );
+});
+
+Deno.test("deno.json exports each command subpath, at its entry file", () => {
+  for (const [name, file] of Object.entries(COMMANDS)) assert.equal(config.exports[name], file);
 });
 
 Deno.test("the documentation lint of deno task check covers every export", () => {

@@ -5,11 +5,14 @@
  *   deno run -A src/pipeline/cli.ts graph <pipeline.json> [--dot]
  *   deno run -A src/pipeline/cli.ts snapshots list|verify|prune <dir> [--keep N]
  *   deno run -A src/pipeline/cli.ts schema
+ *   deno run -A src/pipeline/cli.ts worker --pool NAME --module worker.ts [--servers ...] [...]
  *
  * `run` resumes from the description's checkpoint store when it has one and says from where;
  * a job whose last checkpoint marks it finished is reported complete and not run again
  * (`--fresh` starts over); Ctrl-C / SIGTERM stop gracefully with a last checkpoint (a second
- * signal exits at once). Flags take `--flag value` or `--flag=value`. See docs/cli.md.
+ * signal exits at once). `worker` runs a remote worker of a NATS pool until SIGTERM / SIGINT
+ * (`src/pool/nats/remote_worker_main.ts`, its flags and exit codes). Flags take `--flag value`
+ * or `--flag=value`. See docs/cli.md.
  *
  * Exit codes: 0 done (or already complete), 1 the run failed, 2 bad usage or description,
  * 130 / 143 stopped by SIGINT / SIGTERM (resumable).
@@ -36,7 +39,9 @@ import schema from "./pipeline.schema.json" with { type: "json" };
 const USAGE = "usage: spool run <pipeline.json> [--fresh]\n" +
   "       spool graph <pipeline.json> [--dot]\n" +
   "       spool snapshots list|verify|prune <dir> [--keep N]\n" +
-  "       spool schema";
+  "       spool schema\n" +
+  "       spool worker --pool NAME --module worker.ts [--servers URL[,URL]] [--concurrency N] ...\n" +
+  "         (a remote worker of a NATS pool: spool worker --help lists its flags)";
 
 /** Where a description's store and sink outputs are (see `descriptionPaths`). */
 type DescriptionPaths = ReturnType<typeof descriptionPaths>;
@@ -360,6 +365,12 @@ export async function main(args: string[]): Promise<number> {
         return await graphCommand(rest);
       case "snapshots":
         return await snapshotsCommand(rest);
+      case "worker": {
+        // Its own flags, usage and exit codes (0 stopped, 1 failed, 2 bad usage). Imported here:
+        // the other commands do not load the NATS client.
+        const { remoteWorkerMain } = await import("../pool/nats/remote_worker_main.ts");
+        return await remoteWorkerMain(rest);
+      }
       case "schema":
         argsOf("schema", rest, {}, []);
         console.log(JSON.stringify(schema, null, 2));
