@@ -256,16 +256,9 @@ Deno.test("spool worker: a second SIGTERM while a task is held exits at once wit
   });
 });
 
-// The credentials reach the connection once runRemoteWorker connects with connectNats (the pool
-// helper's change to remote_worker.ts); until then this test is reported as ignored, not passed.
-const CONNECTS_WITH_OPTIONS = (await Deno.readTextFile(
-  new URL("../src/pool/nats/remote_worker.ts", import.meta.url),
-)).includes("connectNats");
-
 Deno.test({
   name:
     "spool worker: the token comes from SPOOL_NATS_TOKEN (not the command line); without it the server refuses the worker (exit 1)",
-  ignore: !CONNECTS_WITH_OPTIONS,
   fn: async () => {
     await using server = await startNatsServer({ token: "s3cret-token" });
     const flags = [
