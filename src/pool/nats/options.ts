@@ -130,10 +130,22 @@ function connectOf(bag: Bag, name: string): NatsConnectOptions {
   return out as NatsConnectOptions;
 }
 
+/**
+ * An integer `>= min` (the message of `assertInteger`), and at most `max` (its own message, so
+ * the common mistake, a value too small, reads the same as everywhere else).
+ */
+function bounded(action: string, name: string, value: unknown, min: number, max: number): number {
+  const n = assertInteger(action, name, value, min);
+  if (n > max) {
+    throw new InvalidArgumentError(action, `${name} must be at most ${max}`, { received: n });
+  }
+  return n;
+}
+
 /** `ackWaitMs` and `maxDeliveries`, checked, with their defaults. */
 function consumerLimits(action: string, bag: Bag): { ackWaitMs: number; maxDeliveries: number } {
   return {
-    ackWaitMs: assertInteger(
+    ackWaitMs: bounded(
       action,
       "ackWaitMs",
       bag.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
@@ -168,8 +180,8 @@ export function checkPoolOptions(action: string, options: unknown): CheckedPoolO
   return {
     connect: connectOf(bag, `spool pool ${pool}`),
     pool,
-    size: assertInteger(action, "size", bag.size ?? 8, 1, MAX_POOL_SIZE),
-    depth: assertInteger(action, "depth", bag.depth ?? 4, 1, MAX_POOL_DEPTH),
+    size: bounded(action, "size", bag.size ?? 8, 1, MAX_POOL_SIZE),
+    depth: bounded(action, "depth", bag.depth ?? 4, 1, MAX_POOL_DEPTH),
     ...consumerLimits(action, bag),
   };
 }
