@@ -23,6 +23,7 @@ import { nativeRows } from "./sweep/native_rows.ts";
 import { pipelineRows } from "./sweep/pipeline_rows.ts";
 import { errorRows } from "./sweep/error_rows.ts";
 import { natsRows } from "./sweep/nats_rows.ts";
+import { natsPoolRows } from "./sweep/nats_pool_rows.ts";
 
 const rows: Row[] = [
   ...streamRows,
@@ -33,6 +34,7 @@ const rows: Row[] = [
   ...nativeRows,
   ...pipelineRows,
   ...natsRows,
+  ...natsPoolRows,
   ...errorRows,
 ];
 

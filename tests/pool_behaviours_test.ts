@@ -5,14 +5,7 @@
 import assert from "node:assert/strict";
 import { NatsPool, WorkerPool } from "../src/pool/mod.ts";
 import type W from "./fixtures/pool_behaviours_worker.ts";
-import {
-  type Backend,
-  FACTOR,
-  type LooseMap,
-  MODULE,
-  runBehaviours,
-  specNamed,
-} from "./pool_behaviours.ts";
+import { type Backend, FACTOR, type LooseMap, MODULE, runBehaviours } from "./pool_behaviours.ts";
 import { startNatsServer } from "./nats/server.ts";
 import { startRemoteWorker } from "./fixtures/remote_worker_process.ts";
 
@@ -33,14 +26,6 @@ Deno.test("pool behaviours: WorkerPool threads", async (t) => {
 Deno.test("pool behaviours: WorkerPool processes", async (t) => {
   await runBehaviours(t, workerPool("process"));
 });
-
-/** Why the NATS pool cannot keep a spec today. */
-const NATS_NOT_APPLICABLE = {
-  // NatsPool.map on this branch refuses timeoutMs (InvalidArgumentError). Branch h/poolcore
-  // builds it (the remote worker races each input against it): once that is merged, delete this
-  // entry; the spec passed for NATS on a trial merge of both branches.
-  [specNamed("timeoutMs")]: "NatsPool refuses timeoutMs today",
-};
 
 Deno.test("pool behaviours: NatsPool with 2 remote worker processes", async (t) => {
   await using server = await startNatsServer();
@@ -63,7 +48,6 @@ Deno.test("pool behaviours: NatsPool with 2 remote worker processes", async (t) 
       const p = await NatsPool.start<typeof W>({ servers: server.url, pool, size: 4 });
       return { map: p.map.bind(p) as unknown as LooseMap, close: () => p.close() };
     },
-    notApplicable: NATS_NOT_APPLICABLE,
   };
   await runBehaviours(t, backend);
   // Both workers stop gracefully: nothing they held was lost or stuck.

@@ -36,6 +36,15 @@ const CONNECT_KEYS = [
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 /** Default `max_deliver` of the task consumer. */
 export const DEFAULT_MAX_DELIVERIES = 3;
+/**
+ * Largest `ackWaitMs`: the longest delay a JS timer can wait (about 24.8 days). Far larger values
+ * overflow the server's nanosecond `ack_wait`, and its consumer is then never created.
+ */
+export const MAX_ACK_WAIT_MS = 2 ** 31 - 1;
+/** Largest coordinator `size`: the default window (`4 * size * depth`) is allocated per map. */
+export const MAX_POOL_SIZE = 4096;
+/** Largest coordinator `depth` (same reason as {@linkcode MAX_POOL_SIZE}). */
+export const MAX_POOL_DEPTH = 1024;
 
 /**
  * Options of `NatsPool.start`: the connection (the fields of `NatsConnectOptions`; `timeoutMs`
@@ -44,11 +53,14 @@ export const DEFAULT_MAX_DELIVERIES = 3;
 export interface NatsPoolOptions extends NatsConnectOptions {
   /** Pool name: the remote workers started with the same name serve this pool. */
   pool: string;
-  /** Expected parallelism of the remote workers (sizes windows and chunks; default 8). */
+  /** Expected parallelism of the remote workers (sizes windows and chunks; default 8, max 4096). */
   size?: number;
-  /** Chunks in flight per unit of `size` (default 4): `size * depth` chunks in flight at most. */
+  /**
+   * Chunks in flight per unit of `size` (default 4, max 1024): `size * depth` chunks in flight at
+   * most.
+   */
   depth?: number;
-  /** `ack_wait` of the task consumer if this side creates it (default 30000 ms). */
+  /** `ack_wait` of the task consumer if this side creates it (default 30000 ms, 100 to 2 ** 31 - 1). */
   ackWaitMs?: number;
   /**
    * Deliveries of one task before it is given up (`max_deliver` of the task consumer if this
@@ -74,7 +86,7 @@ export interface RemoteWorkerOptions extends NatsConnectOptions {
   index?: number;
   /** Number of workers (`context.size`; default 1). */
   size?: number;
-  /** `ack_wait` used if this worker creates the task consumer (default 30000 ms). */
+  /** `ack_wait` used if this worker creates the task consumer (default 30000 ms, 100 to 2 ** 31 - 1). */
   ackWaitMs?: number;
   /** `max_deliver` used if this worker creates the task consumer (default 3). */
   maxDeliveries?: number;
@@ -118,10 +130,28 @@ function connectOf(bag: Bag, name: string): NatsConnectOptions {
   return out as NatsConnectOptions;
 }
 
+/**
+ * An integer `>= min` (the message of `assertInteger`), and at most `max` (its own message, so
+ * the common mistake, a value too small, reads the same as everywhere else).
+ */
+function bounded(action: string, name: string, value: unknown, min: number, max: number): number {
+  const n = assertInteger(action, name, value, min);
+  if (n > max) {
+    throw new InvalidArgumentError(action, `${name} must be at most ${max}`, { received: n });
+  }
+  return n;
+}
+
 /** `ackWaitMs` and `maxDeliveries`, checked, with their defaults. */
 function consumerLimits(action: string, bag: Bag): { ackWaitMs: number; maxDeliveries: number } {
   return {
-    ackWaitMs: assertInteger(action, "ackWaitMs", bag.ackWaitMs ?? DEFAULT_ACK_WAIT_MS, 100),
+    ackWaitMs: bounded(
+      action,
+      "ackWaitMs",
+      bag.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
+      100,
+      MAX_ACK_WAIT_MS,
+    ),
     maxDeliveries: assertInteger(
       action,
       "maxDeliveries",
@@ -150,8 +180,8 @@ export function checkPoolOptions(action: string, options: unknown): CheckedPoolO
   return {
     connect: connectOf(bag, `spool pool ${pool}`),
     pool,
-    size: assertInteger(action, "size", bag.size ?? 8, 1),
-    depth: assertInteger(action, "depth", bag.depth ?? 4, 1),
+    size: bounded(action, "size", bag.size ?? 8, 1, MAX_POOL_SIZE),
+    depth: bounded(action, "depth", bag.depth ?? 4, 1, MAX_POOL_DEPTH),
     ...consumerLimits(action, bag),
   };
 }
