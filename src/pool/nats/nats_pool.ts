@@ -60,6 +60,7 @@ import {
 } from "./protocol.ts";
 import { type RemoteWorkerInsights, WorkerBook } from "./insights.ts";
 import { publishRetrying } from "./publish.ts";
+import { packBody } from "./large_payload.ts";
 import { ResultsReader } from "./results_reader.ts";
 import { rejectUnsendable } from "./unsendable.ts";
 import { ensurePool } from "./setup.ts";
@@ -388,12 +389,15 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#inFlight++;
     chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
-    const publish = publishRetrying(
-      this.#nats,
-      subject,
-      data,
-      { msgID: taskMsgId(link.id, chunk.id), headers: h },
-      () => this.#runs.get(run) !== link,
+    const msgID = taskMsgId(link.id, chunk.id);
+    const publish = packBody(this.#nats, this.pool, data, msgID, h, true).then((body) =>
+      publishRetrying(
+        this.#nats,
+        subject,
+        body,
+        { msgID, headers: h },
+        () => this.#runs.get(run) !== link,
+      )
     );
     link.publishing.add(publish);
     publish.then(

@@ -26,6 +26,7 @@ import {
   WORKER_ID_HEADER,
 } from "./protocol.ts";
 import { publishRetrying, type PublishTarget } from "./publish.ts";
+import { packBody, unpackTask } from "./large_payload.ts";
 
 /** What one task run needs. */
 export interface TaskContext {
@@ -55,7 +56,7 @@ export async function runTask(
   let body;
   try {
     if (map === "" || chunk === "") throw new Error("the task has no map or chunk header");
-    body = decodeTask(m.data);
+    body = decodeTask(await unpackTask(task, m));
   } catch {
     m.term(); // malformed: never redelivered
     return { published: Promise.resolve() };
@@ -79,7 +80,9 @@ export async function runTask(
   h.set(WORKER_ID_HEADER, task.workerId);
   const subject = resultsSubject(task.pool, map);
   const options = { msgID: resultMsgId(map, chunk), headers: h };
-  const published = publishRetrying(task.target, subject, data, options).then(
+  const published = packBody(task.target, task.pool, data, options.msgID, h).then((body) =>
+    publishRetrying(task.target, subject, body, options)
+  ).then(
     () => m.ack(),
     () => {/* not stored: no ack, the task is redelivered after ack_wait */},
   ).finally(() => clearInterval(progress));
