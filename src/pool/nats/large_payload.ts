@@ -261,7 +261,10 @@ async function keyOf(name: string): Promise<string> {
     .join("");
 }
 
-/** The chunks of one object by direct gets; `undefined` when one is missing (replaced). */
+/**
+ * The chunks of one object by one batch direct get (server 2.11+; no consumer is created);
+ * `undefined` when one is missing (the object was replaced or removed meanwhile).
+ */
 async function readChunks(
   jsm: JetStreamManager,
   stream: string,
@@ -270,18 +273,20 @@ async function readChunks(
 ): Promise<Uint8Array | undefined> {
   const out = new Uint8Array(shape.size);
   let at = 0;
-  let seq = 0;
-  for (let k = 0; k < shape.chunks; k++) {
-    const m = await jsm.direct.getMessage(stream, { seq, next_by_subj: subject }).catch(
-      (e) => {
-        if (/not found/i.test(String(e?.message))) return null;
-        throw e;
-      },
-    );
-    if (m === null || at + m.data.byteLength > shape.size) return undefined;
-    out.set(m.data, at);
-    at += m.data.byteLength;
-    seq = m.seq + 1;
+  const batch = await jsm.direct.getBatch(stream, {
+    seq: 1,
+    next_by_subj: subject,
+    batch: shape.chunks,
+  });
+  try {
+    for await (const m of batch) {
+      if (at + m.data.byteLength > shape.size) return undefined;
+      out.set(m.data, at);
+      at += m.data.byteLength;
+    }
+  } catch (e) {
+    if (/not found|no message/i.test(String((e as Error)?.message))) return undefined;
+    throw e;
   }
   return at === shape.size ? out : undefined;
 }
