@@ -119,6 +119,39 @@ Deno.test("a remote worker SIGKILLed holding a large task: the task is redeliver
   });
 });
 
+Deno.test("nats-server SIGKILLed and restarted mid-map with large inputs and results: the map completes byte-exact, in order, and the bucket ends empty", async () => {
+  await using server = await startServer({ maxPayload: MAX_PAYLOAD });
+  await using pool = await NatsPool.start<typeof fixture>({
+    servers: server.url,
+    pool: "largerestart",
+    size: 2,
+    ackWaitMs: 2000,
+  });
+  await using w0 = await worker(server.url, "largerestart", 0, { ackWaitMs: 2000 });
+  await using w1 = await worker(server.url, "largerestart", 1, { ackWaitMs: 2000 });
+  const inputs = inputsOf(60, 300 * KIB, 300 * KIB);
+  const got = [];
+  let restarted: Promise<void> | undefined;
+  for await (const r of pool.map(inputs, { chunkSize: 1 })) {
+    got.push(r);
+    if (got.length === 10) {
+      restarted = (async () => {
+        await server.kill(); // SIGKILL: puts, reads and deletions in flight fail and are retried
+        await new Promise((r) => setTimeout(r, 300));
+        await server.restart();
+      })();
+    }
+  }
+  assert.ok(restarted !== undefined, "the server was killed mid-map");
+  await restarted;
+  checkResults(got, inputs);
+  assert.equal((await w0.stop()).code, 0);
+  assert.equal((await w1.stop()).code, 0);
+  await pool.close();
+  // deletions cut by the kill were retried after the restart
+  assert.equal((await bucketState(server.url, "largerestart")).messages, 0);
+});
+
 /** The content of `path` once it exists and is not empty; throws if `map` settles first. */
 async function waitForFile(path: string, map: Promise<unknown>): Promise<string> {
   let ended = false;

@@ -162,10 +162,12 @@ class Payloads {
    */
   async put(name: string, data: Uint8Array): Promise<string> {
     const size = Math.max(1024, Math.min(MAX_CHUNK, maxPayloadOf(this.nc) - HEADROOM));
-    const nuid = `${await keyOf(name)}.${crypto.randomUUID().replaceAll("-", "")}`;
-    const subject = this.chunkSubject(nuid);
+    const key = await keyOf(name);
     const { js } = this.#target;
     return await retrying(this.nc, async () => {
+      // a new nuid per attempt: chunks a failed attempt left cannot mix with this one's
+      const nuid = `${key}.${crypto.randomUUID().replaceAll("-", "")}`;
+      const subject = this.chunkSubject(nuid);
       await this.#store();
       try {
         const acks = [];
@@ -228,11 +230,17 @@ class Payloads {
     }
   }
 
-  /** Remove object `name`: the chunks of every version of it, then its meta subject. */
+  /**
+   * Remove object `name`: the chunks of every version of it, then its meta subject (retried
+   * across a reconnect, as a put is).
+   */
   async remove(name: string): Promise<void> {
     const jsm = await this.#manager();
-    await jsm.streams.purge(this.#stream, { filter: this.chunkSubject(`${await keyOf(name)}.>`) });
-    await jsm.streams.purge(this.#stream, { filter: this.#metaSubject(name) });
+    const chunks = this.chunkSubject(`${await keyOf(name)}.>`);
+    await retrying(this.nc, async () => {
+      await jsm.streams.purge(this.#stream, { filter: chunks });
+      await jsm.streams.purge(this.#stream, { filter: this.#metaSubject(name) });
+    }, () => false);
   }
 
   get #stream(): string {
