@@ -2,9 +2,12 @@
  * Bodies larger than the server's `max_payload`: a task or result body over the connection's
  * `max_payload` (less {@linkcode HEADROOM} bytes for the headers) is stored in the pool's
  * JetStream object store bucket `spool_<pool>_payloads`, and the message carries only the header
- * `Spool-Payload: <object name>` and an empty body. The object's name is the message's dedup id
- * (`<map>.<chunk>` for a task, `r.<map>.<chunk>` for a result), so a retried publish, or a task
- * published again, stores one object, not two.
+ * `Spool-Payload: <object name>` and an empty body. The object's name is the message's dedup id,
+ * `<map>.<chunk>` for a task and `r.<map>.<chunk>.<attempt>` for a result (the task's delivery
+ * count), so a retried publish stores one object, not two; a result whose message the server
+ * drops as a duplicate (another run of the task stored one first) has its object deleted at once,
+ * since no message refers to it. Senders use {@linkcode publishBody} in place of
+ * `publishRetrying`.
  *
  * | Step | Who | What |
  * | --- | --- | --- |
@@ -23,8 +26,10 @@
  * until {@linkcode PAYLOAD_DEADLINE_MS}; a worker then gives the task back (`nak`).
  *
  * Deletion purges the object's chunk and meta subjects (no tombstone stays per object, as the
- * client's `delete` would leave). An object a duplicate result stored after the coordinator
- * deleted the first one's stays until `max_age`.
+ * client's `delete` would leave); chunk subjects start with a key of the name, so one purge also
+ * takes the chunks of a put cut short (its process killed, the server restarting). Puts, reads
+ * and deletions are retried across a reconnect. What a killed coordinator or worker leaves
+ * (objects of its maps, a put cut short) expires with the bucket's `max_age`.
  *
  * @module
  */
@@ -38,9 +43,11 @@ import {
   type NatsConnection,
   type ObjectStore,
   Objm,
+  type PubAck,
   StorageType,
 } from "./client.ts";
 import {
+  ATTEMPT_HEADER,
   CHUNK_HEADER,
   MAP_HEADER,
   PAYLOAD_ERROR_HEADER,
@@ -160,9 +167,9 @@ class Payloads {
    * of the name: {@linkcode Payloads.remove} purges every version of it, and the chunks of a put
    * that died before its meta entry). Its nuid.
    */
-  async put(name: string, data: Uint8Array): Promise<string> {
+  async put(name: string, data: Uint8Array, keyed = name): Promise<string> {
     const size = Math.max(1024, Math.min(MAX_CHUNK, maxPayloadOf(this.nc) - HEADROOM));
-    const key = await keyOf(name);
+    const key = await keyOf(keyed);
     const { js } = this.#target;
     return await retrying(this.nc, async () => {
       // a new nuid per attempt: chunks a failed attempt left cannot mix with this one's
@@ -231,15 +238,20 @@ class Payloads {
   }
 
   /**
-   * Remove object `name`: the chunks of every version of it, then its meta subject (retried
-   * across a reconnect, as a put is).
+   * Remove objects: the meta subjects of `names`, and the chunks under `chunks` (a nuid: one
+   * object's; else the key of a dedup id, `<key>.>`: every object named from it, and the chunks
+   * of a put cut short). Retried across a reconnect, as a put is.
    */
-  async remove(name: string): Promise<void> {
+  async remove(names: string[], chunks: { nuid: string } | { keyed: string }): Promise<void> {
     const jsm = await this.#manager();
-    const chunks = this.chunkSubject(`${await keyOf(name)}.>`);
+    const filter = "nuid" in chunks
+      ? this.chunkSubject(chunks.nuid)
+      : this.chunkSubject(`${await keyOf(chunks.keyed)}.>`);
     await retrying(this.nc, async () => {
-      await jsm.streams.purge(this.#stream, { filter: chunks });
-      await jsm.streams.purge(this.#stream, { filter: this.#metaSubject(name) });
+      await jsm.streams.purge(this.#stream, { filter });
+      for (const name of names) {
+        await jsm.streams.purge(this.#stream, { filter: this.#metaSubject(name) });
+      }
     }, () => false);
   }
 
@@ -351,14 +363,65 @@ export async function packBody(
   track = false,
 ): Promise<Uint8Array> {
   if (!tooLarge(target.nc, data)) return data;
-  const p = payloadsOf(target, pool);
-  const put = p.put(msgID, data);
-  // a task's map id is its msgID up to the chunk: endPayloads waits for the put
-  if (track) p.track(msgID.slice(0, msgID.lastIndexOf(".")), put);
-  await put;
-  if (track) p.stored.add(msgID);
-  h.set(PAYLOAD_HEADER, msgID);
+  await storeBody(target, pool, data, msgID, msgID, h, track);
   return new Uint8Array(0);
+}
+
+/** Store `data` as object `name` (chunks keyed by `keyed`), set the header; the nuid. */
+async function storeBody(
+  target: PublishTarget,
+  pool: string,
+  data: Uint8Array,
+  name: string,
+  keyed: string,
+  h: MsgHdrs,
+  track = false,
+): Promise<string> {
+  const p = payloadsOf(target, pool);
+  const put = p.put(name, data, keyed);
+  // a task's map id is its msgID up to the chunk: endPayloads waits for the put
+  if (track) p.track(name.slice(0, name.lastIndexOf(".")), put);
+  const nuid = await put;
+  if (track) p.stored.add(name);
+  h.set(PAYLOAD_HEADER, name);
+  return nuid;
+}
+
+/** How {@linkcode publishBody} stores a body too large to send inline. */
+export interface LargeBody {
+  /** The pool (its bucket). */
+  readonly pool: string;
+  /** Delete the object once its chunk has a result or its map ended (the coordinator's tasks). */
+  readonly track?: boolean;
+  /**
+   * The delivery count of the task whose result this is: the object is then named
+   * `<msgID>.<attempt>`, and deleted at once when the server drops the message as a duplicate
+   * (another run of the task already stored its result; no message refers to this object).
+   */
+  readonly attempt?: number;
+}
+
+/**
+ * `publishRetrying` (same arguments) for a body of any size: one over the connection's
+ * `max_payload` goes through the bucket first ({@linkcode packBody}).
+ */
+export async function publishBody(
+  target: PublishTarget,
+  subject: string,
+  data: Uint8Array,
+  options: { msgID: string; headers: MsgHdrs },
+  stopped: (() => boolean) | undefined,
+  large: LargeBody,
+): Promise<PubAck> {
+  if (!tooLarge(target.nc, data)) return publishRetrying(target, subject, data, options, stopped);
+  const { msgID, headers: h } = options;
+  const name = large.attempt === undefined ? msgID : `${msgID}.${large.attempt}`;
+  const nuid = await storeBody(target, large.pool, data, name, msgID, h, large.track);
+  const ack = await publishRetrying(target, subject, new Uint8Array(0), options, stopped);
+  if (ack.duplicate && large.attempt !== undefined) {
+    await payloadsOf(target, large.pool).remove([name], { nuid }).catch(() => {});
+  }
+  return ack;
 }
 
 /** Who reads a task (a worker: its index and process id go on an error result). */
@@ -471,7 +534,7 @@ export function unpackResult(
       if (!q.ended.has(map)) {
         handle(withData(m, got instanceof PayloadError ? got : got.data));
       }
-      if (!(got instanceof PayloadError)) await q.remove(name).catch(() => {});
+      await removeResult(q, map, m).catch(() => {});
       dropTask(q, map, m);
     })(),
   );
@@ -481,7 +544,19 @@ export function unpackResult(
 function dropTask(p: Payloads, map: string, m: JsMsg): void {
   const name = taskMsgId(map, Number(m.headers?.get(CHUNK_HEADER)));
   if (!p.stored.delete(name)) return;
-  p.track(map, p.remove(name));
+  p.track(map, p.remove([name], { keyed: name }));
+}
+
+/**
+ * Delete the objects of result `m` (named `r.<map>.<chunk>.<attempt>`): every attempt up to its
+ * own, since a worker killed after storing its result and before publishing it leaves one that
+ * no message refers to.
+ */
+function removeResult(p: Payloads, map: string, m: JsMsg): Promise<void> {
+  const msgID = resultMsgId(map, m.headers?.get(CHUNK_HEADER) ?? "");
+  const attempt = Number(m.headers?.get(ATTEMPT_HEADER) || 1);
+  const names = Array.from({ length: attempt }, (_, k) => `${msgID}.${k + 1}`);
+  return p.remove(names, { keyed: msgID });
 }
 
 /**
@@ -499,7 +574,7 @@ export async function endPayloads(target: PublishTarget, pool: string, map: stri
     for (const name of [...p.stored]) {
       if (!name.startsWith(prefix)) continue;
       p.stored.delete(name);
-      p.track(map, p.remove(name));
+      p.track(map, p.remove([name], { keyed: name }));
     }
     await p.settle(map);
     for (const name of p.stored) left ||= name.startsWith(prefix);

@@ -10,10 +10,17 @@ import {
   packBody,
   payloadBucket,
   PayloadError,
+  publishBody,
   unpackResult,
   unpackTask,
 } from "./large_payload.ts";
-import { CHUNK_HEADER, MAP_HEADER, PAYLOAD_ERROR_HEADER, PAYLOAD_HEADER } from "./protocol.ts";
+import {
+  ATTEMPT_HEADER,
+  CHUNK_HEADER,
+  MAP_HEADER,
+  PAYLOAD_ERROR_HEADER,
+  PAYLOAD_HEADER,
+} from "./protocol.ts";
 
 const POOL = "lp";
 const STREAM = `OBJ_${payloadBucket(POOL)}`;
@@ -29,6 +36,11 @@ async function roundTrip(nats: NatsHandle, data: Uint8Array, h = headers()): Pro
   await nats.jsm.streams.add({ name: "t", subjects: ["t.>"] }).catch(() => {});
   await nats.jsm.streams.purge("t");
   await nats.js.publish("t.x", data, { headers: h });
+  return await take(nats);
+}
+
+/** The next message of stream `t` (durable consumer `c`). */
+async function take(nats: NatsHandle): Promise<JsMsg> {
   await nats.jsm.consumers.add("t", { durable_name: "c", ack_policy: "explicit" }).catch(() => {});
   const c = await nats.js.consumers.get("t", "c");
   const m = await c.next({ expires: 5_000 });
@@ -83,26 +95,67 @@ function h2(map: string, chunk: string) {
   return h;
 }
 
-Deno.test("a large result is handed over with its bytes, then its object and the orphan chunks of a put that died are deleted", async () => {
+Deno.test("a large result is handed over with its bytes, then every object of its chunk is deleted: an earlier attempt's, and the chunks of a put that died", async () => {
   await using server = await startNatsServer({ maxPayload: 65536 });
   await using nats = await connectNats({ servers: server.url });
-  const data = bytes(200 * 1024);
-  const h = h2("m", "4");
-  await packBody(nats, POOL, data, "r.m.4", h);
-  // a worker SIGKILLed mid-put of the same result left chunks under the name's key, no meta
+  await nats.jsm.streams.add({ name: "u", subjects: ["u.>"] });
+  const large = { pool: POOL };
+  // attempt 1: a worker stored its result, then was SIGKILLed (its message went nowhere we read)
+  const h1 = h2("m", "4");
+  h1.set(ATTEMPT_HEADER, "1");
+  await publishBody(nats, "u.x", bytes(150 * 1024), { msgID: "r.m.4", headers: h1 }, undefined, {
+    ...large,
+    attempt: 1,
+  });
+  assert.equal(h1.get(PAYLOAD_HEADER), "r.m.4.1");
+  // ... and another one died mid-put: chunks under the same key, no meta
   const chunks = Object.keys(
     (await nats.jsm.streams.info(STREAM, { subjects_filter: "$O.*.C.>" })).state.subjects ?? {},
   );
   assert.equal(chunks.length, 1);
   const key = chunks[0]!.split(".")[3];
   await nats.js.publish(`$O.${payloadBucket(POOL)}.C.${key}.dead`, bytes(1000));
-  const m = await roundTrip(nats, new Uint8Array(0), h);
+  // attempt 2 publishes the result the coordinator reads
+  const data = bytes(200 * 1024);
+  const h = h2("m", "4");
+  h.set(ATTEMPT_HEADER, "2");
+  await nats.jsm.streams.add({ name: "t", subjects: ["t.>"] });
+  await publishBody(nats, "t.x", data, { msgID: "r.m.4", headers: h }, undefined, {
+    ...large,
+    attempt: 2,
+  });
+  const m = await take(nats);
   const got = await new Promise<Uint8Array>((resolve) => {
     unpackResult(nats, POOL, "m", m, (u) => resolve(u.data));
   });
   assert.deepEqual(got, data);
   await endPayloads(nats, POOL, "m");
   assert.equal(await messagesIn(nats, STREAM), 0);
+});
+
+Deno.test("a result the server drops as a duplicate has its object deleted at once (no message refers to it)", async () => {
+  await using server = await startNatsServer({ maxPayload: 65536 });
+  await using nats = await connectNats({ servers: server.url });
+  await nats.jsm.streams.add({ name: "t", subjects: ["t.>"] });
+  const send = (attempt: number) =>
+    publishBody(
+      nats,
+      "t.x",
+      bytes(100 * 1024),
+      { msgID: "r.m.5", headers: h2("m", "5") },
+      undefined,
+      {
+        pool: POOL,
+        attempt,
+      },
+    );
+  assert.equal((await send(1)).duplicate, false);
+  const before = await messagesIn(nats, STREAM);
+  assert.equal((await send(2)).duplicate, true);
+  assert.equal(await messagesIn(nats, STREAM), before, "the duplicate's object is gone");
+  const os = await nats.obj(payloadBucket(POOL));
+  assert.ok((await os.info("r.m.5.1")) !== null, "the first one's stays for the coordinator");
+  assert.equal(await os.info("r.m.5.2"), null);
 });
 
 Deno.test("a tampered object is refused (digest), the task goes back (nak), and the result side gets a PayloadError", async () => {

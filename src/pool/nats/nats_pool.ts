@@ -59,8 +59,7 @@ import {
   WORKER_ID_HEADER,
 } from "./protocol.ts";
 import { type RemoteWorkerInsights, WorkerBook } from "./insights.ts";
-import { publishRetrying } from "./publish.ts";
-import { packBody } from "./large_payload.ts";
+import { publishBody } from "./large_payload.ts";
 import { ResultsReader } from "./results_reader.ts";
 import { rejectUnsendable } from "./unsendable.ts";
 import { ensurePool } from "./setup.ts";
@@ -389,15 +388,13 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#inFlight++;
     chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
-    const msgID = taskMsgId(link.id, chunk.id);
-    const publish = packBody(this.#nats, this.pool, data, msgID, h, true).then((body) =>
-      publishRetrying(
-        this.#nats,
-        subject,
-        body,
-        { msgID, headers: h },
-        () => this.#runs.get(run) !== link,
-      )
+    const publish = publishBody(
+      this.#nats,
+      subject,
+      data,
+      { msgID: taskMsgId(link.id, chunk.id), headers: h },
+      () => this.#runs.get(run) !== link,
+      { pool: this.pool, track: true },
     );
     link.publishing.add(publish);
     publish.then(

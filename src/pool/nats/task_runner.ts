@@ -25,8 +25,8 @@ import {
   WORKER_HEADER,
   WORKER_ID_HEADER,
 } from "./protocol.ts";
-import { publishRetrying, type PublishTarget } from "./publish.ts";
-import { packBody, unpackTask } from "./large_payload.ts";
+import type { PublishTarget } from "./publish.ts";
+import { publishBody, unpackTask } from "./large_payload.ts";
 
 /** What one task run needs. */
 export interface TaskContext {
@@ -80,9 +80,8 @@ export async function runTask(
   h.set(WORKER_ID_HEADER, task.workerId);
   const subject = resultsSubject(task.pool, map);
   const options = { msgID: resultMsgId(map, chunk), headers: h };
-  const published = packBody(task.target, task.pool, data, options.msgID, h).then((body) =>
-    publishRetrying(task.target, subject, body, options)
-  ).then(
+  const large = { pool: task.pool, attempt: m.info.deliveryCount };
+  const published = publishBody(task.target, subject, data, options, undefined, large).then(
     () => m.ack(),
     () => {/* not stored: no ack, the task is redelivered after ack_wait */},
   ).finally(() => clearInterval(progress));
