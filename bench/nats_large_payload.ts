@@ -1,5 +1,5 @@
 // Cost of bodies over max_payload (src/pool/nats/large_payload.ts): items/s of a NatsPool map over
-// 2 remote worker processes (loopback), chunkSize 1, for inputs that travel inline and inputs that
+// 2 remote worker processes (loopback), chunkSize 1 unless said, for inputs that travel inline and inputs that
 // go through the pool's object store bucket. Run:
 //   SPOOL_NATS_SERVER=/tmp/natsbin/nats-server deno run -A bench/nats_large_payload.ts
 import { NatsPool } from "../src/pool/nats/nats_pool.ts";
@@ -17,7 +17,14 @@ function inputsOf(n: number, size: number, out: number): LargeInput[] {
   return Array.from({ length: n }, (_, id) => ({ id, bytes, out }));
 }
 
-async function run(label: string, maxPayload: number, size: number, out: number, n: number) {
+async function run(
+  label: string,
+  maxPayload: number,
+  size: number,
+  out: number,
+  n: number,
+  chunkSize = 1,
+) {
   await using server = await startServer({ maxPayload });
   await using pool = await NatsPool.start({ servers: server.url, pool: "bench", size: 4 });
   const workers = [];
@@ -36,7 +43,7 @@ async function run(label: string, maxPayload: number, size: number, out: number,
     const inputs = inputsOf(n, size, out);
     const t0 = performance.now();
     let count = 0;
-    for await (const _ of pool.map(inputs)) count++;
+    for await (const _ of pool.map(inputs, { chunkSize })) count++;
     const s = (performance.now() - t0) / 1000;
     const mb = (count * (size + out)) / s / 1e6;
     console.log(
@@ -66,4 +73,20 @@ await run(
   300 * KIB,
   300 * KIB,
   N,
+);
+await run(
+  "300 KiB in, 10 B out, chunks of 4, max_payload 1 MiB (bucket)",
+  1024 * KIB,
+  300 * KIB,
+  10,
+  N,
+  4,
+);
+await run(
+  "300 KiB in, 10 B out, chunks of 3, max_payload 1 MiB (inline)",
+  1024 * KIB,
+  300 * KIB,
+  10,
+  N,
+  3,
 );
