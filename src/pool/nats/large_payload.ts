@@ -11,9 +11,10 @@
  *
  * | Step | Who | What |
  * | --- | --- | --- |
- * | store | the sender (coordinator: a task; worker: a result) | {@linkcode packBody}: `put` in chunks of at most `max_payload - HEADROOM` bytes (128 KiB when smaller) |
- * | read | the receiver | meta entry, then its chunks by direct gets (no consumer is created), checked against the object's SHA-256 digest |
- * | delete a result's | the coordinator | once the result was handed to the map (a duplicate's too) |
+ * | store | the sender (coordinator: a task; worker: a result) | {@linkcode publishBody}: chunks of at most `max_payload - HEADROOM` bytes (128 KiB when smaller), then the meta entry, then the message |
+ * | read | the receiver | the meta entry, then its chunks by one batch direct get (no consumer is created), checked against the object's SHA-256 digest |
+ * | delete a result's | the coordinator | once the result was handed to the map (a duplicate's too), with the objects of the chunk's earlier attempts and of puts cut short |
+ * | delete a duplicate's | the worker | when the server dropped its result message as a duplicate |
  * | delete a task's | the coordinator | once a result of its chunk arrived (the first one: the chunk is done), or when the map ends |
  * | expire | the server | the bucket's `max_age` ({@linkcode PAYLOAD_MAX_AGE_MS}, 24 h): what a dead coordinator leaves behind |
  *
