@@ -10,6 +10,7 @@ export {
   AckPolicy,
   DeliverPolicy,
   headers,
+  Objm,
   RetentionPolicy,
   StorageType,
 } from "../../nats/client.ts";
@@ -20,6 +21,7 @@ export type {
   JsMsg,
   MsgHdrs,
   NatsConnection,
+  ObjectStore,
   PubAck,
   Subscription,
 } from "../../nats/client.ts";

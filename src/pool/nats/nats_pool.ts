@@ -59,7 +59,7 @@ import {
   WORKER_ID_HEADER,
 } from "./protocol.ts";
 import { type RemoteWorkerInsights, WorkerBook } from "./insights.ts";
-import { publishRetrying } from "./publish.ts";
+import { publishBody } from "./large_payload.ts";
 import { ResultsReader } from "./results_reader.ts";
 import { rejectUnsendable } from "./unsendable.ts";
 import { ensurePool } from "./setup.ts";
@@ -388,12 +388,13 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#inFlight++;
     chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
-    const publish = publishRetrying(
+    const publish = publishBody(
       this.#nats,
       subject,
       data,
       { msgID: taskMsgId(link.id, chunk.id), headers: h },
       () => this.#runs.get(run) !== link,
+      { pool: this.pool, track: true },
     );
     link.publishing.add(publish);
     publish.then(

@@ -16,6 +16,7 @@
  * | result `msgID` | `r.<map>.<chunk>`: a task that ran twice inside the dedup window stores one result |
  * | result body | `serialize([busyMs, values, errorPositions \| 0])`; a failed value is an `EncodedError` |
  * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index), `Spool-Worker-Id` (random per process) |
+ * | large bodies | over `max_payload` less 4 KiB: in the object store bucket `spool_<pool>_payloads` (`max_age` 24 h), named by the message's `msgID` (a result's with `.<attempt>`); the message has the header `Spool-Payload` (the object's name) and an empty body (`large_payload.ts`) |
  * | given-up tasks | the server's advisory `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<task stream>.<task consumer>` (its `stream_seq` is the task's PubAck `seq`), kept in the stream `spool_<pool>_advisories` (`max_age` 1 h) and read by each coordinator with an ordered consumer (new messages only), so one sent while it reconnects is not lost |
  *
  * Why work-queue retention for results: a result is read by exactly one consumer (its map's),
@@ -52,6 +53,10 @@ export const WORKER_HEADER = "Spool-Worker";
 export const WORKER_ID_HEADER = "Spool-Worker-Id";
 /** Header: the map's per-input time limit, ms (absent: none). */
 export const TIMEOUT_HEADER = "Spool-Timeout";
+/** Header: the object (in the pool's payload bucket) holding a body too large to send inline. */
+export const PAYLOAD_HEADER = "Spool-Payload";
+/** Header: an error result of a task whose payload is missing (the payload's name; empty body). */
+export const PAYLOAD_ERROR_HEADER = "Spool-Payload-Error";
 /** How long a result nobody reads stays in the result stream, ms. */
 export const RESULT_MAX_AGE_MS = 3_600_000;
 

@@ -12,6 +12,7 @@ import type { Consumer, JsMsg, NatsHandle } from "./client.ts";
 import { ResultReadError } from "./errors.ts";
 import { mapConsumer, type PoolNames, RESULT_MAX_AGE_MS, resultsSubject } from "./protocol.ts";
 import { NS } from "./setup.ts";
+import { endPayloads, unpackResult } from "./large_payload.ts";
 import { AckPolicy, DeliverPolicy } from "./client.ts";
 
 const ACTION = "read the results of a map";
@@ -35,6 +36,8 @@ export class ResultsReader {
   readonly #name: string;
   readonly #subject: string;
   readonly #hooks: ResultHooks;
+  readonly #pool: string;
+  readonly #map: string;
   readonly #opened: Promise<void>;
   #messages: Messages | undefined;
   #closing: Promise<void> | undefined;
@@ -45,6 +48,7 @@ export class ResultsReader {
     this.#stream = names.resultStream;
     this.#name = mapConsumer(pool, map);
     this.#subject = resultsSubject(pool, map);
+    [this.#pool, this.#map] = [pool, map];
     this.#hooks = hooks;
     this.#opened = this.#open().catch((cause) => {
       if (this.#closing !== undefined) return;
@@ -71,10 +75,11 @@ export class ResultsReader {
     if (this.#closing !== undefined) return;
     const messages = await consumer.consume({
       max_messages: BATCH,
-      callback: (m) => {
-        this.#hooks.onResult(m);
-        m.ack();
-      },
+      callback: (m) =>
+        unpackResult(this.#nats, this.#pool, this.#map, m, (u) => {
+          this.#hooks.onResult(u);
+          m.ack();
+        }),
     });
     this.#messages = messages;
     if (this.#closing !== undefined) {
@@ -97,6 +102,7 @@ export class ResultsReader {
       const jsm = this.#nats.jsm;
       await jsm.consumers.delete(this.#stream, this.#name).catch(() => {});
       await jsm.streams.purge(this.#stream, { filter: this.#subject }).catch(() => {});
+      await endPayloads(this.#nats, this.#pool, this.#map);
     })();
     return this.#closing;
   }

@@ -25,7 +25,8 @@ import {
   WORKER_HEADER,
   WORKER_ID_HEADER,
 } from "./protocol.ts";
-import { publishRetrying, type PublishTarget } from "./publish.ts";
+import type { PublishTarget } from "./publish.ts";
+import { publishBody, unpackTask } from "./large_payload.ts";
 
 /** What one task run needs. */
 export interface TaskContext {
@@ -55,7 +56,7 @@ export async function runTask(
   let body;
   try {
     if (map === "" || chunk === "") throw new Error("the task has no map or chunk header");
-    body = decodeTask(m.data);
+    body = decodeTask(await unpackTask(task, m));
   } catch {
     m.term(); // malformed: never redelivered
     return { published: Promise.resolve() };
@@ -79,7 +80,8 @@ export async function runTask(
   h.set(WORKER_ID_HEADER, task.workerId);
   const subject = resultsSubject(task.pool, map);
   const options = { msgID: resultMsgId(map, chunk), headers: h };
-  const published = publishRetrying(task.target, subject, data, options).then(
+  const large = { pool: task.pool, attempt: m.info.deliveryCount };
+  const published = publishBody(task.target, subject, data, options, undefined, large).then(
     () => m.ack(),
     () => {/* not stored: no ack, the task is redelivered after ack_wait */},
   ).finally(() => clearInterval(progress));
