@@ -270,13 +270,8 @@ const remoteWorkerCases: Case[] = [
   },
 ];
 
-/**
- * Cases that fail today and wait for a fix in src/pool/nats/remote_worker.ts (`loadDefinition`,
- * owned by another part): a module that cannot be imported rejects with the runtime's raw
- * `TypeError`, and the action of its errors embeds the module's URL, whose `:` breaks the
- * `Cannot <action>: <reason>` form. Not wired into the row until then (reported to the lead).
- */
-export const pendingRemoteWorkerCases: Case[] = [
+/** Worker modules that cannot serve: each is an InvalidArgumentError naming the module. */
+const moduleCases: Case[] = [
   {
     name: "options.module: a missing file",
     run: (ctx) => runWorker({ ...WORKER_BASE, module: `file://${ctx.missing}.ts` }),
@@ -297,5 +292,9 @@ export const pendingRemoteWorkerCases: Case[] = [
 
 export const natsPoolRows: Row[] = [
   { export: "NatsPool", area: "nats-pool", cases: natsPoolCases },
-  { export: "runRemoteWorker", area: "nats-pool", cases: remoteWorkerCases },
+  {
+    export: "runRemoteWorker",
+    area: "nats-pool",
+    cases: [...remoteWorkerCases, ...moduleCases],
+  },
 ];

@@ -12,6 +12,7 @@
  */
 
 import { type AnyWorkerDefinition, checkDefinition } from "../define.ts";
+import { InvalidArgumentError } from "../../errors.ts";
 import { NatsConnectError } from "../../nats/errors.ts";
 import { connectNats, type Consumer } from "./client.ts";
 import { checkWorkerOptions, type RemoteWorkerOptions } from "./options.ts";
@@ -22,6 +23,7 @@ import { runTask, type TaskContext } from "./task_runner.ts";
 export type { RemoteWorkerOptions };
 
 const ACTION = "run a remote pool worker";
+const LOAD_ACTION = "load the worker module";
 /** Results being published (not yet acknowledged by the server) per run slot, at most. */
 const PUBLISH_AHEAD = 4;
 
@@ -132,8 +134,23 @@ async function serve(
 /** The definition a module exports, checked. */
 async function loadDefinition(module: string | URL, exportName: string) {
   const href = module instanceof URL ? module.href : new URL(module, `file://${Deno.cwd()}/`).href;
-  const mod = await import(href);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(href);
+  } catch (cause) {
+    throw new InvalidArgumentError(LOAD_ACTION, "the module could not be imported", {
+      received: href,
+      cause,
+    });
+  }
   const d = mod[exportName] as AnyWorkerDefinition | undefined;
-  checkDefinition(`load the worker module ${href}`, d);
-  return d!;
+  if (d === null || typeof d !== "object" || typeof d.process !== "function") {
+    throw new InvalidArgumentError(
+      LOAD_ACTION,
+      `it has no export "${exportName}" with a process(state, input) function (use defineWorker)`,
+      { received: href },
+    );
+  }
+  checkDefinition(LOAD_ACTION, d);
+  return d;
 }
