@@ -42,12 +42,15 @@ import {
   type NatsHandle,
 } from "./client.ts";
 import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
-import { DeliveryLimitError, TaskPublishError } from "./errors.ts";
+import { DeliveryLimitError, ResultReadError, TaskPublishError } from "./errors.ts";
+import { endKeyedRun, openKeyedRun } from "./keyed_run.ts";
 import { type GivenUp, GivenUpTasks } from "./advisories.ts";
 import {
   CHUNK_HEADER,
+  chunkRange,
   decodeResult,
   encodeTask,
+  keyId,
   MAP_HEADER,
   type PoolNames,
   poolNames,
@@ -71,9 +74,15 @@ export type { NatsPoolOptions, RemoteWorkerInsights };
 
 /** One active map: its results reader and the chunks waiting for a result. */
 interface Link {
-  readonly id: string;
-  readonly reader: ResultsReader;
-  readonly gate: ResultGate<Chunk>;
+  /** The map id on the wire ("" until a keyed map's run is opened). */
+  id: string;
+  /** A keyed map's key id (`keyId` of protocol.ts), else undefined. */
+  readonly keyId: string | undefined;
+  /** Set once `id` is known (a keyed map looks its run up first): chunks go out from then on. */
+  reader: ResultsReader | undefined;
+  /** A keyed map's run lookup (it never rejects: a failure fails the map). */
+  opening: Promise<void>;
+  readonly gate: ResultGate<Chunk, JsMsg>;
   /** Publishes not yet answered by the server (a purge waits for them). */
   readonly publishing: Set<Promise<unknown>>;
   /** The task stream sequence of each chunk published and not answered yet. */
@@ -124,6 +133,11 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #purges = new Set<Promise<unknown>>();
   readonly #names: PoolNames;
   readonly #runs = new Map<MapRun, Link>();
+  /** Key ids of the live keyed maps. */
+  readonly #keys = new Set<string>();
+  /** The clean-up of keyed maps that ended, by key id (a new map with the key waits for it). */
+  readonly #ending = new Map<string, Promise<void>>();
+  #stale = 0;
   readonly #port: PoolPort;
   #chunkId = 0;
   readonly #book = new WorkerBook();
@@ -197,6 +211,16 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   /**
+   * Results of keyed maps that were ignored: an earlier run of the key left them for an input
+   * range the map never asked for (it chunked its inputs differently).
+   */
+  get stale(): number {
+    let n = this.#stale;
+    for (const link of this.#runs.values()) n += link.gate.stale;
+    return n;
+  }
+
+  /**
    * Map `source` over the remote workers: the options, overloads and result types of
    * `WorkerPool.map` (`D` is the workers' definition type). `timeoutMs` is kept by the remote
    * worker: it races each input against it, and an asynchronous `process` that overruns fails
@@ -204,6 +228,20 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    * settle, its value ignored). A synchronous `process` that blocks its worker cannot be raced:
    * the worker's progress acks stop, the task is redelivered after `ack_wait` and, once every
    * delivery stalled, fails with a `DeliveryLimitError` (see `maxDeliveries`).
+   *
+   * `key` (a non-empty string the caller derives from its checkpoint position, such as
+   * `batch-${position}`) makes the map's names on the server deterministic, so a coordinator
+   * restarted after a crash that runs the same map again with the same key (and the same inputs)
+   * picks up the dead one's work: each chunk is republished with the same dedup id (its input
+   * range `<start>.<count>`), so a task still queued, running or done within the server's
+   * duplicate window (2 minutes by default) is not stored again; the map reads every result of
+   * the key from the start (results of a keyed map stay on the server until it ends) and takes
+   * each range once; a result for a range it does not ask for (another chunking) is ignored
+   * (`stale`). A keyed map that ends (done, failed, stopped) removes its results and leftover
+   * tasks, so the next map with that key starts anew. Two live maps with one key on one pool
+   * are an `InvalidArgumentError`; two coordinators running one key at once are not detected
+   * (they would share its results): one coordinator per key. A key that is not 1 to 64 letters,
+   * digits, `_` or `-` is hashed.
    */
   readonly map: WorkerPool<D>["map"] =
     ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
@@ -225,6 +263,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       );
     }
     if (this.#closed) throw new ClosedError(MAP_ACTION, "the pool is closed");
+    if (settings.key !== undefined && this.#keys.has(keyId(MAP_ACTION, settings.key))) {
+      throw keyInUse(settings.key);
+    }
     return withLength(new MapRun(this.#port, source, settings), lengthOf(source));
   }
 
@@ -265,33 +306,89 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   #attach(run: MapRun): void {
-    const id = crypto.randomUUID();
-    // Results wait in the result stream until this reader's consumer exists: no race with the
-    // first task.
-    const reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
-      onResult: (msg) => this.#onResult(run, link, msg),
-      onError: (e) => run.fail(e),
-    });
+    const kid = run.key === undefined ? undefined : keyId(MAP_ACTION, run.key);
+    if (kid !== undefined && this.#keys.has(kid)) {
+      run.fail(keyInUse(run.key));
+      return;
+    }
     const link: Link = {
-      id,
-      reader,
-      gate: new ResultGate<Chunk>(),
+      id: "",
+      keyId: kid,
+      reader: undefined,
+      opening: Promise.resolve(),
+      gate: new ResultGate<Chunk, JsMsg>(kid !== undefined),
       publishing: new Set(),
       seqs: new Map(),
     };
     this.#runs.set(run, link);
+    if (kid === undefined) {
+      this.#open(run, link, crypto.randomUUID());
+      return;
+    }
+    this.#keys.add(kid);
+    const ended = this.#ending.get(kid) ?? Promise.resolve();
+    link.opening = ended.then(() => openKeyedRun(this.#nats, this.#names, this.pool, kid)).then(
+      (id) => {
+        link.id = id;
+        if (this.#runs.get(run) === link) this.#open(run, link, id);
+      },
+      (cause) =>
+        run.fail(
+          new ResultReadError(MAP_ACTION, "the run of its key could not be looked up", {
+            received: run.key,
+            cause,
+          }),
+        ),
+    );
+  }
+
+  /** Start reading map `id`'s results; its chunks go out from now on. */
+  #open(run: MapRun, link: Link, id: string): void {
+    link.id = id;
+    // Results wait in the result stream until this reader's consumer exists: no race with the
+    // first task.
+    link.reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
+      onResult: (msg) => this.#onResult(run, link, msg),
+      onError: (e) => run.fail(e),
+    }, link.keyId !== undefined);
+    this.#schedule();
   }
 
   #detach(run: MapRun): void {
     const link = this.#runs.get(run);
     if (link === undefined) return;
     this.#runs.delete(run);
-    this.#track(link.reader.close());
     for (const seq of link.seqs.values()) this.#givenUp?.untrack(seq);
     this.#inFlight -= link.gate.size;
     this.#dropped += link.gate.dropped;
-    if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
+    this.#stale += link.gate.stale;
+    const kid = link.keyId;
+    if (kid !== undefined) {
+      this.#keys.delete(kid);
+      const ending = this.#endKeyed(link, kid);
+      this.#ending.set(kid, ending);
+      this.#track(ending.finally(() => {
+        if (this.#ending.get(kid) === ending) this.#ending.delete(kid);
+      }));
+    } else {
+      this.#track(link.reader!.close());
+      if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
+    }
     this.#schedule();
+  }
+
+  /**
+   * A keyed map ended: remove its run marker first (a crash after it starts a new run, never
+   * one whose results are gone), then its leftover tasks, its consumer and its results.
+   */
+  async #endKeyed(link: Link, kid: string): Promise<void> {
+    await link.opening;
+    if (link.id === "") return;
+    await Promise.allSettled([...link.publishing]);
+    await endKeyedRun(this.#nats, this.#names, this.pool, kid).catch(() => {});
+    const filter = tasksSubject(this.pool, link.id);
+    await this.#jsm.streams.purge(this.#names.stream, { filter }).catch(() => {});
+    await link.reader?.close();
   }
 
   /** Keep `p` until it settles (close waits for it). */
@@ -311,12 +408,14 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   #onResult(run: MapRun, link: Link, msg: JsMsg): void {
-    const chunk = link.gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
+    const dropped = link.gate.dropped;
+    const chunk = link.gate.take(msg.headers?.get(CHUNK_HEADER) ?? "", msg);
     const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
     const processId = msg.headers?.get(WORKER_ID_HEADER) ?? "";
     if (chunk === undefined) {
-      this.#book.duplicate(worker, processId);
-      return; // a duplicate (redelivered task) or a stray
+      // a duplicate (redelivered task) or a stray; or kept for later (a keyed map's earlier run)
+      if (link.gate.dropped > dropped) this.#book.duplicate(worker, processId);
+      return;
     }
     this.#inFlight--;
     this.#forgetSeq(link, chunk);
@@ -363,7 +462,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       sent = false;
       for (let k = 0; k < n && this.#inFlight < limit; k++) {
         const [run, link] = runs[(first + k) % n]!;
-        if (run.closed) continue;
+        if (run.closed || link.reader === undefined) continue;
         if (run.pendingCount === 0 && run.hasPartial) run.flushPartial();
         if (run.pendingCount === 0) continue;
         this.#publish(run, link, run.takePending());
@@ -373,45 +472,53 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   #publish(run: MapRun, link: Link, chunk: Chunk): void {
+    const range = rangeOf(chunk);
+    const early = link.gate.open(range, chunk);
+    this.#inFlight++;
+    chunk.sentAt = performance.now();
+    if (early !== undefined) {
+      this.#onResult(run, link, early); // an earlier run of the key did it: no task
+      return;
+    }
     let data: Uint8Array;
     try {
       data = encodeTask(run.flags & SPREAD, chunk.items);
     } catch (e) {
+      link.gate.forget(range);
+      this.#inFlight--;
       rejectUnsendable(run, chunk, e);
       return;
     }
     const h = headers();
     h.set(MAP_HEADER, link.id);
-    h.set(CHUNK_HEADER, String(chunk.id));
+    h.set(CHUNK_HEADER, range);
     if (run.timeoutMs > 0) h.set(TIMEOUT_HEADER, String(run.timeoutMs));
-    link.gate.open(chunk.id, chunk);
-    this.#inFlight++;
-    chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
     const publish = publishRetrying(
       this.#nats,
       subject,
       data,
-      { msgID: taskMsgId(link.id, chunk.id), headers: h },
+      { msgID: taskMsgId(link.id, range), headers: h },
       () => this.#runs.get(run) !== link,
     );
     link.publishing.add(publish);
     publish.then(
       (ack) => {
         link.publishing.delete(publish);
-        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+        if (this.#runs.get(run) !== link || !link.gate.has(range)) return;
+        // A duplicate (a keyed map's earlier run published it) carries the first task's seq.
         link.seqs.set(chunk.id, ack.seq);
         this.#givenUp?.track(ack.seq, { run, link, chunk });
       },
       (e) => {
         link.publishing.delete(publish);
-        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
-        link.gate.forget(chunk.id);
+        if (this.#runs.get(run) !== link || !link.gate.has(range)) return;
+        link.gate.forget(range);
         this.#inFlight--;
         run.failChunk(
           chunk,
           -1,
-          new TaskPublishError(`publish chunk ${chunk.id}`, "the server did not store it", {
+          new TaskPublishError(`publish chunk ${range}`, "the server did not store it", {
             received: subject,
             cause: e,
           }),
@@ -435,8 +542,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    */
   #onGivenUp({ seq, deliveries, entry: { run, link, chunk } }: GivenUp<Sent>): void {
     this.#track(this.#jsm.streams.deleteMessage(this.#names.stream, seq, false));
-    if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
-    link.gate.forget(chunk.id);
+    const range = rangeOf(chunk);
+    if (this.#runs.get(run) !== link || !link.gate.has(range)) return;
+    link.gate.forget(range);
     link.seqs.delete(chunk.id);
     this.#inFlight--;
     if (chunk.items.length > 1) {
@@ -461,4 +569,17 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     }
     this.#schedule();
   }
+}
+
+/** A chunk's identity on the wire: its input range. */
+function rangeOf(chunk: Chunk): string {
+  return chunkRange(chunk.start, chunk.items.length);
+}
+
+function keyInUse(key: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(
+    MAP_ACTION,
+    "a map with this key is running on this pool (one live map per key)",
+    { received: key },
+  );
 }

@@ -37,6 +37,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { deserialize, serialize } from "node:v8";
 import { InvalidArgumentError } from "../../errors.ts";
 
@@ -121,9 +122,42 @@ export function resultsSubject(pool: string, map: string): string {
   return `spool.${pool}.results.${map}`;
 }
 
-/** The publish dedup id of a chunk. */
-export function taskMsgId(map: string, chunk: number): string {
-  return `${map}.${chunk}`;
+/**
+ * A chunk's identity on the wire: its input range, `<start>.<count>` (the same chunk of inputs
+ * gets the same identity in every run of a keyed map, whatever chunk counter the run has).
+ */
+export function chunkRange(start: number, count: number): string {
+  return `${start}.${count}`;
+}
+
+/** The publish dedup id of a chunk (`range`: {@linkcode chunkRange}). */
+export function taskMsgId(map: string, range: string): string {
+  return `${map}.${range}`;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The map-id prefix of a keyed map: `k-<key>` when the key is 1 to 64 letters, digits, `_` or
+ * `-` (it then shows in subject and consumer names), else `h-<32 hex digits of its SHA-256>`.
+ * An unkeyed map's id is a UUID (it starts with a hex digit), so the three never collide.
+ */
+export function keyId(action: string, key: unknown): string {
+  if (typeof key !== "string" || key === "") {
+    throw new InvalidArgumentError(action, "key must be a non-empty string", { received: key });
+  }
+  if (SAFE_KEY.test(key)) return `k-${key}`;
+  return `h-${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
+}
+
+/**
+ * The subject of a keyed map's run marker (in the result stream): its last message holds the
+ * run id the map's tasks and results are named with (`<keyId>-<run id>`), so a restarted
+ * coordinator finds the same names; removed when the map ends, so the next map with the key
+ * starts a new run (JetStream keeps dedup ids across purges: new names are the only clean start).
+ */
+export function markerSubject(pool: string, keyId: string): string {
+  return `spool.${pool}.results.${keyId}.run`;
 }
 
 /** A decoded task body. */
@@ -173,43 +207,62 @@ export function decodeResult(data: Uint8Array): ResultBody {
 }
 
 /**
- * One result per chunk: {@linkcode ResultGate.open} when a chunk is published,
- * {@linkcode ResultGate.take} when a result arrives (the chunk the first time, `undefined` for
- * a duplicate from a redelivered task, or for a chunk of a map that ended).
+ * One result per chunk, by input range ({@linkcode chunkRange}): {@linkcode ResultGate.open}
+ * when a chunk is published, {@linkcode ResultGate.take} when a result arrives (the chunk the
+ * first time, `undefined` for a duplicate from a redelivered task, or for a chunk of a map that
+ * ended). With `keepEarly` (keyed maps, which read an earlier run's results from the start), a
+ * result for a range not opened yet is kept (`R`): `open` hands it back, and the chunk needs no
+ * task. Kept results of ranges never opened are `stale` (a run with another chunking).
  */
-export class ResultGate<C> {
-  readonly #waiting = new Map<number, C>();
+export class ResultGate<C, R = unknown> {
+  readonly #waiting = new Map<string, C>();
+  readonly #early: Map<string, R> | undefined;
   /** Results dropped as duplicates (or late). */
   dropped = 0;
 
-  /** Expect one result for `id`. */
-  open(id: number, chunk: C): void {
-    this.#waiting.set(id, chunk);
+  constructor(keepEarly = false) {
+    this.#early = keepEarly ? new Map() : undefined;
   }
 
-  /** The chunk of a result if it is the first; `undefined` (and counted) otherwise. */
-  take(id: number): C | undefined {
-    const chunk = this.#waiting.get(id);
+  /** Expect one result for `range`; returns the result already kept for it, if any. */
+  open(range: string, chunk: C): R | undefined {
+    this.#waiting.set(range, chunk);
+    const early = this.#early?.get(range);
+    if (early !== undefined) this.#early!.delete(range);
+    return early;
+  }
+
+  /** The chunk of a result if it is the first; `undefined` (kept or counted) otherwise. */
+  take(range: string, result?: R): C | undefined {
+    const chunk = this.#waiting.get(range);
     if (chunk === undefined) {
-      this.dropped++;
+      const early = this.#early;
+      if (early !== undefined && result !== undefined && !early.has(range)) {
+        early.set(range, result);
+      } else this.dropped++;
       return undefined;
     }
-    this.#waiting.delete(id);
+    this.#waiting.delete(range);
     return chunk;
   }
 
-  /** Whether a result for `id` is still expected. */
-  has(id: number): boolean {
-    return this.#waiting.has(id);
+  /** Whether a result for `range` is still expected. */
+  has(range: string): boolean {
+    return this.#waiting.has(range);
   }
 
-  /** Stop waiting for `id` (its publish failed: the chunk failed on this side). */
-  forget(id: number): void {
-    this.#waiting.delete(id);
+  /** Stop waiting for `range` (its publish failed: the chunk failed on this side). */
+  forget(range: string): void {
+    this.#waiting.delete(range);
   }
 
   /** Chunks still waiting for a result. */
   get size(): number {
     return this.#waiting.size;
+  }
+
+  /** Results kept for a range that was not opened (yet): ignored if the map ends so. */
+  get stale(): number {
+    return this.#early?.size ?? 0;
   }
 }
