@@ -15,7 +15,7 @@
  */
 
 import type { NatsHandle } from "./client.ts";
-import { markerSubject, type PoolNames } from "./protocol.ts";
+import { markerSubject, type PoolNames, tasksSubject } from "./protocol.ts";
 
 const RUN_ID = /^[0-9a-f]{12}$/;
 
@@ -48,4 +48,69 @@ export async function endKeyedRun(
   keyId: string,
 ): Promise<void> {
   await nats.jsm.streams.purge(names.resultStream, { filter: markerSubject(pool, keyId) });
+}
+
+/** What the end of a keyed map cleans up. */
+export interface KeyedLink {
+  /** The wire map id ("" if the run was never looked up). */
+  readonly id: string;
+  /** The run lookup (never rejects). */
+  readonly opening: Promise<void>;
+  /** Task publishes not answered yet. */
+  readonly publishing: Set<Promise<unknown>>;
+  /** The map's results reader (deletes its consumer and purges its results). */
+  readonly reader?: { close(): Promise<void> } | undefined;
+}
+
+/**
+ * The keyed maps of one pool: which keys are live (one live map per key), and the clean-up of
+ * the ones that ended (a new map with the key looks its run up only once that is done, so it
+ * never reuses the names being purged).
+ */
+export class KeyedRuns {
+  readonly #nats: NatsHandle;
+  readonly #names: PoolNames;
+  readonly #pool: string;
+  readonly #live = new Set<string>();
+  readonly #ending = new Map<string, Promise<void>>();
+
+  constructor(nats: NatsHandle, names: PoolNames, pool: string) {
+    this.#nats = nats;
+    this.#names = names;
+    this.#pool = pool;
+  }
+
+  /** Whether a map with key id `keyId` is live. */
+  live(keyId: string): boolean {
+    return this.#live.has(keyId);
+  }
+
+  /** Mark `keyId` live and look up its run id (after the previous map's clean-up). */
+  open(keyId: string): Promise<string> {
+    this.#live.add(keyId);
+    const ended = this.#ending.get(keyId) ?? Promise.resolve();
+    return ended.then(() => openKeyedRun(this.#nats, this.#names, this.#pool, keyId));
+  }
+
+  /**
+   * The map of `keyId` ended: remove its run marker first (a crash after that starts a new run,
+   * never one whose results are gone), then its leftover tasks, its consumer and its results.
+   * Returns the clean-up (best effort, never rejects).
+   */
+  end(keyId: string, link: KeyedLink): Promise<void> {
+    this.#live.delete(keyId);
+    const ending = (async () => {
+      await link.opening;
+      if (link.id === "") return;
+      await Promise.allSettled([...link.publishing]);
+      await endKeyedRun(this.#nats, this.#names, this.#pool, keyId).catch(() => {});
+      const filter = tasksSubject(this.#pool, link.id);
+      await this.#nats.jsm.streams.purge(this.#names.stream, { filter }).catch(() => {});
+      await link.reader?.close();
+    })();
+    this.#ending.set(keyId, ending);
+    return ending.finally(() => {
+      if (this.#ending.get(keyId) === ending) this.#ending.delete(keyId);
+    });
+  }
 }

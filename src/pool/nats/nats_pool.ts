@@ -21,6 +21,14 @@
  * budget (`size * depth` chunks) round-robin. `insights()` reports each remote worker seen
  * (`insights.ts`).
  *
+ * Keyed maps (`key`, `keyed_run.ts`): the map id is `<key id>-<run id>`, the run id kept on the
+ * server until the map ends, so a restarted coordinator publishes the same task dedup ids
+ * (`<map>.<start>.<count>`) and reads the results its key already has from the start, keeping
+ * those that come before their chunk is due (the chunk then needs no task). A chunk the dead run
+ * had given up is found by its advisory (`advisories.ts`) and split again. Guarantee: a restart
+ * within the dedup window runs no chunk twice; later, queued tasks may run twice (one result is
+ * kept); after the map ended (before the caller's checkpoint), the map runs again in full.
+ *
  * Not supported: `transfer` (ignored: bodies are copied, as with processes).
  *
  * @module
@@ -43,18 +51,17 @@ import {
 } from "./client.ts";
 import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
 import { DeliveryLimitError, ResultReadError, TaskPublishError } from "./errors.ts";
-import { endKeyedRun, openKeyedRun } from "./keyed_run.ts";
+import { KeyedRuns } from "./keyed_run.ts";
+import { endUnkeyed, keyInUse, type Link, newLink, rangeOf, type Sent } from "./map_link.ts";
 import { type GivenUp, GivenUpTasks } from "./advisories.ts";
 import {
   CHUNK_HEADER,
-  chunkRange,
   decodeResult,
   encodeTask,
   keyId,
   MAP_HEADER,
   type PoolNames,
   poolNames,
-  ResultGate,
   taskMsgId,
   tasksSubject,
   TIMEOUT_HEADER,
@@ -71,30 +78,6 @@ const ACTION = "start a NATS worker pool";
 const MAP_ACTION = "map over the NATS worker pool";
 
 export type { NatsPoolOptions, RemoteWorkerInsights };
-
-/** One active map: its results reader and the chunks waiting for a result. */
-interface Link {
-  /** The map id on the wire ("" until a keyed map's run is opened). */
-  id: string;
-  /** A keyed map's key id (`keyId` of protocol.ts), else undefined. */
-  readonly keyId: string | undefined;
-  /** Set once `id` is known (a keyed map looks its run up first): chunks go out from then on. */
-  reader: ResultsReader | undefined;
-  /** A keyed map's run lookup (it never rejects: a failure fails the map). */
-  opening: Promise<void>;
-  readonly gate: ResultGate<Chunk, JsMsg>;
-  /** Publishes not yet answered by the server (a purge waits for them). */
-  readonly publishing: Set<Promise<unknown>>;
-  /** The task stream sequence of each chunk published and not answered yet. */
-  readonly seqs: Map<number, number>;
-}
-
-/** What a task given up by the server carried. */
-interface Sent {
-  readonly run: MapRun;
-  readonly link: Link;
-  readonly chunk: Chunk;
-}
 
 /**
  * A worker pool whose workers are remote processes pulling tasks from NATS JetStream. `map` has
@@ -133,10 +116,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #purges = new Set<Promise<unknown>>();
   readonly #names: PoolNames;
   readonly #runs = new Map<MapRun, Link>();
-  /** Key ids of the live keyed maps. */
-  readonly #keys = new Set<string>();
-  /** The clean-up of keyed maps that ended, by key id (a new map with the key waits for it). */
-  readonly #ending = new Map<string, Promise<void>>();
+  readonly #keyed: KeyedRuns;
   #stale = 0;
   readonly #port: PoolPort;
   #chunkId = 0;
@@ -160,6 +140,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#jsm = nats.jsm;
     this.pool = pool;
     this.#names = poolNames(pool);
+    this.#keyed = new KeyedRuns(nats, this.#names, pool);
     this.size = size;
     this.#depth = depth;
     this.#port = {
@@ -210,10 +191,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     return n;
   }
 
-  /**
-   * Results of keyed maps that were ignored: an earlier run of the key left them for an input
-   * range the map never asked for (it chunked its inputs differently).
-   */
+  /** Results of an earlier run of a key, for an input range its new run did not ask for. */
   get stale(): number {
     let n = this.#stale;
     for (const link of this.#runs.values()) n += link.gate.stale;
@@ -229,19 +207,15 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    * the worker's progress acks stop, the task is redelivered after `ack_wait` and, once every
    * delivery stalled, fails with a `DeliveryLimitError` (see `maxDeliveries`).
    *
-   * `key` (a non-empty string the caller derives from its checkpoint position, such as
-   * `batch-${position}`) makes the map's names on the server deterministic, so a coordinator
-   * restarted after a crash that runs the same map again with the same key (and the same inputs)
-   * picks up the dead one's work: each chunk is republished with the same dedup id (its input
-   * range `<start>.<count>`), so a task still queued, running or done within the server's
-   * duplicate window (2 minutes by default) is not stored again; the map reads every result of
-   * the key from the start (results of a keyed map stay on the server until it ends) and takes
-   * each range once; a result for a range it does not ask for (another chunking) is ignored
-   * (`stale`). A keyed map that ends (done, failed, stopped) removes its results and leftover
-   * tasks, so the next map with that key starts anew. Two live maps with one key on one pool
-   * are an `InvalidArgumentError`; two coordinators running one key at once are not detected
-   * (they would share its results): one coordinator per key. A key that is not 1 to 64 letters,
-   * digits, `_` or `-` is hashed.
+   * `key` (a non-empty string derived from the caller's checkpoint position, `batch-${n}`)
+   * makes the map's names on the server deterministic: a coordinator restarted after a crash
+   * that runs the same map with the same key and inputs republishes each chunk with the same
+   * dedup id (its input range), so a task queued, running or done within the server's duplicate
+   * window (2 min) is not stored again, and it reads the key's results from the start, each
+   * range once (one for a range it does not ask for is ignored: `stale`). A keyed map that ends
+   * removes its results and tasks: the next map with the key starts anew. Two live maps with one
+   * key on a pool are an `InvalidArgumentError`; two coordinators with one key at once are not
+   * detected. Details: the module doc.
    */
   readonly map: WorkerPool<D>["map"] =
     ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
@@ -254,17 +228,12 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const settings = mapSettingsOf(MAP_ACTION, options, this.size, this.#depth);
     if (source === null || source === undefined) {
-      throw new InvalidArgumentError(
-        MAP_ACTION,
-        "the source must be an iterable or async iterable",
-        {
-          received: source,
-        },
-      );
+      const reason = "the source must be an iterable or async iterable";
+      throw new InvalidArgumentError(MAP_ACTION, reason, { received: source });
     }
     if (this.#closed) throw new ClosedError(MAP_ACTION, "the pool is closed");
-    if (settings.key !== undefined && this.#keys.has(keyId(MAP_ACTION, settings.key))) {
-      throw keyInUse(settings.key);
+    if (settings.key !== undefined && this.#keyed.live(keyId(MAP_ACTION, settings.key))) {
+      throw keyInUse(MAP_ACTION, settings.key);
     }
     return withLength(new MapRun(this.#port, source, settings), lengthOf(source));
   }
@@ -307,27 +276,17 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
 
   #attach(run: MapRun): void {
     const kid = run.key === undefined ? undefined : keyId(MAP_ACTION, run.key);
-    if (kid !== undefined && this.#keys.has(kid)) {
-      run.fail(keyInUse(run.key));
+    if (kid !== undefined && this.#keyed.live(kid)) {
+      run.fail(keyInUse(MAP_ACTION, run.key));
       return;
     }
-    const link: Link = {
-      id: "",
-      keyId: kid,
-      reader: undefined,
-      opening: Promise.resolve(),
-      gate: new ResultGate<Chunk, JsMsg>(kid !== undefined),
-      publishing: new Set(),
-      seqs: new Map(),
-    };
+    const link = newLink(kid);
     this.#runs.set(run, link);
     if (kid === undefined) {
       this.#open(run, link, crypto.randomUUID());
       return;
     }
-    this.#keys.add(kid);
-    const ended = this.#ending.get(kid) ?? Promise.resolve();
-    link.opening = ended.then(() => openKeyedRun(this.#nats, this.#names, this.pool, kid)).then(
+    link.opening = this.#keyed.open(kid).then(
       (id) => {
         link.id = id;
         if (this.#runs.get(run) === link) this.#open(run, link, id);
@@ -363,48 +322,15 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#dropped += link.gate.dropped;
     this.#stale += link.gate.stale;
     const kid = link.keyId;
-    if (kid !== undefined) {
-      this.#keys.delete(kid);
-      const ending = this.#endKeyed(link, kid);
-      this.#ending.set(kid, ending);
-      this.#track(ending.finally(() => {
-        if (this.#ending.get(kid) === ending) this.#ending.delete(kid);
-      }));
-    } else {
-      this.#track(link.reader!.close());
-      if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
-    }
+    if (kid !== undefined) this.#track(this.#keyed.end(kid, link));
+    else this.#track(endUnkeyed(this.#nats, this.#names, this.pool, link));
     this.#schedule();
-  }
-
-  /**
-   * A keyed map ended: remove its run marker first (a crash after it starts a new run, never
-   * one whose results are gone), then its leftover tasks, its consumer and its results.
-   */
-  async #endKeyed(link: Link, kid: string): Promise<void> {
-    await link.opening;
-    if (link.id === "") return;
-    await Promise.allSettled([...link.publishing]);
-    await endKeyedRun(this.#nats, this.#names, this.pool, kid).catch(() => {});
-    const filter = tasksSubject(this.pool, link.id);
-    await this.#jsm.streams.purge(this.#names.stream, { filter }).catch(() => {});
-    await link.reader?.close();
   }
 
   /** Keep `p` until it settles (close waits for it). */
   #track(p: Promise<unknown>): void {
     const tracked = p.catch(() => {}).finally(() => this.#purges.delete(tracked));
     this.#purges.add(tracked);
-  }
-
-  /** Remove a map's tasks still in the stream (it ended early: nobody wants their results). */
-  #purge(link: Link): void {
-    const filter = tasksSubject(this.pool, link.id);
-    // best effort: the tasks then run for nothing
-    this.#track(
-      Promise.allSettled([...link.publishing])
-        .then(() => this.#jsm.streams.purge(this.#names.stream, { filter })),
-    );
   }
 
   #onResult(run: MapRun, link: Link, msg: JsMsg): void {
@@ -445,7 +371,6 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     });
   }
 
-  /** Publish the chunks the maps have ready while fewer than `size * depth` are in flight. */
   /**
    * Publish the chunks the maps have ready while fewer than `size * depth` are in flight: one
    * chunk per map in turn (round-robin), each round starting one map further, so several maps
@@ -569,17 +494,4 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     }
     this.#schedule();
   }
-}
-
-/** A chunk's identity on the wire: its input range. */
-function rangeOf(chunk: Chunk): string {
-  return chunkRange(chunk.start, chunk.items.length);
-}
-
-function keyInUse(key: unknown): InvalidArgumentError {
-  return new InvalidArgumentError(
-    MAP_ACTION,
-    "a map with this key is running on this pool (one live map per key)",
-    { received: key },
-  );
 }

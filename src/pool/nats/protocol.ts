@@ -8,12 +8,14 @@
  * | task subject | `spool.<pool>.tasks.<map>`: a map that ends early purges its tasks by this subject |
  * | task consumer (shared) | durable pull consumer `spool_<pool>_workers`, explicit ack, `ack_wait` and `max_deliver` per pool |
  * | task body | `node:v8` `serialize([flags, items])` (flags: `SPREAD` of `../protocol.ts`) |
- * | task headers | `Spool-Map` (map id), `Spool-Chunk` (chunk id, decimal), `Spool-Timeout` (per-input limit, ms, when set) |
- * | task `msgID` | `<map>.<chunk>`: JetStream drops a re-published chunk inside the dedup window |
+ * | map id | unkeyed: a random UUID; keyed (`key` option): `k-<key>` (or `h-<hash>`, {@linkcode keyId}) `-<run id>` (12 hex digits, {@linkcode markerSubject}) |
+ * | task headers | `Spool-Map` (map id), `Spool-Chunk` (the chunk's input range `<start>.<count>`, {@linkcode chunkRange}), `Spool-Timeout` (per-input limit, ms, when set) |
+ * | task `msgID` | `<map>.<start>.<count>`: JetStream drops a re-published chunk inside the dedup window (2 min), also after the task was acked, purged or deleted |
  * | result stream (work queue) | `spool_<pool>_results`, subjects `spool.<pool>.results.>`, `retention: workqueue`, file storage, `max_age` 1 h |
  * | results subject | `spool.<pool>.results.<map>`: the worker publishes with `js.publish` and acks the task after the PubAck |
- * | result consumer (per map) | durable pull consumer `spool_<pool>_map_<map>` filtered on its map's subject, explicit ack, created by the coordinator when the map starts, deleted when it ends (`inactive_threshold` 1 h for a coordinator that died) |
- * | result `msgID` | `r.<map>.<chunk>`: a task that ran twice inside the dedup window stores one result |
+ * | result consumer (per map) | durable pull consumer `spool_<pool>_map_<map>` filtered on its map's subject, explicit ack, created by the coordinator when the map starts, deleted when it ends (`inactive_threshold` 1 h for a coordinator that died); unkeyed: each result acked as read; keyed: never acked (`ack_wait` 1 h), deleted and created again by a coordinator that re-attaches, so it reads the map's results from the start |
+ * | result `msgID` | `r.<map>.<start>.<count>`: a task that ran twice inside the dedup window stores one result |
+ * | keyed run marker | subject `spool.<pool>.results.<key id>.run` in the result stream: its last message is the key's run id; written by the first map with the key, removed first when that map ends |
  * | result body | `serialize([busyMs, values, errorPositions \| 0])`; a failed value is an `EncodedError` |
  * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index), `Spool-Worker-Id` (random per process) |
  * | given-up tasks | the server's advisory `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<task stream>.<task consumer>` (its `stream_seq` is the task's PubAck `seq`), kept in the stream `spool_<pool>_advisories` (`max_age` 1 h) and read by each coordinator with an ordered consumer (new messages only), so one sent while it reconnects is not lost |
@@ -21,7 +23,8 @@
  * Why work-queue retention for results: a result is read by exactly one consumer (its map's),
  * and an acknowledged result is deleted at once, so the stream holds only the results not read
  * yet (a coordinator reconnecting reads them when it is back); `max_age` bounds what a map that
- * nobody reads any more (its coordinator died) leaves behind.
+ * nobody reads any more (its coordinator died) leaves behind. A keyed map's results are not
+ * acknowledged: they stay until the map ends and purges its subject (or `max_age` passes).
  *
  * Delivery is at least once: a worker that dies (SIGKILL) before its ack has its task redelivered
  * once `ack_wait` passes (a long task keeps it with `working()` progress acks), and a task can
@@ -30,9 +33,11 @@
  * `msgID`) waits in the stream. The coordinator keeps one result per chunk: it takes the first
  * result of a chunk it still waits for and drops the others ({@linkcode ResultGate}).
  *
- * A map id is a random UUID (unique across coordinators sharing a pool); chunk ids come from the
- * coordinator's counter. A task never names a module: a worker runs the one module it was started
- * with.
+ * An unkeyed map id is a random UUID (unique across coordinators sharing a pool); a keyed one is
+ * the same in every run of the key until the map ends. A chunk is named by its input range, never
+ * by a counter, so a run that chunks differently (`chunkSize: "auto"`) never takes a stale result
+ * for the wrong inputs; a given-up chunk split into single inputs gives new ranges (`<i>.1`). A
+ * task never names a module: a worker runs the one module it was started with.
  *
  * @module
  */
