@@ -72,17 +72,21 @@ async function killedCoordinator(
   pool: string,
   key: string,
   chunkSize: number,
-  killAfter: number,
+  killAfter: number | "done",
 ): Promise<number[]> {
+  const hold = killAfter === "done" ? ["hold"] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--config", CONFIG, COORD, url, pool, key, String(N), String(chunkSize)],
+    args: [
+      ...["run", "-A", "--config", CONFIG, COORD],
+      ...[url, pool, key, String(N), String(chunkSize), ...hold],
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const got: number[] = [];
   await readLines(child.stdout, (line) => {
     if (line.startsWith("r ")) got.push(Number(line.slice(2)));
-    if (got.length < killAfter) return false;
+    if (killAfter === "done" ? line !== "DONE" : got.length < killAfter) return false;
     child.kill("SIGKILL");
     return true;
   });
@@ -119,6 +123,39 @@ async function settled(url: string, pool: string, dir: string): Promise<number[]
 
 const expected = Array.from({ length: N }, (_, i) => 3 * i);
 
+/** A closed pool left nothing of its keyed maps: no task, result, marker or result consumer. */
+async function assertNothingLeft(url: string, pool: string): Promise<void> {
+  await using nats = await connectNats({ servers: url });
+  const names = poolNames(pool);
+  assert.equal((await nats.jsm.streams.info(names.resultStream)).state.messages, 0);
+  assert.equal((await nats.jsm.streams.info(names.stream)).state.messages, 0);
+  const consumers = await Array.fromAsync(nats.jsm.consumers.list(names.resultStream));
+  assert.deepEqual(consumers.map((c) => c.name), []);
+}
+
+Deno.test("a coordinator SIGKILLed after its keyed map ended (before its checkpoint, the pool not closed): the same keyed map run again gets every result and runs nothing", async () => {
+  await using server = await startNatsServer();
+  const dir = await Deno.makeTempDir({ prefix: "spool-keyed-" });
+  try {
+    await using _worker = await startRecordingWorker(server.url, "ended", dir, 5);
+    const before = await killedCoordinator(server.url, "ended", "batch-3", 2, "done");
+    assert.deepEqual(before, expected);
+    assert.deepEqual(await settled(server.url, "ended", dir), new Array(N).fill(1));
+    {
+      await using pool = await NatsPool.start({ servers: server.url, pool: "ended", size: 2 });
+      const got = await Array.fromAsync(
+        pool.map(expected.map((_, i) => i), { key: "batch-3", chunkSize: 2 }),
+      );
+      assert.deepEqual(got, expected);
+      assert.equal(pool.duplicates, 0);
+    }
+    assert.deepEqual(await settled(server.url, "ended", dir), new Array(N).fill(1));
+    await assertNothingLeft(server.url, "ended");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a keyed map run again after its coordinator was SIGKILLed mid-map gets every result once and runs no chunk again; the next map with the key starts anew", async () => {
   await using server = await startNatsServer();
   const dir = await Deno.makeTempDir({ prefix: "spool-keyed-" });
@@ -135,22 +172,18 @@ Deno.test("a keyed map run again after its coordinator was SIGKILLed mid-map get
     }
     // Every input ran once: the dead run's queued and done chunks were neither stored nor run again.
     assert.deepEqual(await settled(server.url, "keyed", dir), new Array(N).fill(1));
-    // The ended map left nothing: no task, no result, no marker, no consumer of its own.
-    {
-      await using nats = await connectNats({ servers: server.url });
-      const names = poolNames("keyed");
-      assert.equal((await nats.jsm.streams.info(names.resultStream)).state.messages, 0);
-      assert.equal((await nats.jsm.streams.info(names.stream)).state.messages, 0);
-      const consumers = await Array.fromAsync(nats.jsm.consumers.list(names.resultStream));
-      assert.deepEqual(consumers.map((c) => c.name), []);
-    }
-    // The next map with the key runs anew (within the dedup window: new names, not dropped tasks).
+    await assertNothingLeft(server.url, "keyed");
+    // The next map with the key runs anew (within the dedup window: new names, not dropped
+    // tasks), also on the same pool right after the previous one ended.
     {
       await using pool = await NatsPool.start({ servers: server.url, pool: "keyed", size: 2 });
-      const got = await Array.fromAsync(pool.map(expected.map((_, i) => i), { key: "batch-7" }));
-      assert.deepEqual(got, expected);
+      const inputs = expected.map((_, i) => i);
+      assert.deepEqual(await Array.fromAsync(pool.map(inputs, { key: "batch-7" })), expected);
+      assert.deepEqual(await settled(server.url, "keyed", dir), new Array(N).fill(2));
+      assert.deepEqual(await Array.fromAsync(pool.map(inputs, { key: "batch-7" })), expected);
     }
-    assert.deepEqual(await settled(server.url, "keyed", dir), new Array(N).fill(2));
+    assert.deepEqual(await settled(server.url, "keyed", dir), new Array(N).fill(3));
+    await assertNothingLeft(server.url, "keyed");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -3,13 +3,14 @@
  * result consumer carry on the server is `<keyId>-<run id>` (`protocol.ts`). The run id is kept
  * as the last message of the key's marker subject in the result stream
  * ({@linkcode markerSubject}): the first map with a key writes a random one, a coordinator that
- * restarts (the map did not end) finds it and so publishes every chunk under the same dedup id
- * and reads the same results; a map that ends removes the marker first, so the next map with the
- * key starts a new run. A new name is the only clean start: JetStream keeps a message id in its
- * duplicate window (2 minutes) even after the message is purged.
+ * restarts (the map did not end, or ended and its run is still kept: {@linkcode KeyedRuns}) finds
+ * it and so publishes every chunk under the same dedup id and reads the same results; when a run
+ * is no longer kept its marker goes first, so the next map with the key starts a new run. A new
+ * name is the only clean start: JetStream keeps a message id in its duplicate window (2 minutes)
+ * even after the message is purged.
  *
  * The marker expires with the result stream's `max_age` (1 h); a restart later than that starts a
- * new run, as does one after the map ended.
+ * new run.
  *
  * @module
  */
@@ -58,20 +59,31 @@ export interface KeyedLink {
   readonly opening: Promise<void>;
   /** Task publishes not answered yet. */
   readonly publishing: Set<Promise<unknown>>;
-  /** The map's results reader (deletes its consumer and purges its results). */
-  readonly reader?: { close(): Promise<void> } | undefined;
+  /** The map's results reader: `stop` ends the reading, `close` deletes consumer and results. */
+  readonly reader?: { stop(): Promise<void>; close(): Promise<void> } | undefined;
 }
 
 /**
- * The keyed maps of one pool: which keys are live (one live map per key), and the clean-up of
- * the ones that ended (a new map with the key looks its run up only once that is done, so it
- * never reuses the names being purged).
+ * The keyed maps of one pool: which keys are live (one live map per key), the maps that ended
+ * and whose results are kept, and their clean-up.
+ *
+ * A keyed map that ends removes its leftover tasks at once but keeps its run (marker, consumer,
+ * results) until the pool starts its next keyed map or closes: the caller saves its checkpoint
+ * between the two (a loop does, after the body), so a coordinator killed after the map ended and
+ * before that checkpoint was saved, and restarted, finds every result of the map and runs none
+ * of it again. A new map with the same key on this pool starts a new run (the kept one is removed
+ * first); a new map with another key removes the kept ones in the background; a new map with a
+ * key looks its run up only once the clean-up of that key is done, so it never reuses names
+ * being purged.
  */
 export class KeyedRuns {
   readonly #nats: NatsHandle;
   readonly #names: PoolNames;
   readonly #pool: string;
   readonly #live = new Set<string>();
+  /** Ended maps whose run is kept, by key id. */
+  readonly #kept = new Map<string, KeyedLink>();
+  /** The clean-up in progress, by key id. */
   readonly #ending = new Map<string, Promise<void>>();
 
   constructor(nats: NatsHandle, names: PoolNames, pool: string) {
@@ -85,29 +97,50 @@ export class KeyedRuns {
     return this.#live.has(keyId);
   }
 
-  /** Mark `keyId` live and look up its run id (after the previous map's clean-up). */
+  /** Mark `keyId` live and look up its run id (the kept runs removed, see the class doc). */
   open(keyId: string): Promise<string> {
     this.#live.add(keyId);
+    for (const [kept, link] of [...this.#kept]) this.#forget(kept, link);
     const ended = this.#ending.get(keyId) ?? Promise.resolve();
     return ended.then(() => openKeyedRun(this.#nats, this.#names, this.#pool, keyId));
   }
 
-  /**
-   * The map of `keyId` ended: remove its run marker first (a crash after that starts a new run,
-   * never one whose results are gone), then its leftover tasks, its consumer and its results.
-   * Returns the clean-up (best effort, never rejects).
-   */
+  /** The map of `keyId` ended: remove its leftover tasks, keep its run (see the class doc). */
   end(keyId: string, link: KeyedLink): Promise<void> {
     this.#live.delete(keyId);
-    const ending = (async () => {
+    this.#kept.set(keyId, link);
+    return this.#chain(keyId, async () => {
       await link.opening;
+      await link.reader?.stop();
       if (link.id === "") return;
       await Promise.allSettled([...link.publishing]);
-      await endKeyedRun(this.#nats, this.#names, this.#pool, keyId).catch(() => {});
       const filter = tasksSubject(this.#pool, link.id);
       await this.#nats.jsm.streams.purge(this.#names.stream, { filter }).catch(() => {});
+    });
+  }
+
+  /** Remove every kept run (the pool closes); resolves once every clean-up is done. */
+  async close(): Promise<void> {
+    for (const [kept, link] of [...this.#kept]) this.#forget(kept, link);
+    await Promise.allSettled([...this.#ending.values()]);
+  }
+
+  /**
+   * Remove a kept run: its marker first (a crash after that starts a new run, never one whose
+   * results are gone), then its consumer and its results.
+   */
+  #forget(keyId: string, link: KeyedLink): void {
+    this.#kept.delete(keyId);
+    void this.#chain(keyId, async () => {
+      await endKeyedRun(this.#nats, this.#names, this.#pool, keyId).catch(() => {});
       await link.reader?.close();
-    })();
+    });
+  }
+
+  /** Run `step` after the clean-up of `keyId` in progress; never rejects. */
+  #chain(keyId: string, step: () => Promise<void>): Promise<void> {
+    const before = this.#ending.get(keyId) ?? Promise.resolve();
+    const ending = before.then(step).catch(() => {});
     this.#ending.set(keyId, ending);
     return ending.finally(() => {
       if (this.#ending.get(keyId) === ending) this.#ending.delete(keyId);

@@ -25,9 +25,10 @@
  * server until the map ends, so a restarted coordinator publishes the same task dedup ids
  * (`<map>.<start>.<count>`) and reads the results its key already has from the start, keeping
  * those that come before their chunk is due (the chunk then needs no task). A chunk the dead run
- * had given up is found by its advisory (`advisories.ts`) and split again. Guarantee: a restart
- * within the dedup window runs no chunk twice; later, queued tasks may run twice (one result is
- * kept); after the map ended (before the caller's checkpoint), the map runs again in full.
+ * had given up is found by its advisory (`advisories.ts`) and split again. An ended keyed map's
+ * run is kept until the pool starts its next keyed map or closes (the caller's checkpoint falls
+ * between the two). Guarantee: a restart within the dedup window runs no chunk twice; later,
+ * queued tasks may run twice (one result is kept).
  *
  * Not supported: `transfer` (ignored: bodies are copied, as with processes).
  *
@@ -213,9 +214,10 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    * dedup id (its input range), so a task queued, running or done within the server's duplicate
    * window (2 min) is not stored again, and it reads the key's results from the start, each
    * range once (one for a range it does not ask for is ignored: `stale`). A keyed map that ends
-   * removes its results and tasks: the next map with the key starts anew. Two live maps with one
-   * key on a pool are an `InvalidArgumentError`; two coordinators with one key at once are not
-   * detected. Details: the module doc.
+   * removes its tasks, and its results once the pool starts its next keyed map or closes (a
+   * restart before that finds them all); the next map with the key on this pool starts anew. Two
+   * live maps with one key on a pool are an `InvalidArgumentError`; two coordinators with one key
+   * at once are not detected. Details: the module doc.
    */
   readonly map: WorkerPool<D>["map"] =
     ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
@@ -259,6 +261,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       }
       await this.#givenUp?.close();
       await Promise.allSettled([...this.#purges]);
+      await this.#keyed.close();
       await this.#nats.close();
     })();
     return this.#closing;

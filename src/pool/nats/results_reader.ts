@@ -42,6 +42,7 @@ export class ResultsReader {
   readonly #opened: Promise<void>;
   readonly #keyed: boolean;
   #messages: Messages | undefined;
+  #stopping: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
   /**
@@ -63,7 +64,7 @@ export class ResultsReader {
     this.#subject = resultsSubject(pool, map);
     this.#hooks = hooks;
     this.#opened = this.#open().catch((cause) => {
-      if (this.#closing !== undefined) return;
+      if (this.#stopping !== undefined) return;
       hooks.onError(
         new ResultReadError(ACTION, "its consumer could not be created", {
           received: this.#name,
@@ -89,7 +90,7 @@ export class ResultsReader {
       ...(keyed ? { ack_wait: RESULT_MAX_AGE_MS * NS } : {}),
     });
     const consumer = await js.consumers.get(this.#stream, this.#name);
-    if (this.#closing !== undefined) return;
+    if (this.#stopping !== undefined) return;
     const messages = await consumer.consume({
       max_messages: BATCH,
       callback: (m) => {
@@ -98,23 +99,31 @@ export class ResultsReader {
       },
     });
     this.#messages = messages;
-    if (this.#closing !== undefined) {
+    if (this.#stopping !== undefined) {
       await messages.close();
       return;
     }
     messages.closed().then((e) => {
-      if (this.#closing !== undefined) return;
+      if (this.#stopping !== undefined) return;
       this.#hooks.onError(
         new ResultReadError(ACTION, "its consumer stopped", { received: this.#name, cause: e }),
       );
     });
   }
 
-  /** Stop reading, delete the consumer and the map's unread results (idempotent, best effort). */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
+  /** Stop reading; the consumer and the results stay (idempotent). */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
       await this.#opened;
       await this.#messages?.close().catch(() => {});
+    })();
+    return this.#stopping;
+  }
+
+  /** Stop reading, delete the consumer and the map's results (idempotent, best effort). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.stop();
       const jsm = this.#nats.jsm;
       await jsm.consumers.delete(this.#stream, this.#name).catch(() => {});
       await jsm.streams.purge(this.#stream, { filter: this.#subject }).catch(() => {});
