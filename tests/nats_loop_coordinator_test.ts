@@ -229,18 +229,16 @@ Deno.test("nats loop coordinator: SIGKILLed mid-map and restarted, workers runni
     const killed = runs.filter((r) => r.killed && r.killedInMap !== undefined);
     const suspects = new Set(killed.flatMap((r) => [r.killedInMap!, r.killedInMap! + 1]));
     const elsewhere = [...ran].filter(([x, n]) => n >= 2 && !suspects.has(Math.floor(x / SIZE)));
-    assert.deepEqual(elsewhere, []);
     // Keyed maps: a batch never runs again in part (the dead run's chunks are not run again),
     // nor as a whole (its results outlive the map's end until the next batch's map starts).
     let reruns = 0;
+    const partial: string[] = [];
     for (let b = 0; b < BATCHES; b++) {
       const counts = range(SIZE).map((i) => ran.get(b * SIZE + i) ?? 0);
-      assert.ok(counts.every((n) => n === counts[0]), `batch ${b} ran in part twice: ${counts}`);
-      reruns += counts[0]! - 1;
+      if (!counts.every((n) => n === counts[0])) partial.push(`batch ${b}: ${counts}`);
+      reruns += Math.min(...counts) - 1;
     }
     const extra = [...ran.values()].reduce((a, n) => a + n, 0) - N;
-    assert.equal(reruns, 0, `${reruns} whole-batch re-runs for ${kills} kills`);
-    assert.equal(extra, 0);
     const afterMap = killed.filter((r) => r.killedAfterMap).length;
     console.log(
       `nats loop coordinator: ${kills} kills (${midMap} mid-map) in ${runs.length} runs, ` +
@@ -252,6 +250,10 @@ Deno.test("nats loop coordinator: SIGKILLed mid-map and restarted, workers runni
         `inputs ran more than once, ${extra} extra executions (${reruns} whole-batch re-runs; ` +
         `${afterMap} kills read as after a map's end)`,
     );
+    assert.deepEqual(elsewhere, []);
+    assert.deepEqual(partial, [], "a batch ran in part twice");
+    assert.equal(reruns, 0, `${reruns} whole-batch re-runs for ${kills} kills`);
+    assert.equal(extra, 0);
   } finally {
     await Deno.remove(logs, { recursive: true });
   }
