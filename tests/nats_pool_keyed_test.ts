@@ -1,10 +1,12 @@
 /**
- * Keyed maps (`NatsPool.map(source, { key })`): a coordinator that dies mid-map (a child process,
- * SIGKILLed) and the same keyed map run again by another coordinator: every result once, no
- * completed or queued chunk run again; a result the dead run left for another input range is
- * ignored (`stale`); a keyed map that ended leaves nothing behind and the next map with its key
- * runs anew; bad keys and two live maps with one key are InvalidArgumentErrors. Executions are
- * counted by the recording worker of tests/fixtures/nats_loop_worker.ts.
+ * Keyed maps (`NatsPool.map(source, { key })`): a coordinator that dies (a child process,
+ * SIGKILLed) mid-map or after its map ended (before it moved on), and the same keyed map run
+ * again by another coordinator: every result once, no completed or queued chunk run again; a
+ * result the dead run left for another input range is ignored (`stale`); a chunk the dead run
+ * had given up (poison input) is found by its advisory, not waited for; a keyed map that ended
+ * leaves nothing once its pool closes, and the next map with its key runs anew; bad keys and two
+ * live maps with one key are InvalidArgumentErrors. Executions are counted by the recording
+ * worker of tests/fixtures/nats_loop_worker.ts (worker deaths by the poison worker's supervisor).
  */
 
 import { fileURLToPath } from "node:url";
@@ -15,6 +17,9 @@ import { mapSettingsOf } from "../src/pool/map_options.ts";
 import { NatsPool } from "../src/pool/nats/nats_pool.ts";
 import { poolNames } from "../src/pool/nats/protocol.ts";
 import { startNatsServer } from "./nats/server.ts";
+import { supervise } from "./nats_pool_helpers.ts";
+import { DeliveryLimitError } from "../src/pool/nats/errors.ts";
+import type { Settled } from "../src/pool/mod.ts";
 
 const COORD = fileURLToPath(new URL("./fixtures/nats_pool_keyed_coord.ts", import.meta.url));
 const WORKER_MODULE = new URL("./fixtures/nats_loop_worker.ts", import.meta.url).href;
@@ -73,8 +78,9 @@ async function killedCoordinator(
   key: string,
   chunkSize: number,
   killAfter: number | "done",
+  options?: Record<string, unknown>,
 ): Promise<number[]> {
-  const hold = killAfter === "done" ? ["hold"] : [];
+  const hold = [killAfter === "done" ? "hold" : "go", JSON.stringify(options ?? {})];
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       ...["run", "-A", "--config", CONFIG, COORD],
@@ -236,4 +242,44 @@ Deno.test("bad keys, and two live maps with one key on a pool, are InvalidArgume
   // once the first ended, the key is free again
   const again = pool.map([5], { key: "same" });
   await again.return!();
+});
+
+Deno.test("a keyed map re-run after its coordinator died takes the chunks the dead run had given up from their advisories (no wait, no task again): the poison input fails again, no worker dies again", async () => {
+  await using server = await startNatsServer();
+  const poison = 13;
+  const workers = supervise(server.url, "kpoison", 2, { factor: 2, killOn: poison });
+  try {
+    const limits = { ackWaitMs: 500, maxDeliveries: 3 };
+    const before = await killedCoordinator(server.url, "kpoison", "batch-1", 4, "done", {
+      ...limits,
+      collect: true,
+    });
+    assert.equal(before.length, N);
+    // 3 deliveries of its chunk of 4, then 3 of the input alone
+    assert.equal(workers.deaths, 6);
+    await using pool = await NatsPool.start({ servers: server.url, pool: "kpoison", ...limits });
+    const stop = new AbortController();
+    const timer = setTimeout(() => stop.abort(), 30_000); // a chunk waited for forever fails
+    try {
+      const it = pool.map(expected.map((_, i) => i), {
+        key: "batch-1",
+        chunkSize: 4,
+        errors: "collect",
+        signal: stop.signal,
+      }) as AsyncIterable<Settled<number, number>>;
+      const got = await Array.fromAsync(it);
+      assert.deepEqual(got.map((r) => r.index), expected.map((_, i) => i));
+      for (const r of got) {
+        if (r.input === poison) {
+          assert.ok(!r.ok && r.error.cause instanceof DeliveryLimitError, JSON.stringify(r));
+        } else if (r.input % 7 === 3) assert.ok(!r.ok && r.error.cause instanceof RangeError);
+        else assert.ok(r.ok && r.value === r.input * 2, `input ${r.input}: ${JSON.stringify(r)}`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.equal(workers.deaths, 6, "the poison input ran again");
+  } finally {
+    await workers.stop();
+  }
 });
