@@ -22,7 +22,7 @@
  * (`insights.ts`).
  *
  * Keyed maps (`key`, `keyed_run.ts`): the map id is `<key id>-<run id>`, the run id kept on the
- * server until the map ends, so a restarted coordinator publishes the same task dedup ids
+ * server while the map runs, so a restarted coordinator publishes the same task dedup ids
  * (`<map>.<start>.<count>`) and reads the results its key already has from the start, keeping
  * those that come before their chunk is due (the chunk then needs no task). A chunk the dead run
  * had given up is found by its advisory (`advisories.ts`) and split again. An ended keyed map's
