@@ -3,6 +3,7 @@
 // PATH, and a missing one fails the test with a clear message), and remote worker processes
 // (src/pool/nats/remote_worker_main.ts).
 
+import assert from "node:assert/strict";
 import { type NatsServer, type NatsServerOptions, startNatsServer } from "./nats/server.ts";
 
 /** A running nats-server. */
@@ -116,5 +117,34 @@ export async function startWorker(
     kill: () => once("SIGKILL"),
     exited: child.status,
     [Symbol.asyncDispose]: async () => void await once("SIGKILL"),
+  };
+}
+
+/** Keep `count` workers running (a dead one is replaced) until the returned stop is called. */
+export function supervise(url: string, pool: string, count: number, args: unknown) {
+  let stopping = false;
+  let deaths = 0;
+  const alive = new Set<TestWorker>();
+  const slot = async (index: number) => {
+    while (!stopping) {
+      const w = await startWorker(url, pool, { index, concurrency: 1, args, ackWaitMs: 500 });
+      alive.add(w);
+      const status = await w.exited;
+      alive.delete(w);
+      if (stopping) break;
+      assert.equal(status.signal, "SIGKILL", "a worker dies only by its poison input");
+      deaths++;
+    }
+  };
+  const slots = Array.from({ length: count }, (_, i) => slot(i));
+  return {
+    get deaths() {
+      return deaths;
+    },
+    async stop() {
+      stopping = true;
+      for (const w of alive) assert.equal((await w.stop()).code, 0);
+      await Promise.all(slots);
+    },
   };
 }

@@ -8,39 +8,10 @@ import { NatsPool } from "../src/pool/nats/nats_pool.ts";
 import { DeliveryLimitError } from "../src/pool/nats/errors.ts";
 import { type Settled, TaskError } from "../src/pool/mod.ts";
 import { connectNats } from "../src/pool/nats/client.ts";
-import { startServer, startWorker, type TestWorker } from "./nats_pool_helpers.ts";
+import { startServer, supervise } from "./nats_pool_helpers.ts";
 
 const POISON = 13;
 const INPUTS = Array.from({ length: 30 }, (_, i) => i);
-
-/** Keep `count` workers running (a dead one is replaced) until the returned stop is called. */
-function supervise(url: string, pool: string, count: number, args: unknown) {
-  let stopping = false;
-  let deaths = 0;
-  const alive = new Set<TestWorker>();
-  const slot = async (index: number) => {
-    while (!stopping) {
-      const w = await startWorker(url, pool, { index, concurrency: 1, args, ackWaitMs: 500 });
-      alive.add(w);
-      const status = await w.exited;
-      alive.delete(w);
-      if (stopping) break;
-      assert.equal(status.signal, "SIGKILL", "a worker dies only by its poison input");
-      deaths++;
-    }
-  };
-  const slots = Array.from({ length: count }, (_, i) => slot(i));
-  return {
-    get deaths() {
-      return deaths;
-    },
-    async stop() {
-      stopping = true;
-      for (const w of alive) assert.equal((await w.stop()).code, 0);
-      await Promise.all(slots);
-    },
-  };
-}
 
 async function poolWithWorkers(server: { url: string }, name: string) {
   const pool = await NatsPool.start({

@@ -42,6 +42,14 @@ export interface PoolMapOptions<I = unknown> {
    * `maxInFlight` until it is taken. An error it throws fails the map like a source error.
    */
   passThrough?(item: I): boolean;
+  /**
+   * A name for this map's work that survives the caller's process (NATS pools only): derive it
+   * from the caller's checkpoint position (`batch-${position}`), so that a coordinator restarted
+   * after a crash runs the same map again under the same key and finds the tasks and results
+   * the dead one left (see `NatsPool.map`). A non-empty string; one live map per key on a pool.
+   * Thread and process pools check it and ignore it (their maps do not outlive their process).
+   */
+  key?: string;
 }
 
 /** The settings one map runs with (its options validated, defaults filled in). */
@@ -56,6 +64,8 @@ export interface MapSettings {
   signal: AbortSignal | undefined;
   /** Inputs that skip the workers (see `PoolMapOptions.passThrough`). */
   passThrough: ((item: unknown) => boolean) | undefined;
+  /** The map's key (`PoolMapOptions.key`; ignored by thread and process pools). */
+  key: string | undefined;
 }
 
 const MAP_KEYS = [
@@ -68,6 +78,7 @@ const MAP_KEYS = [
   "timeoutMs",
   "signal",
   "passThrough",
+  "key",
 ] as const;
 
 /**
@@ -118,7 +129,12 @@ export function mapSettingsOf(
     "passThrough",
     options.passThrough,
   );
+  const key = options.key;
+  if (key !== undefined && (typeof key !== "string" || key === "")) {
+    throw new InvalidArgumentError(action, "key must be a non-empty string", { received: key });
+  }
   return {
+    key,
     maxInFlight,
     ordered,
     errors,

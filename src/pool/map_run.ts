@@ -81,6 +81,8 @@ export class MapRun implements AsyncIterableIterator<unknown>, SourceOwner<Chunk
   readonly flags: number;
   /** Per-input time limit (0: none). */
   readonly timeoutMs: number;
+  /** The map's key (`PoolMapOptions.key`: only a NATS pool uses it). */
+  readonly key: string | undefined;
   #started = false;
   /** Set once the map ended (done, failed, returned). */
   closed = false;
@@ -105,6 +107,7 @@ export class MapRun implements AsyncIterableIterator<unknown>, SourceOwner<Chunk
     this.flags = (settings.spread ? SPREAD : 0) | (settings.transfer ? TRANSFER : 0) |
       (settings.timeoutMs > 0 ? ISOLATE : 0);
     this.timeoutMs = settings.timeoutMs;
+    this.key = settings.key;
     const keepInputs = settings.errors === "collect";
     this.#results = settings.ordered
       ? new OrderedResults(settings.maxInFlight, keepInputs)

@@ -209,8 +209,10 @@ function withData(m: JsMsg, data: Uint8Array | PayloadError): JsMsg {
  * Hand result `m` of map `map` to `handle`, with its payload read from the bucket when it has
  * one (then later: the order of results is not kept, as it is not on the stream either). A
  * payload that cannot be read, or a worker's error result, gives a message whose `data` throws
- * a {@linkcode PayloadError}. Afterwards the result's object and the chunk's task object are
- * deleted. Nothing is handed over once the map ended ({@linkcode endPayloads}).
+ * a {@linkcode PayloadError}. Afterwards the result's object (unless `keepResult`: a keyed map's
+ * results stay for a coordinator that re-attaches, and their objects expire with the bucket's
+ * `max_age`) and the chunk's task object are deleted. Nothing is handed over once the map ended
+ * ({@linkcode endPayloads}).
  */
 export function unpackResult(
   target: PublishTarget,
@@ -218,6 +220,7 @@ export function unpackResult(
   map: string,
   m: JsMsg,
   handle: (m: JsMsg) => void,
+  keepResult = false,
 ): void {
   const name = m.headers?.get(PAYLOAD_HEADER) ?? "";
   const failed = m.headers?.get(PAYLOAD_ERROR_HEADER) ?? "";
@@ -256,7 +259,7 @@ export function unpackResult(
       if (!q.ended.has(map)) {
         handle(withData(m, got instanceof PayloadError ? got : got.data));
       }
-      await removeResult(q, map, m).catch(() => {});
+      if (!keepResult) await removeResult(q, map, m).catch(() => {});
       dropTask(q, map, m);
     })(),
   );
@@ -264,7 +267,7 @@ export function unpackResult(
 
 /** Delete the task object of `m`'s chunk, if this side stored one. */
 function dropTask(p: Payloads, map: string, m: JsMsg): void {
-  const name = taskMsgId(map, Number(m.headers?.get(CHUNK_HEADER)));
+  const name = taskMsgId(map, m.headers?.get(CHUNK_HEADER) ?? "");
   if (!p.stored.delete(name)) return;
   p.track(map, p.remove([name], { keyed: name }));
 }

@@ -21,6 +21,15 @@
  * budget (`size * depth` chunks) round-robin. `insights()` reports each remote worker seen
  * (`insights.ts`).
  *
+ * Keyed maps (`key`, `keyed_run.ts`): the map id is `<key id>-<run id>`, the run id kept on the
+ * server while the map runs, so a restarted coordinator publishes the same task dedup ids
+ * (`<map>.<start>.<count>`) and reads the results its key already has from the start, keeping
+ * those that come before their chunk is due (the chunk then needs no task). A chunk the dead run
+ * had given up is found by its advisory (`advisories.ts`) and split again. An ended keyed map's
+ * run is kept until the pool starts its next keyed map or closes (the caller's checkpoint falls
+ * between the two). Guarantee: a restart within the dedup window runs no chunk twice; later,
+ * queued tasks may run twice (one result is kept).
+ *
  * Not supported: `transfer` (ignored: bodies are copied, as with processes).
  *
  * @module
@@ -42,16 +51,18 @@ import {
   type NatsHandle,
 } from "./client.ts";
 import { checkPoolOptions, type NatsPoolOptions } from "./options.ts";
-import { DeliveryLimitError, TaskPublishError } from "./errors.ts";
+import { DeliveryLimitError, ResultReadError, TaskPublishError } from "./errors.ts";
+import { KeyedRuns } from "./keyed_run.ts";
+import { endUnkeyed, keyInUse, type Link, newLink, rangeOf, type Sent } from "./map_link.ts";
 import { type GivenUp, GivenUpTasks } from "./advisories.ts";
 import {
   CHUNK_HEADER,
   decodeResult,
   encodeTask,
+  keyId,
   MAP_HEADER,
   type PoolNames,
   poolNames,
-  ResultGate,
   taskMsgId,
   tasksSubject,
   TIMEOUT_HEADER,
@@ -68,24 +79,6 @@ const ACTION = "start a NATS worker pool";
 const MAP_ACTION = "map over the NATS worker pool";
 
 export type { NatsPoolOptions, RemoteWorkerInsights };
-
-/** One active map: its results reader and the chunks waiting for a result. */
-interface Link {
-  readonly id: string;
-  readonly reader: ResultsReader;
-  readonly gate: ResultGate<Chunk>;
-  /** Publishes not yet answered by the server (a purge waits for them). */
-  readonly publishing: Set<Promise<unknown>>;
-  /** The task stream sequence of each chunk published and not answered yet. */
-  readonly seqs: Map<number, number>;
-}
-
-/** What a task given up by the server carried. */
-interface Sent {
-  readonly run: MapRun;
-  readonly link: Link;
-  readonly chunk: Chunk;
-}
 
 /**
  * A worker pool whose workers are remote processes pulling tasks from NATS JetStream. `map` has
@@ -124,6 +117,8 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   readonly #purges = new Set<Promise<unknown>>();
   readonly #names: PoolNames;
   readonly #runs = new Map<MapRun, Link>();
+  readonly #keyed: KeyedRuns;
+  #stale = 0;
   readonly #port: PoolPort;
   #chunkId = 0;
   readonly #book = new WorkerBook();
@@ -146,6 +141,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#jsm = nats.jsm;
     this.pool = pool;
     this.#names = poolNames(pool);
+    this.#keyed = new KeyedRuns(nats, this.#names, pool);
     this.size = size;
     this.#depth = depth;
     this.#port = {
@@ -196,6 +192,13 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     return n;
   }
 
+  /** Results of an earlier run of a key, for an input range its new run did not ask for. */
+  get stale(): number {
+    let n = this.#stale;
+    for (const link of this.#runs.values()) n += link.gate.stale;
+    return n;
+  }
+
   /**
    * Map `source` over the remote workers: the options, overloads and result types of
    * `WorkerPool.map` (`D` is the workers' definition type). `timeoutMs` is kept by the remote
@@ -204,6 +207,17 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    * settle, its value ignored). A synchronous `process` that blocks its worker cannot be raced:
    * the worker's progress acks stop, the task is redelivered after `ack_wait` and, once every
    * delivery stalled, fails with a `DeliveryLimitError` (see `maxDeliveries`).
+   *
+   * `key` (a non-empty string derived from the caller's checkpoint position, `batch-${n}`)
+   * makes the map's names on the server deterministic: a coordinator restarted after a crash
+   * that runs the same map with the same key and inputs republishes each chunk with the same
+   * dedup id (its input range), so a task queued, running or done within the server's duplicate
+   * window (2 min) is not stored again, and it reads the key's results from the start, each
+   * range once (one for a range it does not ask for is ignored: `stale`). A keyed map that ends
+   * removes its tasks, and its results once the pool starts its next keyed map or closes (a
+   * restart before that finds them all); the next map with the key on this pool starts anew. Two
+   * live maps with one key on a pool are an `InvalidArgumentError`; two coordinators with one key
+   * at once are not detected. Details: the module doc.
    */
   readonly map: WorkerPool<D>["map"] =
     ((source: AnyIterable<unknown>, options = {}) => this.#map(source, options)) as WorkerPool<
@@ -216,15 +230,13 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   ): AsyncIterableIterator<unknown> & { readonly length?: number } {
     const settings = mapSettingsOf(MAP_ACTION, options, this.size, this.#depth);
     if (source === null || source === undefined) {
-      throw new InvalidArgumentError(
-        MAP_ACTION,
-        "the source must be an iterable or async iterable",
-        {
-          received: source,
-        },
-      );
+      const reason = "the source must be an iterable or async iterable";
+      throw new InvalidArgumentError(MAP_ACTION, reason, { received: source });
     }
     if (this.#closed) throw new ClosedError(MAP_ACTION, "the pool is closed");
+    if (settings.key !== undefined && this.#keyed.live(keyId(MAP_ACTION, settings.key))) {
+      throw keyInUse(MAP_ACTION, settings.key);
+    }
     return withLength(new MapRun(this.#port, source, settings), lengthOf(source));
   }
 
@@ -249,6 +261,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       }
       await this.#givenUp?.close();
       await Promise.allSettled([...this.#purges]);
+      await this.#keyed.close();
       await this.#nats.close();
     })();
     return this.#closing;
@@ -265,32 +278,55 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   #attach(run: MapRun): void {
-    const id = crypto.randomUUID();
+    const kid = run.key === undefined ? undefined : keyId(MAP_ACTION, run.key);
+    if (kid !== undefined && this.#keyed.live(kid)) {
+      run.fail(keyInUse(MAP_ACTION, run.key));
+      return;
+    }
+    const link = newLink(kid);
+    this.#runs.set(run, link);
+    if (kid === undefined) {
+      this.#open(run, link, crypto.randomUUID());
+      return;
+    }
+    link.opening = this.#keyed.open(kid).then(
+      (id) => {
+        link.id = id;
+        if (this.#runs.get(run) === link) this.#open(run, link, id);
+      },
+      (cause) =>
+        run.fail(
+          new ResultReadError(MAP_ACTION, "the run of its key could not be looked up", {
+            received: run.key,
+            cause,
+          }),
+        ),
+    );
+  }
+
+  /** Start reading map `id`'s results; its chunks go out from now on. */
+  #open(run: MapRun, link: Link, id: string): void {
+    link.id = id;
     // Results wait in the result stream until this reader's consumer exists: no race with the
     // first task.
-    const reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
+    link.reader = new ResultsReader(this.#nats, this.#names, this.pool, id, {
       onResult: (msg) => this.#onResult(run, link, msg),
       onError: (e) => run.fail(e),
-    });
-    const link: Link = {
-      id,
-      reader,
-      gate: new ResultGate<Chunk>(),
-      publishing: new Set(),
-      seqs: new Map(),
-    };
-    this.#runs.set(run, link);
+    }, link.keyId !== undefined);
+    this.#schedule();
   }
 
   #detach(run: MapRun): void {
     const link = this.#runs.get(run);
     if (link === undefined) return;
     this.#runs.delete(run);
-    this.#track(link.reader.close());
     for (const seq of link.seqs.values()) this.#givenUp?.untrack(seq);
     this.#inFlight -= link.gate.size;
     this.#dropped += link.gate.dropped;
-    if (link.gate.size > 0 || link.publishing.size > 0) this.#purge(link);
+    this.#stale += link.gate.stale;
+    const kid = link.keyId;
+    if (kid !== undefined) this.#track(this.#keyed.end(kid, link));
+    else this.#track(endUnkeyed(this.#nats, this.#names, this.pool, link));
     this.#schedule();
   }
 
@@ -300,23 +336,15 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     this.#purges.add(tracked);
   }
 
-  /** Remove a map's tasks still in the stream (it ended early: nobody wants their results). */
-  #purge(link: Link): void {
-    const filter = tasksSubject(this.pool, link.id);
-    // best effort: the tasks then run for nothing
-    this.#track(
-      Promise.allSettled([...link.publishing])
-        .then(() => this.#jsm.streams.purge(this.#names.stream, { filter })),
-    );
-  }
-
   #onResult(run: MapRun, link: Link, msg: JsMsg): void {
-    const chunk = link.gate.take(Number(msg.headers?.get(CHUNK_HEADER)));
+    const dropped = link.gate.dropped;
+    const chunk = link.gate.take(msg.headers?.get(CHUNK_HEADER) ?? "", msg);
     const worker = Number(msg.headers?.get(WORKER_HEADER) || -1);
     const processId = msg.headers?.get(WORKER_ID_HEADER) ?? "";
     if (chunk === undefined) {
-      this.#book.duplicate(worker, processId);
-      return; // a duplicate (redelivered task) or a stray
+      // a duplicate (redelivered task) or a stray; or kept for later (a keyed map's earlier run)
+      if (link.gate.dropped > dropped) this.#book.duplicate(worker, processId);
+      return;
     }
     this.#inFlight--;
     this.#forgetSeq(link, chunk);
@@ -346,7 +374,6 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     });
   }
 
-  /** Publish the chunks the maps have ready while fewer than `size * depth` are in flight. */
   /**
    * Publish the chunks the maps have ready while fewer than `size * depth` are in flight: one
    * chunk per map in turn (round-robin), each round starting one map further, so several maps
@@ -363,7 +390,7 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
       sent = false;
       for (let k = 0; k < n && this.#inFlight < limit; k++) {
         const [run, link] = runs[(first + k) % n]!;
-        if (run.closed) continue;
+        if (run.closed || link.reader === undefined) continue;
         if (run.pendingCount === 0 && run.hasPartial) run.flushPartial();
         if (run.pendingCount === 0) continue;
         this.#publish(run, link, run.takePending());
@@ -373,26 +400,33 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
   }
 
   #publish(run: MapRun, link: Link, chunk: Chunk): void {
+    const range = rangeOf(chunk);
+    const early = link.gate.open(range, chunk);
+    this.#inFlight++;
+    chunk.sentAt = performance.now();
+    if (early !== undefined) {
+      this.#onResult(run, link, early); // an earlier run of the key did it: no task
+      return;
+    }
     let data: Uint8Array;
     try {
       data = encodeTask(run.flags & SPREAD, chunk.items);
     } catch (e) {
+      link.gate.forget(range);
+      this.#inFlight--;
       rejectUnsendable(run, chunk, e);
       return;
     }
     const h = headers();
     h.set(MAP_HEADER, link.id);
-    h.set(CHUNK_HEADER, String(chunk.id));
+    h.set(CHUNK_HEADER, range);
     if (run.timeoutMs > 0) h.set(TIMEOUT_HEADER, String(run.timeoutMs));
-    link.gate.open(chunk.id, chunk);
-    this.#inFlight++;
-    chunk.sentAt = performance.now();
     const subject = tasksSubject(this.pool, link.id);
     const publish = publishBody(
       this.#nats,
       subject,
       data,
-      { msgID: taskMsgId(link.id, chunk.id), headers: h },
+      { msgID: taskMsgId(link.id, range), headers: h },
       () => this.#runs.get(run) !== link,
       { pool: this.pool, track: true },
     );
@@ -400,19 +434,20 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
     publish.then(
       (ack) => {
         link.publishing.delete(publish);
-        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
+        if (this.#runs.get(run) !== link || !link.gate.has(range)) return;
+        // A duplicate (a keyed map's earlier run published it) carries the first task's seq.
         link.seqs.set(chunk.id, ack.seq);
         this.#givenUp?.track(ack.seq, { run, link, chunk });
       },
       (e) => {
         link.publishing.delete(publish);
-        if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
-        link.gate.forget(chunk.id);
+        if (this.#runs.get(run) !== link || !link.gate.has(range)) return;
+        link.gate.forget(range);
         this.#inFlight--;
         run.failChunk(
           chunk,
           -1,
-          new TaskPublishError(`publish chunk ${chunk.id}`, "the server did not store it", {
+          new TaskPublishError(`publish chunk ${range}`, "the server did not store it", {
             received: subject,
             cause: e,
           }),
@@ -436,8 +471,9 @@ export class NatsPool<D extends AnyWorkerDefinition = AnyWorkerDefinition>
    */
   #onGivenUp({ seq, deliveries, entry: { run, link, chunk } }: GivenUp<Sent>): void {
     this.#track(this.#jsm.streams.deleteMessage(this.#names.stream, seq, false));
-    if (this.#runs.get(run) !== link || !link.gate.has(chunk.id)) return;
-    link.gate.forget(chunk.id);
+    const range = rangeOf(chunk);
+    if (this.#runs.get(run) !== link || !link.gate.has(range)) return;
+    link.gate.forget(range);
     link.seqs.delete(chunk.id);
     this.#inFlight--;
     if (chunk.items.length > 1) {

@@ -8,12 +8,14 @@
  * | task subject | `spool.<pool>.tasks.<map>`: a map that ends early purges its tasks by this subject |
  * | task consumer (shared) | durable pull consumer `spool_<pool>_workers`, explicit ack, `ack_wait` and `max_deliver` per pool |
  * | task body | `node:v8` `serialize([flags, items])` (flags: `SPREAD` of `../protocol.ts`) |
- * | task headers | `Spool-Map` (map id), `Spool-Chunk` (chunk id, decimal), `Spool-Timeout` (per-input limit, ms, when set) |
- * | task `msgID` | `<map>.<chunk>`: JetStream drops a re-published chunk inside the dedup window |
+ * | map id | unkeyed: a random UUID; keyed (`key` option): `k-<key>` (or `h-<hash>`, {@linkcode keyId}) `-<run id>` (12 hex digits, {@linkcode markerSubject}) |
+ * | task headers | `Spool-Map` (map id), `Spool-Chunk` (the chunk's input range `<start>.<count>`, {@linkcode chunkRange}), `Spool-Timeout` (per-input limit, ms, when set) |
+ * | task `msgID` | `<map>.<start>.<count>`: JetStream drops a re-published chunk inside the dedup window (2 min), also after the task was acked, purged or deleted |
  * | result stream (work queue) | `spool_<pool>_results`, subjects `spool.<pool>.results.>`, `retention: workqueue`, file storage, `max_age` 1 h |
  * | results subject | `spool.<pool>.results.<map>`: the worker publishes with `js.publish` and acks the task after the PubAck |
- * | result consumer (per map) | durable pull consumer `spool_<pool>_map_<map>` filtered on its map's subject, explicit ack, created by the coordinator when the map starts, deleted when it ends (`inactive_threshold` 1 h for a coordinator that died) |
- * | result `msgID` | `r.<map>.<chunk>`: a task that ran twice inside the dedup window stores one result |
+ * | result consumer (per map) | durable pull consumer `spool_<pool>_map_<map>` filtered on its map's subject, explicit ack, created by the coordinator when the map starts, deleted when it ends (`inactive_threshold` 1 h for a coordinator that died); unkeyed: each result acked as read; keyed: never acked (`ack_wait` 1 h), deleted and created again by a coordinator that re-attaches, so it reads the map's results from the start |
+ * | result `msgID` | `r.<map>.<start>.<count>`: a task that ran twice inside the dedup window stores one result |
+ * | keyed run marker | subject `spool.<pool>.results.<key id>.run` in the result stream: its last message is the key's run id; written by the first map with the key, removed first when that map ends |
  * | result body | `serialize([busyMs, values, errorPositions \| 0])`; a failed value is an `EncodedError` |
  * | result headers | `Spool-Map`, `Spool-Chunk`, `Spool-Attempt` (JetStream delivery count), `Spool-Worker` (index), `Spool-Worker-Id` (random per process) |
  * | large bodies | over `max_payload` less 4 KiB: in the object store bucket `spool_<pool>_payloads` (`max_age` 24 h), named by the message's `msgID` (a result's with `.<attempt>`); the message has the header `Spool-Payload` (the object's name) and an empty body (`large_payload.ts`) |
@@ -22,7 +24,8 @@
  * Why work-queue retention for results: a result is read by exactly one consumer (its map's),
  * and an acknowledged result is deleted at once, so the stream holds only the results not read
  * yet (a coordinator reconnecting reads them when it is back); `max_age` bounds what a map that
- * nobody reads any more (its coordinator died) leaves behind.
+ * nobody reads any more (its coordinator died) leaves behind. A keyed map's results are not
+ * acknowledged: they stay until the map ends and purges its subject (or `max_age` passes).
  *
  * Delivery is at least once: a worker that dies (SIGKILL) before its ack has its task redelivered
  * once `ack_wait` passes (a long task keeps it with `working()` progress acks), and a task can
@@ -31,13 +34,16 @@
  * `msgID`) waits in the stream. The coordinator keeps one result per chunk: it takes the first
  * result of a chunk it still waits for and drops the others ({@linkcode ResultGate}).
  *
- * A map id is a random UUID (unique across coordinators sharing a pool); chunk ids come from the
- * coordinator's counter. A task never names a module: a worker runs the one module it was started
- * with.
+ * An unkeyed map id is a random UUID (unique across coordinators sharing a pool); a keyed one is
+ * the same in every run of the key until the map ends. A chunk is named by its input range, never
+ * by a counter, so a run that chunks differently (`chunkSize: "auto"`) never takes a stale result
+ * for the wrong inputs; a given-up chunk split into single inputs gives new ranges (`<i>.1`). A
+ * task never names a module: a worker runs the one module it was started with.
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { deserialize, serialize } from "node:v8";
 import { InvalidArgumentError } from "../../errors.ts";
 
@@ -126,9 +132,42 @@ export function resultsSubject(pool: string, map: string): string {
   return `spool.${pool}.results.${map}`;
 }
 
-/** The publish dedup id of a chunk. */
-export function taskMsgId(map: string, chunk: number): string {
-  return `${map}.${chunk}`;
+/**
+ * A chunk's identity on the wire: its input range, `<start>.<count>` (the same chunk of inputs
+ * gets the same identity in every run of a keyed map, whatever chunk counter the run has).
+ */
+export function chunkRange(start: number, count: number): string {
+  return `${start}.${count}`;
+}
+
+/** The publish dedup id of a chunk (`range`: {@linkcode chunkRange}). */
+export function taskMsgId(map: string, range: string): string {
+  return `${map}.${range}`;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The map-id prefix of a keyed map: `k-<key>` when the key is 1 to 64 letters, digits, `_` or
+ * `-` (it then shows in subject and consumer names), else `h-<32 hex digits of its SHA-256>`.
+ * An unkeyed map's id is a UUID (it starts with a hex digit), so the three never collide.
+ */
+export function keyId(action: string, key: unknown): string {
+  if (typeof key !== "string" || key === "") {
+    throw new InvalidArgumentError(action, "key must be a non-empty string", { received: key });
+  }
+  if (SAFE_KEY.test(key)) return `k-${key}`;
+  return `h-${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
+}
+
+/**
+ * The subject of a keyed map's run marker (in the result stream): its last message holds the
+ * run id the map's tasks and results are named with (`<keyId>-<run id>`), so a restarted
+ * coordinator finds the same names; removed when the map ends, so the next map with the key
+ * starts a new run (JetStream keeps dedup ids across purges: new names are the only clean start).
+ */
+export function markerSubject(pool: string, keyId: string): string {
+  return `spool.${pool}.results.${keyId}.run`;
 }
 
 /** A decoded task body. */
@@ -178,43 +217,62 @@ export function decodeResult(data: Uint8Array): ResultBody {
 }
 
 /**
- * One result per chunk: {@linkcode ResultGate.open} when a chunk is published,
- * {@linkcode ResultGate.take} when a result arrives (the chunk the first time, `undefined` for
- * a duplicate from a redelivered task, or for a chunk of a map that ended).
+ * One result per chunk, by input range ({@linkcode chunkRange}): {@linkcode ResultGate.open}
+ * when a chunk is published, {@linkcode ResultGate.take} when a result arrives (the chunk the
+ * first time, `undefined` for a duplicate from a redelivered task, or for a chunk of a map that
+ * ended). With `keepEarly` (keyed maps, which read an earlier run's results from the start), a
+ * result for a range not opened yet is kept (`R`): `open` hands it back, and the chunk needs no
+ * task. Kept results of ranges never opened are `stale` (a run with another chunking).
  */
-export class ResultGate<C> {
-  readonly #waiting = new Map<number, C>();
+export class ResultGate<C, R = unknown> {
+  readonly #waiting = new Map<string, C>();
+  readonly #early: Map<string, R> | undefined;
   /** Results dropped as duplicates (or late). */
   dropped = 0;
 
-  /** Expect one result for `id`. */
-  open(id: number, chunk: C): void {
-    this.#waiting.set(id, chunk);
+  constructor(keepEarly = false) {
+    this.#early = keepEarly ? new Map() : undefined;
   }
 
-  /** The chunk of a result if it is the first; `undefined` (and counted) otherwise. */
-  take(id: number): C | undefined {
-    const chunk = this.#waiting.get(id);
+  /** Expect one result for `range`; returns the result already kept for it, if any. */
+  open(range: string, chunk: C): R | undefined {
+    this.#waiting.set(range, chunk);
+    const early = this.#early?.get(range);
+    if (early !== undefined) this.#early!.delete(range);
+    return early;
+  }
+
+  /** The chunk of a result if it is the first; `undefined` (kept or counted) otherwise. */
+  take(range: string, result?: R): C | undefined {
+    const chunk = this.#waiting.get(range);
     if (chunk === undefined) {
-      this.dropped++;
+      const early = this.#early;
+      if (early !== undefined && result !== undefined && !early.has(range)) {
+        early.set(range, result);
+      } else this.dropped++;
       return undefined;
     }
-    this.#waiting.delete(id);
+    this.#waiting.delete(range);
     return chunk;
   }
 
-  /** Whether a result for `id` is still expected. */
-  has(id: number): boolean {
-    return this.#waiting.has(id);
+  /** Whether a result for `range` is still expected. */
+  has(range: string): boolean {
+    return this.#waiting.has(range);
   }
 
-  /** Stop waiting for `id` (its publish failed: the chunk failed on this side). */
-  forget(id: number): void {
-    this.#waiting.delete(id);
+  /** Stop waiting for `range` (its publish failed: the chunk failed on this side). */
+  forget(range: string): void {
+    this.#waiting.delete(range);
   }
 
   /** Chunks still waiting for a result. */
   get size(): number {
     return this.#waiting.size;
+  }
+
+  /** Results kept for a range that was not opened (yet): ignored if the map ends so. */
+  get stale(): number {
+    return this.#early?.size ?? 0;
   }
 }
