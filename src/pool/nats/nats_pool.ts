@@ -28,9 +28,7 @@
  * had given up is found by its advisory (`advisories.ts`) and split again. An ended keyed map's
  * run is kept until the pool starts its next keyed map or closes (the caller's checkpoint falls
  * between the two). Guarantee: a restart within the dedup window runs no chunk twice; later,
- * queued tasks may run twice (one result is kept).
- *
- * Not supported: `transfer` (ignored: bodies are copied, as with processes).
+ * queued tasks may run twice (one result is kept). `transfer` is ignored (bodies are copied).
  *
  * @module
  */
