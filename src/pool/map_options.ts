@@ -16,7 +16,7 @@ export interface PoolMapOptions<I = unknown> {
   /**
    * Inputs read from the source and not yet handed to the consumer (queued, running, or done
    * and waiting): bounds memory per map. Default: `4 * size * depth` with `chunkSize` 1,
-   * `4 * size * depth * chunkSize` with a numeric chunk size, 8192 with `"auto"`.
+   * `4 * size * depth * chunkSize` with a numeric chunk size, 8192 with `"auto"`; at most 2 ** 24.
    */
   maxInFlight?: number;
   /** Results in input order (default `true`) or in completion order. */
@@ -68,6 +68,9 @@ export interface MapSettings {
   key: string | undefined;
 }
 
+/** The largest `maxInFlight`: 16,777,216 inputs (a larger window fails arrays sized by it). */
+const MAX_IN_FLIGHT = 2 ** 24;
+
 const MAP_KEYS = [
   "maxInFlight",
   "ordered",
@@ -115,7 +118,13 @@ export function mapSettingsOf(
     : chunkSize === 1
     ? 4 * size * depth
     : 4 * size * depth * chunkSize;
-  const maxInFlight = assertInteger(action, "maxInFlight", options.maxInFlight ?? defaultWindow, 1);
+  const maxInFlight = assertInteger(
+    action,
+    "maxInFlight",
+    options.maxInFlight ?? defaultWindow,
+    1,
+    MAX_IN_FLIGHT,
+  );
   const timeoutMs = options.timeoutMs === undefined
     ? 0
     : assertNumber(action, "timeoutMs", options.timeoutMs, 1);

@@ -122,6 +122,13 @@ export const poolRows: Row[] = [
         ],
       ),
       ...wrongTypes(
+        "map options.maxInFlight",
+        (v, ctx) => pool(ctx).map([1], { maxInFlight: v as never }),
+        [
+          ["2 ** 33 (over the limit)", 2 ** 33],
+        ],
+      ),
+      ...wrongTypes(
         "map options.transfer",
         (v, ctx) => pool(ctx).map([1], { transfer: v as never }),
         [
