@@ -19,11 +19,15 @@
  * ```sh
  * deno run -A examples/demo.ts [--fresh] [--readings 3000000] [--files 12] [--dir .spool-demo]
  *   [--save-every-ms 2000] [--part-mb 8] [--workers 2]
- *   [--nats nats://127.0.0.1:4222 [--nats-pool spool-demo] [--nats-bucket spool-demo]]
+ *   [--nats nats://127.0.0.1:4222 [--nats-pool spool-demo] [--nats-bucket spool-demo]
+ *    [--nats-creds FILE]]
  * ```
  *
- * With `--nats`, `enrich` runs on remote workers of that NATS pool and the pipeline's checkpoints
- * go to that bucket (see demo_nats.ts); the outputs are byte-identical to a run without it.
+ * With `--nats`, `enrich` runs on remote workers of that NATS pool, and the pipeline's and the
+ * loop's checkpoints go to NATS buckets `<bucket>` and `<bucket>-loop` (see demo_nats.ts), so a
+ * killed run resumes on another host that has the inputs, the spool and the outputs; the
+ * outputs are byte-identical to a run without it. Credentials come from `SPOOL_NATS_TOKEN`, or
+ * `SPOOL_NATS_USER` + `SPOOL_NATS_PASS`, or `--nats-creds`.
  *
  * (`--flag value` or `--flag=value`.)
  *
@@ -48,6 +52,7 @@ import {
 import {
   type DemoNats,
   demoNatsOf,
+  loopBucketOf,
   openNatsStore,
   startRemotePool,
   wipeNatsStore,
@@ -65,14 +70,16 @@ interface Options {
   saveEveryMs: number;
   partMb: number;
   workers: number;
-  /** With `--nats`: remote workers and the pipeline's checkpoints in NATS. */
+  /** With `--nats`: remote workers, and the pipeline's and the loop's checkpoints in NATS. */
   nats?: DemoNats;
 }
 
 const USAGE =
   "usage: deno run -A examples/demo.ts [--fresh] [--readings N] [--files N] [--dir DIR]\n" +
   "         [--save-every-ms N] [--part-mb X] [--workers N]\n" +
-  "         [--nats URL [--nats-pool NAME] [--nats-bucket NAME]]   (--flag value or --flag=value)";
+  "         [--nats URL [--nats-pool NAME] [--nats-bucket NAME] [--nats-creds FILE]]\n" +
+  "         (--flag value or --flag=value; NATS credentials: SPOOL_NATS_TOKEN, or\n" +
+  "         SPOOL_NATS_USER + SPOOL_NATS_PASS, in the environment, or --nats-creds)";
 
 /**
  * The demo's command line (`node:util` `parseArgs`: `--flag value` and `--flag=value`); an
@@ -97,6 +104,7 @@ export function parseDemoArgs(args: string[]): Options {
         nats: { type: "string" },
         "nats-pool": { type: "string" },
         "nats-bucket": { type: "string" },
+        "nats-creds": { type: "string" },
       },
     }));
   } catch (error) {
@@ -596,7 +604,13 @@ async function main(): Promise<void> {
     }
   };
 
-  await using loop = await StatefulLoop.open(`${stateDir}/loop`, {
+  // The loop's checkpoints: a directory, or with --nats a StateStore in its own NATS bucket (the
+  // loop leaves a store it was given open: `await using` closes it after the loop).
+  await using loopStore = options.nats
+    ? await openNatsStore(options.nats, loopBucketOf(options.nats))
+    : undefined;
+  const loopName = options.nats ? `NATS bucket ${loopBucketOf(options.nats)}` : `${stateDir}/loop`;
+  await using loop = await StatefulLoop.open(loopStore ?? `${stateDir}/loop`, {
     memoryLimitMb: options.partMb,
     checkpoint: { everyMs: options.saveEveryMs, afterFlush: true, atEnd: true },
   });
@@ -607,7 +621,7 @@ async function main(): Promise<void> {
   });
   if (loop.resumed) {
     console.log(
-      `loop: resumed from its checkpoint in ${stateDir}/loop: ${cursor.next} chunks read, ` +
+      `loop: resumed from its checkpoint in ${loopName}: ${cursor.next} chunks read, ` +
         `${written.files.length} parts written, ${
           loop.sites.reduce((n, s) => n + s.bytes, 0).toLocaleString("en")
         } bytes buffered`,
@@ -755,20 +769,26 @@ async function main(): Promise<void> {
   summary      ${outDir}/summary.json
   parts        ${partsDir}/ (${summary.parts.length} files: <site>-part-<seq>.bin)
   dead letters ${outDir}/dead-letters.ndjson (${summary.deadLetters})
-  checkpoints  ${stateDir}/ (run with --fresh to start over)`);
+  checkpoints  ${
+    options.nats
+      ? `NATS buckets ${options.nats.bucket} and ${loopBucketOf(options.nats)}`
+      : `${stateDir}/`
+  } (run with --fresh to start over)`);
 }
 
 /**
- * The checkpoints of `stateDir` belong to one kind of run: a local pipeline store, or one NATS
- * bucket. Switching (which would resume the loop's checkpoints with another pipeline's) needs
- * `--fresh`.
+ * The checkpoints of `stateDir` belong to one kind of run: local stores, or NATS buckets (the
+ * pipeline's and the loop's). Switching (which would resume the loop's checkpoints with another
+ * pipeline's) needs `--fresh`.
  */
 async function checkMode(stateDir: string, nats: DemoNats | undefined): Promise<void> {
   const path = `${stateDir}/mode.json`;
   const mode = JSON.stringify(
-    nats ? { pipelineStore: "nats", servers: nats.servers, bucket: nats.bucket } : {
-      pipelineStore: "local",
-    },
+    nats
+      ? { pipelineStore: "nats", loopStore: "nats", servers: nats.servers, bucket: nats.bucket }
+      : {
+        pipelineStore: "local",
+      },
   );
   let found: string | undefined;
   try {
