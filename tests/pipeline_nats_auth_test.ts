@@ -213,3 +213,25 @@ Deno.test("the CLI's path tools (descriptionPaths: --fresh, completion check) re
         .test(e.message),
   );
 });
+
+Deno.test("spool run refuses a description with a NATS checkpoint store (exit 2), before connecting", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "spool-cli-nats-store-" });
+  try {
+    const file = `${dir}/p.json`;
+    await Deno.writeTextFile(file, JSON.stringify(description("nats://127.0.0.1:9", {}, "b")));
+    const cli = fileURLToPath(new URL("../src/pipeline/cli.ts", import.meta.url));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", cli, "run", file],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /checkpoint\.store: a NATS checkpoint store is not supported by this tool yet/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
