@@ -165,6 +165,61 @@ Deno.test("a NATS checkpoint store with user + passEnv on a user/password server
   }
 });
 
+Deno.test("a description's NATS checkpoint store: a stopped run resumes from it in a second load (the first released its lock)", async () => {
+  await using server = await startNatsServer({ token: TOKEN });
+  const FNS = new URL("./fixtures/pipeline_fns.ts", import.meta.url).href;
+  const d: PipelineDescription = {
+    nodes: [
+      { name: "n", source: true },
+      { name: "c", inputs: ["n"], fn: { module: FNS, export: "count" }, state: { n: 0 } },
+    ],
+    sources: {
+      n: {
+        module: new URL("./fixtures/pipeline_slow_source.ts", import.meta.url).href,
+        export: "slowRange",
+      },
+    },
+    checkpoint: {
+      store: { nats: { servers: server.url, bucket: "resume", tokenEnv: VAR } },
+      every: { items: 100 },
+      keep: 2,
+    },
+  };
+  Deno.env.set(VAR, TOKEN);
+  try {
+    {
+      await using loaded = await loadPipeline(d);
+      const run = loaded.pipeline.run(loaded.sources, {
+        ...loaded.runOptions,
+        logger: (e) => {
+          if (e.type === "checkpoint") run.stop().catch(() => {});
+        },
+      });
+      await Promise.all([
+        (async () => {
+          for await (const _ of run.entries("c")) { /* read the sink to its end */ }
+        })(),
+        run.done,
+      ]);
+    }
+    const starts: unknown[] = [];
+    await using again = await loadPipeline(d);
+    const r = await again.pipeline.runToCompletion(again.sources, {
+      ...again.runOptions,
+      logger: (e) => void (e.type === "run-start" && starts.push(e)),
+    });
+    const start = starts[0] as { resumed: boolean; positions: { n: number } };
+    assert.ok(start.resumed, JSON.stringify(start));
+    assert.ok(start.positions.n > 0 && start.positions.n < 2000, JSON.stringify(start));
+    // The count went on from the checkpointed state: 2000 items counted once each.
+    assert.deepEqual(r.states.c, { n: 2000 });
+    assert.equal(r.outputs.c!.length, 2000 - start.positions.n);
+    assert.equal(r.outputs.c!.at(-1), 2000);
+  } finally {
+    Deno.env.delete(VAR);
+  }
+});
+
 Deno.test("a secret written in a description is refused without being echoed", () => {
   const url = "nats://127.0.0.1:4222";
   for (
