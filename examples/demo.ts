@@ -600,9 +600,47 @@ async function main(): Promise<void> {
             `${read.toLocaleString("en")} of ${total.toLocaleString("en")} lines already ` +
             `processed (${(100 * read / total).toFixed(1)}%)`,
         );
+        // Resumed elsewhere without the shared pieces, the loop would wait for chunks forever.
+        // (Checked once the nodes have their restored states, right after this event.)
+        deadBefore = e.deadLetters ?? 0;
+        queueMicrotask(checkShared);
+        return;
       } else console.log(`pipeline: starting: ${total.toLocaleString("en")} lines to process`);
+      openGate();
     }
   };
+  let shareProblem: string | undefined;
+  const refused = new AbortController();
+  const checkShared = () => {
+    try {
+      const chunkState = run.state<ChunkState | undefined>("chunk");
+      if (chunkState === undefined) return void setTimeout(checkShared, 0);
+      shareProblem = missingShared({
+        spool,
+        partsDir,
+        deadLog,
+        pipelineChunks: chunkState.next,
+        loopCursor: cursor.next,
+        deadLetters: deadBefore,
+        parts: written.files.map((f) => f.file),
+      });
+    } catch (error) {
+      // (a failing logger would be ignored by the run: never leave the loop waiting)
+      shareProblem = `its contents cannot be checked (${(error as Error).message})`;
+    }
+    if (shareProblem !== undefined) {
+      // Ended without a checkpoint (an abort, not a stop), before the loop starts: the
+      // checkpoints stay as they were for a run in the right directory.
+      interrupted = true;
+      refused.abort();
+      controller.abort();
+    }
+    openGate();
+  };
+  let deadBefore = 0;
+  // The loop starts once the pipeline has resumed and the directory was found complete.
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
 
   // The loop's checkpoints: a directory, or with --nats a StateStore in its own NATS bucket (the
   // loop leaves a store it was given open: `await using` closes it after the loop).
@@ -644,6 +682,7 @@ async function main(): Promise<void> {
     store: natsStore ?? `${stateDir}/pipeline`,
     checkpointEvery: { ms: options.saveEveryMs },
     logger,
+    signal: refused.signal,
   });
   const onSignal = () => {
     if (interrupted) return;
@@ -675,11 +714,15 @@ async function main(): Promise<void> {
       spool.failed = error;
       spool.notify();
       throw error;
+    } finally {
+      openGate(); // a run that ended before its start event: the loop sees how it ended
     }
   })();
 
   // The loop: chunk files in order, buffered per site, flushed parts written by flush seq.
   const loopTask = (async () => {
+    await gate;
+    if (shareProblem !== undefined) return;
     let seen = loop.checkpoints;
     let deletedUpTo = cursor.next;
     const steps = loop.iterate(chunkFiles(spool, cursor.next, controller.signal), {
@@ -722,6 +765,9 @@ async function main(): Promise<void> {
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
+  }
+  if (shareProblem !== undefined) {
+    throw new InvalidArgumentError("resume the demo", shareProblem, { received: options.dir });
   }
   if (stopped || interrupted && spool.total === undefined) {
     console.log(
@@ -774,6 +820,53 @@ async function main(): Promise<void> {
       ? `NATS buckets ${options.nats.bucket} and ${loopBucketOf(options.nats)}`
       : `${stateDir}/`
   } (run with --fresh to start over)`);
+}
+
+/**
+ * What a resumed run needs in `--dir` besides its checkpoints (docs/demo.md, "Resuming on another
+ * host"): the chunks the pipeline's checkpoint covers that the loop has not read, the dead letters
+ * the checkpoint counts, the parts the loop's state lists. What is missing, or undefined.
+ */
+function missingShared(at: {
+  spool: Spool;
+  partsDir: string;
+  deadLog: string;
+  pipelineChunks: number;
+  loopCursor: number;
+  deadLetters: number;
+  parts: string[];
+}): string | undefined {
+  const exists = (path: string) => {
+    try {
+      Deno.statSync(path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  };
+  const missing: string[] = [];
+  if (at.loopCursor < at.pipelineChunks && !exists(at.spool.path(at.loopCursor))) {
+    missing.push(
+      `chunks ${at.loopCursor} to ${at.pipelineChunks - 1} in ${at.spool.dir} (the pipeline's ` +
+        "checkpoint is past them, the loop has not read them)",
+    );
+  }
+  const logged = new Set<number>();
+  for (const line of Deno.readTextFileSync(at.deadLog).split("\n")) {
+    try {
+      logged.add((JSON.parse(line) as { i: number }).i);
+    } catch { /* a torn last line */ }
+  }
+  if (logged.size < at.deadLetters) {
+    missing.push(`${at.deadLetters - logged.size} of the dead letters logged in ${at.deadLog}`);
+  }
+  const gone = at.parts.filter((f) => !exists(`${at.partsDir}/${f}`));
+  if (gone.length > 0) missing.push(`${gone.length} part files in ${at.partsDir}`);
+  if (missing.length === 0) return undefined;
+  return `this directory lacks what its checkpoints need: ${missing.join("; ")}. Copy spool/, ` +
+    "out/ and state/dead-letters.log from the run's old directory (docs/demo.md: resuming on " +
+    "another host), or run with --fresh";
 }
 
 /**

@@ -213,6 +213,17 @@ Deno.test("demo --nats on a token server: remote workers and NATS checkpoints gi
       WITH_TOKEN,
       () => hasCheckpoint(server.url, "killed-loop"),
     );
+    // Resumed where the shared pieces are missing (only the inputs here), the run is refused at
+    // its start, without a checkpoint (it would otherwise wait for chunks forever).
+    const bare = `${root}/bare`;
+    await copyData(local, bare);
+    const refusedBare = await demo(bare, bucket, WITH_TOKEN).output();
+    assert.notEqual(refusedBare.code, 0);
+    assert.match(
+      decoder.decode(refusedBare.stderr),
+      /Cannot resume the demo: this directory lacks what its checkpoints need: .*dead letters logged in .*Copy spool\/, out\/ and state\/dead-letters\.log/,
+    );
+    await assert.rejects(() => Deno.stat(`${bare}/out/summary.json`), Deno.errors.NotFound);
     const moved = `${root}/moved`;
     await copyShared(killed, moved);
     await Deno.remove(killed, { recursive: true });
