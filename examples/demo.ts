@@ -19,11 +19,15 @@
  * ```sh
  * deno run -A examples/demo.ts [--fresh] [--readings 3000000] [--files 12] [--dir .spool-demo]
  *   [--save-every-ms 2000] [--part-mb 8] [--workers 2]
- *   [--nats nats://127.0.0.1:4222 [--nats-pool spool-demo] [--nats-bucket spool-demo]]
+ *   [--nats nats://127.0.0.1:4222 [--nats-pool spool-demo] [--nats-bucket spool-demo]
+ *    [--nats-creds FILE]]
  * ```
  *
- * With `--nats`, `enrich` runs on remote workers of that NATS pool and the pipeline's checkpoints
- * go to that bucket (see demo_nats.ts); the outputs are byte-identical to a run without it.
+ * With `--nats`, `enrich` runs on remote workers of that NATS pool, and the pipeline's and the
+ * loop's checkpoints go to NATS buckets `<bucket>` and `<bucket>-loop` (see demo_nats.ts), so a
+ * killed run resumes on another host that has the inputs, the spool and the outputs; the
+ * outputs are byte-identical to a run without it. Credentials come from `SPOOL_NATS_TOKEN`, or
+ * `SPOOL_NATS_USER` + `SPOOL_NATS_PASS`, or `--nats-creds`.
  *
  * (`--flag value` or `--flag=value`.)
  *
@@ -48,6 +52,7 @@ import {
 import {
   type DemoNats,
   demoNatsOf,
+  loopBucketOf,
   openNatsStore,
   startRemotePool,
   wipeNatsStore,
@@ -65,14 +70,16 @@ interface Options {
   saveEveryMs: number;
   partMb: number;
   workers: number;
-  /** With `--nats`: remote workers and the pipeline's checkpoints in NATS. */
+  /** With `--nats`: remote workers, and the pipeline's and the loop's checkpoints in NATS. */
   nats?: DemoNats;
 }
 
 const USAGE =
   "usage: deno run -A examples/demo.ts [--fresh] [--readings N] [--files N] [--dir DIR]\n" +
   "         [--save-every-ms N] [--part-mb X] [--workers N]\n" +
-  "         [--nats URL [--nats-pool NAME] [--nats-bucket NAME]]   (--flag value or --flag=value)";
+  "         [--nats URL [--nats-pool NAME] [--nats-bucket NAME] [--nats-creds FILE]]\n" +
+  "         (--flag value or --flag=value; NATS credentials: SPOOL_NATS_TOKEN, or\n" +
+  "         SPOOL_NATS_USER + SPOOL_NATS_PASS, in the environment, or --nats-creds)";
 
 /**
  * The demo's command line (`node:util` `parseArgs`: `--flag value` and `--flag=value`); an
@@ -97,6 +104,7 @@ export function parseDemoArgs(args: string[]): Options {
         nats: { type: "string" },
         "nats-pool": { type: "string" },
         "nats-bucket": { type: "string" },
+        "nats-creds": { type: "string" },
       },
     }));
   } catch (error) {
@@ -592,11 +600,55 @@ async function main(): Promise<void> {
             `${read.toLocaleString("en")} of ${total.toLocaleString("en")} lines already ` +
             `processed (${(100 * read / total).toFixed(1)}%)`,
         );
+        // Resumed elsewhere without the shared pieces, the loop would wait for chunks forever.
+        // (Checked once the nodes have their restored states, right after this event.)
+        deadBefore = e.deadLetters ?? 0;
+        queueMicrotask(checkShared);
+        return;
       } else console.log(`pipeline: starting: ${total.toLocaleString("en")} lines to process`);
+      openGate();
     }
   };
+  let shareProblem: string | undefined;
+  const refused = new AbortController();
+  const checkShared = () => {
+    try {
+      const chunkState = run.state<ChunkState | undefined>("chunk");
+      if (chunkState === undefined) return void setTimeout(checkShared, 0);
+      shareProblem = missingShared({
+        spool,
+        partsDir,
+        deadLog,
+        pipelineChunks: chunkState.next,
+        loopCursor: cursor.next,
+        deadLetters: deadBefore,
+        parts: written.files.map((f) => f.file),
+      });
+    } catch (error) {
+      // (a failing logger would be ignored by the run: never leave the loop waiting)
+      shareProblem = `its contents cannot be checked (${(error as Error).message})`;
+    }
+    if (shareProblem !== undefined) {
+      // Ended without a checkpoint (an abort, not a stop), before the loop starts: the
+      // checkpoints stay as they were for a run in the right directory.
+      interrupted = true;
+      refused.abort();
+      controller.abort();
+    }
+    openGate();
+  };
+  let deadBefore = 0;
+  // The loop starts once the pipeline has resumed and the directory was found complete.
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
 
-  await using loop = await StatefulLoop.open(`${stateDir}/loop`, {
+  // The loop's checkpoints: a directory, or with --nats a StateStore in its own NATS bucket (the
+  // loop leaves a store it was given open: `await using` closes it after the loop).
+  await using loopStore = options.nats
+    ? await openNatsStore(options.nats, loopBucketOf(options.nats))
+    : undefined;
+  const loopName = options.nats ? `NATS bucket ${loopBucketOf(options.nats)}` : `${stateDir}/loop`;
+  await using loop = await StatefulLoop.open(loopStore ?? `${stateDir}/loop`, {
     memoryLimitMb: options.partMb,
     checkpoint: { everyMs: options.saveEveryMs, afterFlush: true, atEnd: true },
   });
@@ -607,7 +659,7 @@ async function main(): Promise<void> {
   });
   if (loop.resumed) {
     console.log(
-      `loop: resumed from its checkpoint in ${stateDir}/loop: ${cursor.next} chunks read, ` +
+      `loop: resumed from its checkpoint in ${loopName}: ${cursor.next} chunks read, ` +
         `${written.files.length} parts written, ${
           loop.sites.reduce((n, s) => n + s.bytes, 0).toLocaleString("en")
         } bytes buffered`,
@@ -630,6 +682,7 @@ async function main(): Promise<void> {
     store: natsStore ?? `${stateDir}/pipeline`,
     checkpointEvery: { ms: options.saveEveryMs },
     logger,
+    signal: refused.signal,
   });
   const onSignal = () => {
     if (interrupted) return;
@@ -661,11 +714,15 @@ async function main(): Promise<void> {
       spool.failed = error;
       spool.notify();
       throw error;
+    } finally {
+      openGate(); // a run that ended before its start event: the loop sees how it ended
     }
   })();
 
   // The loop: chunk files in order, buffered per site, flushed parts written by flush seq.
   const loopTask = (async () => {
+    await gate;
+    if (shareProblem !== undefined) return;
     let seen = loop.checkpoints;
     let deletedUpTo = cursor.next;
     const steps = loop.iterate(chunkFiles(spool, cursor.next, controller.signal), {
@@ -708,6 +765,9 @@ async function main(): Promise<void> {
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
+  }
+  if (shareProblem !== undefined) {
+    throw new InvalidArgumentError("resume the demo", shareProblem, { received: options.dir });
   }
   if (stopped || interrupted && spool.total === undefined) {
     console.log(
@@ -755,20 +815,73 @@ async function main(): Promise<void> {
   summary      ${outDir}/summary.json
   parts        ${partsDir}/ (${summary.parts.length} files: <site>-part-<seq>.bin)
   dead letters ${outDir}/dead-letters.ndjson (${summary.deadLetters})
-  checkpoints  ${stateDir}/ (run with --fresh to start over)`);
+  checkpoints  ${
+    options.nats
+      ? `NATS buckets ${options.nats.bucket} and ${loopBucketOf(options.nats)}`
+      : `${stateDir}/`
+  } (run with --fresh to start over)`);
 }
 
 /**
- * The checkpoints of `stateDir` belong to one kind of run: a local pipeline store, or one NATS
- * bucket. Switching (which would resume the loop's checkpoints with another pipeline's) needs
- * `--fresh`.
+ * What a resumed run needs in `--dir` besides its checkpoints (docs/demo.md, "Resuming on another
+ * host"): the chunks the pipeline's checkpoint covers that the loop has not read, the dead letters
+ * the checkpoint counts, the parts the loop's state lists. What is missing, or undefined.
+ */
+function missingShared(at: {
+  spool: Spool;
+  partsDir: string;
+  deadLog: string;
+  pipelineChunks: number;
+  loopCursor: number;
+  deadLetters: number;
+  parts: string[];
+}): string | undefined {
+  const exists = (path: string) => {
+    try {
+      Deno.statSync(path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  };
+  const missing: string[] = [];
+  if (at.loopCursor < at.pipelineChunks && !exists(at.spool.path(at.loopCursor))) {
+    missing.push(
+      `chunks ${at.loopCursor} to ${at.pipelineChunks - 1} in ${at.spool.dir} (the pipeline's ` +
+        "checkpoint is past them, the loop has not read them)",
+    );
+  }
+  const logged = new Set<number>();
+  for (const line of Deno.readTextFileSync(at.deadLog).split("\n")) {
+    try {
+      logged.add((JSON.parse(line) as { i: number }).i);
+    } catch { /* a torn last line */ }
+  }
+  if (logged.size < at.deadLetters) {
+    missing.push(`${at.deadLetters - logged.size} of the dead letters logged in ${at.deadLog}`);
+  }
+  const gone = at.parts.filter((f) => !exists(`${at.partsDir}/${f}`));
+  if (gone.length > 0) missing.push(`${gone.length} part files in ${at.partsDir}`);
+  if (missing.length === 0) return undefined;
+  return `this directory lacks what its checkpoints need: ${missing.join("; ")}. Copy spool/, ` +
+    "out/ and state/dead-letters.log from the run's old directory (docs/demo.md: resuming on " +
+    "another host), or run with --fresh";
+}
+
+/**
+ * The checkpoints of `stateDir` belong to one kind of run: local stores, or NATS buckets (the
+ * pipeline's and the loop's). Switching (which would resume the loop's checkpoints with another
+ * pipeline's) needs `--fresh`.
  */
 async function checkMode(stateDir: string, nats: DemoNats | undefined): Promise<void> {
   const path = `${stateDir}/mode.json`;
   const mode = JSON.stringify(
-    nats ? { pipelineStore: "nats", servers: nats.servers, bucket: nats.bucket } : {
-      pipelineStore: "local",
-    },
+    nats
+      ? { pipelineStore: "nats", loopStore: "nats", servers: nats.servers, bucket: nats.bucket }
+      : {
+        pipelineStore: "local",
+      },
   );
   let found: string | undefined;
   try {

@@ -1,10 +1,16 @@
 /**
- * The demo distributed (`--nats URL`): its `enrich` stage on remote workers of a `NatsPool`, its
- * pipeline checkpoints in a NATS `StateStore` (JetStream object store + KV). The loop's
- * checkpoints, the chunk spool and the outputs stay in `--dir`.
+ * The demo distributed (`--nats URL`): its `enrich` stage on remote workers of a `NatsPool`, the
+ * pipeline's checkpoints and the loop's checkpoints in NATS `StateStore`s (JetStream object
+ * store + KV; buckets `<bucket>` and `<bucket>-loop`). The inputs, the chunk spool, the
+ * dead-letter log and the outputs stay in `--dir` (see docs/demo.md: what to share to resume on
+ * another host).
+ *
+ * Credentials, never on the command line: `SPOOL_NATS_TOKEN`, or `SPOOL_NATS_USER` and
+ * `SPOOL_NATS_PASS`, from the environment, or `--nats-creds FILE` (a `.creds` file); the remote
+ * worker command reads the same variables (and takes `--creds FILE`).
  *
  * ```sh
- * nats-server -js -sd /tmp/spool-nats -a 127.0.0.1 -p 4222
+ * nats-server -js -sd /tmp/spool-nats -a 127.0.0.1 -p 4222 --auth "$SPOOL_NATS_TOKEN"
  * deno run -A src/pool/nats/remote_worker_main.ts --servers nats://127.0.0.1:4222 \
  *   --pool spool-demo --module examples/demo_worker.ts --concurrency 2   # on each worker host
  * deno task demo --nats nats://127.0.0.1:4222
@@ -17,6 +23,7 @@ import {
   connectNats,
   InvalidArgumentError,
   LatestStatesKeeper,
+  type NatsConnectOptions,
   NatsPool,
   NatsStorage,
   StateStore,
@@ -31,11 +38,60 @@ export interface DemoNats {
   servers: string[];
   /** Pool name of the remote workers (`--nats-pool`, default `spool-demo`). */
   pool: string;
-  /** Bucket of the pipeline's checkpoints (`--nats-bucket`, default `spool-demo`). */
+  /**
+   * Bucket of the pipeline's checkpoints (`--nats-bucket`, default `spool-demo`); the loop's
+   * checkpoints go to `<bucket>-loop`.
+   */
   bucket: string;
+  /** Credentials: from `SPOOL_NATS_TOKEN`, `SPOOL_NATS_USER` + `SPOOL_NATS_PASS`, `--nats-creds`. */
+  auth?: { token?: string; user?: string; pass?: string; credsFile?: string };
 }
 
-const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** Pool and bucket names (59 at most: the loop's bucket adds `-loop`). */
+const NAME = /^[A-Za-z0-9_-]{1,59}$/;
+
+/**
+ * The credentials of the environment and `--nats-creds`: at most one way (a token, a user and
+ * password, a `.creds` file); a user without password is an `InvalidArgumentError`.
+ */
+function authOf(
+  action: string,
+  creds: string | undefined,
+  env: (name: string) => string | undefined,
+): DemoNats["auth"] {
+  const token = env("SPOOL_NATS_TOKEN") || undefined;
+  const user = env("SPOOL_NATS_USER") || undefined;
+  const pass = env("SPOOL_NATS_PASS") || undefined;
+  if ((user === undefined) !== (pass === undefined)) {
+    throw new InvalidArgumentError(
+      action,
+      "SPOOL_NATS_USER and SPOOL_NATS_PASS go together (both set or neither)",
+      { received: user === undefined ? "SPOOL_NATS_PASS" : "SPOOL_NATS_USER" },
+    );
+  }
+  const ways = [
+    token && "SPOOL_NATS_TOKEN",
+    user && "SPOOL_NATS_USER",
+    creds !== undefined && "--nats-creds",
+  ].filter(Boolean);
+  if (ways.length > 1) {
+    throw new InvalidArgumentError(action, "give at most one way to authenticate to NATS", {
+      received: ways.join(" and "),
+    });
+  }
+  if (creds === "") {
+    throw new InvalidArgumentError(action, "--nats-creds must be a file path", { received: creds });
+  }
+  if (token) return { token };
+  if (user) return { user, pass };
+  if (creds !== undefined) return { credsFile: creds };
+  return undefined;
+}
+
+/** The connect options of the demo's NATS settings: servers and credentials. */
+export function connectOptionsOf(nats: DemoNats): NatsConnectOptions {
+  return { servers: nats.servers, ...nats.auth };
+}
 
 /**
  * The NATS settings of the demo's flags, or undefined without `--nats`; `--nats-pool` and
@@ -44,15 +100,19 @@ const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 export function demoNatsOf(
   action: string,
   values: Record<string, string | boolean | undefined>,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): DemoNats | undefined {
   const url = values.nats as string | undefined;
   const pool = values["nats-pool"] as string | undefined;
   const bucket = values["nats-bucket"] as string | undefined;
+  const creds = values["nats-creds"] as string | undefined;
   if (url === undefined) {
-    if (pool !== undefined || bucket !== undefined) {
-      throw new InvalidArgumentError(action, "--nats-pool and --nats-bucket need --nats URL", {
-        received: pool ?? bucket,
-      });
+    if (pool !== undefined || bucket !== undefined || creds !== undefined) {
+      throw new InvalidArgumentError(
+        action,
+        "--nats-pool, --nats-bucket and --nats-creds need --nats URL",
+        { received: pool ?? bucket ?? creds },
+      );
     }
     return undefined;
   }
@@ -66,18 +126,32 @@ export function demoNatsOf(
     if (name !== undefined && !NAME.test(name)) {
       throw new InvalidArgumentError(
         action,
-        `${flag} must be 1 to 64 letters, digits, '_' or '-'`,
+        `${flag} must be 1 to 59 letters, digits, '_' or '-'`,
         { received: name },
       );
     }
   }
-  return { servers, pool: pool ?? "spool-demo", bucket: bucket ?? "spool-demo" };
+  const auth = authOf(action, creds, env);
+  return {
+    servers,
+    pool: pool ?? "spool-demo",
+    bucket: bucket ?? "spool-demo",
+    ...(auth === undefined ? {} : { auth }),
+  };
 }
 
 /** The command that starts a remote worker of this demo (printed while waiting for one). */
 export function workerCommand(nats: DemoNats): string {
-  return `deno run -A src/pool/nats/remote_worker_main.ts --servers ${nats.servers.join(",")} ` +
-    `--pool ${nats.pool} --module examples/demo_worker.ts --concurrency 2`;
+  const auth = nats.auth;
+  const env = auth?.token !== undefined
+    ? "SPOOL_NATS_TOKEN=... "
+    : auth?.user !== undefined
+    ? "SPOOL_NATS_USER=... SPOOL_NATS_PASS=... "
+    : "";
+  const creds = auth?.credsFile !== undefined ? ` --creds ${auth.credsFile}` : "";
+  return `${env}deno run -A src/pool/nats/remote_worker_main.ts ` +
+    `--servers ${nats.servers.join(",")} --pool ${nats.pool} ` +
+    `--module examples/demo_worker.ts --concurrency 2${creds}`;
 }
 
 /** Readings whose enrichment the remote workers must compute as the local module does. */
@@ -99,7 +173,7 @@ export async function startRemotePool(
   size: number,
 ): Promise<NatsPool<typeof worker>> {
   const pool = await NatsPool.start<typeof worker>({
-    servers: nats.servers,
+    ...connectOptionsOf(nats),
     pool: nats.pool,
     size,
   });
@@ -127,16 +201,22 @@ export async function startRemotePool(
   }
 }
 
+/** The bucket of the loop's checkpoints. */
+export function loopBucketOf(nats: DemoNats): string {
+  return `${nats.bucket}-loop`;
+}
+
 /**
- * The pipeline's checkpoint store in the NATS bucket. A killed run's lock is held until it
- * expires (10 s without refresh): this waits for it, saying so.
+ * A checkpoint store in NATS bucket `bucket` (the pipeline's, or the loop's: see
+ * {@linkcode loopBucketOf}). A killed run's lock is held until it expires (10 s without
+ * refresh): this waits for it, saying so.
  */
-export async function openNatsStore(nats: DemoNats): Promise<StateStore> {
+export async function openNatsStore(nats: DemoNats, bucket = nats.bucket): Promise<StateStore> {
   let said = false;
   for (;;) {
     const storage = await NatsStorage.connect({
-      servers: nats.servers,
-      bucket: nats.bucket,
+      ...connectOptionsOf(nats),
+      bucket,
       lockTtlMs: 10_000,
     });
     try {
@@ -144,7 +224,8 @@ export async function openNatsStore(nats: DemoNats): Promise<StateStore> {
     } catch (error) {
       if (!(error instanceof StoreLockedError)) throw error;
       if (!said) {
-        console.log(`pipeline: ${error.message}; waiting for its lock to expire (at most 10 s)`);
+        const who = bucket === nats.bucket ? "pipeline" : "loop";
+        console.log(`${who}: ${error.message}; waiting for its lock to expire (at most 10 s)`);
         said = true;
       }
       await new Promise((r) => setTimeout(r, 500));
@@ -152,10 +233,14 @@ export async function openNatsStore(nats: DemoNats): Promise<StateStore> {
   }
 }
 
-/** Forget the pipeline's checkpoints in NATS (`--fresh`): the bucket's KV and object streams. */
+/**
+ * Forget the checkpoints in NATS (`--fresh`): the KV and object streams of the pipeline's and the
+ * loop's buckets.
+ */
 export async function wipeNatsStore(nats: DemoNats): Promise<void> {
-  await using handle = await connectNats({ servers: nats.servers });
-  for (const stream of [`KV_${nats.bucket}`, `OBJ_${nats.bucket}`]) {
+  await using handle = await connectNats(connectOptionsOf(nats));
+  const buckets = [nats.bucket, loopBucketOf(nats)];
+  for (const stream of buckets.flatMap((b) => [`KV_${b}`, `OBJ_${b}`])) {
     try {
       await handle.jsm.streams.delete(stream);
     } catch (error) {

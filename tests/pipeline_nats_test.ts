@@ -169,7 +169,7 @@ Deno.test('a description\'s kind "nats" pool is checked: nats object, servers, p
   );
   assert.match(
     poolProblems({ w: { module: "w", kind: "nats", nats: { ...nats, server: "x" } } }),
-    /pools\.w\.nats: unknown key "server" \(known: servers, pool, depth, ackWaitMs\)/,
+    /pools\.w\.nats: unknown key "server" \(known: servers, pool, depth, ackWaitMs, tokenEnv, user, passEnv, credsFile, tls\)/,
   );
   assert.match(
     poolProblems({ w: { module: "w", kind: "nats", nats: { ...nats, depth: 0 } } }),

@@ -42,6 +42,14 @@ Deno.test("schema and code list the same keys for every object of a description"
     ["function", defs.functionRef, DESCRIPTION_KEYS.functionRef],
     ["chain entry", defs.chainEntry, DESCRIPTION_KEYS.chainEntry],
     ["pool", defs.pool, DESCRIPTION_KEYS.pool],
+    ["nats pool", defs.natsPool, DESCRIPTION_KEYS.natsPool],
+    ["nats store", defs.natsStore, DESCRIPTION_KEYS.natsStore],
+    [
+      "nats store reference",
+      (schema as Json).properties.checkpoint.properties.store.oneOf[1],
+      DESCRIPTION_KEYS.natsStoreRef,
+    ],
+    ["tls", defs.natsTls, DESCRIPTION_KEYS.tls],
     ["options", (schema as Json).properties.options, DESCRIPTION_KEYS.options],
     ["checkpoint", (schema as Json).properties.checkpoint, DESCRIPTION_KEYS.checkpoint],
     ["every", (schema as Json).properties.checkpoint.properties.every, DESCRIPTION_KEYS.every],
@@ -206,7 +214,43 @@ const corpus: [string, unknown, boolean][] = [
     pools: { w: { module: "w" } },
   }, false],
   ["options typo", good({ options: { buffers: 2 } }), false],
+  ["nats pool with credentials by reference", natsPool({ tokenEnv: "SPOOL_NATS_TOKEN" }), true],
+  [
+    "nats pool with user and passEnv, tls",
+    natsPool({
+      user: "spool",
+      passEnv: "SPOOL_NATS_PASS",
+      tls: { caFile: "ca.pem", certFile: "c.pem", keyFile: "k.pem" },
+    }),
+    true,
+  ],
+  ["nats pool with a token in the file", natsPool({ token: "s3cret" }), false],
+  ["nats pool with a password in the file", natsPool({ user: "u", pass: "s3cret" }), false],
+  ["nats pool user without passEnv", natsPool({ user: "u" }), false],
+  ["nats pool tokenEnv not a variable name", natsPool({ tokenEnv: "A-B" }), false],
+  ["tls cert without key", natsPool({ tls: { certFile: "c.pem" } }), false],
+  ["nats store", natsStore({ tokenEnv: "T" }), true],
+  ["nats store without bucket", natsStore({ bucket: undefined }), false],
+  ["nats store with a token in the file", natsStore({ token: "s3cret" }), false],
+  ["nats store key typo", good({ checkpoint: { store: { nat: {} } } }), false],
 ];
+
+/** A description with a kind "nats" pool whose nats object has `extra`. */
+function natsPool(extra: Record<string, unknown>): unknown {
+  return {
+    nodes: [{ name: "n", source: true }, { name: "p", inputs: ["n"], pool: "w" }],
+    pools: {
+      w: { module: "w", kind: "nats", nats: { servers: "nats://h:4222", pool: "p", ...extra } },
+    },
+  };
+}
+
+/** A description checkpointing to a NATS bucket whose nats object has `extra`. */
+function natsStore(extra: Record<string, unknown>): unknown {
+  return good({
+    checkpoint: { store: { nats: { servers: ["nats://h:4222"], bucket: "b", ...extra } } },
+  });
+}
 
 Deno.test("schema and code agree on a corpus of good and bad descriptions", () => {
   for (const [what, d, ok] of corpus) {
@@ -218,6 +262,11 @@ Deno.test("schema and code agree on a corpus of good and bad descriptions", () =
 
 /** What a schema cannot say, checked in code: one case per rule (names, inputs, pools, sinks). */
 const codeOnlyCases: [string, unknown, RegExp][] = [
+  [
+    "two ways to authenticate",
+    natsPool({ tokenEnv: "T", credsFile: "x.creds" }),
+    /pools\.w\.nats: takes at most one way to authenticate \(tokenEnv, user \+ passEnv, credsFile\)/,
+  ],
   ["input not listed before", {
     nodes: [{ name: "f", inputs: ["n"], fn: { module: "m" } }, { name: "n", source: true }],
   }, /nodes\.f\.inputs\[0\]: must name a node listed before this one/],

@@ -84,8 +84,9 @@ export interface PoolDescription {
   export?: string;
   /**
    * With `kind: "nats"` (and only then): where the remote workers take their tasks, the
-   * `NatsPool.start` options a description holds (no credentials: they do not belong in a
-   * description file).
+   * `NatsPool.start` options a description holds. Credentials only by reference: the name of
+   * the environment variable holding a token or password, the path of a `.creds` file or of TLS
+   * files (resolved when the description is loaded), never a secret itself.
    */
   nats?: {
     /** NATS server URL(s), e.g. `"nats://127.0.0.1:4222"`. */
@@ -96,6 +97,16 @@ export interface PoolDescription {
     depth?: number;
     /** Redelivery delay of a task whose worker died, ms, if this side creates the consumer. */
     ackWaitMs?: number;
+    /** The environment variable holding the token (token auth). */
+    tokenEnv?: string;
+    /** The user name (user/password auth, with `passEnv`). */
+    user?: string;
+    /** The environment variable holding the password of `user`. */
+    passEnv?: string;
+    /** A `.creds` file (JWT + NKey seed), relative to the description. */
+    credsFile?: string;
+    /** TLS files (PEM), relative to the description: a CA, and a client cert with its key. */
+    tls?: { caFile?: string; certFile?: string; keyFile?: string };
   };
 }
 
@@ -113,8 +124,28 @@ export interface PipelineDescription {
   sinks?: Record<string, SinkDescription>;
   /** Edge and sink buffer sizes. */
   options?: { buffer?: number; sinkBuffer?: number };
-  /** Checkpoint store directory (relative to the description) and interval. */
-  checkpoint?: { store: string; every?: { items?: number; ms?: number }; keep?: number };
+  /**
+   * Checkpoint store and interval: a directory (relative to the description), or a NATS bucket
+   * (`{nats: {servers, bucket, ...}}`, credentials by reference as for a NATS pool).
+   */
+  checkpoint?: {
+    store: string | {
+      nats: {
+        servers: string | string[];
+        /** The bucket of the checkpoints (1-64 of `A-Z a-z 0-9 _ -`). */
+        bucket: string;
+        /** How long the writer's lock lives without refresh, ms (default 30000). */
+        lockTtlMs?: number;
+        tokenEnv?: string;
+        user?: string;
+        passEnv?: string;
+        credsFile?: string;
+        tls?: { caFile?: string; certFile?: string; keyFile?: string };
+      };
+    };
+    every?: { items?: number; ms?: number };
+    keep?: number;
+  };
 }
 
 /** The action named by the errors of loading a description. */
@@ -151,7 +182,20 @@ export const DESCRIPTION_KEYS = {
   functionRef: ["module", "export"],
   chainEntry: ["module", "export", "args"],
   pool: ["module", "size", "init", "kind", "export", "nats"],
-  natsPool: ["servers", "pool", "depth", "ackWaitMs"],
+  natsPool: [
+    "servers",
+    "pool",
+    "depth",
+    "ackWaitMs",
+    "tokenEnv",
+    "user",
+    "passEnv",
+    "credsFile",
+    "tls",
+  ],
+  natsStore: ["servers", "bucket", "lockTtlMs", "tokenEnv", "user", "passEnv", "credsFile", "tls"],
+  natsStoreRef: ["nats"],
+  tls: ["caFile", "certFile", "keyFile"],
   source: {
     lines: ["lines", "follow"],
     ndjson: ["ndjson", "follow"],

@@ -8,106 +8,9 @@
 
 import { isRecord, Problems } from "../_internal/options.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { checkPoolName } from "../pool/nats/protocol.ts";
 import { DESCRIPTION_KEYS, loadActionOf, type PipelineDescription } from "./description.ts";
-
-/** Every key of a kinded object (the union of its kinds' keys, first-seen order). */
-function allKeys(kinds: Record<string, readonly string[]>): string[] {
-  return [...new Set(Object.values(kinds).flat())];
-}
-
-/** `.name` for a name that reads as a path segment, else `["name"]`. */
-function pathSegment(name: string): string {
-  return /^[A-Za-z_$][\w$-]*$/.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`;
-}
-
-/** Checks of one description, every problem recorded (see {@linkcode checkDescription}). */
-class Checker {
-  constructor(readonly problems: Problems) {}
-
-  string(path: string, value: unknown, required = false): boolean {
-    if (value === undefined && !required) return true;
-    if (typeof value !== "string" || value.length === 0) {
-      this.problems.add(
-        path,
-        value === undefined ? "is required" : "must be a non-empty string",
-        value,
-      );
-      return false;
-    }
-    return true;
-  }
-
-  integer(path: string, value: unknown, min: number): void {
-    if (value === undefined) return;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-      this.problems.add(path, `must be an integer >= ${min}`, value);
-    }
-  }
-
-  boolean(path: string, value: unknown): void {
-    if (value !== undefined && typeof value !== "boolean") {
-      this.problems.add(path, "must be a boolean", value);
-    }
-  }
-
-  oneOf(path: string, value: unknown, allowed: readonly unknown[]): void {
-    if (value !== undefined && !allowed.includes(value)) {
-      this.problems.add(
-        path,
-        `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}`,
-        value,
-      );
-    }
-  }
-
-  record(path: string, value: unknown, what: string): value is Record<string, unknown> {
-    if (isRecord(value)) return true;
-    this.problems.add(path, `must be an object (${what})`, value);
-    return false;
-  }
-
-  /** The kind of a kinded object: the one discriminating key it has, or undefined. */
-  kind(
-    path: string,
-    value: Record<string, unknown>,
-    kinds: Record<string, readonly string[]>,
-    what: string,
-  ): string | undefined {
-    const present = Object.keys(kinds).filter((k) => value[k] !== undefined);
-    if (present.length === 1) {
-      this.problems.keys(path, value, kinds[present[0]!]!);
-      return present[0];
-    }
-    const names = Object.keys(kinds).join(", ");
-    if (present.length === 0) {
-      // A typo of the kind's key ("file" for "files") is reported as that unknown key.
-      const before = this.problems.size;
-      this.problems.keys(path, value, allKeys(kinds));
-      if (this.problems.size === before) {
-        this.problems.add(path, `${what} needs one of ${names}`, value);
-      }
-    } else this.problems.add(path, `${what} takes only one of ${names}`, present);
-    return undefined;
-  }
-
-  functionRef(path: string, value: unknown, known: readonly string[]): void {
-    if (!isRecord(value)) {
-      this.problems.add(
-        path,
-        "must be a function: an object {module, export?} naming a module and its exported function",
-        value,
-      );
-      return;
-    }
-    this.problems.keys(path, value, known);
-    this.string(`${path}.module`, value.module, true);
-    this.string(`${path}.export`, value.export);
-    if (value.args !== undefined && !Array.isArray(value.args)) {
-      this.problems.add(`${path}.args`, "must be an array", value.args);
-    }
-  }
-}
+import { allKeys, Checker, pathSegment } from "./description_checker.ts";
+import { checkNatsPool, checkNatsStore } from "./description_nats.ts";
 
 /** What the node checks learn for the later sections: the names, and which are read. */
 interface NodeScope {
@@ -138,48 +41,6 @@ function checkPools(checker: Checker, pools: unknown): void {
       checker.problems.add(`${path}.nats`, 'is only for kind "nats"', pool.kind);
     }
   }
-}
-
-/** A `kind: "nats"` pool: its `nats` object (servers, pool name, ...), and no `init`. */
-function checkNatsPool(checker: Checker, path: string, pool: Record<string, unknown>): void {
-  const problems = checker.problems;
-  if (pool.init !== undefined) {
-    problems.add(
-      `${path}.init`,
-      "is not for a NATS pool: the remote workers take their init arguments when they start " +
-        "(remote worker --args)",
-      pool.init,
-    );
-  }
-  const nats = pool.nats;
-  if (nats === undefined) {
-    problems.add(`${path}.nats`, 'is required with kind "nats" ({servers, pool})', nats);
-    return;
-  }
-  if (!checker.record(`${path}.nats`, nats, "{servers, pool, depth?, ackWaitMs?}")) return;
-  problems.keys(`${path}.nats`, nats, DESCRIPTION_KEYS.natsPool);
-  const servers = nats.servers;
-  const list = Array.isArray(servers) ? servers : [servers];
-  if (
-    servers === undefined || list.length === 0 ||
-    !list.every((s) => typeof s === "string" && s.length > 0)
-  ) {
-    problems.add(
-      `${path}.nats.servers`,
-      servers === undefined ? "is required" : "must be a URL or a non-empty list of URLs",
-      servers,
-    );
-  }
-  if (nats.pool === undefined) problems.add(`${path}.nats.pool`, "is required", nats.pool);
-  else {
-    try {
-      checkPoolName("", nats.pool);
-    } catch (error) {
-      problems.add(`${path}.nats.pool`, (error as InvalidArgumentError).reason, nats.pool);
-    }
-  }
-  checker.integer(`${path}.nats.depth`, nats.depth, 1);
-  checker.integer(`${path}.nats.ackWaitMs`, nats.ackWaitMs, 1);
 }
 
 /** The nodes' checks; undefined when `nodes` is not an array (the later name checks skip). */
@@ -395,7 +256,7 @@ function checkCheckpoint(checker: Checker, checkpoint: unknown): void {
   ) return;
   const problems = checker.problems;
   problems.keys("checkpoint", checkpoint, DESCRIPTION_KEYS.checkpoint);
-  checker.string("checkpoint.store", checkpoint.store, true);
+  checkNatsStore(checker, checkpoint.store);
   checker.integer("checkpoint.keep", checkpoint.keep, 1);
   const every = checkpoint.every;
   if (every === undefined || !checker.record("checkpoint.every", every, "{items?, ms?}")) return;

@@ -56,7 +56,8 @@ export function pathOf(ref: string, base: URL, where: string, action: string): s
 /**
  * Where a description's relative paths resolve: the checkpoint store and the sink outputs as
  * file paths (`undefined` for sinks that write no file). For tools that inspect a description
- * without loading it (the CLI's `--fresh` and completion check).
+ * without loading it (the CLI's `--fresh` and completion check); a NATS checkpoint store is a
+ * {@linkcode PipelineBuildError} (those tools handle directory stores only).
  */
 export function descriptionPaths(
   description: PipelineDescription,
@@ -74,6 +75,15 @@ export function descriptionPaths(
     } else sinks[name] = { kind: "stdout" in sink ? "stdout" : "discard" };
   }
   const store = description.checkpoint?.store;
+  if (store !== undefined && typeof store !== "string") {
+    // --fresh and the completion check read a directory store: refuse rather than skip them.
+    throw new PipelineBuildError(
+      action,
+      "checkpoint.store: a NATS checkpoint store is not supported by this tool yet (it handles " +
+        "directory stores only); load the description with loadPipeline instead",
+      { received: `nats:${store.nats.bucket}` },
+    );
+  }
   return {
     store: store === undefined ? undefined : pathOf(store, url, "checkpoint", action),
     sinks,

@@ -11,6 +11,9 @@ import { optionsOf } from "../_internal/options.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { NatsPool } from "../pool/nats/nats_pool.ts";
 import { WorkerPool } from "../pool/worker_pool.ts";
+import { LatestStatesKeeper } from "../state/keepers.ts";
+import { NatsStorage } from "../state/nats_storage.ts";
+import { StateStore } from "../state/store.ts";
 import type { AnyIterable } from "../stream/sized.ts";
 import {
   LOAD_ACTION,
@@ -20,6 +23,8 @@ import {
   type SinkDescription,
 } from "./description.ts";
 import { parseDescription } from "./description_check.ts";
+import { pathSegment } from "./description_checker.ts";
+import { natsConnectOf } from "./description_nats.ts";
 import { baseOf, fileOf, pathOf, referenceUrl } from "./description_paths.ts";
 import { PipelineBuildError } from "./errors.ts";
 import { type ResolvedFunctions, resolveModules } from "./module_resolution.ts";
@@ -43,9 +48,12 @@ export interface LoadedPipeline extends AsyncDisposable {
   sources: Record<string, SourceInput>;
   /** Sink consumers for `runToCompletion`, from `description.sinks`. */
   sinks: Record<string, (item: unknown, info: { seq: number }) => unknown>;
-  /** Run options (store, checkpointEvery, keep) from `description.checkpoint`. */
+  /**
+   * Run options (store, checkpointEvery, keep) from `description.checkpoint`; a NATS store is
+   * opened by the load (its writer lock held) and closed by `close()`.
+   */
   runOptions: PipelineRunOptions;
-  /** Close the pools and the sink files. */
+  /** Close the pools, the sink files and a NATS checkpoint store. */
   close(): Promise<void>;
 }
 
@@ -81,11 +89,16 @@ function loadBaseOf(options: LoadPipelineOptions): URL {
  * Start one pool of a description. A `kind: "nats"` pool connects to the remote workers' pool
  * (they serve `module`; see {@linkcode PoolDescription.module}).
  */
-function startPool(pool: PoolDescription, base: URL): Promise<WorkerPool | NatsPool> {
+function startPool(
+  name: string,
+  pool: PoolDescription,
+  base: URL,
+  action: string,
+): Promise<WorkerPool | NatsPool> {
   if (pool.kind === "nats") {
     const nats = pool.nats!;
     return NatsPool.start({
-      servers: nats.servers,
+      ...natsConnectOf(nats, base, `pools${pathSegment(name)}.nats`, action),
       pool: nats.pool,
       size: pool.size,
       depth: nats.depth,
@@ -105,10 +118,11 @@ function startPool(pool: PoolDescription, base: URL): Promise<WorkerPool | NatsP
 async function startPools(
   description: PipelineDescription,
   base: URL,
+  action: string,
   pools: Record<string, WorkerPool | NatsPool>,
 ): Promise<void> {
   for (const [name, pool] of Object.entries(description.pools ?? {})) {
-    pools[name] = await startPool(pool, base);
+    pools[name] = await startPool(name, pool, base, action);
   }
 }
 
@@ -241,18 +255,37 @@ async function sinkOf(
   return () => {};
 }
 
-/** The description's checkpoint settings as run options. */
-function runOptionsOf(
+/**
+ * The description's checkpoint settings as run options. A NATS store is opened here (its lock
+ * taken, `keep` as its keeper) and handed to `opened` to be closed with the pipeline.
+ */
+async function runOptionsOf(
   description: PipelineDescription,
   base: URL,
   action: string,
-): PipelineRunOptions {
+  opened: StateStore[],
+): Promise<PipelineRunOptions> {
   const runOptions: PipelineRunOptions = {};
   const checkpoint = description.checkpoint;
   if (checkpoint) {
-    runOptions.store = pathOf(checkpoint.store, base, "checkpoint", action);
+    const store = checkpoint.store;
+    if (typeof store === "string") {
+      runOptions.store = pathOf(store, base, "checkpoint", action);
+      if (checkpoint.keep !== undefined) runOptions.keep = checkpoint.keep;
+    } else {
+      const nats = store.nats;
+      const storage = await NatsStorage.connect({
+        ...natsConnectOf(nats, base, "checkpoint.store.nats", action),
+        bucket: nats.bucket,
+        ...(nats.lockTtlMs === undefined ? {} : { lockTtlMs: nats.lockTtlMs }),
+      });
+      const s = await StateStore.withStorage(storage, {
+        keeper: new LatestStatesKeeper(checkpoint.keep ?? 3),
+      });
+      opened.push(s);
+      runOptions.store = s;
+    }
     if (checkpoint.every) runOptions.checkpointEvery = checkpoint.every;
-    if (checkpoint.keep !== undefined) runOptions.keep = checkpoint.keep;
   }
   return runOptions;
 }
@@ -294,12 +327,13 @@ export async function loadPipeline(
 
   const pools: Record<string, WorkerPool | NatsPool> = {};
   const files: Deno.FsFile[] = [];
+  const stores: StateStore[] = [];
   const close = async () => {
     for (const f of files.splice(0)) f.close();
-    await Promise.all(Object.values(pools).map((p) => p.close()));
+    await Promise.all([...Object.values(pools), ...stores.splice(0)].map((p) => p.close()));
   };
   try {
-    await startPools(description, base, pools);
+    await startPools(description, base, action, pools);
     const pipeline = pipelineOf(description, pools, functions);
     const sources = sourcesOf(description, base, functions, action);
     const sinks: Record<string, SinkConsumer> = {};
@@ -307,7 +341,7 @@ export async function loadPipeline(
       sinks[name] = await sinkOf(name, sink, base, action, files);
     }
     for (const s of pipeline.sinks()) sinks[s] ??= () => {};
-    const runOptions = runOptionsOf(description, base, action);
+    const runOptions = await runOptionsOf(description, base, action, stores);
     return {
       pipeline,
       description,
