@@ -127,9 +127,9 @@ Deno.test("spool worker: the flags become the worker's options; secrets come fro
   assert.deepEqual(nkey.options.servers, ["nats://127.0.0.1:4222"]);
 });
 
-Deno.test("spool worker: a module that cannot be loaded exits 1 with the reason on stderr", async () => {
+Deno.test("spool worker: a module that cannot be loaded exits 2 (a bad --module value) with the reason on stderr", async () => {
   const r = await run(CLI, ["worker", "--pool", "p", "--module", "./no_such_worker_module.ts"]);
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /spool worker: .*no_such_worker_module/);
 });
 

@@ -23,7 +23,8 @@
  * It prints `ready` on stdout once connected and initialised. SIGTERM or SIGINT stops it
  * gracefully (no new pulls, the tasks held finish and are acknowledged, `dispose` runs, exit 0);
  * a second signal exits at once (130 / 143; the tasks it held are redelivered after `ack_wait`).
- * Exit codes: 0 stopped, 1 the worker failed (module, `init`, connection), 2 bad usage.
+ * Exit codes: 0 stopped, 1 the worker failed (`init`, connection), 2 bad usage (flags, a module
+ * that cannot be imported or exports no worker definition).
  *
  * @module
  */
@@ -306,7 +307,7 @@ export async function remoteWorkerMain(
     return 0;
   } catch (error) {
     log(`spool worker: ${messageOf(error)}`);
-    // A bad value (pool name, module export) is the user's to fix: exit 2, like bad flags.
+    // A bad value (pool name, a module that cannot be imported, no definition): exit 2.
     return error instanceof InvalidArgumentError ? 2 : 1;
   } finally {
     removeSignals();
