@@ -46,7 +46,8 @@ export interface CheckedNatsOptions extends Omit<NatsConnectOptions, "servers"> 
 }
 
 const ACTION = "connect to NATS";
-const KNOWN = [
+/** The keys of {@linkcode NatsConnectOptions} (option bags that extend it check theirs too). */
+export const NATS_CONNECT_KEYS = [
   "servers",
   "token",
   "user",
@@ -123,7 +124,7 @@ async function filesExist(options: NatsConnectOptions): Promise<void> {
 
 /** Check `options` (see {@linkcode NatsConnectOptions}); throws {@linkcode InvalidArgumentError}. */
 export async function checkNatsOptions(options: unknown): Promise<CheckedNatsOptions> {
-  const bag = optionsOf(ACTION, options, KNOWN);
+  const bag = optionsOf(ACTION, options, NATS_CONNECT_KEYS);
   const servers = serversOf(bag.servers);
   authOf(bag);
   const tls = tlsOf(bag.tls);

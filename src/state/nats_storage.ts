@@ -53,6 +53,7 @@ import type {
   StorageLock,
   StoredFile,
 } from "./storage.ts";
+import { NATS_CONNECT_KEYS } from "../nats/options.ts";
 
 const MARK_PREFIX = "snap.";
 const BUCKET = /^[A-Za-z0-9_-]{1,64}$/;
@@ -74,18 +75,7 @@ export interface NatsStorageOptions extends NatsConnectOptions {
 }
 
 const ACTION = "connect the NATS state storage";
-const CONNECT_KEYS = [
-  "servers",
-  "token",
-  "user",
-  "pass",
-  "nkeySeed",
-  "credsFile",
-  "tls",
-  "name",
-  "timeoutMs",
-] as const;
-const KNOWN = [...CONNECT_KEYS, "bucket", "lockTtlMs"];
+const KNOWN = [...NATS_CONNECT_KEYS, "bucket", "lockTtlMs"];
 
 /** Snapshots in JetStream buckets (see the module documentation). */
 export class NatsStorage implements SnapshotStorage {
@@ -151,7 +141,7 @@ export class NatsStorage implements SnapshotStorage {
       });
     }
     const connectOptions: Record<string, unknown> = {};
-    for (const key of CONNECT_KEYS) if (bag[key] !== undefined) connectOptions[key] = bag[key];
+    for (const key of NATS_CONNECT_KEYS) if (bag[key] !== undefined) connectOptions[key] = bag[key];
     const nats = await connectNats(connectOptions as NatsConnectOptions);
     return new NatsStorage(nats, bag.bucket, ttl);
   }

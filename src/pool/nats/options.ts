@@ -18,19 +18,7 @@ import {
 } from "../../_internal/options.ts";
 import type { NatsConnectOptions } from "./client.ts";
 import { checkPoolName } from "./protocol.ts";
-
-/** The keys of `NatsConnectOptions` (passed on to `connectNats`). */
-const CONNECT_KEYS = [
-  "servers",
-  "token",
-  "user",
-  "pass",
-  "nkeySeed",
-  "credsFile",
-  "tls",
-  "name",
-  "timeoutMs",
-] as const;
+import { NATS_CONNECT_KEYS } from "../../nats/options.ts";
 
 /** Default `ack_wait` of the task consumer, ms. */
 export const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -125,7 +113,7 @@ export interface CheckedWorkerOptions {
 /** The connection fields of `bag`, with a default connection `name`. */
 function connectOf(bag: Bag, name: string): NatsConnectOptions {
   const out: Bag = {};
-  for (const key of CONNECT_KEYS) if (bag[key] !== undefined) out[key] = bag[key];
+  for (const key of NATS_CONNECT_KEYS) if (bag[key] !== undefined) out[key] = bag[key];
   out.name ??= name;
   return out as NatsConnectOptions;
 }
@@ -169,7 +157,7 @@ export function checkPoolOptions(action: string, options: unknown): CheckedPoolO
     });
   }
   const bag = optionsOf(action, options, [
-    ...CONNECT_KEYS,
+    ...NATS_CONNECT_KEYS,
     "pool",
     "size",
     "depth",
@@ -194,7 +182,7 @@ export function checkWorkerOptions(action: string, options: unknown): CheckedWor
     });
   }
   const bag = optionsOf(action, options, [
-    ...CONNECT_KEYS,
+    ...NATS_CONNECT_KEYS,
     "pool",
     "module",
     "exportName",
