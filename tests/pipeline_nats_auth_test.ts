@@ -20,9 +20,9 @@ import { descriptionPaths } from "../src/pipeline/description_paths.ts";
 import { NatsStorage } from "../src/state/nats_storage.ts";
 import { StateStore } from "../src/state/store.ts";
 import { startNatsServer } from "./nats/server.ts";
+import { startRemoteWorker } from "./fixtures/remote_worker_process.ts";
 
 const WORKER = new URL("./fixtures/nats_pool_worker.ts", import.meta.url).href;
-const ENTRY = fileURLToPath(new URL("../src/pool/nats/remote_worker_main.ts", import.meta.url));
 const TOKEN = "t0ken-for-the-pipeline-test";
 const VAR = "SPOOL_TEST_PIPELINE_TOKEN";
 const ITEMS = 30;
@@ -46,41 +46,15 @@ function description(url: string, auth: NatsRef, bucket?: string): PipelineDescr
   } as PipelineDescription;
 }
 
-/** `remote_worker_main.ts` with `env`, ready once it printed "ready" (or failed). */
-async function worker(url: string, env: Record<string, string>): Promise<AsyncDisposable> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ENTRY, "--servers", url, "--pool", "auth", "--module", WORKER]
-      .concat(["--args", JSON.stringify({ factor: 3 }), "--concurrency", "2"]),
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("ready")) {
-    const r = await reader.read();
-    if (r.done) break;
-    seen += r.value;
-  }
-  const rest = (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })();
-  const stderr = new Response(child.stderr).text();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* exited */ }
-    await child.status;
-    await rest;
-    return await stderr;
-  };
-  if (!seen.includes("ready")) throw new Error(`the worker did not start: ${await stop()}`);
-  return { [Symbol.asyncDispose]: async () => void await stop() };
-}
-
 Deno.test("a description naming its token by variable runs a NATS pool node and checkpoints to a NATS bucket on a token server", async () => {
   await using server = await startNatsServer({ token: TOKEN });
-  await using _w = await worker(server.url, { SPOOL_NATS_TOKEN: TOKEN });
+  await using _w = await startRemoteWorker({
+    url: server.url,
+    pool: "auth",
+    module: new URL(WORKER),
+    args: { factor: 3 },
+    env: { SPOOL_NATS_TOKEN: TOKEN },
+  });
   Deno.env.set(VAR, TOKEN);
   try {
     {
